@@ -1,0 +1,361 @@
+package workflow
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// The functions a communicating node may call.
+const (
+	CallAsk        = "ask_node"
+	CallBroadcast  = "broadcast_message"
+	CallSetContext = "set_shared_context"
+	CallGetContext = "get_shared_context"
+)
+
+// Call is one `CALL: name(args)` statement found in a model's reply. Args
+// holds strings, []string lists and, rarely, numbers, booleans or nil. A
+// statement that could not be parsed, or has the wrong arguments, has Err set
+// and is still returned, so the node can be told what was wrong.
+type Call struct {
+	Name   string
+	Args   []any
+	Raw    string // the statement as written
+	Offset int    // byte offset of "CALL:" in the text
+	Err    error
+}
+
+// Arg returns argument i as a string, or "".
+func (c Call) Arg(i int) string {
+	if i < len(c.Args) {
+		if s, ok := c.Args[i].(string); ok {
+			return s
+		}
+	}
+	return ""
+}
+
+// Strings returns argument i as a list of strings, or nil.
+func (c Call) Strings(i int) []string {
+	if i < len(c.Args) {
+		if l, ok := c.Args[i].([]string); ok {
+			return l
+		}
+	}
+	return nil
+}
+
+// ParseCalls finds every CALL statement in text, in text order, wherever it
+// stands (the original examples put them mid-sentence). Arguments are quoted
+// with ' or " (or typographic quotes), may contain the other kind of quote and
+// backslash escapes, and lists are written ['a', 'b']. It never panics.
+func ParseCalls(text string) []Call {
+	var calls []Call
+	for pos := 0; pos < len(text); {
+		i := strings.Index(text[pos:], "CALL:")
+		if i < 0 {
+			break
+		}
+		start := pos + i
+		if start > 0 && isIdent(text[start-1], false) { // RECALL: is a word, not a call
+			pos = start + len("CALL:")
+			continue
+		}
+		p := &callParser{s: text, i: start + len("CALL:")}
+		c, ok := p.call()
+		if !ok { // prose that mentions CALL: without a statement
+			pos = start + len("CALL:")
+			continue
+		}
+		c.Offset = start
+		c.Raw = text[start:p.i]
+		if c.Err == nil {
+			c.Err = checkArity(c)
+		}
+		calls = append(calls, c)
+		pos = p.i
+		if pos <= start {
+			pos = start + len("CALL:")
+		}
+	}
+	return calls
+}
+
+func checkArity(c Call) error {
+	want := func(min, max int, sig string) error {
+		if len(c.Args) < min || len(c.Args) > max {
+			return fmt.Errorf("%s takes %s, got %d argument(s)", c.Name, sig, len(c.Args))
+		}
+		return nil
+	}
+	isStr := func(i int, what string) error {
+		if _, ok := c.Args[i].(string); !ok {
+			return fmt.Errorf("%s: %s must be a quoted string", c.Name, what)
+		}
+		return nil
+	}
+	switch c.Name {
+	case CallAsk:
+		if err := want(2, 2, "(node_id, question)"); err != nil {
+			return err
+		}
+		if err := isStr(0, "node_id"); err != nil {
+			return err
+		}
+		return isStr(1, "question")
+	case CallBroadcast:
+		if err := want(1, 2, "(message) or (message, ['node-type', ...])"); err != nil {
+			return err
+		}
+		if err := isStr(0, "message"); err != nil {
+			return err
+		}
+		if len(c.Args) == 2 && c.Args[1] != nil {
+			if _, ok := c.Args[1].([]string); !ok {
+				return fmt.Errorf("%s: the second argument must be a list of node types like ['ai-processor']", c.Name)
+			}
+		}
+		return nil
+	case CallSetContext:
+		if err := want(2, 2, "(key, value)"); err != nil {
+			return err
+		}
+		return isStr(0, "key")
+	case CallGetContext:
+		if err := want(1, 1, "(key)"); err != nil {
+			return err
+		}
+		return isStr(0, "key")
+	}
+	return fmt.Errorf("unknown function %q; the functions are ask_node, broadcast_message, set_shared_context and get_shared_context", c.Name)
+}
+
+type callParser struct {
+	s string
+	i int
+}
+
+func (p *callParser) skipSpace() {
+	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\t' || p.s[p.i] == '\n' || p.s[p.i] == '\r') {
+		p.i++
+	}
+}
+
+func isIdent(b byte, first bool) bool {
+	return b == '_' || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (!first && b >= '0' && b <= '9')
+}
+
+// call parses `name(args)` after "CALL:". It returns ok=false when there is no
+// `name(` at all, which is prose rather than a statement.
+func (p *callParser) call() (Call, bool) {
+	p.skipSpace()
+	start := p.i
+	for p.i < len(p.s) && isIdent(p.s[p.i], p.i == start) {
+		p.i++
+	}
+	c := Call{Name: p.s[start:p.i]}
+	if c.Name == "" {
+		return c, false
+	}
+	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\t') {
+		p.i++
+	}
+	if p.i >= len(p.s) || p.s[p.i] != '(' {
+		return c, false
+	}
+	p.i++
+	for {
+		p.skipSpace()
+		if p.i >= len(p.s) {
+			c.Err = fmt.Errorf("%s(...: missing closing parenthesis", c.Name)
+			return c, true
+		}
+		if p.s[p.i] == ')' {
+			p.i++
+			return c, true
+		}
+		v, err := p.value()
+		if err != nil {
+			c.Err = fmt.Errorf("%s: %w", c.Name, err)
+			p.recover()
+			return c, true
+		}
+		c.Args = append(c.Args, v)
+		p.skipSpace()
+		if p.i >= len(p.s) {
+			c.Err = fmt.Errorf("%s(...: missing closing parenthesis", c.Name)
+			return c, true
+		}
+		if p.i < len(p.s) && p.s[p.i] == ',' {
+			p.i++
+			continue
+		}
+		if p.i < len(p.s) && p.s[p.i] == ')' {
+			p.i++
+			return c, true
+		}
+		c.Err = fmt.Errorf("%s: expected , or ) after argument %d", c.Name, len(c.Args))
+		p.recover()
+		return c, true
+	}
+}
+
+// recover moves past the rest of a broken statement: to the end of its line.
+func (p *callParser) recover() {
+	if j := strings.IndexByte(p.s[p.i:], '\n'); j >= 0 {
+		p.i += j
+	} else {
+		p.i = len(p.s)
+	}
+}
+
+var closing = map[rune]rune{'\'': '\'', '"': '"', '‘': '’', '“': '”'}
+
+func (p *callParser) value() (any, error) {
+	r, size := utf8.DecodeRuneInString(p.s[p.i:])
+	if end, ok := closing[r]; ok {
+		p.i += size
+		return p.quoted(r, end)
+	}
+	if r == '[' {
+		p.i++
+		var list []string
+		for {
+			p.skipSpace()
+			if p.i >= len(p.s) {
+				return nil, fmt.Errorf("unterminated list")
+			}
+			if p.s[p.i] == ']' {
+				p.i++
+				return list, nil
+			}
+			r, size := utf8.DecodeRuneInString(p.s[p.i:])
+			end, ok := closing[r]
+			if !ok {
+				return nil, fmt.Errorf("list items must be quoted strings")
+			}
+			p.i += size
+			s, err := p.quoted(r, end)
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, s)
+			p.skipSpace()
+			if p.i < len(p.s) && p.s[p.i] == ',' {
+				p.i++
+			}
+		}
+	}
+	// A bare literal: number, true/false/null (or Python's True/False/None).
+	start := p.i
+	for p.i < len(p.s) && !strings.ContainsRune(",)] \t\n\r", rune(p.s[p.i])) {
+		p.i++
+	}
+	word := p.s[start:p.i]
+	switch word {
+	case "true", "True":
+		return true, nil
+	case "false", "False":
+		return false, nil
+	case "null", "None":
+		return nil, nil
+	case "":
+		return nil, fmt.Errorf("expected an argument at %q", excerpt(p.s[start:]))
+	}
+	var n json.Number
+	if err := json.Unmarshal([]byte(word), &n); err == nil {
+		return n, nil
+	}
+	return nil, fmt.Errorf("argument %q must be quoted", word)
+}
+
+func (p *callParser) quoted(open, end rune) (string, error) {
+	var b strings.Builder
+	for p.i < len(p.s) {
+		r, size := utf8.DecodeRuneInString(p.s[p.i:])
+		p.i += size
+		switch {
+		case r == '\\' && p.i < len(p.s):
+			e, esize := utf8.DecodeRuneInString(p.s[p.i:])
+			p.i += esize
+			switch e {
+			case 'n':
+				b.WriteByte('\n')
+			case 't':
+				b.WriteByte('\t')
+			case '\\', '\'', '"':
+				b.WriteRune(e)
+			default:
+				b.WriteRune('\\')
+				b.WriteRune(e)
+			}
+		case r == end && p.closes():
+			return b.String(), nil
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return "", fmt.Errorf("unterminated string starting with %c", open)
+}
+
+// closes reports whether a quote just read ends its string: only when what
+// follows is a separator. Models write apostrophes inside single-quoted
+// arguments ('what's this?'); reading those as text keeps the call intact.
+func (p *callParser) closes() bool {
+	for j := p.i; j < len(p.s); j++ {
+		switch p.s[j] {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case ',', ')', ']':
+			return true
+		}
+		return false
+	}
+	return true
+}
+
+func excerpt(s string) string {
+	if len(s) > 20 {
+		return s[:20] + "…"
+	}
+	return s
+}
+
+// FormatCall writes a call back as a statement, quoting with ' and escaping,
+// so that ParseCalls reads it back as the same call.
+func FormatCall(name string, args ...any) string {
+	var b strings.Builder
+	b.WriteString("CALL: ")
+	b.WriteString(name)
+	b.WriteByte('(')
+	for i, a := range args {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		switch v := a.(type) {
+		case string:
+			b.WriteString(quote(v))
+		case []string:
+			b.WriteByte('[')
+			for j, s := range v {
+				if j > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(quote(s))
+			}
+			b.WriteByte(']')
+		default:
+			data, _ := json.Marshal(v)
+			b.Write(data)
+		}
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+func quote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`)
+	return "'" + r.Replace(s) + "'"
+}

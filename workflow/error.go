@@ -1,0 +1,110 @@
+// Package workflow holds Switchboard's domain: workflow documents, their
+// validation, ordering and templates, CALL statements, executions and the
+// events an execution emits. It imports no other package of the project.
+package workflow
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Error codes. Each maps to one HTTP status in the web package.
+const (
+	ErrInvalid      = "invalid"      // the input is malformed or fails validation (400/422)
+	ErrNotFound     = "not_found"    // no such workflow or execution (404)
+	ErrConflict     = "conflict"     // the request conflicts with the current state (409)
+	ErrUnauthorized = "unauthorized" // missing or wrong credentials (401)
+	ErrUnavailable  = "unavailable"  // a dependency (LLM, Redis) cannot serve now; retryable (503)
+	ErrTooLarge     = "too_large"    // a body or document over a configured limit (413)
+	ErrInternal     = "internal"     // a bug or an unexpected failure (500)
+	ErrMalformed    = "malformed"    // the body is not JSON at all (400)
+	ErrCancelled    = "cancelled"    // the work was cancelled
+	ErrTimeout      = "timeout"      // a deadline passed
+	ErrBudget       = "budget_exceeded"
+)
+
+// Problem is one thing wrong with a document, located by a JSON path such as
+// nodes[2].config.temperature.
+type Problem struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string {
+	if p.Path == "" {
+		return p.Message
+	}
+	return p.Path + ": " + p.Message
+}
+
+// Error is the one error type of the domain. Code says what kind of failure it
+// is, Message is safe to show to a client, Problems lists validation problems
+// and Err is the underlying cause, which is never shown to clients.
+type Error struct {
+	Code     string
+	Message  string
+	Problems []Problem
+	Err      error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Message)
+	for i, p := range e.Problems {
+		if i == 0 && e.Message != "" {
+			b.WriteString(": ")
+		} else if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.String())
+	}
+	if e.Err != nil {
+		if b.Len() > 0 {
+			b.WriteString(": ")
+		}
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the code and a formatted message that is safe
+// to show to a client.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, ErrInternal
+// for any other non-nil error, and "" for nil.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ErrInternal
+}
+
+// ErrorMessage returns the client-safe message of the first *Error in err's
+// chain, or a generic sentence for any other error, so internal details never
+// reach a client.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Message != "" {
+		return e.Message
+	}
+	return "internal error"
+}
+
+// ErrorProblems returns the validation problems carried by err, if any.
+func ErrorProblems(err error) []Problem {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Problems
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+package workflow
+
+import "time"
+
+// Execution statuses.
+const (
+	ExecQueued      = "queued"
+	ExecRunning     = "running"
+	ExecSuccess     = "success"
+	ExecError       = "error"
+	ExecCancelled   = "cancelled"
+	ExecInterrupted = "interrupted"
+)
+
+// Node statuses.
+const (
+	NodePending   = "pending"
+	NodeRunning   = "running"
+	NodeCompleted = "completed"
+	NodeError     = "error"
+	NodeSkipped   = "skipped"
+	NodeCancelled = "cancelled"
+)
+
+// Communication log entry types.
+const (
+	CommAsk       = "ask"
+	CommResponse  = "response"
+	CommBroadcast = "broadcast"
+	CommContext   = "context_update"
+)
+
+// Terminal reports whether an execution status is final.
+func Terminal(status string) bool {
+	switch status {
+	case ExecSuccess, ExecError, ExecCancelled, ExecInterrupted:
+		return true
+	}
+	return false
+}
+
+// Execution is the record of one run of a workflow.
+type Execution struct {
+	ID               string                `json:"execution_id"`
+	WorkflowID       string                `json:"workflow_id"`
+	WorkflowName     string                `json:"workflow_name,omitempty"`
+	Status           string                `json:"status"`
+	CreatedAt        time.Time             `json:"created_at"`
+	StartTime        *time.Time            `json:"start_time"`
+	EndTime          *time.Time            `json:"end_time"`
+	RequestedMode    string                `json:"requested_communication_mode"`
+	Mode             string                `json:"communication_mode"`
+	FallbackReason   string                `json:"fallback_reason,omitempty"`
+	Error            string                `json:"error,omitempty"`
+	Inputs           map[string]any        `json:"inputs"`
+	NodeStates       map[string]*NodeState `json:"node_states"`
+	Logs             []LogEntry            `json:"logs"`
+	Errors           []ErrorEntry          `json:"errors"`
+	CommunicationLog []CommEntry           `json:"communication_log"`
+	SharedContext    map[string]any        `json:"shared_context"`
+	Usage            Usage                 `json:"usage"`
+}
+
+// Header returns a copy of the execution without its per-node and log
+// collections, as carried by execution events.
+func (e *Execution) Header() *Execution {
+	h := *e
+	h.NodeStates, h.Logs, h.Errors, h.CommunicationLog, h.SharedContext = nil, nil, nil, nil, nil
+	return &h
+}
+
+// Usage counts LLM tokens.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// Add returns the sum of two usages.
+func (u Usage) Add(o Usage) Usage {
+	return Usage{u.PromptTokens + o.PromptTokens, u.CompletionTokens + o.CompletionTokens, u.TotalTokens + o.TotalTokens}
+}
+
+// NodeState is the state of one node in one execution.
+type NodeState struct {
+	NodeID     string     `json:"node_id"`
+	Type       string     `json:"type"`
+	Name       string     `json:"name,omitempty"`
+	Status     string     `json:"status"`
+	Output     any        `json:"output"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	Model      string     `json:"model,omitempty"`
+	Usage      Usage      `json:"usage"`
+	Calls      int        `json:"llm_calls"`
+	Error      string     `json:"error,omitempty"`
+}
+
+// LogEntry is one line of an execution's log.
+type LogEntry struct {
+	Time    time.Time `json:"timestamp"`
+	Level   string    `json:"level"`
+	Message string    `json:"message"`
+	NodeID  string    `json:"node_id,omitempty"`
+}
+
+// ErrorEntry is one error recorded in an execution.
+type ErrorEntry struct {
+	Time    time.Time `json:"timestamp"`
+	NodeID  string    `json:"node_id,omitempty"`
+	Code    string    `json:"code"`
+	Message string    `json:"message"`
+}
+
+// CommEntry is one event of the conversation between nodes: an ask, its
+// response, a broadcast or a shared-context update.
+type CommEntry struct {
+	Time     time.Time      `json:"timestamp"`
+	From     string         `json:"from_node"`
+	To       string         `json:"to_node"`
+	Type     string         `json:"type"`
+	Content  string         `json:"content"`
+	Metadata map[string]any `json:"metadata"`
+}
+
+// EventKind names what an Event carries.
+type EventKind string
+
+// Event kinds. Every kind but EventDelta is stored.
+const (
+	EventExecution EventKind = "execution" // Execution header changed (created, status, mode, end)
+	EventNode      EventKind = "node"      // a node's state changed
+	EventLog       EventKind = "log"
+	EventError     EventKind = "error"
+	EventMessage   EventKind = "message" // a communication log entry
+	EventContext   EventKind = "context" // a shared-context key was set
+	EventDelta     EventKind = "delta"   // streamed output text of a running node; not stored
+)
+
+// Event is one change to an execution, emitted by the executor as it happens
+// and consumed by the store and by live viewers. Exactly one of the pointer
+// fields is set, according to Kind.
+type Event struct {
+	ExecutionID string         `json:"execution_id"`
+	Seq         int64          `json:"seq"`
+	Time        time.Time      `json:"time"`
+	Kind        EventKind      `json:"kind"`
+	Execution   *Execution     `json:"execution,omitempty"`
+	Node        *NodeState     `json:"node,omitempty"`
+	Log         *LogEntry      `json:"log,omitempty"`
+	Error       *ErrorEntry    `json:"error,omitempty"`
+	Message     *CommEntry     `json:"message,omitempty"`
+	Context     *ContextUpdate `json:"context,omitempty"`
+	Delta       *Delta         `json:"delta,omitempty"`
+}
+
+// ContextUpdate sets one key of an execution's shared context.
+type ContextUpdate struct {
+	Key   string `json:"key"`
+	Value any    `json:"value"`
+}
+
+// Delta is a piece of a running node's streamed output.
+type Delta struct {
+	NodeID string `json:"node_id"`
+	Text   string `json:"text"`
+}

@@ -1,0 +1,449 @@
+package workflow
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Parse decodes a workflow document and validates it. Every problem found is
+// returned at once in a *Error with code ErrInvalid, each located by its JSON
+// path; a body that is not JSON at all gives code ErrMalformed. Parse never
+// panics on any input.
+func Parse(data []byte) (*Workflow, error) {
+	raw, err := decodeJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	d := decoder{}
+	w := d.workflow(raw)
+	d.problems = append(d.problems, Validate(w)...)
+	if len(d.problems) > 0 {
+		return w, &Error{Code: ErrInvalid, Message: "workflow is invalid", Problems: dedupe(d.problems)}
+	}
+	return w, nil
+}
+
+// ParseValue decodes a document already decoded into generic JSON values
+// (map[string]any and friends), as Parse does.
+func ParseValue(v any) (*Workflow, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, &Error{Code: ErrMalformed, Message: "workflow is not JSON", Err: err}
+	}
+	return Parse(data)
+}
+
+// decodeJSON decodes one JSON value, keeping numbers exact, and reports a
+// syntax error with its line and column.
+func decodeJSON(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, malformed(data, err)
+	}
+	if dec.More() {
+		return nil, &Error{Code: ErrMalformed, Message: "malformed JSON: unexpected data after the document"}
+	}
+	return v, nil
+}
+
+func malformed(data []byte, err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		line, col := position(data, se.Offset)
+		return &Error{Code: ErrMalformed, Message: fmt.Sprintf("malformed JSON at line %d, column %d: %s", line, col, se.Error()), Err: err}
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || len(bytes.TrimSpace(data)) == 0 {
+		return &Error{Code: ErrMalformed, Message: "malformed JSON: the body is empty or ends early", Err: err}
+	}
+	return &Error{Code: ErrMalformed, Message: "malformed JSON: " + err.Error(), Err: err}
+}
+
+func position(data []byte, off int64) (line, col int) {
+	line, col = 1, 1
+	for i := int64(0); i < off && i < int64(len(data)); i++ {
+		if data[i] == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+type decoder struct {
+	problems []Problem
+}
+
+func (d *decoder) add(path, format string, args ...any) {
+	d.problems = append(d.problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+var topLevelKeys = map[string]bool{
+	"name": true, "status": true, "metadata": true, "nodes": true, "edges": true, "variables": true,
+	// Written by exports of stored workflows; accepted and ignored on import.
+	"id": true, "_id": true, "created_at": true, "updated_at": true,
+}
+
+func (d *decoder) workflow(v any) *Workflow {
+	w := &Workflow{Metadata: map[string]any{}, Nodes: []Node{}, Edges: []Edge{}, Variables: []Variable{}}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		d.add("", "the document must be a JSON object, not %s", kind(v))
+		return w
+	}
+	for _, k := range sortedKeys(obj) {
+		if !topLevelKeys[k] {
+			d.add(k, "unknown field; a workflow has name, status, metadata, nodes, edges and variables")
+		}
+	}
+	w.Name = d.str(obj, "name", "name")
+	w.Status = d.str(obj, "status", "status")
+	if m, ok := d.object(obj, "metadata", "metadata"); ok {
+		w.Metadata = m
+	}
+	if arr, ok := d.array(obj, "nodes", "nodes"); ok {
+		for i, item := range arr {
+			w.Nodes = append(w.Nodes, d.node(fmt.Sprintf("nodes[%d]", i), item))
+		}
+	}
+	if arr, ok := d.array(obj, "edges", "edges"); ok {
+		for i, item := range arr {
+			w.Edges = append(w.Edges, d.edge(fmt.Sprintf("edges[%d]", i), item))
+		}
+	}
+	if arr, ok := d.array(obj, "variables", "variables"); ok {
+		for i, item := range arr {
+			w.Variables = append(w.Variables, d.variable(fmt.Sprintf("variables[%d]", i), item))
+		}
+	}
+	return w
+}
+
+func (d *decoder) node(path string, v any) Node {
+	n := Node{Config: map[string]any{}}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		d.add(path, "a node must be an object, not %s", kind(v))
+		return n
+	}
+	n.ID = d.str(obj, "id", path+".id")
+	n.Type = d.str(obj, "type", path+".type")
+	if p, ok := d.object(obj, "position", path+".position"); ok {
+		n.Position = p
+	}
+	if c, ok := d.object(obj, "config", path+".config"); ok {
+		n.Config = c
+	}
+	return n
+}
+
+func (d *decoder) edge(path string, v any) Edge {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		d.add(path, "an edge must be an object with from and to, not %s", kind(v))
+		return Edge{}
+	}
+	return Edge{From: d.str(obj, "from", path+".from"), To: d.str(obj, "to", path+".to")}
+}
+
+func (d *decoder) variable(path string, v any) Variable {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		d.add(path, "a variable must be an object, not %s", kind(v))
+		return Variable{}
+	}
+	va := Variable{
+		ID:          d.str(obj, "id", path+".id"),
+		Name:        d.str(obj, "name", path+".name"),
+		Value:       obj["value"],
+		Type:        d.str(obj, "type", path+".type"),
+		Description: d.str(obj, "description", path+".description"),
+		Scope:       d.str(obj, "scope", path+".scope"),
+	}
+	if s, present := obj["secret"]; present && s != nil {
+		b, ok := s.(bool)
+		if !ok {
+			d.add(path+".secret", "must be true or false, not %s", kind(s))
+		}
+		va.Secret = b
+	}
+	return va
+}
+
+// str reads an optional string field; a present non-string is a problem.
+func (d *decoder) str(obj map[string]any, key, path string) string {
+	v, ok := obj[key]
+	if !ok || v == nil {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		d.add(path, "must be a string, not %s", kind(v))
+	}
+	return s
+}
+
+func (d *decoder) object(obj map[string]any, key, path string) (map[string]any, bool) {
+	v, ok := obj[key]
+	if !ok || v == nil {
+		return nil, false
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		d.add(path, "must be an object, not %s", kind(v))
+	}
+	return m, ok
+}
+
+func (d *decoder) array(obj map[string]any, key, path string) ([]any, bool) {
+	v, ok := obj[key]
+	if !ok || v == nil {
+		return nil, false
+	}
+	a, ok := v.([]any)
+	if !ok {
+		d.add(path, "must be an array, not %s", kind(v))
+	}
+	return a, ok
+}
+
+func kind(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case json.Number, float64, int:
+		return "a number"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	default:
+		return fmt.Sprintf("%T", x)
+	}
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func dedupe(ps []Problem) []Problem {
+	seen := make(map[Problem]bool, len(ps))
+	out := ps[:0]
+	for _, p := range ps {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Validate checks a decoded workflow and returns every problem found, each
+// with its JSON path. It does not check field types that decoding already
+// fixed (see Parse).
+func Validate(w *Workflow) []Problem {
+	var ps []Problem
+	add := func(path, format string, args ...any) {
+		ps = append(ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+	}
+	if strings.TrimSpace(w.Name) == "" {
+		add("name", "a workflow needs a name")
+	}
+	switch w.Status {
+	case "", StatusDraft, StatusActive:
+	default:
+		add("status", "must be %q or %q, not %q", StatusDraft, StatusActive, w.Status)
+	}
+	validateMetadata(w.Metadata, add)
+
+	if len(w.Nodes) == 0 {
+		add("nodes", "a workflow needs at least one node")
+	}
+	index := make(map[string]int, len(w.Nodes))
+	for i := range w.Nodes {
+		n := &w.Nodes[i]
+		path := fmt.Sprintf("nodes[%d]", i)
+		switch {
+		case strings.TrimSpace(n.ID) == "":
+			add(path+".id", "a node needs an id")
+		case strings.ContainsAny(n.ID, " \t\n:*?[]"):
+			add(path+".id", "node id %q may not contain spaces or any of : * ? [ ] (it names a Redis channel)", n.ID)
+		default:
+			if j, dup := index[n.ID]; dup {
+				add(path+".id", "duplicate node id %q (also nodes[%d])", n.ID, j)
+			} else {
+				index[n.ID] = i
+			}
+		}
+		switch n.Type {
+		case NodeStart, NodeEnd:
+		case NodeAIProcessor:
+			validateAIConfig(path+".config", n.Config, add)
+		case "":
+			add(path+".type", "a node needs a type (start, end or ai-processor)")
+		default:
+			add(path+".type", "unknown node type %q; this version runs start, end and ai-processor", n.Type)
+		}
+	}
+	for i, e := range w.Edges {
+		path := fmt.Sprintf("edges[%d]", i)
+		if e.From == "" {
+			add(path+".from", "an edge needs from")
+		} else if _, ok := index[e.From]; !ok {
+			add(path+".from", "edge from %q: no node has that id", e.From)
+		}
+		if e.To == "" {
+			add(path+".to", "an edge needs to")
+		} else if _, ok := index[e.To]; !ok {
+			add(path+".to", "edge to %q: no node has that id", e.To)
+		}
+	}
+	vars := map[string]int{}
+	for i, v := range w.Variables {
+		path := fmt.Sprintf("variables[%d]", i)
+		if strings.TrimSpace(v.Name) == "" {
+			add(path+".name", "a variable needs a name")
+			continue
+		}
+		if j, dup := vars[v.Name]; dup {
+			add(path+".name", "duplicate variable %q (also variables[%d])", v.Name, j)
+		}
+		vars[v.Name] = i
+	}
+	if _, err := Order(w); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			ps = append(ps, e.Problems...)
+		}
+	}
+	ps = append(ps, validateReferences(w, index)...)
+	return ps
+}
+
+func validateMetadata(m map[string]any, add func(string, string, ...any)) {
+	if v, ok := m["communication_mode"]; ok && v != nil {
+		s, _ := v.(string)
+		if s != ModeSimple && s != ModePubSub {
+			add("metadata.communication_mode", "must be %q or %q, not %s", ModeSimple, ModePubSub, describe(v))
+		}
+	}
+	for _, k := range []string{"ask_timeout_seconds", "timeout_seconds"} {
+		if v, ok := m[k]; ok && v != nil {
+			if f, ok := number(v); !ok || f <= 0 {
+				add("metadata."+k, "must be a positive number of seconds, not %s", describe(v))
+			}
+		}
+	}
+}
+
+func validateAIConfig(path string, c map[string]any, add func(string, string, ...any)) {
+	for _, k := range []string{"name", "description", "system_prompt", "prompt", "model"} {
+		if v, ok := c[k]; ok && v != nil {
+			if _, ok := v.(string); !ok {
+				add(path+"."+k, "must be a string, not %s", describe(v))
+			}
+		}
+	}
+	if v, ok := c["temperature"]; ok && v != nil {
+		if f, ok := number(v); !ok {
+			add(path+".temperature", "must be a number, not %s", describe(v))
+		} else if f < 0 || f > 2 {
+			add(path+".temperature", "must be between 0 and 2, not %v", f)
+		}
+	}
+	if v, ok := c["max_tokens"]; ok && v != nil {
+		if f, ok := number(v); !ok || f != float64(int64(f)) || f < 1 {
+			add(path+".max_tokens", "must be a positive whole number, not %s", describe(v))
+		}
+	}
+	if v, ok := c["timeout_seconds"]; ok && v != nil {
+		if f, ok := number(v); !ok || f <= 0 {
+			add(path+".timeout_seconds", "must be a positive number of seconds, not %s", describe(v))
+		}
+	}
+	if v, ok := c["can_communicate"]; ok && v != nil {
+		if _, ok := v.(bool); !ok {
+			add(path+".can_communicate", "must be true or false, not %s", describe(v))
+		}
+	}
+}
+
+// validateReferences checks what prompts refer to: ask_node targets and
+// {{outputs.NODE}} placeholders.
+func validateReferences(w *Workflow, index map[string]int) []Problem {
+	var ps []Problem
+	ancestors := Ancestors(w)
+	for i := range w.Nodes {
+		n := &w.Nodes[i]
+		if n.Type != NodeAIProcessor {
+			continue
+		}
+		for _, field := range []string{"prompt", "system_prompt"} {
+			text, _ := n.Config[field].(string)
+			if text == "" {
+				continue
+			}
+			path := fmt.Sprintf("nodes[%d].config.%s", i, field)
+			for _, c := range ParseCalls(text) {
+				if c.Err != nil || c.Name != CallAsk || len(c.Args) == 0 {
+					continue
+				}
+				target, ok := c.Args[0].(string)
+				if !ok || strings.Contains(target, "{{") {
+					continue
+				}
+				j, exists := index[target]
+				switch {
+				case !exists:
+					ps = append(ps, Problem{path, fmt.Sprintf("ask_node target %q is not a node of this workflow", target)})
+				case w.Nodes[j].Type != NodeAIProcessor:
+					ps = append(ps, Problem{path, fmt.Sprintf("ask_node target %q is a %s node; only ai-processor nodes can answer", target, w.Nodes[j].Type)})
+				case target == n.ID:
+					ps = append(ps, Problem{path, fmt.Sprintf("node %q cannot ask itself", n.ID)})
+				}
+			}
+			for _, ph := range Placeholders(text) {
+				if !strings.HasPrefix(ph, "outputs.") {
+					continue
+				}
+				ref := strings.SplitN(strings.TrimPrefix(ph, "outputs."), ".", 2)[0]
+				if _, exists := index[ref]; !exists {
+					ps = append(ps, Problem{path, fmt.Sprintf("{{%s}} refers to node %q, which is not in this workflow", ph, ref)})
+				} else if !ancestors[n.ID][ref] {
+					ps = append(ps, Problem{path, fmt.Sprintf("{{%s}} needs node %q to run before %q: add a path of edges from it", ph, ref, n.ID)})
+				}
+			}
+		}
+	}
+	return ps
+}
+
+func describe(v any) string {
+	switch x := v.(type) {
+	case string:
+		return strconv.Quote(x)
+	case json.Number:
+		return x.String()
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	return kind(v)
+}

@@ -1,0 +1,170 @@
+package workflow
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Workflow statuses.
+const (
+	StatusDraft  = "draft"
+	StatusActive = "active"
+)
+
+// Communication modes.
+const (
+	ModeSimple = "simple"
+	ModePubSub = "pubsub"
+)
+
+// Node types known to this version.
+const (
+	NodeStart       = "start"
+	NodeEnd         = "end"
+	NodeAIProcessor = "ai-processor"
+)
+
+// Workflow is a stored workflow document: a graph of nodes joined by edges,
+// with variables and an open metadata map whose unknown keys are kept.
+type Workflow struct {
+	ID        string         `json:"id"`
+	Name      string         `json:"name"`
+	Status    string         `json:"status"`
+	Metadata  map[string]any `json:"metadata"`
+	Nodes     []Node         `json:"nodes"`
+	Edges     []Edge         `json:"edges"`
+	Variables []Variable     `json:"variables"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+}
+
+// MarshalJSON writes the workflow with both "id" and "_id", as the original
+// service's clients read "_id".
+func (w Workflow) MarshalJSON() ([]byte, error) {
+	type plain Workflow
+	return json.Marshal(struct {
+		MongoID string `json:"_id"`
+		plain
+	}{w.ID, plain(w)})
+}
+
+// Mode returns the workflow's communication mode, simple when unset.
+func (w *Workflow) Mode() string {
+	if m, ok := w.Metadata["communication_mode"].(string); ok && m != "" {
+		return m
+	}
+	return ModeSimple
+}
+
+// Description returns metadata.description, or "".
+func (w *Workflow) Description() string {
+	s, _ := w.Metadata["description"].(string)
+	return s
+}
+
+// MetaSeconds reads a duration in seconds from metadata[key], returning def
+// when the key is absent or not a positive number.
+func (w *Workflow) MetaSeconds(key string, def time.Duration) time.Duration {
+	if f, ok := number(w.Metadata[key]); ok && f > 0 {
+		return time.Duration(f * float64(time.Second))
+	}
+	return def
+}
+
+// Node returns the node with the given id, or nil.
+func (w *Workflow) Node(id string) *Node {
+	for i := range w.Nodes {
+		if w.Nodes[i].ID == id {
+			return &w.Nodes[i]
+		}
+	}
+	return nil
+}
+
+// Node is one step of a workflow. Config is kept as the open object it was
+// given; AI reads the typed ai-processor settings from it.
+type Node struct {
+	ID       string         `json:"id"`
+	Type     string         `json:"type"`
+	Position map[string]any `json:"position,omitempty"`
+	Config   map[string]any `json:"config"`
+}
+
+// AIConfig is the typed configuration of an ai-processor node.
+type AIConfig struct {
+	Name           string
+	Description    string
+	SystemPrompt   string
+	Prompt         string
+	Model          string
+	Temperature    *float64
+	MaxTokens      int
+	CanCommunicate bool
+	Timeout        time.Duration // 0: the executor's default
+}
+
+// AI reads the node's ai-processor settings. Values of the wrong type are
+// ignored here; Validate reports them.
+func (n *Node) AI() AIConfig {
+	c := AIConfig{Name: n.ID}
+	str := func(k string) string { s, _ := n.Config[k].(string); return s }
+	if s := str("name"); s != "" {
+		c.Name = s
+	}
+	c.Description = str("description")
+	c.SystemPrompt = str("system_prompt")
+	c.Prompt = str("prompt")
+	c.Model = str("model")
+	if f, ok := number(n.Config["temperature"]); ok {
+		c.Temperature = &f
+	}
+	if f, ok := number(n.Config["max_tokens"]); ok {
+		c.MaxTokens = int(f)
+	}
+	c.CanCommunicate, _ = n.Config["can_communicate"].(bool)
+	if f, ok := number(n.Config["timeout_seconds"]); ok && f > 0 {
+		c.Timeout = time.Duration(f * float64(time.Second))
+	}
+	return c
+}
+
+// Label is the node's display name: config.name when set, else its id.
+func (n *Node) Label() string {
+	if s, ok := n.Config["name"].(string); ok && s != "" {
+		return s
+	}
+	return n.ID
+}
+
+// Edge says that To runs after From.
+type Edge struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// Variable is a named workflow input with a default value. Run inputs
+// override it by name.
+type Variable struct {
+	ID          string `json:"id,omitempty"`
+	Name        string `json:"name"`
+	Value       any    `json:"value"`
+	Type        string `json:"type,omitempty"`
+	Description string `json:"description,omitempty"`
+	Scope       string `json:"scope,omitempty"`
+	Secret      bool   `json:"secret,omitempty"`
+}
+
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return n, true
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil
+	}
+	return 0, false
+}
