@@ -1,0 +1,531 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/workflow"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// job is one unit of work for the writer goroutine: an execution event, a
+// write function, or a Flush marker.
+type job struct {
+	// ev identifies an event job in error messages. Its payload pointers
+	// are cleared once the event is encoded into stmt and args, so the
+	// store holds no memory of the caller's after Enqueue returns.
+	ev workflow.Event
+
+	// fn runs inside the batch transaction, in a savepoint of its own. ctx
+	// is its caller's: fn is skipped once ctx is done, but a started fn
+	// runs with a background context, so one caller giving up cannot abort
+	// the transaction other jobs share.
+	fn  func(tx *sql.Tx) error
+	ctx context.Context
+
+	flush   bool
+	skipped bool // fn not run because its caller's ctx was done
+
+	done chan error // buffered (1); nil when nobody waits (Enqueue)
+
+	// set by newEventJob
+	stmt int
+	args []any
+	err  error // set before the writer sees the job: the event is malformed
+}
+
+// Indexes into writer.stmts.
+const (
+	stmtExecution = iota
+	stmtNode
+	stmtLog
+	stmtError
+	stmtMessage
+	stmtContext
+	numStmts
+)
+
+var stmtSQL = [numStmts]string{
+	// created_at is set once, by the first header: listings are ordered by
+	// it, and a later header that left it zero (then defaulted to the
+	// event's time) must not move the execution in the list.
+	stmtExecution: `INSERT INTO executions (id, workflow_id, workflow_name, status, created_at, start_time, end_time,
+		requested_mode, mode, fallback_reason, error, inputs, prompt_tokens, completion_tokens, total_tokens)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET
+		workflow_id = excluded.workflow_id, workflow_name = excluded.workflow_name, status = excluded.status,
+		start_time = excluded.start_time, end_time = excluded.end_time,
+		requested_mode = excluded.requested_mode, mode = excluded.mode, fallback_reason = excluded.fallback_reason,
+		error = excluded.error, inputs = excluded.inputs, prompt_tokens = excluded.prompt_tokens,
+		completion_tokens = excluded.completion_tokens, total_tokens = excluded.total_tokens`,
+	// seq is left alone on update: it keeps the order nodes were first seen.
+	stmtNode: `INSERT INTO node_states (execution_id, node_id, seq, type, name, status, output, started_at, finished_at,
+		model, prompt_tokens, completion_tokens, total_tokens, calls, error)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (execution_id, node_id) DO UPDATE SET
+		type = excluded.type, name = excluded.name, status = excluded.status, output = excluded.output,
+		started_at = excluded.started_at, finished_at = excluded.finished_at, model = excluded.model,
+		prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
+		total_tokens = excluded.total_tokens, calls = excluded.calls, error = excluded.error`,
+	stmtLog:   `INSERT INTO exec_logs (execution_id, seq, time, level, message, node_id) VALUES (?, ?, ?, ?, ?, ?)`,
+	stmtError: `INSERT INTO exec_errors (execution_id, seq, time, node_id, code, message) VALUES (?, ?, ?, ?, ?, ?)`,
+	stmtMessage: `INSERT INTO exec_messages (execution_id, seq, time, from_node, to_node, type, content, metadata)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	stmtContext: `INSERT INTO shared_context (execution_id, key, value, seq, updated_at) VALUES (?, ?, ?, ?, ?)
+	ON CONFLICT (execution_id, key) DO UPDATE SET
+		value = excluded.value, seq = excluded.seq, updated_at = excluded.updated_at`,
+}
+
+func prepareStatements(ctx context.Context, db *sql.DB) ([numStmts]*sql.Stmt, error) {
+	var stmts [numStmts]*sql.Stmt
+	for i, q := range stmtSQL {
+		s, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			for _, p := range stmts[:i] {
+				p.Close()
+			}
+			return stmts, fmt.Errorf("prepare statement %d: %w", i, err)
+		}
+		stmts[i] = s
+	}
+	return stmts, nil
+}
+
+// writer is the state of the writer goroutine; nothing else touches it.
+type writer struct {
+	db     *sql.DB
+	stmts  [numStmts]*sql.Stmt
+	logger *slog.Logger
+
+	pending error // first write error since the last Flush marker
+}
+
+// run commits jobs from q until q is closed and drained, then returns the
+// first write error that no Flush reported.
+func (w *writer) run(q <-chan *job) error {
+	defer func() {
+		for _, s := range w.stmts {
+			s.Close()
+		}
+	}()
+	batch := make([]*job, 0, maxBatch)
+	for {
+		j, ok := <-q
+		if !ok {
+			return w.pending
+		}
+		batch = append(batch[:0], j)
+	fill: // take whatever else is already waiting, without waiting for more
+		for len(batch) < maxBatch {
+			select {
+			case j, ok := <-q:
+				if !ok {
+					break fill // commit what we have; the next receive sees the close
+				}
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		w.commit(batch)
+		clear(batch) // drop references so finished jobs can be collected
+	}
+}
+
+// commit writes a batch in one transaction and answers its waiters in
+// submission order.
+func (w *writer) commit(batch []*job) {
+	runnable := 0
+	for _, j := range batch {
+		if j.fn != nil {
+			if err := j.ctx.Err(); err != nil { // its caller is gone: don't do the work
+				j.err, j.skipped = err, true
+			}
+		}
+		if j.err == nil && !j.flush {
+			runnable++
+		}
+	}
+	if runnable > 0 {
+		if err := w.apply(context.Background(), batch); err != nil {
+			// The transaction is gone: every job that had not failed on
+			// its own shares the failure.
+			for _, j := range batch {
+				if j.err == nil && !j.flush {
+					j.err = err
+				}
+			}
+		}
+	}
+
+	failed, firstErr := 0, error(nil)
+	for _, j := range batch {
+		if j.flush {
+			j.done <- w.pending
+			w.pending = nil
+			continue
+		}
+		if j.err != nil && !j.skipped {
+			failed++
+			if firstErr == nil {
+				firstErr = j.err
+			}
+			if w.pending == nil {
+				w.pending = j.err
+			}
+		}
+		if j.done != nil {
+			j.done <- j.err
+		}
+	}
+	if failed > 0 { // once per batch, however many failed
+		w.logger.Error("store: write failed", "failed", failed, "batch", len(batch), "err", firstErr)
+	}
+}
+
+// apply runs the batch's runnable jobs in one transaction. A job that
+// fails on its own (see jobFailure: a broken constraint, such as a node
+// event of an execution that was never recorded) gets the error in j.err
+// and the others go on: SQLite has already undone that one statement and
+// the transaction stays open; a write function runs inside a savepoint so
+// all of it is undone. Any other error (the disk is full, the database is
+// locked by another process past busy_timeout, the pool is closed) ends
+// the transaction and is returned, for every job of the batch to share.
+// Retrying jobs one by one would multiply such a failure, each waiting out
+// busy_timeout again.
+func (w *writer) apply(ctx context.Context, batch []*job) (err error) {
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin write: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var txStmts [numStmts]*sql.Stmt
+	for _, j := range batch {
+		if j.err != nil || j.flush {
+			continue
+		}
+		if j.fn != nil {
+			err = runFn(ctx, tx, j.fn)
+		} else {
+			s := txStmts[j.stmt]
+			if s == nil {
+				s = tx.StmtContext(ctx, w.stmts[j.stmt])
+				txStmts[j.stmt] = s
+			}
+			if _, err = s.ExecContext(ctx, j.args...); err != nil {
+				err = eventWriteError(j, err)
+			}
+		}
+		if err != nil {
+			if !jobFailure(err) {
+				return err
+			}
+			j.err, err = err, nil
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit write: %w", err)
+	}
+	return nil
+}
+
+// runFn runs fn inside a savepoint, so a failure of fn undoes all of fn
+// and nothing else.
+func runFn(ctx context.Context, tx *sql.Tx, fn func(tx *sql.Tx) error) error {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT job`); err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		if jobFailure(err) {
+			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO job`); rerr != nil {
+				return errors.Join(err, rerr) // not a job failure any more: ends the transaction
+			}
+		}
+		if _, rerr := tx.ExecContext(ctx, `RELEASE job`); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `RELEASE job`)
+	return err
+}
+
+// jobFailure reports whether err is the fault of one job's data rather
+// than of the database: a broken constraint, a value too big or of the
+// wrong type, or a domain error from a write function.
+func jobFailure(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_RANGE:
+			return true
+		}
+		return false
+	}
+	var we *workflow.Error
+	return errors.As(err, &we)
+}
+
+// newEventJob checks ev and encodes it into a statement and its arguments,
+// in the caller's goroutine: JSON encoding runs in parallel rather than in
+// the single writer, a malformed event never costs a rollback, and the
+// caller may change what ev points to as soon as Enqueue returns. A
+// malformed event still goes to the writer with its error set, so it is
+// reported in order by Flush.
+func newEventJob(ev workflow.Event, wait bool) *job {
+	j := &job{}
+	if wait {
+		j.done = make(chan error, 1)
+	}
+	j.err = prepare(j, &ev)
+	j.ev = workflow.Event{ExecutionID: ev.ExecutionID, Seq: ev.Seq, Kind: ev.Kind}
+	if ev.Kind == workflow.EventExecution && ev.Execution != nil && j.ev.ExecutionID == "" {
+		j.ev.ExecutionID = ev.Execution.ID
+	}
+	return j
+}
+
+func prepare(j *job, ev *workflow.Event) error {
+	execID := ev.ExecutionID
+	if execID == "" && ev.Kind == workflow.EventExecution && ev.Execution != nil {
+		execID = ev.Execution.ID
+	}
+	bad := func(cause error, format string, args ...any) error {
+		return &workflow.Error{
+			Code:    workflow.ErrInvalid,
+			Message: fmt.Sprintf("%s event of execution %q (seq %d): ", ev.Kind, execID, ev.Seq) + fmt.Sprintf(format, args...),
+			Err:     cause,
+		}
+	}
+	if execID == "" {
+		return bad(nil, "no execution id")
+	}
+	entryTime := func(t time.Time) any {
+		if t.IsZero() {
+			t = ev.Time
+		}
+		return nanos(t)
+	}
+	switch ev.Kind {
+	case workflow.EventExecution:
+		e := ev.Execution
+		if e == nil {
+			return bad(nil, "no execution")
+		}
+		if e.ID != "" && e.ID != execID {
+			return bad(nil, "carries execution %q", e.ID)
+		}
+		if e.Status == "" {
+			return bad(nil, "no status")
+		}
+		created := e.CreatedAt
+		if created.IsZero() {
+			created = ev.Time
+		}
+		if created.IsZero() {
+			return bad(nil, "no created_at")
+		}
+		inputs, err := encodeMap(e.Inputs)
+		if err != nil {
+			return bad(err, "encode inputs")
+		}
+		j.stmt = stmtExecution
+		j.args = []any{execID, e.WorkflowID, e.WorkflowName, e.Status, created.UnixNano(),
+			nanosPtr(e.StartTime), nanosPtr(e.EndTime), e.RequestedMode, e.Mode, e.FallbackReason, e.Error,
+			inputs, e.Usage.PromptTokens, e.Usage.CompletionTokens, e.Usage.TotalTokens}
+	case workflow.EventNode:
+		n := ev.Node
+		if n == nil {
+			return bad(nil, "no node")
+		}
+		if n.NodeID == "" {
+			return bad(nil, "no node id")
+		}
+		out, err := encodeJSON(n.Output)
+		if err != nil {
+			return bad(err, "encode output of node %s", n.NodeID)
+		}
+		j.stmt = stmtNode
+		j.args = []any{execID, n.NodeID, ev.Seq, n.Type, n.Name, n.Status, out, nanosPtr(n.StartedAt),
+			nanosPtr(n.FinishedAt), n.Model, n.Usage.PromptTokens, n.Usage.CompletionTokens, n.Usage.TotalTokens,
+			n.Calls, n.Error}
+	case workflow.EventLog:
+		l := ev.Log
+		if l == nil {
+			return bad(nil, "no log entry")
+		}
+		j.stmt = stmtLog
+		j.args = []any{execID, ev.Seq, entryTime(l.Time), l.Level, l.Message, l.NodeID}
+	case workflow.EventError:
+		e := ev.Error
+		if e == nil {
+			return bad(nil, "no error entry")
+		}
+		j.stmt = stmtError
+		j.args = []any{execID, ev.Seq, entryTime(e.Time), e.NodeID, e.Code, e.Message}
+	case workflow.EventMessage:
+		m := ev.Message
+		if m == nil {
+			return bad(nil, "no message")
+		}
+		meta, err := encodeMap(m.Metadata)
+		if err != nil {
+			return bad(err, "encode message metadata")
+		}
+		j.stmt = stmtMessage
+		j.args = []any{execID, ev.Seq, entryTime(m.Time), m.From, m.To, m.Type, m.Content, meta}
+	case workflow.EventContext:
+		c := ev.Context
+		if c == nil {
+			return bad(nil, "no context update")
+		}
+		if c.Key == "" {
+			return bad(nil, "empty shared-context key")
+		}
+		val, err := encodeJSON(c.Value)
+		if err != nil {
+			return bad(err, "encode shared-context value %s", c.Key)
+		}
+		j.stmt = stmtContext
+		j.args = []any{execID, c.Key, val, ev.Seq, nanos(ev.Time)}
+	default:
+		return bad(nil, "unknown event kind")
+	}
+	return nil
+}
+
+// submit hands j to the writer. It fails only when the DB is closed. It
+// blocks while the queue is full.
+func (db *DB) submit(j *job) error {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return errClosed()
+	}
+	db.queue <- j
+	return nil
+}
+
+// wait waits for j's result. If ctx ends first it returns ctx's error; the
+// job may still be applied afterwards.
+func wait(ctx context.Context, j *job) error {
+	select {
+	case err := <-j.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// exec runs fn in the writer goroutine, inside a transaction shared with
+// whatever else is being written, and waits for the commit.
+func (db *DB) exec(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j := &job{fn: fn, ctx: ctx, done: make(chan error, 1)}
+	if err := db.submit(j); err != nil {
+		return err
+	}
+	return wait(ctx, j)
+}
+
+// Record writes ev and waits until it is committed. Events of any number of
+// goroutines that arrive together share one transaction (group commit), so
+// Record's cost is mostly waiting for the next commit.
+//
+// How each kind is stored: EventExecution upserts the execution's header
+// (ev.Execution's collections are ignored; created_at is kept from the
+// first header, which takes ev.Time when CreatedAt is zero); EventNode
+// upserts the node's whole state, keeping the position where the node was
+// first seen; EventLog, EventError and EventMessage append an entry (its
+// time defaults to ev.Time) ordered by ev.Seq, then by arrival;
+// EventContext sets one shared-context key. Open values (outputs, inputs,
+// metadata, context values) are stored as JSON and read back as decoded
+// JSON: strings stay strings, numbers become float64, objects
+// map[string]any.
+//
+// Record fails when the event is malformed (unknown kind, no execution id,
+// no payload for its kind, a value that cannot be encoded as JSON: an
+// "invalid" workflow.Error); when it names an execution whose
+// EventExecution was never recorded (a "not_found" workflow.Error, from a
+// foreign key); when the database fails (disk full, locked by another
+// process past busy_timeout: the whole batch fails with it); when the DB is
+// closed ("unavailable"); or when ctx ends first, in which case the event
+// may still be written. An event that fails on its own does not fail the
+// other events of its batch. EventDelta is not stored, and Record returns
+// nil for it at once. Events are applied in the order they are submitted.
+// Record is safe for concurrent use.
+func (db *DB) Record(ctx context.Context, ev workflow.Event) error {
+	if ev.Kind == workflow.EventDelta {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j := newEventJob(ev, true)
+	if err := db.submit(j); err != nil {
+		return err
+	}
+	return wait(ctx, j)
+}
+
+// Enqueue submits ev for writing and returns without waiting; ev is
+// encoded before Enqueue returns, so the caller may reuse what it points
+// to. It blocks only while the writer's queue (4096 events) is full. An
+// error writing ev (see Record) is logged and returned by the next Flush,
+// or by Close. After Close the event is dropped and logged. EventDelta is
+// ignored. Events are applied in the order they are submitted, and as
+// Record applies them. Enqueue is safe for concurrent use.
+func (db *DB) Enqueue(ev workflow.Event) {
+	if ev.Kind == workflow.EventDelta {
+		return
+	}
+	if err := db.submit(newEventJob(ev, false)); err != nil {
+		db.logger.Error("store: event dropped", "execution_id", ev.ExecutionID, "kind", ev.Kind, "seq", ev.Seq, "err", err)
+	}
+}
+
+// Flush waits until every event submitted before the call (by any
+// goroutine) is committed, and returns the first write error since the
+// previous Flush, whichever event or write it came from, and clears it. It
+// fails when the DB is closed or when ctx ends first. Flush is safe for
+// concurrent use; concurrent Flushes split the errors between them.
+func (db *DB) Flush(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j := &job{flush: true, done: make(chan error, 1)}
+	if err := db.submit(j); err != nil {
+		return err
+	}
+	if err := wait(ctx, j); err != nil {
+		return fmt.Errorf("flush store: %w", err)
+	}
+	return nil
+}
+
+// eventWriteError explains why SQLite refused an event. A foreign-key
+// failure means the execution row does not exist (its EventExecution was
+// never recorded, or was recorded after this event), which is reported as
+// not_found rather than as an internal error.
+func eventWriteError(j *job, err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+		return &workflow.Error{
+			Code:    workflow.ErrNotFound,
+			Message: fmt.Sprintf("%s event (seq %d): execution %s not found", j.ev.Kind, j.ev.Seq, j.ev.ExecutionID),
+			Err:     err,
+		}
+	}
+	return fmt.Errorf("write %s event of execution %s (seq %d): %w", j.ev.Kind, j.ev.ExecutionID, j.ev.Seq, err)
+}
