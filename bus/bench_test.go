@@ -1,0 +1,91 @@
+package bus_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard-dev/switchboard/bus"
+	"github.com/switchboard-dev/switchboard/bus/bustest"
+)
+
+// BenchmarkRawRoundTrip is the floor BenchmarkAsk is measured against: plain go-redis, one
+// PUBLISH of a pre-encoded query, a responder goroutine that PUBLISHes a pre-encoded reply,
+// and the asker receiving it. No JSON work and no bus code.
+func BenchmarkRawRoundTrip(b *testing.B) {
+	bustest.ForEachB(b, func(b *testing.B, url string, ctl bustest.Controller) {
+		ctx := context.Background()
+		q := bus.NewQuery("node-bench-a", "node-bench-b", "ping?", nil, bus.Meta("bench", "wf"), 0)
+		query, _ := q.MarshalJSON()
+		reply, _ := bus.NewResponse(q, "node-bench-b", "pong").MarshalJSON()
+		reqCh, repCh := bus.Channel("node-bench-b"), bus.Channel("node-bench-a")
+
+		rc := redis.NewClient(&redis.Options{Addr: ctl.Addr()})
+		defer rc.Close()
+		responder := rc.Subscribe(ctx, reqCh)
+		asker := rc.Subscribe(ctx, repCh)
+		for _, ps := range []*redis.PubSub{responder, asker} {
+			if _, err := ps.Receive(ctx); err != nil { // the confirmation
+				b.Fatal(err)
+			}
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				if _, err := responder.ReceiveMessage(ctx); err != nil {
+					return // closed
+				}
+				if err := rc.Publish(ctx, repCh, reply).Err(); err != nil {
+					return
+				}
+			}
+		}()
+		defer func() {
+			_ = responder.Close()
+			<-done
+			_ = asker.Close()
+		}()
+
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := rc.Publish(ctx, reqCh, query).Err(); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := asker.ReceiveMessage(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkAsk is one bus.Ask round trip: encode, publish, the target's handler decodes and
+// publishes a response, the reader resolves the waiter.
+func BenchmarkAsk(b *testing.B) {
+	bustest.ForEachB(b, func(b *testing.B, url string, _ bustest.Controller) {
+		ctx := context.Background()
+		bb, err := bus.Connect(ctx, url, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer bb.Close()
+		a, c := "node-bench-a", "node-bench-b"
+		for ch, h := range map[string]bus.Handler{bus.Channel(a): ignore, bus.Channel(c): answerer(bb, c)} {
+			s, err := bb.Subscribe(ctx, ch, h)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close(ctx)
+		}
+		meta := bus.Meta("bench", "wf")
+		b.ReportAllocs()
+		for b.Loop() {
+			q := bus.NewQuery(a, c, "ping?", nil, meta, 0)
+			if _, err := bb.Ask(ctx, bus.Channel(c), q, 10*time.Second); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
