@@ -1,0 +1,317 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/llm"
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+// runAI runs an ai-processor node: its rendered prompt, then the calls of its
+// reply, then follow-up turns with their results. Its output is the final
+// reply.
+func (x *execution) runAI(ctx context.Context, node *workflow.Node) (any, error) {
+	cfg := node.AI()
+	prompt, err := workflow.Render(cfg.Prompt, x.scope())
+	if err != nil {
+		return nil, fmt.Errorf("render prompt of node %q: %w", node.ID, err)
+	}
+	if strings.TrimSpace(prompt) == "" {
+		prompt = "Do your part of the work described in your instructions."
+	}
+	msgs := []llm.Message{}
+	if sys := x.systemPrompt(node); sys != "" {
+		msgs = append(msgs, llm.Message{Role: llm.RoleSystem, Content: sys})
+	}
+	msgs = append(msgs, llm.Message{Role: llm.RoleUser, Content: prompt})
+	return x.converse(ctx, node, msgs, llm.PurposeTask, []string{node.ID}, true)
+}
+
+func (x *execution) scope() workflow.Scope {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	vars := make(map[string]any, len(x.vars))
+	for k, v := range x.vars {
+		vars[k] = v
+	}
+	outputs := make(map[string]any, len(x.outputs))
+	for k, v := range x.outputs {
+		outputs[k] = v
+	}
+	shared := make(map[string]any, len(x.shared))
+	for k, v := range x.shared {
+		shared[k] = v
+	}
+	return workflow.Scope{
+		Vars: vars, Outputs: outputs,
+		Shared:      func(k string) (any, bool) { v, ok := shared[k]; return v, ok },
+		ExecutionID: x.rec.ID, WorkflowID: x.wf.ID,
+	}
+}
+
+// converse calls the model for node, then performs the CALL statements of
+// each reply and sends their results back, up to MaxRounds follow-ups. chain
+// lists the nodes waiting on this conversation, the asker of the first ask
+// first and node last. own says whether this is the node's own run (its
+// streamed text is shown live) rather than an answer to another node.
+func (x *execution) converse(ctx context.Context, node *workflow.Node, msgs []llm.Message, purpose llm.Purpose, chain []string, own bool) (string, error) {
+	cfg := node.AI()
+	for round := 0; ; round++ {
+		reply, err := x.chat(ctx, node, msgs, purpose, own)
+		if err != nil {
+			return "", err
+		}
+		if !cfg.CanCommunicate {
+			return reply, nil
+		}
+		calls := workflow.ParseCalls(reply)
+		if len(calls) == 0 {
+			return reply, nil
+		}
+		if round >= x.e.cfg.MaxRounds {
+			x.log(slog.LevelWarn, node.ID, "Node %s still made calls after %d follow-up rounds; using its last reply as it is", node.ID, round)
+			return reply, nil
+		}
+		results := x.perform(ctx, node, calls, chain)
+		if ctx.Err() != nil {
+			return "", context.Cause(ctx)
+		}
+		msgs = append(msgs,
+			llm.Message{Role: llm.RoleAssistant, Content: reply},
+			llm.Message{Role: llm.RoleUser, Content: resultsMessage(results)})
+		purpose = llm.PurposeFollowUp
+	}
+}
+
+// chat makes one model call for node and accounts for it.
+func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Message, purpose llm.Purpose, own bool) (string, error) {
+	cfg := node.AI()
+	req := llm.Request{
+		Model: cfg.Model, Messages: msgs, Temperature: cfg.Temperature, MaxTokens: cfg.MaxTokens,
+		Agent: node.ID, AgentName: cfg.Name, Purpose: purpose,
+	}
+	if own {
+		req.OnDelta = func(d string) {
+			x.emit(workflow.EventDelta, func(ev *workflow.Event) { ev.Delta = &workflow.Delta{NodeID: node.ID, Text: d} })
+		}
+	}
+	resp, err := x.e.model.Chat(ctx, req)
+	if err != nil {
+		var le *llm.Error
+		if errors.As(err, &le) && le.Retryable {
+			return "", &workflow.Error{Code: workflow.ErrUnavailable, Message: fmt.Sprintf("the model did not answer node %q", node.ID), Err: err}
+		}
+		return "", fmt.Errorf("model call for node %q: %w", node.ID, err)
+	}
+	u := workflow.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens, TotalTokens: resp.Usage.TotalTokens}
+	x.mu.Lock()
+	s := x.states[node.ID]
+	s.Usage = s.Usage.Add(u)
+	s.Calls++
+	if resp.Model != "" {
+		s.Model = resp.Model
+	}
+	x.usage = x.usage.Add(u)
+	x.mu.Unlock()
+	return resp.Content, nil
+}
+
+type callResult struct {
+	call string
+	text string
+}
+
+// perform carries out a reply's calls in text order. Every call gets a
+// result, including refused and malformed ones, so the model learns why.
+func (x *execution) perform(ctx context.Context, node *workflow.Node, calls []workflow.Call, chain []string) []callResult {
+	results := make([]callResult, 0, len(calls))
+	for _, c := range calls {
+		if ctx.Err() != nil {
+			break
+		}
+		results = append(results, callResult{c.Raw, x.performOne(ctx, node, c, chain)})
+	}
+	return results
+}
+
+func (x *execution) performOne(ctx context.Context, node *workflow.Node, c workflow.Call, chain []string) string {
+	if c.Err != nil {
+		x.log(slog.LevelWarn, node.ID, "Node %s wrote a malformed call %q: %v", node.ID, c.Raw, c.Err)
+		return fmt.Sprintf("error: %v. Write calls like CALL: ask_node('node_id', 'question').", c.Err)
+	}
+	switch c.Name {
+	case workflow.CallAsk:
+		return x.ask(ctx, node, c.Arg(0), c.Arg(1), chain)
+	case workflow.CallBroadcast:
+		return x.broadcast(ctx, node, c.Arg(0), c.Strings(1))
+	case workflow.CallSetContext:
+		x.setShared(node.ID, c.Arg(0), c.Args[1])
+		return fmt.Sprintf("stored %q in the shared context", c.Arg(0))
+	case workflow.CallGetContext:
+		x.mu.Lock()
+		v, ok := x.shared[c.Arg(0)]
+		x.mu.Unlock()
+		if !ok {
+			return fmt.Sprintf("nothing is stored under %q yet", c.Arg(0))
+		}
+		return fmt.Sprintf("%q = %s", c.Arg(0), renderValue(v))
+	}
+	return "error: unknown function " + c.Name
+}
+
+func renderValue(v any) string {
+	s, err := workflow.Render("{{v}}", workflow.Scope{Vars: map[string]any{"v": v}})
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return s
+}
+
+func (x *execution) setShared(from, key string, value any) {
+	x.mu.Lock()
+	x.shared[key] = value
+	x.mu.Unlock()
+	x.emit(workflow.EventContext, func(ev *workflow.Event) { ev.Context = &workflow.ContextUpdate{Key: key, Value: value} })
+	x.comm(workflow.CommEntry{From: from, Type: workflow.CommContext, Content: key + " = " + renderValue(value),
+		Metadata: map[string]any{"key": key, "mode": x.rec.Mode}})
+}
+
+func (x *execution) comm(c workflow.CommEntry) {
+	x.emit(workflow.EventMessage, func(ev *workflow.Event) {
+		c.Time = ev.Time
+		if c.Metadata == nil {
+			c.Metadata = map[string]any{}
+		}
+		ev.Message = &c
+	})
+}
+
+// ask sends question from node to target through the execution's transport
+// and returns the text the asker gets back: the answer, or why there is none.
+func (x *execution) ask(ctx context.Context, node *workflow.Node, target, question string, chain []string) string {
+	t := x.wf.Node(target)
+	switch {
+	case t == nil || t.Type != workflow.NodeAIProcessor:
+		return fmt.Sprintf("error: %q is not an ai-processor node of this workflow; you can ask: %s", target, strings.Join(x.askable(node.ID), ", "))
+	case target == node.ID:
+		return "error: a node cannot ask itself"
+	}
+	for _, c := range chain {
+		if c == target {
+			loop := strings.Join(append(append([]string{}, chain...), target), " → ")
+			x.log(slog.LevelWarn, node.ID, "Refused ask from %s to %s: it would loop (%s)", node.ID, target, loop)
+			x.comm(workflow.CommEntry{From: node.ID, To: target, Type: workflow.CommAsk, Content: question,
+				Metadata: map[string]any{"mode": x.rec.Mode, "refused": "cycle", "chain": loop}})
+			return fmt.Sprintf("refused: %s is already waiting for your answer (%s); answer with what you know instead of asking it", target, loop)
+		}
+	}
+	if depth := len(chain); depth > x.e.cfg.MaxDepth {
+		x.log(slog.LevelWarn, node.ID, "Refused ask from %s to %s: nested asks are limited to depth %d", node.ID, target, x.e.cfg.MaxDepth)
+		x.comm(workflow.CommEntry{From: node.ID, To: target, Type: workflow.CommAsk, Content: question,
+			Metadata: map[string]any{"mode": x.rec.Mode, "refused": "depth", "depth": depth}})
+		return fmt.Sprintf("refused: questions may nest at most %d deep; answer with what you know", x.e.cfg.MaxDepth)
+	}
+	actx, cancel := context.WithTimeoutCause(ctx, x.askTimeout, fmt.Errorf("no answer from %q within %s", target, x.askTimeout))
+	defer cancel()
+	started := time.Now()
+	res := x.transport.ask(actx, askRequest{from: node.ID, to: target, question: question, chain: chain})
+	meta := map[string]any{"mode": res.transport, "transport": res.transport, "depth": len(chain)}
+	if res.messageID != "" {
+		meta["message_id"] = res.messageID
+	}
+	askMeta := copyMap(meta)
+	x.comm(workflow.CommEntry{Time: started, From: node.ID, To: target, Type: workflow.CommAsk, Content: question, Metadata: askMeta})
+	meta["latency_ms"] = float64(time.Since(started).Microseconds()) / 1000
+	if res.messageID != "" {
+		meta["reply_to"] = res.messageID
+		meta["message_id"] = res.responseID
+	}
+	if res.err != nil {
+		msg := res.err.Error()
+		if actx.Err() != nil && ctx.Err() == nil {
+			msg = context.Cause(actx).Error()
+		}
+		meta["success"] = false
+		meta["error"] = msg
+		x.comm(workflow.CommEntry{From: target, To: node.ID, Type: workflow.CommResponse, Content: "", Metadata: meta})
+		x.log(slog.LevelWarn, node.ID, "Ask from %s to %s failed: %s", node.ID, target, msg)
+		return "error: " + msg
+	}
+	meta["success"] = true
+	x.comm(workflow.CommEntry{From: target, To: node.ID, Type: workflow.CommResponse, Content: res.answer, Metadata: meta})
+	return fmt.Sprintf("%s (%s) answered: %s", t.Label(), target, res.answer)
+}
+
+func (x *execution) askable(self string) []string {
+	var ids []string
+	for i := range x.wf.Nodes {
+		if n := &x.wf.Nodes[i]; n.Type == workflow.NodeAIProcessor && n.ID != self {
+			ids = append(ids, n.ID)
+		}
+	}
+	return ids
+}
+
+// answer is how target answers a question: a fresh conversation with its own
+// system prompt, model and settings, whose own calls nest one level deeper.
+// It is what an agent's query handler runs in either mode.
+func (x *execution) answer(ctx context.Context, r askRequest) (string, error) {
+	t := x.wf.Node(r.to)
+	if t == nil {
+		return "", fmt.Errorf("no node %q", r.to)
+	}
+	from := r.from
+	if n := x.wf.Node(r.from); n != nil {
+		from = fmt.Sprintf("%s (%s)", n.Label(), r.from)
+	}
+	// The question is the whole user message, as the asker wrote it; who
+	// asks goes in the system prompt.
+	sys := x.systemPrompt(t) + fmt.Sprintf("\n\n%s asks you the question in the next message. Answer it directly and briefly.", from)
+	msgs := []llm.Message{
+		{Role: llm.RoleSystem, Content: strings.TrimSpace(sys)},
+		{Role: llm.RoleUser, Content: r.question},
+	}
+	chain := append(append([]string{}, r.chain...), r.to)
+	return x.converse(ctx, t, msgs, llm.PurposeAnswer, chain, false)
+}
+
+// broadcast tells every communicating node of the listed types (all when
+// none are listed). Nodes that run later see it in their system prompt.
+func (x *execution) broadcast(ctx context.Context, node *workflow.Node, message string, types []string) string {
+	var to []string
+	for i := range x.wf.Nodes {
+		n := &x.wf.Nodes[i]
+		if n.ID != node.ID && n.Type == workflow.NodeAIProcessor && n.AI().CanCommunicate && matchesType(n.Type, types) {
+			to = append(to, n.ID)
+		}
+	}
+	res := x.transport.broadcast(ctx, broadcastRequest{from: node.ID, message: message, types: types})
+	x.mu.Lock()
+	x.broadcasts = append(x.broadcasts, broadcast{from: node.ID, message: message, types: types})
+	x.mu.Unlock()
+	meta := map[string]any{"mode": res.transport, "transport": res.transport, "recipients": to}
+	if len(types) > 0 {
+		meta["target_types"] = types
+	}
+	if res.messageID != "" {
+		meta["message_id"] = res.messageID
+	}
+	if res.err != nil {
+		meta["error"] = res.err.Error()
+	}
+	x.comm(workflow.CommEntry{From: node.ID, To: "*", Type: workflow.CommBroadcast, Content: message, Metadata: meta})
+	return fmt.Sprintf("broadcast delivered to %d agent(s): %s", len(to), strings.Join(to, ", "))
+}
+
+func copyMap(m map[string]any) map[string]any {
+	c := make(map[string]any, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}

@@ -1,0 +1,243 @@
+// Package executor runs workflow executions: it orders the nodes, runs the
+// ones whose parents have finished at the same time, lets ai-processor nodes
+// talk to each other (ask, broadcast, shared context) in simple or pubsub
+// mode, and reports every change as a workflow.Event to a Recorder and to
+// live subscribers.
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/llm"
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+// LLM is the chat model the executor calls. llm.OpenAI and llm.Demo satisfy
+// it. It must be safe for concurrent use.
+type LLM interface {
+	Chat(ctx context.Context, r llm.Request) (llm.Response, error)
+}
+
+// Recorder stores the events of executions. Enqueue must not block for long;
+// Record and Flush return once what they cover is durable. store.DB satisfies
+// it. It must be safe for concurrent use.
+type Recorder interface {
+	Record(ctx context.Context, ev workflow.Event) error
+	Enqueue(ev workflow.Event)
+	Flush(ctx context.Context) error
+}
+
+// Config holds the executor's limits. Zero fields take the defaults.
+type Config struct {
+	AskTimeout  time.Duration // one ask_node round trip; workflow metadata.ask_timeout_seconds overrides
+	NodeTimeout time.Duration // one node; the node's timeout_seconds overrides
+	MaxRounds   int           // follow-up turns carrying call results, per conversation
+	MaxDepth    int           // nested asks (A asks B, B asks C...)
+	PingTimeout time.Duration // how long to wait for Redis when a pubsub execution starts
+}
+
+func (c Config) withDefaults() Config {
+	if c.AskTimeout <= 0 {
+		c.AskTimeout = 30 * time.Second
+	}
+	if c.NodeTimeout <= 0 {
+		c.NodeTimeout = 300 * time.Second
+	}
+	if c.MaxRounds <= 0 {
+		c.MaxRounds = 3
+	}
+	if c.MaxDepth <= 0 {
+		c.MaxDepth = 3
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 2 * time.Second
+	}
+	return c
+}
+
+// Options are the choices of one execution.
+type Options struct {
+	Inputs map[string]any // override workflow variables by name
+	Mode   string         // "simple", "pubsub" or "" for the workflow's own mode
+}
+
+// Executor starts and tracks executions. It holds no state shared between
+// executions other than the index of running ones. It is safe for concurrent
+// use.
+type Executor struct {
+	rec    Recorder
+	model  LLM
+	pubsub PubSub // nil: pubsub requests fall back to simple
+	logger *slog.Logger
+	cfg    Config
+	hub    *hub
+
+	base       context.Context // parent of every run; cancelled by Shutdown's hard stop
+	cancelBase context.CancelFunc
+
+	mu      sync.Mutex
+	runs    map[string]*Run
+	closing bool
+	wg      sync.WaitGroup
+}
+
+// New returns an Executor that records to rec and calls model. ps may be nil,
+// in which case pubsub executions run in simple mode with a recorded reason.
+func New(rec Recorder, model LLM, ps PubSub, logger *slog.Logger, cfg Config) *Executor {
+	base, cancel := context.WithCancel(context.Background())
+	return &Executor{
+		rec: rec, model: model, pubsub: ps, logger: logger, cfg: cfg.withDefaults(),
+		hub: newHub(), base: base, cancelBase: cancel, runs: map[string]*Run{},
+	}
+}
+
+// Run is a started execution.
+type Run struct {
+	ID         string
+	WorkflowID string
+	Started    time.Time
+	done       chan struct{}
+	cancel     context.CancelCauseFunc
+	status     string
+	err        error
+}
+
+// Done is closed when the execution has ended and everything it did is
+// recorded.
+func (r *Run) Done() <-chan struct{} { return r.done }
+
+// Wait blocks until the execution has ended or ctx is done. It returns the
+// final status, and an error only when ctx ended first or recording failed.
+func (r *Run) Wait(ctx context.Context) (string, error) {
+	select {
+	case <-r.done:
+		return r.status, r.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// errShutdown is the cancellation cause when the process stops.
+var errShutdown = errors.New("switchboard is shutting down")
+
+// errCancelled is the cancellation cause of a user's cancel request.
+var errCancelled = errors.New("cancelled by request")
+
+// Start records a new execution of wf and runs it in the background. The
+// execution is stored (status queued) before Start returns, so it can be read
+// at once. Start fails when the workflow cannot be ordered, the requested mode
+// is unknown, the executor is shutting down, or the record cannot be written.
+func (e *Executor) Start(ctx context.Context, wf *workflow.Workflow, opts Options) (*Run, error) {
+	order, err := workflow.Order(wf)
+	if err != nil {
+		return nil, err
+	}
+	mode := opts.Mode
+	if mode == "" {
+		mode = wf.Mode()
+	}
+	if mode != workflow.ModeSimple && mode != workflow.ModePubSub {
+		return nil, &workflow.Error{Code: workflow.ErrInvalid, Message: "unknown communication mode",
+			Problems: []workflow.Problem{{Path: "communication_mode", Message: fmt.Sprintf("must be %q or %q, not %q", workflow.ModeSimple, workflow.ModePubSub, mode)}}}
+	}
+	now := time.Now().UTC()
+	x := &workflow.Execution{
+		ID: workflow.NewID(), WorkflowID: wf.ID, WorkflowName: wf.Name, Status: workflow.ExecQueued,
+		CreatedAt: now, RequestedMode: mode, Mode: mode, Inputs: opts.Inputs,
+	}
+	if x.Inputs == nil {
+		x.Inputs = map[string]any{}
+	}
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return nil, workflow.Errorf(workflow.ErrUnavailable, "switchboard is shutting down; not starting new executions")
+	}
+	runCtx, cancel := context.WithCancelCause(e.base)
+	r := &Run{ID: x.ID, WorkflowID: wf.ID, Started: now, done: make(chan struct{}), cancel: cancel}
+	e.runs[x.ID] = r
+	e.wg.Add(1)
+	e.mu.Unlock()
+
+	ex := newExecution(e, wf, x, order, runCtx)
+	if err := e.rec.Record(ctx, ex.event(workflow.EventExecution, func(ev *workflow.Event) { ev.Execution = x.Header() })); err != nil {
+		e.forget(r)
+		cancel(nil)
+		e.wg.Done()
+		return nil, fmt.Errorf("record new execution of workflow %s: %w", wf.ID, err)
+	}
+	go func() {
+		defer e.wg.Done()
+		defer e.forget(r)
+		defer cancel(nil)
+		r.status, r.err = ex.run()
+		close(r.done)
+	}()
+	return r, nil
+}
+
+func (e *Executor) forget(r *Run) {
+	e.mu.Lock()
+	delete(e.runs, r.ID)
+	e.mu.Unlock()
+}
+
+// Cancel asks a running execution to stop. It reports whether the execution
+// was running in this process.
+func (e *Executor) Cancel(id string) bool {
+	e.mu.Lock()
+	r, ok := e.runs[id]
+	e.mu.Unlock()
+	if ok {
+		r.cancel(errCancelled)
+	}
+	return ok
+}
+
+// Running returns the number of executions in progress.
+func (e *Executor) Running() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.runs)
+}
+
+// Subscribe returns the live events of an execution from now on, and a
+// function to stop them. The channel is closed when the execution ends or
+// stop is called. A subscriber that falls behind loses delta events first.
+func (e *Executor) Subscribe(id string) (<-chan workflow.Event, func()) {
+	return e.hub.subscribe(id)
+}
+
+// SubscribeAll returns the live events of every execution, for list pages.
+func (e *Executor) SubscribeAll() (<-chan workflow.Event, func()) {
+	return e.hub.subscribe("")
+}
+
+// Shutdown stops accepting executions, waits for running ones until ctx is
+// done, then cancels them (they end as interrupted) and waits for them to be
+// recorded. It returns ctx's error if it had to cancel.
+func (e *Executor) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	e.closing = true
+	e.mu.Unlock()
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	e.mu.Lock()
+	for _, r := range e.runs {
+		r.cancel(errShutdown)
+	}
+	e.mu.Unlock()
+	<-done
+	e.cancelBase()
+	return ctx.Err()
+}

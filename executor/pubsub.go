@@ -1,0 +1,226 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/bus"
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+// PubSub is the Redis bus that pubsub executions talk through. bus.Bus
+// satisfies it. It must be safe for concurrent use.
+type PubSub interface {
+	Ping(ctx context.Context) error
+	Healthy() bool
+	Subscribe(ctx context.Context, channel string, h bus.Handler) (bus.Subscription, error)
+	Publish(ctx context.Context, channel string, m bus.Message) error
+	Ask(ctx context.Context, channel string, q bus.Message, timeout time.Duration) (bus.Message, error)
+}
+
+// pubsubTransport makes every ai-processor node of one execution an agent
+// with its own channel. An ask is a QUERY published to the target's channel;
+// the target's handler answers with a RESPONSE on the asker's channel.
+type pubsubTransport struct {
+	x    *execution
+	ps   PubSub
+	subs []bus.Subscription
+
+	mu       sync.Mutex
+	answers  map[string]*answerOnce // query id → its answer, so a re-sent query is answered once
+	degraded error                  // set when Redis was lost: later asks go in-process
+}
+
+type answerOnce struct {
+	done   chan struct{}
+	answer string
+	err    error
+}
+
+func (x *execution) agentID(node string) string { return bus.AgentID(x.rec.ID, node) }
+
+// newPubSubTransport pings Redis (briefly) and subscribes every agent, each
+// subscription confirmed, before any node runs.
+func newPubSubTransport(ctx context.Context, x *execution) (transport, error) {
+	ps := x.e.pubsub
+	pctx, cancel := context.WithTimeout(ctx, x.e.cfg.PingTimeout)
+	defer cancel()
+	if err := ps.Ping(pctx); err != nil {
+		return nil, fmt.Errorf("redis is unreachable: %w", err)
+	}
+	t := &pubsubTransport{x: x, ps: ps, answers: map[string]*answerOnce{}}
+	x.log(slog.LevelInfo, "", "Initialized Redis Pub/Sub communication")
+	for i := range x.wf.Nodes {
+		n := &x.wf.Nodes[i]
+		if n.Type != workflow.NodeAIProcessor {
+			continue
+		}
+		agent := x.agentID(n.ID)
+		sub, err := ps.Subscribe(pctx, bus.Channel(agent), t.handler(n.ID))
+		if err != nil {
+			t.closeSubs()
+			return nil, fmt.Errorf("subscribe agent %s: %w", agent, err)
+		}
+		t.subs = append(t.subs, sub)
+		x.log(slog.LevelInfo, n.ID, "Registered agent: %s", agent)
+	}
+	sub, err := ps.Subscribe(pctx, bus.BroadcastChannel, t.onBroadcast)
+	if err != nil {
+		t.closeSubs()
+		return nil, fmt.Errorf("subscribe to broadcasts: %w", err)
+	}
+	t.subs = append(t.subs, sub)
+	return t, nil
+}
+
+func (t *pubsubTransport) closeSubs() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = t.close(ctx)
+}
+
+// close unsubscribes every agent of the execution, whatever way it ended.
+func (t *pubsubTransport) close(ctx context.Context) error {
+	var errs []error
+	for _, s := range t.subs {
+		if err := s.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	t.subs = nil
+	return errors.Join(errs...)
+}
+
+func (t *pubsubTransport) ask(ctx context.Context, r askRequest) askResult {
+	t.mu.Lock()
+	degraded := t.degraded
+	t.mu.Unlock()
+	if degraded != nil || !t.ps.Healthy() {
+		// Redis was lost during this execution: finish it in-process.
+		res := inProcess{t.x}.ask(ctx, r)
+		return res
+	}
+	x := t.x
+	from, to := x.agentID(r.from), x.agentID(r.to)
+	deadline, ok := ctx.Deadline()
+	timeout := x.askTimeout
+	if ok {
+		timeout = time.Until(deadline)
+	}
+	q := bus.NewQuery(from, to, r.question,
+		map[string]any{"chain": r.chain, "from_node": r.from, "to_node": r.to},
+		bus.Meta(x.rec.ID, x.wf.ID), timeout)
+	// The id names the nodes, as the original's did: query:{from}:{to}:{time}-{suffix}.
+	q.ID = bus.NewQueryID(r.from, r.to, q.Timestamp)
+	reply, err := t.ps.Ask(ctx, bus.Channel(to), q, timeout)
+	res := askResult{transport: viaRedis, messageID: q.ID}
+	if err != nil {
+		if errors.Is(err, bus.ErrConnectionLost) || errors.Is(err, bus.ErrClosed) {
+			t.mu.Lock()
+			t.degraded = err
+			t.mu.Unlock()
+			x.log(slog.LevelWarn, r.from, "Lost the Redis connection during an ask; the rest of this execution's asks go in-process")
+			res.err = fmt.Errorf("the Redis connection was lost while %s waited for %s", r.from, r.to)
+			return res
+		}
+		if errors.Is(err, bus.ErrAskTimeout) {
+			res.err = fmt.Errorf("no answer from %q within %s", r.to, timeout.Round(time.Millisecond))
+			return res
+		}
+		res.err = err
+		return res
+	}
+	res.responseID = reply.ID
+	res.answer, res.err = reply.Answer()
+	return res
+}
+
+func (t *pubsubTransport) broadcast(ctx context.Context, r broadcastRequest) broadcastResult {
+	x := t.x
+	if !t.ps.Healthy() {
+		return broadcastResult{transport: viaInProcess}
+	}
+	m := bus.NewBroadcast(x.agentID(r.from), r.message, r.types, bus.Meta(x.rec.ID, x.wf.ID), x.askTimeout)
+	err := t.ps.Publish(ctx, bus.BroadcastChannel, m)
+	if err != nil {
+		return broadcastResult{transport: viaInProcess, err: fmt.Errorf("publish broadcast: %w", err)}
+	}
+	return broadcastResult{transport: viaRedis, messageID: m.ID}
+}
+
+// onBroadcast receives broadcasts; those of other executions are ignored.
+// The sender already told this execution's nodes (see execution.broadcast),
+// so receipt is only logged here.
+func (t *pubsubTransport) onBroadcast(_ context.Context, m bus.Message) {
+	if m.ExecutionID() != t.x.rec.ID {
+		return
+	}
+	t.x.logger.Debug("broadcast received", "message_id", m.ID, "from", m.FromAgent)
+}
+
+// handler is the query handler of agent node: it answers with the node's own
+// config through the model and publishes the RESPONSE to the asker. It reads
+// only the node's config, the model and the message (plus this execution's
+// shared context and broadcasts), so that it can move to another process.
+func (t *pubsubTransport) handler(node string) bus.Handler {
+	return func(ctx context.Context, m bus.Message) {
+		if m.Type != bus.TypeQuery || m.ExecutionID() != t.x.rec.ID {
+			return
+		}
+		answer, err := t.answerOnce(ctx, node, m)
+		var reply bus.Message
+		if err != nil {
+			reply = bus.NewErrorResponse(m, t.x.agentID(node), err.Error())
+		} else {
+			reply = bus.NewResponse(m, t.x.agentID(node), answer)
+		}
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := t.ps.Publish(pctx, bus.Channel(m.FromAgent), reply); err != nil {
+			t.x.logger.Warn("publish response", "query_id", m.ID, "err", err)
+		}
+	}
+}
+
+// answerOnce answers a query id once: a re-sent query waits for, and gets,
+// the first answer instead of calling the model again.
+func (t *pubsubTransport) answerOnce(ctx context.Context, node string, m bus.Message) (string, error) {
+	t.mu.Lock()
+	a, seen := t.answers[m.ID]
+	if !seen {
+		a = &answerOnce{done: make(chan struct{})}
+		t.answers[m.ID] = a
+	}
+	t.mu.Unlock()
+	if seen {
+		select {
+		case <-a.done:
+			return a.answer, a.err
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	defer close(a.done)
+	r := askRequest{to: node, question: m.Question()}
+	qc := m.QueryContext()
+	r.from, _ = qc["from_node"].(string)
+	if list, ok := qc["chain"].([]any); ok {
+		for _, c := range list {
+			if s, ok := c.(string); ok {
+				r.chain = append(r.chain, s)
+			}
+		}
+	}
+	actx := t.x.ctx
+	if m.ExpiresAt != nil {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithDeadline(actx, *m.ExpiresAt)
+		defer cancel()
+	}
+	a.answer, a.err = t.x.answer(actx, r)
+	return a.answer, a.err
+}

@@ -1,0 +1,357 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+// execution is the private state of one run. Nothing in it is shared with
+// other executions.
+type execution struct {
+	e      *Executor
+	wf     *workflow.Workflow
+	rec    *workflow.Execution // header; only run() writes it after start
+	order  []string
+	ctx    context.Context
+	logger *slog.Logger
+	seq    atomic.Int64
+
+	askTimeout time.Duration
+	transport  transport
+
+	mu         sync.Mutex
+	vars       map[string]any
+	outputs    map[string]any
+	shared     map[string]any
+	broadcasts []broadcast
+	states     map[string]*workflow.NodeState
+	usage      workflow.Usage
+}
+
+type broadcast struct {
+	from, message string
+	types         []string
+}
+
+func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, order []string, ctx context.Context) *execution {
+	x := &execution{
+		e: e, wf: wf, rec: rec, order: order, ctx: ctx,
+		logger:     e.logger.With("execution_id", rec.ID, "workflow_id", wf.ID),
+		askTimeout: wf.MetaSeconds("ask_timeout_seconds", e.cfg.AskTimeout),
+		vars:       map[string]any{},
+		outputs:    map[string]any{},
+		shared:     map[string]any{},
+		states:     map[string]*workflow.NodeState{},
+	}
+	for _, v := range wf.Variables {
+		x.vars[v.Name] = v.Value
+	}
+	for k, v := range rec.Inputs {
+		x.vars[k] = v
+	}
+	for _, n := range wf.Nodes {
+		x.states[n.ID] = &workflow.NodeState{NodeID: n.ID, Type: n.Type, Name: n.Label(), Status: workflow.NodePending}
+	}
+	return x
+}
+
+// event builds an event of this execution; fill sets its payload.
+func (x *execution) event(kind workflow.EventKind, fill func(*workflow.Event)) workflow.Event {
+	ev := workflow.Event{ExecutionID: x.rec.ID, Seq: x.seq.Add(1), Time: time.Now().UTC(), Kind: kind}
+	fill(&ev)
+	return ev
+}
+
+// emit records an event (grouped with others by the recorder) and shows it
+// to live subscribers.
+func (x *execution) emit(kind workflow.EventKind, fill func(*workflow.Event)) {
+	ev := x.event(kind, fill)
+	if kind != workflow.EventDelta {
+		x.e.rec.Enqueue(ev)
+	}
+	x.e.hub.publish(ev)
+}
+
+func (x *execution) log(level slog.Level, node, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if node != "" {
+		x.logger.Log(context.Background(), level, msg, "node_id", node)
+	} else {
+		x.logger.Log(context.Background(), level, msg)
+	}
+	x.emit(workflow.EventLog, func(ev *workflow.Event) {
+		ev.Log = &workflow.LogEntry{Time: ev.Time, Level: levelName(level), Message: msg, NodeID: node}
+	})
+}
+
+func levelName(l slog.Level) string {
+	switch {
+	case l >= slog.LevelError:
+		return "error"
+	case l >= slog.LevelWarn:
+		return "warning"
+	case l >= slog.LevelInfo:
+		return "info"
+	}
+	return "debug"
+}
+
+func (x *execution) fail(node, code, msg string) {
+	x.emit(workflow.EventError, func(ev *workflow.Event) {
+		ev.Error = &workflow.ErrorEntry{Time: ev.Time, NodeID: node, Code: code, Message: msg}
+	})
+}
+
+func (x *execution) setHeader(change func(h *workflow.Execution)) {
+	change(x.rec)
+	h := x.rec.Header()
+	x.emit(workflow.EventExecution, func(ev *workflow.Event) { ev.Execution = h })
+}
+
+// nodeState changes a node's state under the lock and emits a copy.
+func (x *execution) nodeState(id string, change func(s *workflow.NodeState)) {
+	x.mu.Lock()
+	s := x.states[id]
+	change(s)
+	cp := *s
+	x.mu.Unlock()
+	x.emit(workflow.EventNode, func(ev *workflow.Event) { ev.Node = &cp })
+}
+
+// run executes the workflow and returns the final status. It always ends the
+// execution's record and its transport, whatever way it ends.
+func (x *execution) run() (status string, err error) {
+	deadline := x.wf.MetaSeconds("timeout_seconds", 0)
+	ctx := x.ctx
+	if deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, deadline, fmt.Errorf("execution deadline of %s passed", deadline))
+		defer cancel()
+	}
+	start := time.Now().UTC()
+	x.setHeader(func(h *workflow.Execution) { h.Status = workflow.ExecRunning; h.StartTime = &start })
+	x.log(slog.LevelInfo, "", "Using communication mode: %s", x.rec.RequestedMode)
+
+	x.transport = x.openTransport(ctx)
+	status, reason := x.schedule(ctx)
+	// The transport closes after every node has stopped, whatever way the
+	// run ended, so no agent outlives its execution.
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := x.transport.close(closeCtx); err != nil {
+		x.log(slog.LevelWarn, "", "closing the %s transport: %v", x.rec.Mode, err)
+	}
+	cancelClose()
+
+	end := time.Now().UTC()
+	x.mu.Lock()
+	usage := x.usage
+	x.mu.Unlock()
+	x.log(slog.LevelInfo, "", "Execution finished with status %s in %s", status, end.Sub(start).Round(time.Millisecond))
+	x.setHeader(func(h *workflow.Execution) {
+		h.Status, h.EndTime, h.Error, h.Usage = status, &end, reason, usage
+	})
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelFlush()
+	err = x.e.rec.Flush(flushCtx)
+	if err != nil {
+		x.logger.Error("recording execution failed", "err", err)
+		err = fmt.Errorf("record execution %s: %w", x.rec.ID, err)
+	}
+	x.e.hub.end(x.rec.ID)
+	return status, err
+}
+
+type nodeDone struct {
+	id     string
+	status string
+}
+
+// schedule runs every node once its parents have completed, many at a time,
+// and returns the execution's final status and, when not success, why.
+func (x *execution) schedule(ctx context.Context) (string, string) {
+	parents := workflow.Parents(x.wf)
+	children := map[string][]string{}
+	waiting := map[string]int{}
+	for _, id := range x.order {
+		waiting[id] = len(parents[id])
+		for _, p := range parents[id] {
+			children[p] = append(children[p], id)
+		}
+	}
+	blocked := map[string]string{} // node → the parent that did not complete
+	done := make(chan nodeDone)
+	running := 0
+	launch := func(id string) {
+		running++
+		go func() { done <- nodeDone{id, x.runNode(ctx, id)} }()
+	}
+	// skip settles a node that cannot run because a parent did not
+	// complete: skipped after a failure, cancelled after a cancellation.
+	var skip func(id, because string)
+	skip = func(id, because string) {
+		x.nodeState(id, func(s *workflow.NodeState) {
+			if ctx.Err() != nil {
+				s.Status = workflow.NodeCancelled
+				s.Error = "cancelled: " + context.Cause(ctx).Error()
+				return
+			}
+			s.Status = workflow.NodeSkipped
+			s.Error = fmt.Sprintf("skipped: node %q did not complete", because)
+		})
+		for _, c := range children[id] {
+			if blocked[c] == "" {
+				blocked[c] = because
+			}
+			if waiting[c]--; waiting[c] == 0 {
+				skip(c, blocked[c])
+			}
+		}
+	}
+	for _, id := range x.order {
+		if waiting[id] == 0 {
+			launch(id)
+		}
+	}
+	var failed []string
+	cancelled := false
+	for running > 0 {
+		d := <-done
+		running--
+		switch d.status {
+		case workflow.NodeCompleted:
+		case workflow.NodeCancelled:
+			cancelled = true
+		default:
+			failed = append(failed, d.id)
+		}
+		for _, c := range children[d.id] {
+			if d.status != workflow.NodeCompleted && blocked[c] == "" {
+				blocked[c] = d.id
+			}
+			if waiting[c]--; waiting[c] == 0 {
+				switch {
+				case blocked[c] != "":
+					skip(c, blocked[c])
+				case ctx.Err() != nil:
+					x.nodeState(c, func(s *workflow.NodeState) { s.Status = workflow.NodeCancelled })
+				default:
+					launch(c)
+				}
+			}
+		}
+	}
+	// Nodes never reached (a parent was cancelled) stay visible as cancelled.
+	for _, id := range x.order {
+		x.mu.Lock()
+		pending := x.states[id].Status == workflow.NodePending
+		x.mu.Unlock()
+		if pending {
+			x.nodeState(id, func(s *workflow.NodeState) { s.Status = workflow.NodeCancelled })
+		}
+	}
+	if cause := context.Cause(ctx); ctx.Err() != nil || cancelled {
+		switch {
+		case errors.Is(cause, errShutdown):
+			return workflow.ExecInterrupted, "interrupted: " + errShutdown.Error()
+		case errors.Is(cause, errCancelled):
+			x.fail("", workflow.ErrCancelled, "execution cancelled by request")
+			return workflow.ExecCancelled, "cancelled by request"
+		case cause != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+			x.fail("", workflow.ErrTimeout, cause.Error())
+			return workflow.ExecError, cause.Error()
+		}
+	}
+	if len(failed) > 0 {
+		x.mu.Lock()
+		msg := x.states[failed[0]].Error
+		x.mu.Unlock()
+		return workflow.ExecError, fmt.Sprintf("node %q failed: %s", failed[0], msg)
+	}
+	return workflow.ExecSuccess, ""
+}
+
+// runNode runs one node to an end state and returns that state.
+func (x *execution) runNode(ctx context.Context, id string) string {
+	node := x.wf.Node(id)
+	start := time.Now().UTC()
+	x.nodeState(id, func(s *workflow.NodeState) { s.Status = workflow.NodeRunning; s.StartedAt = &start })
+	x.log(slog.LevelInfo, id, "Node %s (%s) started", id, node.Type)
+
+	timeout := x.e.cfg.NodeTimeout
+	if t := node.AI().Timeout; t > 0 {
+		timeout = t
+	}
+	nctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("node %q timed out after %s", id, timeout))
+	defer cancel()
+
+	var output any
+	var err error
+	switch node.Type {
+	case workflow.NodeStart:
+		x.mu.Lock()
+		vars := make(map[string]any, len(x.vars))
+		for k, v := range x.vars {
+			vars[k] = v
+		}
+		x.mu.Unlock()
+		output = vars
+	case workflow.NodeEnd:
+		output = x.endOutput(id)
+	case workflow.NodeAIProcessor:
+		output, err = x.runAI(nctx, node)
+	default:
+		err = workflow.Errorf(workflow.ErrInvalid, "node type %q cannot run", node.Type)
+	}
+	end := time.Now().UTC()
+	status := workflow.NodeCompleted
+	if err != nil {
+		status = workflow.NodeError
+		code := workflow.ErrorCode(err)
+		msg := err.Error()
+		switch {
+		case ctx.Err() != nil:
+			// The whole execution was cancelled or shut down.
+			status = workflow.NodeCancelled
+			msg = "cancelled: " + context.Cause(ctx).Error()
+		case nctx.Err() != nil:
+			code, msg = workflow.ErrTimeout, context.Cause(nctx).Error()
+		}
+		x.nodeState(id, func(s *workflow.NodeState) { s.Status, s.Error, s.FinishedAt = status, msg, &end })
+		if status == workflow.NodeError {
+			x.fail(id, code, msg)
+			x.log(slog.LevelError, id, "Node %s failed: %s", id, msg)
+		} else {
+			x.log(slog.LevelWarn, id, "Node %s %s", id, msg)
+		}
+		return status
+	}
+	x.mu.Lock()
+	x.outputs[id] = output
+	x.mu.Unlock()
+	x.nodeState(id, func(s *workflow.NodeState) { s.Status, s.Output, s.FinishedAt = status, output, &end })
+	x.log(slog.LevelInfo, id, "Node %s completed in %s", id, end.Sub(start).Round(time.Millisecond))
+	return status
+}
+
+// endOutput collects what flows into an end node: its parent's output, or a
+// map of them when there are several.
+func (x *execution) endOutput(id string) any {
+	parents := workflow.Parents(x.wf)[id]
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(parents) == 1 {
+		return x.outputs[parents[0]]
+	}
+	out := make(map[string]any, len(parents))
+	for _, p := range parents {
+		out[p] = x.outputs[p]
+	}
+	return out
+}
