@@ -1,0 +1,283 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/switchboard-dev/switchboard/executor"
+	"github.com/switchboard-dev/switchboard/store"
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+func (s *Server) createWorkflow(c echo.Context) error {
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	w, err := workflow.Parse(body)
+	if err != nil {
+		return err
+	}
+	if w.Status == "" {
+		w.Status = workflow.StatusDraft
+	}
+	w.ID = ""
+	if err := s.store.CreateWorkflow(c.Request().Context(), w); err != nil {
+		return fmt.Errorf("create workflow %q: %w", w.Name, err)
+	}
+	return c.JSON(http.StatusCreated, w)
+}
+
+func (s *Server) listWorkflows(c echo.Context) error {
+	limit, offset, err := page(c, 100, 1000)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	list, err := s.store.ListWorkflows(ctx, limit, offset)
+	if err != nil {
+		return fmt.Errorf("list workflows: %w", err)
+	}
+	total, err := s.store.CountWorkflows(ctx)
+	if err != nil {
+		return fmt.Errorf("count workflows: %w", err)
+	}
+	c.Response().Header().Set("X-Total-Count", strconv.Itoa(total))
+	if list == nil {
+		list = []*workflow.Workflow{}
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+func (s *Server) getWorkflow(c echo.Context) error {
+	w, err := s.store.GetWorkflow(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, w)
+}
+
+// updateWorkflow replaces the top-level fields present in the body and keeps
+// the others, then validates the whole result: nothing invalid is stored.
+func (s *Server) updateWorkflow(c echo.Context) error {
+	ctx := c.Request().Context()
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	current, err := s.store.GetWorkflow(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	w, err := mergeWorkflow(current, body)
+	if err != nil {
+		return err
+	}
+	w.ID, w.CreatedAt = current.ID, current.CreatedAt
+	if err := s.store.UpdateWorkflow(ctx, w); err != nil {
+		return fmt.Errorf("update workflow %s: %w", current.ID, err)
+	}
+	return c.JSON(http.StatusOK, w)
+}
+
+// mergeWorkflow applies a partial document (top-level keys) to current and
+// parses the result.
+func mergeWorkflow(current *workflow.Workflow, patch []byte) (*workflow.Workflow, error) {
+	var changes map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(patch))
+	if err := dec.Decode(&changes); err != nil {
+		// Let Parse produce the precise syntax error.
+		_, perr := workflow.Parse(patch)
+		if perr != nil && workflow.ErrorCode(perr) == workflow.ErrMalformed {
+			return nil, perr
+		}
+		return nil, &workflow.Error{Code: workflow.ErrMalformed, Message: "the update must be a JSON object of workflow fields", Err: err}
+	}
+	base, err := json.Marshal(current)
+	if err != nil {
+		return nil, fmt.Errorf("encode workflow %s: %w", current.ID, err)
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(base, &doc); err != nil {
+		return nil, fmt.Errorf("decode workflow %s: %w", current.ID, err)
+	}
+	for k, v := range changes {
+		doc[k] = v
+	}
+	for _, k := range []string{"_id", "id", "created_at", "updated_at"} {
+		delete(doc, k)
+	}
+	merged, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode updated workflow: %w", err)
+	}
+	return workflow.Parse(merged)
+}
+
+func (s *Server) deleteWorkflow(c echo.Context) error {
+	id := c.Param("id")
+	if err := s.store.DeleteWorkflow(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"detail": "workflow deleted", "id": id})
+}
+
+// executeRequest is the body of POST /workflows/{id}/execute.
+type executeRequest struct {
+	Inputs            map[string]any `json:"inputs"`
+	AsyncExecution    bool           `json:"async_execution"`
+	CommunicationMode string         `json:"communication_mode"`
+}
+
+func (s *Server) executeWorkflow(c echo.Context) error {
+	ctx := c.Request().Context()
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	req, err := parseExecuteRequest(body)
+	if err != nil {
+		return err
+	}
+	w, err := s.store.GetWorkflow(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	run, err := s.runner.Start(ctx, w, executor.Options{Inputs: req.Inputs, Mode: req.CommunicationMode})
+	if err != nil {
+		return err
+	}
+	if req.AsyncExecution {
+		return c.JSON(http.StatusAccepted, map[string]any{
+			"execution_id": run.ID, "workflow_id": w.ID, "status": workflow.ExecQueued,
+			"started_at": run.Started.Format(time.RFC3339Nano),
+			"detail":     "execution started; poll GET /workflows/executions/" + run.ID,
+		})
+	}
+	if _, err := run.Wait(ctx); err != nil {
+		return fmt.Errorf("wait for execution %s: %w", run.ID, err)
+	}
+	x, err := s.store.GetExecution(ctx, run.ID)
+	if err != nil {
+		return fmt.Errorf("read execution %s: %w", run.ID, err)
+	}
+	return c.JSON(http.StatusOK, x)
+}
+
+func parseExecuteRequest(body []byte) (executeRequest, error) {
+	var req executeRequest
+	if len(bytes.TrimSpace(body)) == 0 {
+		return req, nil
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return req, &workflow.Error{Code: workflow.ErrMalformed, Message: "the body must be a JSON object like {\"inputs\": {}, \"async_execution\": false}", Err: err}
+	}
+	var ps []workflow.Problem
+	if v, ok := raw["inputs"]; ok && v != nil {
+		if _, ok := v.(map[string]any); !ok {
+			ps = append(ps, workflow.Problem{Path: "inputs", Message: "must be an object of input names to values"})
+		}
+	}
+	if v, ok := raw["async_execution"]; ok && v != nil {
+		if _, ok := v.(bool); !ok {
+			ps = append(ps, workflow.Problem{Path: "async_execution", Message: "must be true or false"})
+		}
+	}
+	if v, ok := raw["communication_mode"]; ok && v != nil {
+		if m, _ := v.(string); m != "" && m != workflow.ModeSimple && m != workflow.ModePubSub {
+			ps = append(ps, workflow.Problem{Path: "communication_mode", Message: fmt.Sprintf("must be %q or %q", workflow.ModeSimple, workflow.ModePubSub)})
+		}
+	}
+	if len(ps) > 0 {
+		return req, &workflow.Error{Code: workflow.ErrInvalid, Message: "execute request is invalid", Problems: ps}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&req); err != nil {
+		return req, &workflow.Error{Code: workflow.ErrInvalid, Message: "execute request is invalid", Err: err}
+	}
+	return req, nil
+}
+
+func (s *Server) getExecution(c echo.Context) error {
+	x, err := s.store.GetExecution(c.Request().Context(), c.Param("execution_id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, x)
+}
+
+func (s *Server) listExecutions(c echo.Context) error {
+	ctx := c.Request().Context()
+	id := c.Param("id")
+	if _, err := s.store.GetWorkflow(ctx, id); err != nil {
+		return err
+	}
+	limit, offset, err := page(c, 50, 500)
+	if err != nil {
+		return err
+	}
+	f := store.ExecutionFilter{WorkflowID: id, Status: c.QueryParam("status"), Limit: limit, Offset: offset}
+	list, err := s.store.ListExecutions(ctx, f)
+	if err != nil {
+		return fmt.Errorf("list executions of %s: %w", id, err)
+	}
+	total, err := s.store.CountExecutions(ctx, f)
+	if err != nil {
+		return fmt.Errorf("count executions of %s: %w", id, err)
+	}
+	c.Response().Header().Set("X-Total-Count", strconv.Itoa(total))
+	if list == nil {
+		list = []*workflow.Execution{}
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+func (s *Server) cancelExecution(c echo.Context) error {
+	ctx := c.Request().Context()
+	id := c.Param("execution_id")
+	x, err := s.store.GetExecution(ctx, id)
+	if err != nil {
+		return err
+	}
+	if workflow.Terminal(x.Status) {
+		return workflow.Errorf(workflow.ErrConflict, "execution %s already ended with status %s", id, x.Status)
+	}
+	if !s.runner.Cancel(id) {
+		return workflow.Errorf(workflow.ErrConflict, "execution %s is not running in this process", id)
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"execution_id": id, "detail": "cancel requested"})
+}
+
+// page reads limit and offset (or skip, as the original service named it).
+func page(c echo.Context, def, max int) (limit, offset int, err error) {
+	limit, offset = def, 0
+	var ps []workflow.Problem
+	if v := c.QueryParam("limit"); v != "" {
+		n, convErr := strconv.Atoi(v)
+		if convErr != nil || n < 1 || n > max {
+			ps = append(ps, workflow.Problem{Path: "limit", Message: fmt.Sprintf("must be a whole number from 1 to %d", max)})
+		}
+		limit = n
+	}
+	for _, name := range []string{"offset", "skip"} {
+		if v := c.QueryParam(name); v != "" {
+			n, convErr := strconv.Atoi(v)
+			if convErr != nil || n < 0 {
+				ps = append(ps, workflow.Problem{Path: name, Message: "must be a whole number, 0 or more"})
+			}
+			offset = n
+		}
+	}
+	if len(ps) > 0 {
+		return 0, 0, &workflow.Error{Code: workflow.ErrInvalid, Message: "bad paging parameters", Problems: ps}
+	}
+	return limit, offset, nil
+}

@@ -1,0 +1,262 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/executor"
+	"github.com/switchboard-dev/switchboard/llm"
+	"github.com/switchboard-dev/switchboard/store"
+	"github.com/switchboard-dev/switchboard/web"
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+type testServer struct {
+	*httptest.Server
+	db   *store.DB
+	exec *executor.Executor
+}
+
+func newServer(t *testing.T, cfg web.Config) *testServer {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "web.db"), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := executor.New(db, llm.NewDemo(), nil, logger, executor.Config{})
+	srv, err := web.New(cfg, db, ex, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ts.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = ex.Shutdown(ctx)
+		db.Close()
+	})
+	return &testServer{Server: ts, db: db, exec: ex}
+}
+
+func (s *testServer) do(t *testing.T, method, path, body string) (int, []byte, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, data, resp.Header
+}
+
+func decode[T any](t *testing.T, data []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("decode %s: %v", data, err)
+	}
+	return v
+}
+
+const qaDoc = `{"name":"qa","metadata":{"team":"blue"},"nodes":[
+ {"id":"start","type":"start"},
+ {"id":"student","type":"ai-processor","config":{"can_communicate":true,"prompt":"CALL: ask_node('teacher', 'What is {{topic}}?')"}},
+ {"id":"teacher","type":"ai-processor","config":{"can_communicate":true,"system_prompt":"You teach."}},
+ {"id":"end","type":"end"}],
+ "edges":[{"from":"start","to":"student"},{"from":"student","to":"end"}],
+ "variables":[{"name":"topic","value":"rain"}]}`
+
+func TestAPIScenarios(t *testing.T) {
+	s := newServer(t, web.Config{BodyLimit: 64 << 10})
+	code, body, _ := s.do(t, "POST", "/workflows/", qaDoc)
+	if code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	created := decode[map[string]any](t, body)
+	id, _ := created["id"].(string)
+	if id == "" || created["_id"] != id || created["status"] != "draft" {
+		t.Fatalf("created %v", created)
+	}
+	tests := []struct {
+		name, method, path, body string
+		wantStatus               int
+		wantBody                 string // substring
+	}{
+		{"get", "GET", "/workflows/" + id, "", 200, `"team":"blue"`},
+		{"list", "GET", "/workflows/", "", 200, `"_id":"` + id + `"`},
+		{"list without slash", "GET", "/workflows", "", 200, id},
+		{"get unknown", "GET", "/workflows/nope", "", 404, `"code":"not_found"`},
+		{"malformed create", "POST", "/workflows/", `{"name":`, 400, `"code":"malformed"`},
+		{"invalid create", "POST", "/workflows/", `{"name":"x","nodes":[{"id":"a","type":"warp"}]}`, 422, `"path":"nodes[0].type"`},
+		{"too large", "POST", "/workflows/", `{"name":"` + strings.Repeat("x", 70<<10) + `"}`, 413, `"code":"too_large"`},
+		{"partial update", "PUT", "/workflows/" + id, `{"name":"renamed","status":"active"}`, 200, `"name":"renamed"`},
+		{"update keeps nodes", "GET", "/workflows/" + id, "", 200, `"id":"teacher"`},
+		{"invalid update", "PUT", "/workflows/" + id, `{"edges":[{"from":"start","to":"ghost"}]}`, 422, `edge to \"ghost\": no node has that id`},
+		{"invalid update stored nothing", "GET", "/workflows/" + id, "", 200, `"name":"renamed"`},
+		{"update unknown", "PUT", "/workflows/nope", `{"name":"x"}`, 404, "not_found"},
+		{"execute bad inputs", "POST", "/workflows/" + id + "/execute", `{"inputs":[1]}`, 422, `"path":"inputs"`},
+		{"execute bad mode", "POST", "/workflows/" + id + "/execute", `{"communication_mode":"smoke"}`, 422, `"path":"communication_mode"`},
+		{"execute unknown", "POST", "/workflows/nope/execute", `{}`, 404, "not_found"},
+		{"execution unknown", "GET", "/workflows/executions/nope", "", 404, "not_found"},
+		{"executions of unknown", "GET", "/workflows/nope/executions", "", 404, "not_found"},
+		{"bad paging", "GET", "/workflows/" + id + "/executions?limit=0", "", 422, `"path":"limit"`},
+		{"healthz", "GET", "/healthz", "", 200, `"status":"ok"`},
+		{"readyz", "GET", "/readyz", "", 200, `"database":{"status":"ok"}`},
+		{"unknown route", "GET", "/nowhere", "", 404, `"detail":"Not Found"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body, _ := s.do(t, tt.method, tt.path, tt.body)
+			if code != tt.wantStatus || !strings.Contains(string(body), tt.wantBody) {
+				t.Fatalf("%s %s: %d %s; want %d containing %s", tt.method, tt.path, code, body, tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
+}
+
+func TestExecuteSyncAsyncAndList(t *testing.T) {
+	s := newServer(t, web.Config{})
+	_, body, _ := s.do(t, "POST", "/workflows/", qaDoc)
+	id := decode[map[string]any](t, body)["id"].(string)
+
+	code, body, _ := s.do(t, "POST", "/workflows/"+id+"/execute", `{"inputs":{"topic":"snow"},"async_execution":false}`)
+	if code != 200 {
+		t.Fatalf("sync execute: %d %s", code, body)
+	}
+	x := decode[workflow.Execution](t, body)
+	if x.Status != "success" || x.ID == "" || len(x.CommunicationLog) < 2 || x.CommunicationLog[0].Content != "What is snow?" {
+		t.Fatalf("sync record: %s", body)
+	}
+
+	code, body, _ = s.do(t, "POST", "/workflows/"+id+"/execute", `{"async_execution":true}`)
+	if code != 202 {
+		t.Fatalf("async execute: %d %s", code, body)
+	}
+	acc := decode[map[string]any](t, body)
+	eid, _ := acc["execution_id"].(string)
+	if eid == "" || acc["workflow_id"] != id || acc["started_at"] == nil {
+		t.Fatalf("async answer %s", body)
+	}
+	// Follow it on the event stream until it ends.
+	resp, err := http.Get(s.URL + "/workflows/executions/" + eid + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(stream), "event: snapshot") || !strings.Contains(string(stream), "event: end") {
+		t.Fatalf("event stream: %s", stream)
+	}
+	code, body, _ = s.do(t, "GET", "/workflows/executions/"+eid, "")
+	if code != 200 || decode[workflow.Execution](t, body).Status != "success" {
+		t.Fatalf("async record: %d %s", code, body)
+	}
+	code, body, hdr := s.do(t, "GET", "/workflows/"+id+"/executions?limit=1", "")
+	list := decode[[]workflow.Execution](t, body)
+	if code != 200 || len(list) != 1 || list[0].ID != eid || hdr.Get("X-Total-Count") != "2" {
+		t.Fatalf("list: %d %s total %s", code, body, hdr.Get("X-Total-Count"))
+	}
+	code, body, _ = s.do(t, "POST", "/workflows/executions/"+eid+"/cancel", "")
+	if code != 409 {
+		t.Fatalf("cancel finished: %d %s", code, body)
+	}
+	// Deleting the workflow keeps its executions.
+	if code, _, _ := s.do(t, "DELETE", "/workflows/"+id, ""); code != 200 {
+		t.Fatalf("delete: %d", code)
+	}
+	if code, _, _ := s.do(t, "GET", "/workflows/executions/"+eid, ""); code != 200 {
+		t.Fatalf("execution lost with its workflow: %d", code)
+	}
+	if code, _, _ := s.do(t, "DELETE", "/workflows/"+id, ""); code != 404 {
+		t.Fatalf("second delete: %d", code)
+	}
+}
+
+func TestFiftyConcurrentExecutionsNoCrossTalk(t *testing.T) {
+	s := newServer(t, web.Config{})
+	doc := `{"name":"iso","nodes":[
+		{"id":"a","type":"ai-processor","config":{"can_communicate":true,"prompt":"CALL: set_shared_context('me', '{{n}}') CALL: ask_node('b', 'are you {{n}}?')"}},
+		{"id":"b","type":"ai-processor","config":{"can_communicate":true}}]}`
+	_, body, _ := s.do(t, "POST", "/workflows/", doc)
+	id := decode[map[string]any](t, body)["id"].(string)
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			me := fmt.Sprintf("caller-%d", i)
+			resp, err := http.Post(s.URL+"/workflows/"+id+"/execute", "application/json",
+				bytes.NewBufferString(`{"inputs":{"n":"`+me+`"}}`))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			var x workflow.Execution
+			if err := json.NewDecoder(resp.Body).Decode(&x); err != nil {
+				errs <- err
+				return
+			}
+			if x.Status != "success" || x.SharedContext["me"] != me {
+				errs <- fmt.Errorf("%s: status %s shared %v", me, x.Status, x.SharedContext)
+				return
+			}
+			for _, c := range x.CommunicationLog {
+				if strings.Contains(c.Content, "caller-") && !strings.Contains(c.Content, me) {
+					errs <- fmt.Errorf("%s saw %q", me, c.Content)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestOriginalExamplesImportAndRun(t *testing.T) {
+	dir := filepath.Join("..", "..", "shared", "compat", "original-examples")
+	if _, err := os.Stat(dir); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but %s is missing", dir)
+		}
+		t.Skipf("skipping: %s not present", dir)
+	}
+	s := newServer(t, web.Config{})
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		code, body, _ := s.do(t, "POST", "/workflows/", string(data))
+		if code != 201 {
+			t.Fatalf("%s: %d %s", f, code, body)
+		}
+		id := decode[map[string]any](t, body)["id"].(string)
+		code, body, _ = s.do(t, "POST", "/workflows/"+id+"/execute", `{}`)
+		x := decode[workflow.Execution](t, body)
+		if code != 200 || x.Status != "success" {
+			t.Fatalf("%s: %d status %s: %s", f, code, x.Status, x.Error)
+		}
+	}
+}

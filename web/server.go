@@ -1,0 +1,238 @@
+// Package web serves Switchboard over HTTP: the JSON API (with the paths of
+// the original service), the live event streams and the dashboard.
+package web
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/switchboard-dev/switchboard/executor"
+	"github.com/switchboard-dev/switchboard/store"
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+// Store is what the web layer reads and writes. store.DB satisfies it.
+type Store interface {
+	CreateWorkflow(ctx context.Context, w *workflow.Workflow) error
+	GetWorkflow(ctx context.Context, id string) (*workflow.Workflow, error)
+	ListWorkflows(ctx context.Context, limit, offset int) ([]*workflow.Workflow, error)
+	CountWorkflows(ctx context.Context) (int, error)
+	UpdateWorkflow(ctx context.Context, w *workflow.Workflow) error
+	DeleteWorkflow(ctx context.Context, id string) error
+	WorkflowSummaries(ctx context.Context) (map[string]store.RunSummary, error)
+	GetExecution(ctx context.Context, id string) (*workflow.Execution, error)
+	ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]*workflow.Execution, error)
+	CountExecutions(ctx context.Context, f store.ExecutionFilter) (int, error)
+	Ping(ctx context.Context) error
+}
+
+// Runner starts and watches executions. executor.Executor satisfies it.
+type Runner interface {
+	Start(ctx context.Context, wf *workflow.Workflow, opts executor.Options) (*executor.Run, error)
+	Cancel(id string) bool
+	Subscribe(id string) (<-chan workflow.Event, func())
+	SubscribeAll() (<-chan workflow.Event, func())
+}
+
+// Check reports the state of one dependency for /readyz; a non-nil error
+// means it is not ready.
+type Check func(ctx context.Context) (detail map[string]any, err error)
+
+// Config holds what the server needs besides its dependencies.
+type Config struct {
+	BodyLimit int64 // bytes; 0 means 1 MiB
+	Version   string
+	Assets    fs.FS            // web/templates and web/static, from embed.go; nil serves the API only
+	Checks    map[string]Check // extra readiness checks by name (the bus)
+	Settings  map[string]any   // shown on the settings page (never secrets)
+}
+
+// Server is the HTTP front of Switchboard. It is safe for concurrent use.
+type Server struct {
+	echo   *echo.Echo
+	store  Store
+	runner Runner
+	logger *slog.Logger
+	cfg    Config
+}
+
+// New builds the server and its routes.
+func New(cfg Config, st Store, runner Runner, logger *slog.Logger) (*Server, error) {
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = 1 << 20
+	}
+	s := &Server{echo: echo.New(), store: st, runner: runner, logger: logger, cfg: cfg}
+	s.echo.HideBanner = true
+	s.echo.HidePort = true
+	s.echo.HTTPErrorHandler = s.handleError
+	s.routes()
+	return s, nil
+}
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+func (s *Server) routes() {
+	e := s.echo
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	for _, p := range []string{"/workflows", "/workflows/"} {
+		e.POST(p, s.createWorkflow)
+		e.GET(p, s.listWorkflows)
+	}
+	e.GET("/workflows/executions/:execution_id", s.getExecution)
+	e.POST("/workflows/executions/:execution_id/cancel", s.cancelExecution)
+	e.GET("/workflows/executions/:execution_id/events", s.executionEvents)
+	e.GET("/workflows/:id", s.getWorkflow)
+	e.PUT("/workflows/:id", s.updateWorkflow)
+	e.DELETE("/workflows/:id", s.deleteWorkflow)
+	e.POST("/workflows/:id/execute", s.executeWorkflow)
+	e.GET("/workflows/:id/executions", s.listExecutions)
+}
+
+// errorBody is the JSON shape of every API error, "detail" as in the
+// original service.
+type errorBody struct {
+	Detail   string             `json:"detail"`
+	Code     string             `json:"code"`
+	Problems []workflow.Problem `json:"problems,omitempty"`
+}
+
+// statusOf maps an error code to its HTTP status, in one place.
+func statusOf(code string) int {
+	switch code {
+	case workflow.ErrMalformed:
+		return http.StatusBadRequest
+	case workflow.ErrInvalid:
+		return http.StatusUnprocessableEntity
+	case workflow.ErrNotFound:
+		return http.StatusNotFound
+	case workflow.ErrConflict:
+		return http.StatusConflict
+	case workflow.ErrUnauthorized:
+		return http.StatusUnauthorized
+	case workflow.ErrTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case workflow.ErrUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var he *echo.HTTPError
+	body := errorBody{}
+	status := http.StatusInternalServerError
+	switch {
+	case errors.As(err, &he):
+		status = he.Code
+		body.Detail = http.StatusText(he.Code)
+		if msg, ok := he.Message.(string); ok && status < 500 {
+			body.Detail = msg
+		}
+		body.Code = codeOfStatus(status)
+	default:
+		body.Code = workflow.ErrorCode(err)
+		status = statusOf(body.Code)
+		body.Detail = workflow.ErrorMessage(err)
+		body.Problems = workflow.ErrorProblems(err)
+	}
+	if status >= 500 {
+		s.logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "err", err)
+	}
+	if isHTMX(c) {
+		s.renderErrorFragment(c, status, body)
+		return
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	_ = c.JSON(status, body)
+}
+
+func codeOfStatus(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return workflow.ErrNotFound
+	case http.StatusMethodNotAllowed, http.StatusBadRequest:
+		return workflow.ErrInvalid
+	case http.StatusRequestEntityTooLarge:
+		return workflow.ErrTooLarge
+	case http.StatusUnauthorized:
+		return workflow.ErrUnauthorized
+	case http.StatusServiceUnavailable:
+		return workflow.ErrUnavailable
+	}
+	return workflow.ErrInternal
+}
+
+func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") == "true" }
+
+// readBody reads the request body up to the configured limit.
+func (s *Server) readBody(c echo.Context) ([]byte, error) {
+	r := c.Request()
+	if r.ContentLength > s.cfg.BodyLimit {
+		return nil, tooLarge(s.cfg.BodyLimit)
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.BodyLimit+1))
+	if err != nil {
+		return nil, &workflow.Error{Code: workflow.ErrMalformed, Message: "could not read the request body", Err: err}
+	}
+	if int64(len(data)) > s.cfg.BodyLimit {
+		return nil, tooLarge(s.cfg.BodyLimit)
+	}
+	return data, nil
+}
+
+func tooLarge(limit int64) error {
+	return workflow.Errorf(workflow.ErrTooLarge, "the request body is larger than the limit of %d bytes", limit)
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "version": s.cfg.Version})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx := c.Request().Context()
+	out := map[string]any{"version": s.cfg.Version}
+	ready := true
+	if err := s.store.Ping(ctx); err != nil {
+		ready = false
+		out["database"] = map[string]any{"status": "unavailable", "error": err.Error()}
+	} else {
+		out["database"] = map[string]any{"status": "ok"}
+	}
+	for name, check := range s.cfg.Checks {
+		detail, err := check(ctx)
+		if detail == nil {
+			detail = map[string]any{}
+		}
+		if err != nil {
+			// The bus being down does not make the server unready: pubsub
+			// executions fall back to simple mode. It is reported, not fatal.
+			detail["status"] = "unavailable"
+			detail["error"] = err.Error()
+		} else {
+			detail["status"] = "ok"
+		}
+		out[name] = detail
+	}
+	status := http.StatusOK
+	out["status"] = "ok"
+	if !ready {
+		status = http.StatusServiceUnavailable
+		out["status"] = "unavailable"
+	}
+	return c.JSON(status, out)
+}
