@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/bus"
+	"github.com/switchboard-dev/switchboard/examples"
+	"github.com/switchboard-dev/switchboard/executor"
+	"github.com/switchboard-dev/switchboard/llm"
+	"github.com/switchboard-dev/switchboard/store"
+	"github.com/switchboard-dev/switchboard/web"
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+// serveConfig is what serve reads from flags and the environment.
+type serveConfig struct {
+	addr          string
+	data          string
+	logLevel      string
+	shutdownGrace time.Duration
+	bus           busConfig
+}
+
+// busConfig says which Redis pubsub executions use.
+type busConfig struct {
+	redisURL     string // external Redis; empty runs the embedded one
+	embeddedAddr string // where the embedded Redis listens
+}
+
+func addBusFlags(fs *flag.FlagSet, getenv func(string) string, cfg *busConfig) {
+	fs.StringVar(&cfg.redisURL, "redis-url", getenv("REDIS_URL"), "Redis for pubsub mode, redis:// or rediss:// (env REDIS_URL); empty runs an embedded Redis")
+	fs.StringVar(&cfg.embeddedAddr, "embedded-redis-addr", envOr(getenv, "SWITCHBOARD_EMBEDDED_REDIS_ADDR", "127.0.0.1:6380"),
+		"where the embedded Redis listens when no Redis URL is set; a free port if taken (env SWITCHBOARD_EMBEDDED_REDIS_ADDR)")
+}
+
+func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := serveConfig{}
+	fs.StringVar(&cfg.addr, "addr", envOr(getenv, "SWITCHBOARD_ADDR", "127.0.0.1:8000"), "address to listen on (env SWITCHBOARD_ADDR)")
+	fs.StringVar(&cfg.data, "data", envOr(getenv, "SWITCHBOARD_DATA", "./switchboard-data"), "directory for the database (env SWITCHBOARD_DATA)")
+	fs.StringVar(&cfg.logLevel, "log-level", envOr(getenv, "SWITCHBOARD_LOG_LEVEL", "info"), "debug, info, warn or error (env SWITCHBOARD_LOG_LEVEL)")
+	fs.DurationVar(&cfg.shutdownGrace, "shutdown-grace", 30*time.Second, "how long running executions may finish on shutdown before they are cancelled")
+	addBusFlags(fs, getenv, &cfg.bus)
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	return cfg, nil
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// app is the wired program: store, model, bus and executor.
+type app struct {
+	logger   *slog.Logger
+	db       *store.DB
+	model    llm.Client
+	llmInfo  llm.Info
+	bus      *bus.Bus
+	embedded *bus.Embedded // nil when an external Redis is used
+	exec     *executor.Executor
+}
+
+// close releases what openApp opened, newest first: the bus (senders
+// before receivers: executions have ended by now), the embedded Redis, then
+// the database.
+func (a *app) close() {
+	if a.bus != nil {
+		if err := a.bus.Close(); err != nil {
+			a.logger.Warn("close bus", "err", err)
+		}
+	}
+	if a.embedded != nil {
+		a.embedded.Close()
+	}
+	if err := a.db.Close(); err != nil {
+		a.logger.Warn("close database", "err", err)
+	}
+}
+
+// busInfo describes the bus for /readyz and the dashboard; never a password.
+func (a *app) busInfo() map[string]any {
+	d := a.bus.Describe()
+	info := map[string]any{"url": d.URL, "addr": d.Addr, "healthy": d.Healthy, "channels": d.Channels, "pending_asks": d.PendingAsks}
+	if a.embedded != nil {
+		info["kind"] = "embedded"
+		info["watch"] = "redis-cli -p " + portOf(d.Addr) + " PSUBSCRIBE 'agent:messages:*'"
+	} else {
+		info["kind"] = "external"
+	}
+	return info
+}
+
+func portOf(addr string) string {
+	if _, port, err := net.SplitHostPort(addr); err == nil {
+		return port
+	}
+	return addr
+}
+
+// openBus connects to the configured Redis, or starts the embedded one.
+// Redis being down is not an error here: the server starts, and pubsub
+// executions fall back to simple mode until it is back.
+func openBus(ctx context.Context, cfg busConfig, logger *slog.Logger) (*bus.Bus, *bus.Embedded, error) {
+	url := cfg.redisURL
+	var emb *bus.Embedded
+	if url == "" {
+		var err error
+		emb, err = bus.StartEmbedded(cfg.embeddedAddr, logger)
+		if err != nil {
+			return nil, nil, fmt.Errorf("start embedded redis: %w", err)
+		}
+		url = emb.URL()
+	}
+	b, err := bus.Connect(ctx, url, logger)
+	if err != nil {
+		if emb != nil {
+			emb.Close()
+		}
+		return nil, nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	d := b.Describe()
+	if err := b.Ping(pctx); err != nil {
+		logger.Warn("redis is unreachable; pubsub executions will fall back to simple mode until it is back", "redis", d.URL, "err", err)
+	} else if emb != nil {
+		logger.Info("pubsub bus: embedded redis", "addr", d.Addr, "watch", "redis-cli -p "+portOf(d.Addr)+" PSUBSCRIBE 'agent:messages:*'")
+	} else {
+		logger.Info("pubsub bus: external redis", "redis", d.URL)
+	}
+	return b, emb, nil
+}
+
+// openApp opens the database in dataDir, the bus and the executor. A new
+// database gets the example workflows.
+func openApp(ctx context.Context, dataDir string, bc busConfig, getenv func(string) string, logger *slog.Logger) (*app, error) {
+	path := filepath.Join(dataDir, "switchboard.db")
+	_, statErr := os.Stat(path)
+	fresh := errors.Is(statErr, fs.ErrNotExist)
+	db, err := store.Open(ctx, path, logger)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if n, err := db.MarkInterrupted(ctx, "the server stopped while it was running"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("mark interrupted executions: %w", err)
+	} else if n > 0 {
+		logger.Warn("marked executions left running by the last process as interrupted", "count", n)
+	}
+	if fresh {
+		if err := loadExamples(ctx, db, logger); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	b, emb, err := openBus(ctx, bc, logger)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	model, info := llm.FromEnv(getenv, logger)
+	ex := executor.New(db, model, b, logger, executor.Config{})
+	return &app{logger: logger, db: db, model: model, llmInfo: info, bus: b, embedded: emb, exec: ex}, nil
+}
+
+func loadExamples(ctx context.Context, db *store.DB, logger *slog.Logger) error {
+	names, err := fs.Glob(examples.FS, "*.json")
+	if err != nil {
+		return fmt.Errorf("list examples: %w", err)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(names))) // newest-first lists show 01 first
+	for _, name := range names {
+		data, err := examples.FS.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("read example %s: %w", name, err)
+		}
+		w, err := workflow.Parse(data)
+		if err != nil {
+			return fmt.Errorf("example %s: %w", name, err)
+		}
+		if err := db.CreateWorkflow(ctx, w); err != nil {
+			return fmt.Errorf("store example %s: %w", name, err)
+		}
+	}
+	logger.Info("loaded example workflows into the new database", "count", len(names))
+	return nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseServeFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(cfg.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	// Listen first, so a taken port fails at once and ":0" works in tests.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	defer ln.Close()
+
+	a, err := openApp(ctx, cfg.data, cfg.bus, getenv, logger)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	webCfg := web.Config{
+		Version: version,
+		Checks: map[string]web.Check{"bus": func(ctx context.Context) (map[string]any, error) {
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			return a.busInfo(), a.bus.Ping(pctx)
+		}},
+	}
+	srv, err := web.New(webCfg, a.db, a.exec, logger)
+	if err != nil {
+		return fmt.Errorf("build web server: %w", err)
+	}
+	// Request contexts derive from reqCtx, cancelled at shutdown so that
+	// live streams end instead of holding Shutdown open.
+	reqCtx, cancelRequests := context.WithCancel(context.Background())
+	defer cancelRequests()
+	httpSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+
+	url := "http://" + ln.Addr().String()
+	logger.Info("switchboard is ready", "url", url, "data", cfg.data, "version", version)
+	fmt.Fprintf(stdout, "Switchboard %s is running at %s/ (data in %s)\n", version, url, cfg.data)
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	}
+	logger.Info("shutting down", "grace", cfg.shutdownGrace)
+	// Newest first: stop accepting HTTP, then let executions finish (or
+	// cancel them after the grace period), then the database closes (defer).
+	graceCtx, cancelGrace := context.WithTimeout(context.Background(), cfg.shutdownGrace)
+	defer cancelGrace()
+	cancelRequests()
+	if err := httpSrv.Shutdown(graceCtx); err != nil {
+		logger.Warn("http shutdown", "err", err)
+	}
+	if err := a.exec.Shutdown(graceCtx); err != nil {
+		logger.Warn("executions were cancelled at shutdown", "err", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// splitKV parses key=value.
+func splitKV(s string) (string, string, bool) {
+	k, v, ok := strings.Cut(s, "=")
+	return strings.TrimSpace(k), v, ok && strings.TrimSpace(k) != ""
+}
