@@ -120,6 +120,31 @@ func (a *app) busInfo() map[string]any {
 	return info
 }
 
+// busView adapts the app's bus to what the dashboard shows.
+type busView struct{ a *app }
+
+func (v busView) Info(ctx context.Context) map[string]any {
+	info := v.a.busInfo()
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := v.a.bus.Ping(pctx); err != nil {
+		info["connected"] = false
+		info["error"] = err.Error()
+	} else {
+		info["connected"] = true
+		info["latency_ms"] = float64(time.Since(start).Microseconds()) / 1000
+	}
+	if chans, err := v.a.bus.ActiveChannels(pctx, "agent:messages:node-*"); err == nil {
+		info["agents"] = chans
+	}
+	return info
+}
+
+func (v busView) Monitor(ctx context.Context, pattern string, fn func(channel string, payload []byte)) error {
+	return v.a.bus.Monitor(ctx, pattern, fn)
+}
+
 func portOf(addr string) string {
 	if _, port, err := net.SplitHostPort(addr); err == nil {
 		return port
@@ -240,6 +265,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	webCfg := web.Config{
 		Version: version,
+		Assets:  webAssets(),
+		Bus:     busView{a},
+		DataDir: cfg.data,
+		Settings: map[string]any{
+			"llm": a.llmInfo, "bus": a.busInfo(), "version": version, "data_dir": cfg.data,
+		},
 		Checks: map[string]web.Check{"bus": func(ctx context.Context) (map[string]any, error) {
 			pctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()

@@ -44,13 +44,26 @@ type Runner interface {
 // means it is not ready.
 type Check func(ctx context.Context) (detail map[string]any, err error)
 
+// BusView is what the dashboard shows of the Redis bus. main adapts
+// bus.Bus to it; nil means no bus page data.
+type BusView interface {
+	// Info describes the bus: kind (embedded/external), address, URL with
+	// the password masked, healthy, round-trip latency, agents registered.
+	Info(ctx context.Context) map[string]any
+	// Monitor calls fn for every message on channels matching pattern until
+	// ctx ends; it returns once ctx is done or the monitor connection fails.
+	Monitor(ctx context.Context, pattern string, fn func(channel string, payload []byte)) error
+}
+
 // Config holds what the server needs besides its dependencies.
 type Config struct {
 	BodyLimit int64 // bytes; 0 means 1 MiB
 	Version   string
-	Assets    fs.FS            // web/templates and web/static, from embed.go; nil serves the API only
+	Assets    fs.FS            // holds templates/ and static/ (see embed.go); nil serves the API only
 	Checks    map[string]Check // extra readiness checks by name (the bus)
+	Bus       BusView          // for the bus page; may be nil
 	Settings  map[string]any   // shown on the settings page (never secrets)
+	DataDir   string           // shown on the settings page
 }
 
 // Server is the HTTP front of Switchboard. It is safe for concurrent use.
