@@ -245,8 +245,9 @@ func (b *Bus) ActiveChannels(ctx context.Context, pattern string) ([]string, err
 // subscriptions with it); Close waits for the reader goroutine, every handler goroutine and
 // every Monitor call to return; then the client is closed. Close can block for as long as a
 // handler ignores its cancelled context; it must not be called from a Handler (it would wait
-// for itself). Call it once, when nothing will use the Bus any more (later calls do nothing and
-// return nil; every other method fails with ErrClosed or a closed-client error afterwards).
+// for itself). Call it when nothing will use the Bus any more: afterwards every other method
+// fails with ErrClosed or a closed-client error. Further calls of Close do nothing and return
+// nil.
 // Close takes no context: what it waits for is bounded by the handlers honouring theirs. Safe
 // for concurrent use with the other methods.
 func (b *Bus) Close() error {
