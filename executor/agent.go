@@ -100,6 +100,10 @@ func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Me
 			x.emit(workflow.EventDelta, func(ev *workflow.Event) { ev.Delta = &workflow.Delta{NodeID: node.ID, Text: d} })
 		}
 	}
+	if err := x.guard.admitLLMCall(); err != nil {
+		x.log(slog.LevelWarn, node.ID, "%s", workflow.ErrorMessage(err))
+		return "", err
+	}
 	resp, err := x.e.model.Chat(ctx, req)
 	if err != nil {
 		var le *llm.Error
@@ -118,6 +122,11 @@ func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Me
 	}
 	x.usage = x.usage.Add(u)
 	x.mu.Unlock()
+	if total, over := x.guard.spend(u.TotalTokens); over {
+		x.log(slog.LevelError, node.ID, "Token budget exceeded: %d tokens used, budget %d; ending the execution", total, x.guard.limits.TokenBudget)
+		x.cancel(errBudget)
+		return "", errBudget
+	}
 	return resp.Content, nil
 }
 
@@ -204,18 +213,40 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 	for _, c := range chain {
 		if c == target {
 			loop := strings.Join(append(append([]string{}, chain...), target), " → ")
-			x.log(slog.LevelWarn, node.ID, "Refused ask from %s to %s: it would loop (%s)", node.ID, target, loop)
-			x.comm(workflow.CommEntry{From: node.ID, To: target, Type: workflow.CommAsk, Content: question,
-				Metadata: map[string]any{"mode": x.rec.Mode, "refused": "cycle", "chain": loop}})
-			return fmt.Sprintf("refused: %s is already waiting for your answer (%s); answer with what you know instead of asking it", target, loop)
+			return x.refuse(node.ID, target, question, "cycle",
+				fmt.Sprintf("refused: %s is already waiting for your answer (%s); answer with what you know instead of asking it", target, loop))
 		}
 	}
-	if depth := len(chain); depth > x.e.cfg.MaxDepth {
-		x.log(slog.LevelWarn, node.ID, "Refused ask from %s to %s: nested asks are limited to depth %d", node.ID, target, x.e.cfg.MaxDepth)
-		x.comm(workflow.CommEntry{From: node.ID, To: target, Type: workflow.CommAsk, Content: question,
-			Metadata: map[string]any{"mode": x.rec.Mode, "refused": "depth", "depth": depth}})
-		return fmt.Sprintf("refused: questions may nest at most %d deep; answer with what you know", x.e.cfg.MaxDepth)
+	limits := x.guard.limits
+	if depth := len(chain); depth > limits.MaxDepth {
+		return x.refuse(node.ID, target, question, "max_ask_depth",
+			fmt.Sprintf("refused: questions may nest at most %d deep (metadata.max_ask_depth); answer with what you know", limits.MaxDepth))
 	}
+	earlier, mine, refusal, reason := x.guard.admitAsk(node.ID, target, question)
+	switch {
+	case refusal != "":
+		return x.refuse(node.ID, target, question, reason, refusal)
+	case earlier != nil:
+		// The same node asked the same node the same question before:
+		// answer from the first time, and say so.
+		select {
+		case <-earlier.done:
+		case <-ctx.Done():
+			return "error: " + context.Cause(ctx).Error()
+		}
+		meta := map[string]any{"mode": x.rec.Mode, "duplicate": true}
+		if earlier.id != "" {
+			meta["answered_from"] = earlier.id
+		}
+		x.comm(workflow.CommEntry{From: node.ID, To: target, Type: workflow.CommAsk, Content: question, Metadata: copyMap(meta)})
+		if !earlier.ok {
+			return "error: you asked this before and it failed: " + earlier.answer
+		}
+		meta["success"] = true
+		x.comm(workflow.CommEntry{From: target, To: node.ID, Type: workflow.CommResponse, Content: earlier.answer, Metadata: meta})
+		return fmt.Sprintf("%s (%s) answered (you asked this before; this is the same answer): %s", t.Label(), target, earlier.answer)
+	}
+	defer close(mine.done)
 	actx, cancel := context.WithTimeoutCause(ctx, x.askTimeout, fmt.Errorf("no answer from %q within %s", target, x.askTimeout))
 	defer cancel()
 	started := time.Now()
@@ -240,11 +271,22 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 		meta["error"] = msg
 		x.comm(workflow.CommEntry{From: target, To: node.ID, Type: workflow.CommResponse, Content: "", Metadata: meta})
 		x.log(slog.LevelWarn, node.ID, "Ask from %s to %s failed: %s", node.ID, target, msg)
+		mine.answer, mine.id = msg, res.messageID
 		return "error: " + msg
 	}
+	mine.answer, mine.id, mine.ok = res.answer, res.messageID, true
 	meta["success"] = true
 	x.comm(workflow.CommEntry{From: target, To: node.ID, Type: workflow.CommResponse, Content: res.answer, Metadata: meta})
 	return fmt.Sprintf("%s (%s) answered: %s", t.Label(), target, res.answer)
+}
+
+// refuse records an ask that a guard turned down and returns the refusal,
+// which the asking model reads as the call's result.
+func (x *execution) refuse(from, to, question, reason, refusal string) string {
+	x.log(slog.LevelWarn, from, "Refused ask from %s to %s (%s): %s", from, to, reason, refusal)
+	x.comm(workflow.CommEntry{From: from, To: to, Type: workflow.CommAsk, Content: question,
+		Metadata: map[string]any{"mode": x.rec.Mode, "refused": reason, "refusal": refusal}})
+	return refusal
 }
 
 func (x *execution) askable(self string) []string {

@@ -37,7 +37,7 @@ type Config struct {
 	AskTimeout  time.Duration // one ask_node round trip; workflow metadata.ask_timeout_seconds overrides
 	NodeTimeout time.Duration // one node; the node's timeout_seconds overrides
 	MaxRounds   int           // follow-up turns carrying call results, per conversation
-	MaxDepth    int           // nested asks (A asks B, B asks C...)
+	Limits      Limits        // loop guards and budgets; workflow metadata overrides them
 	PingTimeout time.Duration // how long to wait for Redis when a pubsub execution starts
 }
 
@@ -51,9 +51,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxRounds <= 0 {
 		c.MaxRounds = 3
 	}
-	if c.MaxDepth <= 0 {
-		c.MaxDepth = 3
-	}
+	c.Limits = c.Limits.withDefaults()
 	if c.PingTimeout <= 0 {
 		c.PingTimeout = 2 * time.Second
 	}
@@ -165,6 +163,7 @@ func (e *Executor) Start(ctx context.Context, wf *workflow.Workflow, opts Option
 	e.mu.Unlock()
 
 	ex := newExecution(e, wf, x, order, runCtx)
+	ex.cancel = cancel
 	if err := e.rec.Record(ctx, ex.event(workflow.EventExecution, func(ev *workflow.Event) { ev.Execution = x.Header() })); err != nil {
 		e.forget(r)
 		cancel(nil)

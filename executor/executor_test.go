@@ -275,7 +275,7 @@ func TestAskCycleIsRefused(t *testing.T) {
 }
 
 func TestNestedAskDepthLimit(t *testing.T) {
-	e := newEnv(t, llm.NewDemo(), nil, executor.Config{MaxDepth: 1})
+	e := newEnv(t, llm.NewDemo(), nil, executor.Config{Limits: executor.Limits{MaxDepth: 1}})
 	w := parse(t, `{"name":"deep","nodes":[
 		{"id":"a","type":"ai-processor","config":{"can_communicate":true,"prompt":"CALL: ask_node('b', 'CALL: ask_node(\"c\", \"deeper?\")')"}},
 		{"id":"b","type":"ai-processor","config":{"can_communicate":true}},
@@ -287,7 +287,7 @@ func TestNestedAskDepthLimit(t *testing.T) {
 			refusal = &x.CommunicationLog[i]
 		}
 	}
-	if refusal == nil || refusal.Metadata["refused"] != "depth" {
+	if refusal == nil || refusal.Metadata["refused"] != "max_ask_depth" {
 		t.Fatalf("want b→c refused for depth, got %+v", x.CommunicationLog)
 	}
 }

@@ -25,6 +25,8 @@ type execution struct {
 
 	askTimeout time.Duration
 	transport  transport
+	guard      *guard
+	cancel     context.CancelCauseFunc // ends the whole execution (budget overrun)
 
 	mu         sync.Mutex
 	vars       map[string]any
@@ -45,6 +47,7 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, o
 		e: e, wf: wf, rec: rec, order: order, ctx: ctx,
 		logger:     e.logger.With("execution_id", rec.ID, "workflow_id", wf.ID),
 		askTimeout: wf.MetaSeconds("ask_timeout_seconds", e.cfg.AskTimeout),
+		guard:      newGuard(limitsFor(wf, e.cfg.Limits)),
 		vars:       map[string]any{},
 		outputs:    map[string]any{},
 		shared:     map[string]any{},
@@ -260,6 +263,13 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 		switch {
 		case errors.Is(cause, errShutdown):
 			return workflow.ExecInterrupted, "interrupted: " + errShutdown.Error()
+		case errors.Is(cause, errBudget):
+			x.mu.Lock()
+			used := x.usage.TotalTokens
+			x.mu.Unlock()
+			msg := fmt.Sprintf("budget_exceeded: the execution used %d tokens, over its token_budget of %d", used, x.guard.limits.TokenBudget)
+			x.fail("", workflow.ErrBudget, msg)
+			return workflow.ExecError, msg
 		case errors.Is(cause, errCancelled):
 			x.fail("", workflow.ErrCancelled, "execution cancelled by request")
 			return workflow.ExecCancelled, "cancelled by request"

@@ -345,6 +345,13 @@ func validateMetadata(m map[string]any, add func(string, string, ...any)) {
 			add("metadata.communication_mode", "must be %q or %q, not %s", ModeSimple, ModePubSub, describe(v))
 		}
 	}
+	for _, k := range []string{"max_asks", "max_asks_per_pair", "max_ask_depth", "max_llm_calls", "token_budget"} {
+		if v, ok := m[k]; ok && v != nil {
+			if f, ok := number(v); !ok || f != float64(int64(f)) || f < 1 {
+				add("metadata."+k, "must be a positive whole number, not %s", describe(v))
+			}
+		}
+	}
 	for _, k := range []string{"ask_timeout_seconds", "timeout_seconds"} {
 		if v, ok := m[k]; ok && v != nil {
 			if f, ok := number(v); !ok || f <= 0 {

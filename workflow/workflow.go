@@ -168,3 +168,12 @@ func number(v any) (float64, bool) {
 	}
 	return 0, false
 }
+
+// MetaInt reads a whole number from a metadata map.
+func MetaInt(m map[string]any, key string) (int, bool) {
+	f, ok := number(m[key])
+	if !ok || f != float64(int64(f)) {
+		return 0, false
+	}
+	return int(f), true
+}
