@@ -176,3 +176,22 @@ func TestRunCommand(t *testing.T) {
 		t.Fatal("want an error for a failing execution")
 	}
 }
+
+func TestServeRefusesOpenAddressWithoutToken(t *testing.T) {
+	err := run(context.Background(), []string{"serve", "--addr", "0.0.0.0:0", "--data", t.TempDir()},
+		func(string) string { return "" }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "refusing to listen on 0.0.0.0:0 without a token") ||
+		!strings.Contains(err.Error(), "SWITCHBOARD_TOKEN") {
+		t.Fatalf("got %v", err)
+	}
+	// With a token it starts (loopback port, so nothing is exposed in the test).
+	base := startServer(t, map[string]string{"SWITCHBOARD_TOKEN": "tok"})
+	resp, err := http.Get(base + "/workflows/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("API without token: %d", resp.StatusCode)
+	}
+}

@@ -32,6 +32,8 @@ type serveConfig struct {
 	logLevel      string
 	shutdownGrace time.Duration
 	bus           busConfig
+	token         string
+	insecure      bool
 }
 
 // busConfig says which Redis pubsub executions use.
@@ -55,13 +57,33 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.StringVar(&cfg.logLevel, "log-level", envOr(getenv, "SWITCHBOARD_LOG_LEVEL", "info"), "debug, info, warn or error (env SWITCHBOARD_LOG_LEVEL)")
 	fs.DurationVar(&cfg.shutdownGrace, "shutdown-grace", 30*time.Second, "how long running executions may finish on shutdown before they are cancelled")
 	addBusFlags(fs, getenv, &cfg.bus)
+	fs.StringVar(&cfg.token, "token", getenv("SWITCHBOARD_TOKEN"), "access token: the API needs it as a bearer token, the dashboard asks for it (env SWITCHBOARD_TOKEN)")
+	fs.BoolVar(&cfg.insecure, "insecure-no-auth", false, "allow listening on a non-loopback address without a token")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if cfg.token == "" && !cfg.insecure && !loopback(cfg.addr) {
+		return cfg, fmt.Errorf("refusing to listen on %s without a token: anyone who can reach it could run workflows on your model key. "+
+			"Set SWITCHBOARD_TOKEN (or --token) to a long random secret, e.g. SWITCHBOARD_TOKEN=$(openssl rand -hex 24), "+
+			"or pass --insecure-no-auth if something in front of it already checks who gets in", cfg.addr)
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
 	return cfg, nil
+}
+
+// loopback reports whether addr listens on the loopback interface only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -250,6 +272,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	if cfg.insecure && cfg.token == "" && !loopback(cfg.addr) {
+		logger.Warn("INSECURE: listening on a non-loopback address with no token; anyone who can reach " + cfg.addr + " can read and run every workflow")
+	}
 	// Listen first, so a taken port fails at once and ":0" works in tests.
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -265,6 +290,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	webCfg := web.Config{
 		Version: version,
+		Token:   cfg.token,
 		Assets:  webAssets(),
 		Bus:     busView{a},
 		DataDir: cfg.data,

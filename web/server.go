@@ -64,6 +64,7 @@ type Config struct {
 	Bus       BusView          // for the bus page; may be nil
 	Settings  map[string]any   // shown on the settings page (never secrets)
 	DataDir   string           // shown on the settings page
+	Token     string           // when set, the API needs it as a bearer token and the dashboard a login
 }
 
 // Server is the HTTP front of Switchboard. It is safe for concurrent use.
@@ -73,6 +74,7 @@ type Server struct {
 	runner Runner
 	logger *slog.Logger
 	cfg    Config
+	auth   *auth // nil: no token configured, everyone is let in
 }
 
 // New builds the server and its routes.
@@ -80,7 +82,10 @@ func New(cfg Config, st Store, runner Runner, logger *slog.Logger) (*Server, err
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 1 << 20
 	}
-	s := &Server{echo: echo.New(), store: st, runner: runner, logger: logger, cfg: cfg}
+	s := &Server{echo: echo.New(), store: st, runner: runner, logger: logger, cfg: cfg, auth: newAuth(cfg.Token)}
+	if s.auth != nil {
+		logger.Info("authentication on: the API needs a bearer token, the dashboard a login", "token_id", tokenFingerprint(cfg.Token))
+	}
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
@@ -93,6 +98,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.Serv
 
 func (s *Server) routes() {
 	e := s.echo
+	e.Use(securityHeaders, s.requireAuth)
+	e.GET("/ui/login", s.loginForm)
+	e.POST("/ui/login", s.login)
+	e.POST("/ui/logout", s.logout)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 
@@ -246,6 +255,10 @@ func (s *Server) readyz(c echo.Context) error {
 	if !ready {
 		status = http.StatusServiceUnavailable
 		out["status"] = "unavailable"
+	}
+	if !s.authenticated(c.Request()) {
+		// Open for load balancers, but details (addresses) only with credentials.
+		return c.JSON(status, map[string]any{"status": out["status"]})
 	}
 	return c.JSON(status, out)
 }
