@@ -101,6 +101,7 @@ type Run struct {
 	Started    time.Time
 	done       chan struct{}
 	cancel     context.CancelCauseFunc
+	redact     *workflow.Redactor
 	status     string
 	err        error
 }
@@ -164,7 +165,8 @@ func (e *Executor) Start(ctx context.Context, wf *workflow.Workflow, opts Option
 
 	ex := newExecution(e, wf, x, order, runCtx)
 	ex.cancel = cancel
-	if err := e.rec.Record(ctx, ex.event(workflow.EventExecution, func(ev *workflow.Event) { ev.Execution = x.Header() })); err != nil {
+	r.redact = ex.redact
+	if err := e.rec.Record(ctx, ex.redactEvent(ex.event(workflow.EventExecution, func(ev *workflow.Event) { ev.Execution = x.Header() }))); err != nil {
 		e.forget(r)
 		cancel(nil)
 		e.wg.Done()
@@ -196,6 +198,19 @@ func (e *Executor) Cancel(id string) bool {
 		r.cancel(errCancelled)
 	}
 	return ok
+}
+
+// Redact masks the secret values of a running execution in text (for the
+// bus monitor, which sees raw messages). Text of executions not running in
+// this process is returned as it is.
+func (e *Executor) Redact(executionID, text string) string {
+	e.mu.Lock()
+	r := e.runs[executionID]
+	e.mu.Unlock()
+	if r == nil || r.redact == nil {
+		return text
+	}
+	return r.redact.String(text)
 }
 
 // Running returns the number of executions in progress.

@@ -26,6 +26,8 @@ type execution struct {
 	askTimeout time.Duration
 	transport  transport
 	guard      *guard
+	redact     *workflow.Redactor // masks secret values in everything recorded or shown; nil: no secrets
+	secretIn   map[string]bool    // names of secret variables, masked in the inputs whatever their length
 	cancel     context.CancelCauseFunc // ends the whole execution (budget overrun)
 
 	mu         sync.Mutex
@@ -48,6 +50,8 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, o
 		logger:     e.logger.With("execution_id", rec.ID, "workflow_id", wf.ID),
 		askTimeout: wf.MetaSeconds("ask_timeout_seconds", e.cfg.AskTimeout),
 		guard:      newGuard(limitsFor(wf, e.cfg.Limits)),
+		redact:     workflow.NewRedactor(wf.Secrets(rec.Inputs)),
+		secretIn:   wf.SecretNames(),
 		vars:       map[string]any{},
 		outputs:    map[string]any{},
 		shared:     map[string]any{},
@@ -75,7 +79,7 @@ func (x *execution) event(kind workflow.EventKind, fill func(*workflow.Event)) w
 // emit records an event (grouped with others by the recorder) and shows it
 // to live subscribers.
 func (x *execution) emit(kind workflow.EventKind, fill func(*workflow.Event)) {
-	ev := x.event(kind, fill)
+	ev := x.redactEvent(x.event(kind, fill))
 	if kind != workflow.EventDelta {
 		x.e.rec.Enqueue(ev)
 	}
@@ -83,7 +87,7 @@ func (x *execution) emit(kind workflow.EventKind, fill func(*workflow.Event)) {
 }
 
 func (x *execution) log(level slog.Level, node, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+	msg := x.redact.String(fmt.Sprintf(format, args...))
 	if node != "" {
 		x.logger.Log(context.Background(), level, msg, "node_id", node)
 	} else {
