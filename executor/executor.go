@@ -62,6 +62,10 @@ func (c Config) withDefaults() Config {
 type Options struct {
 	Inputs map[string]any // override workflow variables by name
 	Mode   string         // "simple", "pubsub" or "" for the workflow's own mode
+	// Resume, when set, is an interrupted or failed execution of the same
+	// workflow: its completed nodes are not run again, their outputs and
+	// its shared context are taken over, and the new execution links to it.
+	Resume *workflow.Execution
 }
 
 // Executor starts and tracks executions. It holds no state shared between
@@ -149,6 +153,9 @@ func (e *Executor) Start(ctx context.Context, wf *workflow.Workflow, opts Option
 		ID: workflow.NewID(), WorkflowID: wf.ID, WorkflowName: wf.Name, Status: workflow.ExecQueued,
 		CreatedAt: now, RequestedMode: mode, Mode: mode, Inputs: opts.Inputs,
 	}
+	if opts.Resume != nil {
+		x.ResumedFrom = opts.Resume.ID
+	}
 	if x.Inputs == nil {
 		x.Inputs = map[string]any{}
 	}
@@ -164,6 +171,7 @@ func (e *Executor) Start(ctx context.Context, wf *workflow.Workflow, opts Option
 	e.mu.Unlock()
 
 	ex := newExecution(e, wf, x, order, runCtx)
+	ex.takeOver(opts.Resume)
 	ex.cancel = cancel
 	r.redact = ex.redact
 	if err := e.rec.Record(ctx, ex.redactEvent(ex.event(workflow.EventExecution, func(ev *workflow.Event) { ev.Execution = x.Header() }))); err != nil {

@@ -26,6 +26,7 @@ type execution struct {
 	askTimeout time.Duration
 	transport  transport
 	guard      *guard
+	reused     map[string]any // node → output taken over from the resumed execution
 	redact     *workflow.Redactor // masks secret values in everything recorded or shown; nil: no secrets
 	secretIn   map[string]bool    // names of secret variables, masked in the inputs whatever their length
 	cancel     context.CancelCauseFunc // ends the whole execution (budget overrun)
@@ -145,6 +146,9 @@ func (x *execution) run() (status string, err error) {
 	start := time.Now().UTC()
 	x.setHeader(func(h *workflow.Execution) { h.Status = workflow.ExecRunning; h.StartTime = &start })
 	x.log(slog.LevelInfo, "", "Using communication mode: %s", x.rec.RequestedMode)
+	if x.rec.ResumedFrom != "" {
+		x.recordTakenOver()
+	}
 
 	x.transport = x.openTransport(ctx)
 	status, reason := x.schedule(ctx)
@@ -307,6 +311,17 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 
 	var output any
 	var err error
+	if out, ok := x.reused[id]; ok {
+		end := time.Now().UTC()
+		x.mu.Lock()
+		x.outputs[id] = out
+		x.mu.Unlock()
+		x.nodeState(id, func(s *workflow.NodeState) {
+			s.Status, s.Output, s.FinishedAt = workflow.NodeCompleted, out, &end
+		})
+		x.log(slog.LevelInfo, id, "Node %s reused its output from execution %s (not run again)", id, x.rec.ResumedFrom)
+		return workflow.NodeCompleted
+	}
 	switch node.Type {
 	case workflow.NodeStart:
 		x.mu.Lock()

@@ -55,14 +55,15 @@ var stmtSQL = [numStmts]string{
 	// it, and a later header that left it zero (then defaulted to the
 	// event's time) must not move the execution in the list.
 	stmtExecution: `INSERT INTO executions (id, workflow_id, workflow_name, status, created_at, start_time, end_time,
-		requested_mode, mode, fallback_reason, error, inputs, prompt_tokens, completion_tokens, total_tokens)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		requested_mode, mode, fallback_reason, error, inputs, prompt_tokens, completion_tokens, total_tokens, resumed_from)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET
 		workflow_id = excluded.workflow_id, workflow_name = excluded.workflow_name, status = excluded.status,
 		start_time = excluded.start_time, end_time = excluded.end_time,
 		requested_mode = excluded.requested_mode, mode = excluded.mode, fallback_reason = excluded.fallback_reason,
 		error = excluded.error, inputs = excluded.inputs, prompt_tokens = excluded.prompt_tokens,
-		completion_tokens = excluded.completion_tokens, total_tokens = excluded.total_tokens`,
+		completion_tokens = excluded.completion_tokens, total_tokens = excluded.total_tokens,
+		resumed_from = excluded.resumed_from`,
 	// seq is left alone on update: it keeps the order nodes were first seen.
 	stmtNode: `INSERT INTO node_states (execution_id, node_id, seq, type, name, status, output, started_at, finished_at,
 		model, prompt_tokens, completion_tokens, total_tokens, calls, error)
@@ -341,7 +342,7 @@ func prepare(j *job, ev *workflow.Event) error {
 		j.stmt = stmtExecution
 		j.args = []any{execID, e.WorkflowID, e.WorkflowName, e.Status, created.UnixNano(),
 			nanosPtr(e.StartTime), nanosPtr(e.EndTime), e.RequestedMode, e.Mode, e.FallbackReason, e.Error,
-			inputs, e.Usage.PromptTokens, e.Usage.CompletionTokens, e.Usage.TotalTokens}
+			inputs, e.Usage.PromptTokens, e.Usage.CompletionTokens, e.Usage.TotalTokens, e.ResumedFrom}
 	case workflow.EventNode:
 		n := ev.Node
 		if n == nil {

@@ -59,6 +59,7 @@ type Execution struct {
 	CommunicationLog []CommEntry           `json:"communication_log"`
 	SharedContext    map[string]any        `json:"shared_context"`
 	Usage            Usage                 `json:"usage"`
+	ResumedFrom      string                `json:"resumed_from,omitempty"` // the execution this one resumed
 }
 
 // Header returns a copy of the execution without its per-node and log
