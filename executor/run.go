@@ -26,9 +26,9 @@ type execution struct {
 	askTimeout time.Duration
 	transport  transport
 	guard      *guard
-	reused     map[string]any // node → output taken over from the resumed execution
-	redact     *workflow.Redactor // masks secret values in everything recorded or shown; nil: no secrets
-	secretIn   map[string]bool    // names of secret variables, masked in the inputs whatever their length
+	reused     map[string]any          // node → output taken over from the resumed execution
+	redact     *workflow.Redactor      // masks secret values in everything recorded or shown; nil: no secrets
+	secretIn   map[string]bool         // names of secret variables, masked in the inputs whatever their length
 	cancel     context.CancelCauseFunc // ends the whole execution (budget overrun)
 
 	mu         sync.Mutex
