@@ -349,3 +349,85 @@ func TestPubSubResentQueryAnsweredOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestPubSubRedisRestartBetweenExecutions(t *testing.T) {
+	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
+		b := connectBus(t, url)
+		e := newEnv(t, llm.NewDemo(), b, executor.Config{PingTimeout: 500 * time.Millisecond})
+		w := example(t, "04_pubsub_qa.json")
+		if x := e.run(t, w, executor.Options{}); x.Mode != "pubsub" || x.Status != "success" {
+			t.Fatalf("before: %s %s", x.Mode, x.Status)
+		}
+		ctl.Kill()
+		if x := e.run(t, w, executor.Options{}); x.Mode != "simple" || x.FallbackReason == "" || x.Status != "success" {
+			t.Fatalf("while down: mode %s reason %q status %s", x.Mode, x.FallbackReason, x.Status)
+		}
+		ctl.Restart()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := b.WaitHealthy(ctx); err != nil {
+			t.Fatalf("bus did not come back: %v", err)
+		}
+		x := e.run(t, w, executor.Options{})
+		if x.Mode != "pubsub" || x.Status != "success" || findComm(x, workflow.CommResponse, "teacher", "student") == nil {
+			t.Fatalf("after restart: mode %s status %s", x.Mode, x.Status)
+		}
+		noAgentChannels(t, b)
+	})
+}
+
+// TestTwoHundredConcurrentExecutions starts 200 executions at once, in both
+// modes, cancels some, and checks that every one is stored in a terminal
+// state with every node settled. CI runs it under -race.
+func TestTwoHundredConcurrentExecutions(t *testing.T) {
+	emb, err := bus.StartEmbedded("127.0.0.1:0", quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	b := connectBus(t, emb.URL())
+	e := newEnv(t, &llm.Demo{Latency: 5 * time.Millisecond}, b, executor.Config{})
+	ctx := context.Background()
+	w := example(t, "02_research_team.json")
+	if err := e.db.CreateWorkflow(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	runs := make([]*executor.Run, 200)
+	for i := range runs {
+		mode := "simple"
+		if i%2 == 0 {
+			mode = "pubsub"
+		}
+		r, err := e.exec.Start(ctx, w, executor.Options{Mode: mode, Inputs: map[string]any{"topic": fmt.Sprintf("t%d", i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs[i] = r
+		if i%10 == 3 {
+			e.exec.Cancel(r.ID)
+		}
+	}
+	for _, r := range runs {
+		if _, err := r.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, r := range runs {
+		x, err := e.db.GetExecution(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !workflow.Terminal(x.Status) || x.EndTime == nil {
+			t.Fatalf("run %d stored as %s", i, x.Status)
+		}
+		if i%10 != 3 && x.Status != "success" {
+			t.Fatalf("run %d: %s %s", i, x.Status, x.Error)
+		}
+		for id, n := range x.NodeStates {
+			if n.Status == workflow.NodePending || n.Status == workflow.NodeRunning {
+				t.Fatalf("run %d node %s left %s", i, id, n.Status)
+			}
+		}
+	}
+	noAgentChannels(t, b)
+}
