@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +36,7 @@ type serveConfig struct {
 	bus           busConfig
 	token         string
 	insecure      bool
+	retain        store.Retention
 }
 
 // busConfig says which Redis pubsub executions use.
@@ -59,6 +62,13 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	addBusFlags(fs, getenv, &cfg.bus)
 	fs.StringVar(&cfg.token, "token", getenv("SWITCHBOARD_TOKEN"), "access token: the API needs it as a bearer token, the dashboard asks for it (env SWITCHBOARD_TOKEN)")
 	fs.BoolVar(&cfg.insecure, "insecure-no-auth", false, "allow listening on a non-loopback address without a token")
+	fs.Func("retain", "delete ended executions older than an age (30d, 12h) and/or beyond a count (10000), e.g. 30d,10000 (env SWITCHBOARD_RETAIN); default: keep all",
+		func(v string) error { return parseRetention(v, &cfg.retain) })
+	if v := getenv("SWITCHBOARD_RETAIN"); v != "" {
+		if err := parseRetention(v, &cfg.retain); err != nil {
+			return cfg, fmt.Errorf("SWITCHBOARD_RETAIN: %w", err)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -71,6 +81,69 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 		return cfg, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
 	return cfg, nil
+}
+
+// parseRetention reads "30d", "12h", "10000" or "30d,10000".
+func parseRetention(v string, r *store.Retention) error {
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if n, err := strconv.Atoi(part); err == nil {
+			if n < 1 {
+				return fmt.Errorf("retain count %d: must be 1 or more", n)
+			}
+			r.MaxCount = n
+			continue
+		}
+		if days, ok := strings.CutSuffix(part, "d"); ok {
+			n, err := strconv.Atoi(days)
+			if err != nil || n < 1 {
+				return fmt.Errorf("retain age %q: want a number of days like 30d", part)
+			}
+			r.MaxAge = time.Duration(n) * 24 * time.Hour
+			continue
+		}
+		d, err := time.ParseDuration(part)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("retain %q: want an age like 30d or 12h, or a count like 10000", part)
+		}
+		r.MaxAge = d
+	}
+	return nil
+}
+
+// pruneLoop deletes executions the retention policy no longer keeps, now and
+// every ten minutes, in small batches so running executions never wait long
+// for the writer.
+func pruneLoop(ctx context.Context, db *store.DB, r store.Retention, logger *slog.Logger) {
+	tick := time.NewTicker(10 * time.Minute)
+	defer tick.Stop()
+	for {
+		total := 0
+		for ctx.Err() == nil {
+			n, err := db.Prune(ctx, r, 200)
+			if err != nil {
+				if ctx.Err() == nil {
+					logger.Warn("pruning old executions failed", "err", err)
+				}
+				break
+			}
+			total += n
+			if n < 200 {
+				break
+			}
+		}
+		if total > 0 {
+			logger.Info("pruned old executions", "count", total, "max_age", r.MaxAge, "max_count", r.MaxCount)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // loopback reports whether addr listens on the loopback interface only.
@@ -163,8 +236,18 @@ func (v busView) Info(ctx context.Context) map[string]any {
 	return info
 }
 
+// Monitor shows raw bus traffic with the secret values of the execution a
+// message belongs to masked.
 func (v busView) Monitor(ctx context.Context, pattern string, fn func(channel string, payload []byte)) error {
-	return v.a.bus.Monitor(ctx, pattern, fn)
+	return v.a.bus.Monitor(ctx, pattern, func(channel string, payload []byte) {
+		var m bus.Message
+		if err := json.Unmarshal(payload, &m); err == nil {
+			if id := m.ExecutionID(); id != "" {
+				payload = []byte(v.a.exec.Redact(id, string(payload)))
+			}
+		}
+		fn(channel, payload)
+	})
 }
 
 func portOf(addr string) string {
@@ -316,6 +399,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if cfg.retain.MaxAge > 0 || cfg.retain.MaxCount > 0 {
+		go pruneLoop(reqCtx, a.db, cfg.retain, logger)
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()

@@ -31,7 +31,7 @@ func (s *Server) createWorkflow(c echo.Context) error {
 	if err := s.store.CreateWorkflow(c.Request().Context(), w); err != nil {
 		return fmt.Errorf("create workflow %q: %w", w.Name, err)
 	}
-	return c.JSON(http.StatusCreated, w)
+	return c.JSON(http.StatusCreated, w.Redacted())
 }
 
 func (s *Server) listWorkflows(c echo.Context) error {
@@ -49,10 +49,11 @@ func (s *Server) listWorkflows(c echo.Context) error {
 		return fmt.Errorf("count workflows: %w", err)
 	}
 	c.Response().Header().Set("X-Total-Count", strconv.Itoa(total))
-	if list == nil {
-		list = []*workflow.Workflow{}
+	out := make([]*workflow.Workflow, len(list))
+	for i, w := range list {
+		out[i] = w.Redacted()
 	}
-	return c.JSON(http.StatusOK, list)
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) getWorkflow(c echo.Context) error {
@@ -60,7 +61,7 @@ func (s *Server) getWorkflow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, w)
+	return c.JSON(http.StatusOK, w.Redacted())
 }
 
 // updateWorkflow replaces the top-level fields present in the body and keeps
@@ -80,10 +81,11 @@ func (s *Server) updateWorkflow(c echo.Context) error {
 		return err
 	}
 	w.ID, w.CreatedAt = current.ID, current.CreatedAt
+	w.RestoreSecrets(current)
 	if err := s.store.UpdateWorkflow(ctx, w); err != nil {
 		return fmt.Errorf("update workflow %s: %w", current.ID, err)
 	}
-	return c.JSON(http.StatusOK, w)
+	return c.JSON(http.StatusOK, w.Redacted())
 }
 
 // mergeWorkflow applies a partial document (top-level keys) to current and
@@ -153,21 +155,7 @@ func (s *Server) executeWorkflow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if req.AsyncExecution {
-		return c.JSON(http.StatusAccepted, map[string]any{
-			"execution_id": run.ID, "workflow_id": w.ID, "status": workflow.ExecQueued,
-			"started_at": run.Started.Format(time.RFC3339Nano),
-			"detail":     "execution started; poll GET /workflows/executions/" + run.ID,
-		})
-	}
-	if _, err := run.Wait(ctx); err != nil {
-		return fmt.Errorf("wait for execution %s: %w", run.ID, err)
-	}
-	x, err := s.store.GetExecution(ctx, run.ID)
-	if err != nil {
-		return fmt.Errorf("read execution %s: %w", run.ID, err)
-	}
-	return c.JSON(http.StatusOK, x)
+	return s.answerRun(c, run, w.ID, req.AsyncExecution)
 }
 
 func parseExecuteRequest(body []byte) (executeRequest, error) {
@@ -280,4 +268,74 @@ func page(c echo.Context, def, max int) (limit, offset int, err error) {
 		return 0, 0, &workflow.Error{Code: workflow.ErrInvalid, Message: "bad paging parameters", Problems: ps}
 	}
 	return limit, offset, nil
+}
+
+// resumeExecution re-runs an interrupted or failed execution from where it
+// stopped, as a new execution linked to it: completed nodes keep their
+// outputs and are not run again. The body is optional and like execute's;
+// inputs in it override the first run's (secret inputs were not stored and
+// must be given again, or the workflow's values are used).
+func (s *Server) resumeExecution(c echo.Context) error {
+	ctx := c.Request().Context()
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	req, err := parseExecuteRequest(body)
+	if err != nil {
+		return err
+	}
+	prev, err := s.store.GetExecution(ctx, c.Param("execution_id"))
+	if err != nil {
+		return err
+	}
+	if prev.Status != workflow.ExecInterrupted && prev.Status != workflow.ExecError {
+		return workflow.Errorf(workflow.ErrConflict, "only an interrupted or failed execution can be resumed; %s is %s", prev.ID, prev.Status)
+	}
+	w, err := s.store.GetWorkflow(ctx, prev.WorkflowID)
+	if workflow.ErrorCode(err) == workflow.ErrNotFound {
+		return workflow.Errorf(workflow.ErrConflict, "execution %s cannot be resumed: its workflow %s was deleted", prev.ID, prev.WorkflowID)
+	}
+	if err != nil {
+		return err
+	}
+	inputs := map[string]any{}
+	for k, v := range prev.Inputs {
+		if v != workflow.Mask {
+			inputs[k] = v
+		}
+	}
+	for k, v := range req.Inputs {
+		inputs[k] = v
+	}
+	mode := req.CommunicationMode
+	if mode == "" {
+		mode = prev.RequestedMode
+	}
+	run, err := s.runner.Start(ctx, w, executor.Options{Inputs: inputs, Mode: mode, Resume: prev})
+	if err != nil {
+		return err
+	}
+	return s.answerRun(c, run, w.ID, req.AsyncExecution)
+}
+
+// answerRun answers an execute or resume request: 202 at once when async,
+// else 200 with the finished record.
+func (s *Server) answerRun(c echo.Context, run *executor.Run, workflowID string, async bool) error {
+	ctx := c.Request().Context()
+	if async {
+		return c.JSON(http.StatusAccepted, map[string]any{
+			"execution_id": run.ID, "workflow_id": workflowID, "status": workflow.ExecQueued,
+			"started_at": run.Started.Format(time.RFC3339Nano),
+			"detail":     "execution started; poll GET /workflows/executions/" + run.ID,
+		})
+	}
+	if _, err := run.Wait(ctx); err != nil {
+		return fmt.Errorf("wait for execution %s: %w", run.ID, err)
+	}
+	x, err := s.store.GetExecution(ctx, run.ID)
+	if err != nil {
+		return fmt.Errorf("read execution %s: %w", run.ID, err)
+	}
+	return c.JSON(http.StatusOK, x)
 }

@@ -260,3 +260,34 @@ func TestOriginalExamplesImportAndRun(t *testing.T) {
 		}
 	}
 }
+
+func TestSecretVariablesMaskedInAPI(t *testing.T) {
+	s := newServer(t, web.Config{})
+	doc := `{"name":"s","nodes":[{"id":"a","type":"ai-processor","config":{"prompt":"key {{key}}"}}],
+		"variables":[{"name":"key","value":"sk-very-secret-1","secret":true},{"name":"plain","value":"visible"}]}`
+	code, body, _ := s.do(t, "POST", "/workflows/", doc)
+	if code != 201 || strings.Contains(string(body), "sk-very-secret-1") || !strings.Contains(string(body), "visible") {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	id := decode[map[string]any](t, body)["id"].(string)
+	for _, path := range []string{"/workflows/" + id, "/workflows/"} {
+		_, body, _ = s.do(t, "GET", path, "")
+		if strings.Contains(string(body), "sk-very-secret-1") || !strings.Contains(string(body), "••••") {
+			t.Fatalf("GET %s leaks or does not mask: %s", path, body)
+		}
+	}
+	// Sending the masked document back keeps the stored secret.
+	_, body, _ = s.do(t, "GET", "/workflows/"+id, "")
+	if code, body, _ := s.do(t, "PUT", "/workflows/"+id, string(body)); code != 200 {
+		t.Fatalf("put back: %d %s", code, body)
+	}
+	stored, err := s.db.GetWorkflow(context.Background(), id)
+	if err != nil || stored.Variables[0].Value != "sk-very-secret-1" {
+		t.Fatalf("stored secret lost: %+v %v", stored.Variables, err)
+	}
+	// The execution record shows the mask where the demo model echoed the prompt.
+	_, body, _ = s.do(t, "POST", "/workflows/"+id+"/execute", `{}`)
+	if strings.Contains(string(body), "sk-very-secret-1") || !strings.Contains(string(body), "key ••••") {
+		t.Fatalf("execution record: %s", body)
+	}
+}

@@ -111,6 +111,7 @@ func (s *Server) routes() {
 	}
 	e.GET("/workflows/executions/:execution_id", s.getExecution)
 	e.POST("/workflows/executions/:execution_id/cancel", s.cancelExecution)
+	e.POST("/workflows/executions/:execution_id/resume", s.resumeExecution)
 	e.GET("/workflows/executions/:execution_id/events", s.executionEvents)
 	e.GET("/workflows/:id", s.getWorkflow)
 	e.PUT("/workflows/:id", s.updateWorkflow)
