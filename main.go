@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // version is the release of this binary.
@@ -22,6 +24,9 @@ const version = "0.1.0"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// go-redis logs every failed dial through a process-wide logger; the bus
+	// reports Redis being down itself, once, so these lines are only noise.
+	redis.SetLogger(quietRedisLog{})
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "switchboard:", err)
 		os.Exit(1)
@@ -60,3 +65,8 @@ const usage = `usage:
   switchboard version                print the version
 Run "switchboard serve -h" or "switchboard run -h" for flags.
 `
+
+// quietRedisLog drops go-redis's internal log lines.
+type quietRedisLog struct{}
+
+func (quietRedisLog) Printf(context.Context, string, ...interface{}) {}

@@ -195,3 +195,28 @@ func TestServeRefusesOpenAddressWithoutToken(t *testing.T) {
 		t.Fatalf("API without token: %d", resp.StatusCode)
 	}
 }
+
+func TestServeWithRedisDown(t *testing.T) {
+	base := startServer(t, map[string]string{"REDIS_URL": "redis://127.0.0.1:1"})
+	var ready map[string]any
+	if code := getJSON(t, base+"/readyz", &ready); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with Redis down: %d %v", code, ready)
+	}
+	if b, _ := ready["bus"].(map[string]any); b["status"] != "unavailable" || b["kind"] != "external" {
+		t.Fatalf("readyz bus: %v", ready["bus"])
+	}
+	// It still serves, and a pubsub run falls back to simple and succeeds.
+	data, err := os.ReadFile("examples/04_pubsub_qa.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w map[string]any
+	postJSON(t, base+"/workflows/", string(data), &w)
+	var x workflow.Execution
+	if code := postJSON(t, base+"/workflows/"+w["id"].(string)+"/execute", `{}`, &x); code != 200 {
+		t.Fatalf("execute: %d", code)
+	}
+	if x.Status != "success" || x.RequestedMode != "pubsub" || x.Mode != "simple" || x.FallbackReason == "" {
+		t.Fatalf("fallback: %s %s→%s %q", x.Status, x.RequestedMode, x.Mode, x.FallbackReason)
+	}
+}

@@ -37,6 +37,8 @@ type serveConfig struct {
 	token         string
 	insecure      bool
 	retain        store.Retention
+	bodyLimit     int64
+	limits        workflow.Limits
 }
 
 // busConfig says which Redis pubsub executions use.
@@ -62,6 +64,9 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	addBusFlags(fs, getenv, &cfg.bus)
 	fs.StringVar(&cfg.token, "token", getenv("SWITCHBOARD_TOKEN"), "access token: the API needs it as a bearer token, the dashboard asks for it (env SWITCHBOARD_TOKEN)")
 	fs.BoolVar(&cfg.insecure, "insecure-no-auth", false, "allow listening on a non-loopback address without a token")
+	fs.Int64Var(&cfg.bodyLimit, "max-body", 1<<20, "largest request body in bytes")
+	fs.IntVar(&cfg.limits.MaxNodes, "max-nodes", 500, "most nodes in one workflow")
+	fs.IntVar(&cfg.limits.MaxPromptBytes, "max-prompt-bytes", 64<<10, "largest prompt or system prompt in a workflow, in bytes")
 	fs.Func("retain", "delete ended executions older than an age (30d, 12h) and/or beyond a count (10000), e.g. 30d,10000 (env SWITCHBOARD_RETAIN); default: keep all",
 		func(v string) error { return parseRetention(v, &cfg.retain) })
 	if v := getenv("SWITCHBOARD_RETAIN"); v != "" {
@@ -372,18 +377,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer a.close()
 
 	webCfg := web.Config{
-		Version: version,
-		Token:   cfg.token,
-		Assets:  webAssets(),
-		Bus:     busView{a},
-		DataDir: cfg.data,
+		Version:   version,
+		Token:     cfg.token,
+		BodyLimit: cfg.bodyLimit,
+		Limits:    cfg.limits,
+		Assets:    webAssets(),
+		Bus:       busView{a},
+		DataDir:   cfg.data,
 		Settings: map[string]any{
 			"llm": a.llmInfo, "bus": a.busInfo(), "version": version, "data_dir": cfg.data,
 		},
 		Checks: map[string]web.Check{"bus": func(ctx context.Context) (map[string]any, error) {
 			pctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
-			return a.busInfo(), a.bus.Ping(pctx)
+			if err := a.bus.Ping(pctx); err != nil {
+				return a.busInfo(), err
+			}
+			// Redis answering is not enough: the subscriber connection that
+			// delivers agents' messages must be up too.
+			if !a.bus.Healthy() {
+				return a.busInfo(), fmt.Errorf("the pub/sub subscriber connection is down (reconnecting)")
+			}
+			return a.busInfo(), nil
 		}},
 	}
 	srv, err := web.New(webCfg, a.db, a.exec, logger)

@@ -21,6 +21,9 @@ func (x *execution) runAI(ctx context.Context, node *workflow.Node) (any, error)
 	if err != nil {
 		return nil, fmt.Errorf("render prompt of node %q: %w", node.ID, err)
 	}
+	if n, max := len(prompt), x.guard.limits.MaxPromptBytes; n > max {
+		return nil, workflow.Errorf(workflow.ErrInvalid, "the rendered prompt of node %q is %d bytes; the limit is %d", node.ID, n, max)
+	}
 	if strings.TrimSpace(prompt) == "" {
 		prompt = "Do your part of the work described in your instructions."
 	}
@@ -111,6 +114,9 @@ func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Me
 			return "", &workflow.Error{Code: workflow.ErrUnavailable, Message: fmt.Sprintf("the model did not answer node %q", node.ID), Err: err}
 		}
 		return "", fmt.Errorf("model call for node %q: %w", node.ID, err)
+	}
+	if n, max := len(resp.Content), x.guard.limits.MaxReplyBytes; n > max {
+		return "", workflow.Errorf(workflow.ErrInvalid, "the model's reply to node %q is %d bytes; the limit is %d", node.ID, n, max)
 	}
 	u := workflow.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens, TotalTokens: resp.Usage.TotalTokens}
 	x.mu.Lock()
@@ -218,6 +224,9 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 		}
 	}
 	limits := x.guard.limits
+	if len(question) > limits.MaxPromptBytes {
+		return fmt.Sprintf("error: your question is %d bytes; the limit is %d", len(question), limits.MaxPromptBytes)
+	}
 	if depth := len(chain); depth > limits.MaxDepth {
 		return x.refuse(node.ID, target, question, "max_ask_depth",
 			fmt.Sprintf("refused: questions may nest at most %d deep (metadata.max_ask_depth); answer with what you know", limits.MaxDepth))

@@ -19,6 +19,8 @@ type Limits struct {
 	MaxDepth       int // nested asks (A asks B, B asks C...)
 	MaxLLMCalls    int // model calls per execution
 	TokenBudget    int // total tokens per execution; 0: no budget
+	MaxPromptBytes int // a rendered prompt, or a question (256 KiB)
+	MaxReplyBytes  int // one model reply (1 MiB)
 }
 
 func (l Limits) withDefaults() Limits {
@@ -33,6 +35,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxLLMCalls <= 0 {
 		l.MaxLLMCalls = 200
+	}
+	if l.MaxPromptBytes <= 0 {
+		l.MaxPromptBytes = 256 << 10
+	}
+	if l.MaxReplyBytes <= 0 {
+		l.MaxReplyBytes = 1 << 20
 	}
 	return l
 }

@@ -20,7 +20,7 @@ func (s *Server) createWorkflow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	w, err := workflow.Parse(body)
+	w, err := s.parseWorkflow(body)
 	if err != nil {
 		return err
 	}
@@ -79,6 +79,9 @@ func (s *Server) updateWorkflow(c echo.Context) error {
 	w, err := mergeWorkflow(current, body)
 	if err != nil {
 		return err
+	}
+	if ps := workflow.CheckLimits(w, s.cfg.Limits); len(ps) > 0 {
+		return &workflow.Error{Code: workflow.ErrInvalid, Message: "workflow is over a limit", Problems: ps}
 	}
 	w.ID, w.CreatedAt = current.ID, current.CreatedAt
 	w.RestoreSecrets(current)
@@ -143,7 +146,7 @@ func (s *Server) executeWorkflow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	req, err := parseExecuteRequest(body)
+	req, err := s.parseExecuteRequest(body)
 	if err != nil {
 		return err
 	}
@@ -156,6 +159,30 @@ func (s *Server) executeWorkflow(c echo.Context) error {
 		return err
 	}
 	return s.answerRun(c, run, w.ID, req.AsyncExecution)
+}
+
+// parseWorkflow parses and validates a document and checks it against the
+// configured limits.
+func (s *Server) parseWorkflow(body []byte) (*workflow.Workflow, error) {
+	w, err := workflow.Parse(body)
+	if err != nil {
+		return nil, err
+	}
+	if ps := workflow.CheckLimits(w, s.cfg.Limits); len(ps) > 0 {
+		return nil, &workflow.Error{Code: workflow.ErrInvalid, Message: "workflow is over a limit", Problems: ps}
+	}
+	return w, nil
+}
+
+func (s *Server) parseExecuteRequest(body []byte) (executeRequest, error) {
+	req, err := parseExecuteRequest(body)
+	if err != nil {
+		return req, err
+	}
+	if ps := workflow.CheckInputs(req.Inputs, s.cfg.Limits); len(ps) > 0 {
+		return req, &workflow.Error{Code: workflow.ErrInvalid, Message: "inputs are over a limit", Problems: ps}
+	}
+	return req, nil
 }
 
 func parseExecuteRequest(body []byte) (executeRequest, error) {
@@ -281,7 +308,7 @@ func (s *Server) resumeExecution(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	req, err := parseExecuteRequest(body)
+	req, err := s.parseExecuteRequest(body)
 	if err != nil {
 		return err
 	}

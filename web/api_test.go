@@ -291,3 +291,39 @@ func TestSecretVariablesMaskedInAPI(t *testing.T) {
 		t.Fatalf("execution record: %s", body)
 	}
 }
+
+func TestLimits(t *testing.T) {
+	s := newServer(t, web.Config{Limits: workflow.Limits{MaxNodes: 2, MaxPromptBytes: 10, MaxVariables: 1, MaxValueBytes: 5}})
+	tests := []struct{ name, path, body, want string }{
+		{"nodes", "/workflows/", `{"name":"x","nodes":[{"id":"a","type":"start"},{"id":"b","type":"start"},{"id":"c","type":"start"}]}`, `{"path":"nodes","message":"has 3 nodes; the limit is 2"}`},
+		{"prompt", "/workflows/", `{"name":"x","nodes":[{"id":"a","type":"ai-processor","config":{"prompt":"far too long a prompt"}}]}`, `"path":"nodes[0].config.prompt"`},
+		{"value", "/workflows/", `{"name":"x","nodes":[{"id":"a","type":"start"}],"variables":[{"name":"v","value":"toolong"}]}`, `"path":"variables[0].value"`},
+	}
+	for _, tt := range tests {
+		code, body, _ := s.do(t, "POST", tt.path, tt.body)
+		if code != 422 || !strings.Contains(string(body), tt.want) {
+			t.Errorf("%s: %d %s", tt.name, code, body)
+		}
+	}
+	_, body, _ := s.do(t, "POST", "/workflows/", `{"name":"x","nodes":[{"id":"a","type":"start"}]}`)
+	id := decode[map[string]any](t, body)["id"].(string)
+	code, body, _ := s.do(t, "POST", "/workflows/"+id+"/execute", `{"inputs":{"a":"1","b":"2"}}`)
+	if code != 422 || !strings.Contains(string(body), "has 2 inputs; the limit is 1") {
+		t.Errorf("inputs: %d %s", code, body)
+	}
+}
+
+func TestDatabaseFailureReachesTheCaller(t *testing.T) {
+	s := newServer(t, web.Config{})
+	_, body, _ := s.do(t, "POST", "/workflows/", `{"name":"x","nodes":[{"id":"a","type":"start"}]}`)
+	id := decode[map[string]any](t, body)["id"].(string)
+	s.db.Close()
+	code, body, _ := s.do(t, "POST", "/workflows/"+id+"/execute", `{}`)
+	if code < 500 || !strings.Contains(string(body), `"detail"`) || strings.Contains(string(body), "sql") {
+		t.Fatalf("execute with the database closed: %d %s", code, body)
+	}
+	code, body, _ = s.do(t, "GET", "/readyz", "")
+	if code != 503 || !strings.Contains(string(body), `"database":{"error"`) {
+		t.Fatalf("readyz with the database closed: %d %s", code, body)
+	}
+}

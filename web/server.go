@@ -65,6 +65,7 @@ type Config struct {
 	Settings  map[string]any   // shown on the settings page (never secrets)
 	DataDir   string           // shown on the settings page
 	Token     string           // when set, the API needs it as a bearer token and the dashboard a login
+	Limits    workflow.Limits  // document and input sizes; zero fields take the defaults
 }
 
 // Server is the HTTP front of Switchboard. It is safe for concurrent use.
@@ -242,8 +243,9 @@ func (s *Server) readyz(c echo.Context) error {
 			detail = map[string]any{}
 		}
 		if err != nil {
-			// The bus being down does not make the server unready: pubsub
-			// executions fall back to simple mode. It is reported, not fatal.
+			// Not ready, truthfully; the server still serves, and pubsub
+			// executions fall back to simple mode meanwhile.
+			ready = false
 			detail["status"] = "unavailable"
 			detail["error"] = err.Error()
 		} else {
