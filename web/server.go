@@ -76,6 +76,7 @@ type Server struct {
 	logger *slog.Logger
 	cfg    Config
 	auth   *auth // nil: no token configured, everyone is let in
+	ui     *ui   // dashboard templates and static files; nil without Config.Assets
 }
 
 // New builds the server and its routes.
@@ -86,6 +87,13 @@ func New(cfg Config, st Store, runner Runner, logger *slog.Logger) (*Server, err
 	s := &Server{echo: echo.New(), store: st, runner: runner, logger: logger, cfg: cfg, auth: newAuth(cfg.Token)}
 	if s.auth != nil {
 		logger.Info("authentication on: the API needs a bearer token, the dashboard a login", "token_id", tokenFingerprint(cfg.Token))
+	}
+	if cfg.Assets != nil {
+		u, err := newUI(cfg.Assets)
+		if err != nil {
+			return nil, err
+		}
+		s.ui = u
 	}
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
@@ -119,6 +127,8 @@ func (s *Server) routes() {
 	e.DELETE("/workflows/:id", s.deleteWorkflow)
 	e.POST("/workflows/:id/execute", s.executeWorkflow)
 	e.GET("/workflows/:id/executions", s.listExecutions)
+
+	s.uiRoutes()
 }
 
 // errorBody is the JSON shape of every API error, "detail" as in the
