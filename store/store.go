@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/switchboard-dev/switchboard/workflow"
 
@@ -39,6 +40,9 @@ const (
 	// maxBatch bounds one transaction, so a waiter's latency stays short
 	// even under a flood of events.
 	maxBatch = 512
+	// linger is how long events nobody waits for may wait for company
+	// before the writer commits them (see writer.run).
+	linger = 2 * time.Millisecond
 	// readerConns is the size of the read pool. SQLite readers in WAL mode
 	// do not block each other or the writer.
 	readerConns = 4

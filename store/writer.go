@@ -104,68 +104,160 @@ type writer struct {
 	logger *slog.Logger
 
 	pending error // first write error since the last Flush marker
+
+	// The open batch: its jobs in submission order, the transaction they
+	// have been applied in so far (nil until one needs it), the statements
+	// bound to it, and how many of the jobs have a waiter.
+	batch   []*job
+	tx      *sql.Tx
+	txStmts [numStmts]*sql.Stmt
+	txErr   error // the transaction failed: every job of the batch shares the error
+	waiters int
+	opened  time.Time // when the batch's first job arrived
 }
 
-// run commits jobs from q until q is closed and drained, then returns the
+// run applies jobs from q until q is closed and drained, then returns the
 // first write error that no Flush reported.
+//
+// Jobs are applied as they arrive, inside one open transaction, and the
+// transaction is committed when the queue runs dry while someone waits for
+// one of its jobs (Record, a write function, Flush), when it holds maxBatch
+// jobs, or linger after its first job when nobody waits. So an execution's
+// score of events, emitted in a fraction of a millisecond and followed by a
+// Flush, costs one commit rather than one each, and the statements still run
+// while the execution goes on, on the other core. What a caller waits for is
+// committed before its wait ends, as before; events nobody waits for are
+// committed within linger.
 func (w *writer) run(q <-chan *job) error {
 	defer func() {
 		for _, s := range w.stmts {
 			s.Close()
 		}
 	}()
-	batch := make([]*job, 0, maxBatch)
+	w.batch = make([]*job, 0, maxBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
-		j, ok := <-q
-		if !ok {
-			return w.pending
-		}
-		batch = append(batch[:0], j)
-	fill: // take whatever else is already waiting, without waiting for more
-		for len(batch) < maxBatch {
+		var (
+			j  *job
+			ok bool
+		)
+		if len(w.batch) == 0 {
+			if j, ok = <-q; !ok {
+				return w.pending
+			}
+			w.opened = time.Now()
+		} else {
 			select {
-			case j, ok := <-q:
-				if !ok {
-					break fill // commit what we have; the next receive sees the close
+			case j, ok = <-q:
+			default: // the queue is dry
+				if w.waiters > 0 {
+					w.finish()
+					continue
 				}
-				batch = append(batch, j)
-			default:
-				break fill
+				timer.Reset(time.Until(w.opened.Add(linger)))
+				select {
+				case j, ok = <-q:
+					timer.Stop()
+				case <-timer.C:
+					w.finish()
+					continue
+				}
+			}
+			if !ok {
+				w.finish()
+				return w.pending
 			}
 		}
-		w.commit(batch)
-		clear(batch) // drop references so finished jobs can be collected
+		w.add(j)
+		if len(w.batch) >= maxBatch || w.txErr != nil {
+			w.finish()
+		}
 	}
 }
 
-// commit writes a batch in one transaction and answers its waiters in
-// submission order.
-func (w *writer) commit(batch []*job) {
-	runnable := 0
-	for _, j := range batch {
-		if j.fn != nil {
-			if err := j.ctx.Err(); err != nil { // its caller is gone: don't do the work
-				j.err, j.skipped = err, true
-			}
-		}
-		if j.err == nil && !j.flush {
-			runnable++
+// add appends j to the open batch and applies it in the batch's
+// transaction, beginning one if needed. A job that fails on its own (see
+// jobFailure: a broken constraint, such as a node event of an execution that
+// was never recorded) gets the error in j.err and the others go on: SQLite
+// has already undone that one statement and the transaction stays open; a
+// write function runs inside a savepoint so all of it is undone. Any other
+// error (the disk is full, the database is locked by another process past
+// busy_timeout, the pool is closed) ends the transaction, and every job of
+// the batch shares it (see finish). Retrying jobs one by one would multiply
+// such a failure, each waiting out busy_timeout again.
+func (w *writer) add(j *job) {
+	w.batch = append(w.batch, j)
+	if j.done != nil {
+		w.waiters++
+	}
+	if j.flush || j.err != nil || w.txErr != nil {
+		return
+	}
+	if j.fn != nil {
+		if err := j.ctx.Err(); err != nil { // its caller is gone: don't do the work
+			j.err, j.skipped = err, true
+			return
 		}
 	}
-	if runnable > 0 {
-		if err := w.apply(context.Background(), batch); err != nil {
-			// The transaction is gone: every job that had not failed on
-			// its own shares the failure.
-			for _, j := range batch {
-				if j.err == nil && !j.flush {
-					j.err = err
-				}
+	ctx := context.Background()
+	if w.tx == nil {
+		tx, err := w.db.BeginTx(ctx, nil)
+		if err != nil {
+			w.txErr = fmt.Errorf("begin write: %w", err)
+			return
+		}
+		w.tx = tx
+	}
+	var err error
+	if j.fn != nil {
+		err = runFn(ctx, w.tx, j.fn)
+	} else {
+		s := w.txStmts[j.stmt]
+		if s == nil {
+			s = w.tx.StmtContext(ctx, w.stmts[j.stmt])
+			w.txStmts[j.stmt] = s
+		}
+		if _, err = s.ExecContext(ctx, j.args...); err != nil {
+			err = eventWriteError(j, err)
+		}
+	}
+	if err == nil {
+		return
+	}
+	if jobFailure(err) {
+		j.err = err
+		return
+	}
+	w.txErr = err
+}
+
+// finish commits the open batch (or rolls it back when it failed) and
+// answers its waiters in submission order.
+func (w *writer) finish() {
+	if w.tx != nil {
+		if w.txErr == nil {
+			if err := w.tx.Commit(); err != nil {
+				w.txErr = fmt.Errorf("commit write: %w", err)
+			}
+		} else {
+			_ = w.tx.Rollback()
+		}
+		w.tx = nil
+		w.txStmts = [numStmts]*sql.Stmt{}
+	}
+	if w.txErr != nil {
+		// The transaction is gone: every job that had not failed on its
+		// own shares the failure.
+		for _, j := range w.batch {
+			if j.err == nil && !j.flush {
+				j.err = w.txErr
 			}
 		}
 	}
 
 	failed, firstErr := 0, error(nil)
-	for _, j := range batch {
+	for _, j := range w.batch {
 		if j.flush {
 			j.done <- w.pending
 			w.pending = nil
@@ -185,58 +277,12 @@ func (w *writer) commit(batch []*job) {
 		}
 	}
 	if failed > 0 { // once per batch, however many failed
-		w.logger.Error("store: write failed", "failed", failed, "batch", len(batch), "err", firstErr)
+		w.logger.Error("store: write failed", "failed", failed, "batch", len(w.batch), "err", firstErr)
 	}
-}
-
-// apply runs the batch's runnable jobs in one transaction. A job that
-// fails on its own (see jobFailure: a broken constraint, such as a node
-// event of an execution that was never recorded) gets the error in j.err
-// and the others go on: SQLite has already undone that one statement and
-// the transaction stays open; a write function runs inside a savepoint so
-// all of it is undone. Any other error (the disk is full, the database is
-// locked by another process past busy_timeout, the pool is closed) ends
-// the transaction and is returned, for every job of the batch to share.
-// Retrying jobs one by one would multiply such a failure, each waiting out
-// busy_timeout again.
-func (w *writer) apply(ctx context.Context, batch []*job) (err error) {
-	tx, err := w.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin write: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	var txStmts [numStmts]*sql.Stmt
-	for _, j := range batch {
-		if j.err != nil || j.flush {
-			continue
-		}
-		if j.fn != nil {
-			err = runFn(ctx, tx, j.fn)
-		} else {
-			s := txStmts[j.stmt]
-			if s == nil {
-				s = tx.StmtContext(ctx, w.stmts[j.stmt])
-				txStmts[j.stmt] = s
-			}
-			if _, err = s.ExecContext(ctx, j.args...); err != nil {
-				err = eventWriteError(j, err)
-			}
-		}
-		if err != nil {
-			if !jobFailure(err) {
-				return err
-			}
-			j.err, err = err, nil
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit write: %w", err)
-	}
-	return nil
+	clear(w.batch) // drop references so finished jobs can be collected
+	w.batch = w.batch[:0]
+	w.txErr = nil
+	w.waiters = 0
 }
 
 // runFn runs fn inside a savepoint, so a failure of fn undoes all of fn
