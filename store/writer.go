@@ -114,7 +114,30 @@ type writer struct {
 	txErr   error // the transaction failed: every job of the batch shares the error
 	waiters int
 	opened  time.Time // when the batch's first job arrived
+
+	// Upserts held back to be coalesced (see deferUpsert): one entry per
+	// row, in the order the rows were first seen, and the key of each.
+	upserts  []*upsert
+	upsertAt map[string]int
+	// Executions whose row exists: written by a committed batch (known) or
+	// by the open transaction (knownTx, which a rollback forgets). Cleared
+	// by every write function, which may delete rows.
+	known, knownTx map[string]struct{}
 }
+
+// upsert is a row of node_states, executions or shared_context that one or
+// more events of the open batch set: all of them but the last are
+// superseded, so only the last values are written, once.
+type upsert struct {
+	jobs []*job // in submission order
+}
+
+// maxKnown bounds writer.known; when it is full it is forgotten, which
+// costs nothing but a few upserts written one by one again.
+const maxKnown = 8192
+
+// maxUpserts bounds the upserts held back before they are written.
+const maxUpserts = 256
 
 // run applies jobs from q until q is closed and drained, then returns the
 // first write error that no Flush reported.
@@ -135,6 +158,8 @@ func (w *writer) run(q <-chan *job) error {
 		}
 	}()
 	w.batch = make([]*job, 0, maxBatch)
+	w.upsertAt = map[string]int{}
+	w.known, w.knownTx = map[string]struct{}{}, map[string]struct{}{}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -200,41 +225,171 @@ func (w *writer) add(j *job) {
 			return
 		}
 	}
-	ctx := context.Background()
+	if j.fn == nil && w.deferUpsert(j) {
+		return
+	}
+	if !w.begin() {
+		return
+	}
+	if j.fn != nil {
+		// A write function sees every event submitted before it, and may
+		// delete rows.
+		if !w.writeUpserts() {
+			return
+		}
+		clear(w.known)
+		clear(w.knownTx)
+		w.setErr(j, runFn(context.Background(), w.tx, j.fn))
+		return
+	}
+	if w.setErr(j, w.exec(j, j.args)) && j.stmt == stmtExecution {
+		w.knownTx[j.ev.ExecutionID] = struct{}{}
+	}
+}
+
+// begin opens the batch's transaction if it is not open yet, and reports
+// whether it is usable.
+func (w *writer) begin() bool {
+	if w.txErr != nil {
+		return false
+	}
 	if w.tx == nil {
-		tx, err := w.db.BeginTx(ctx, nil)
+		tx, err := w.db.BeginTx(context.Background(), nil)
 		if err != nil {
 			w.txErr = fmt.Errorf("begin write: %w", err)
-			return
+			return false
 		}
 		w.tx = tx
 	}
-	var err error
-	if j.fn != nil {
-		err = runFn(ctx, w.tx, j.fn)
-	} else {
-		s := w.txStmts[j.stmt]
-		if s == nil {
-			s = w.tx.StmtContext(ctx, w.stmts[j.stmt])
-			w.txStmts[j.stmt] = s
-		}
-		if _, err = s.ExecContext(ctx, j.args...); err != nil {
-			err = eventWriteError(j, err)
-		}
+	return true
+}
+
+// exec runs event job j's statement with args in the open transaction.
+func (w *writer) exec(j *job, args []any) error {
+	s := w.txStmts[j.stmt]
+	if s == nil {
+		s = w.tx.StmtContext(context.Background(), w.stmts[j.stmt])
+		w.txStmts[j.stmt] = s
 	}
-	if err == nil {
-		return
+	if _, err := s.ExecContext(context.Background(), args...); err != nil {
+		return eventWriteError(j, err)
 	}
-	if jobFailure(err) {
+	return nil
+}
+
+// setErr records the outcome of j and reports whether it succeeded: a job
+// failure is j's alone; any other error ends the transaction (see add).
+func (w *writer) setErr(j *job, err error) bool {
+	switch {
+	case err == nil:
+		return true
+	case jobFailure(err):
 		j.err = err
-		return
+	default:
+		w.txErr = err
 	}
-	w.txErr = err
+	return false
+}
+
+// deferUpsert holds back an event that sets a whole row (a node's state,
+// an execution's header, a shared-context key), so that the events of one
+// batch setting the same row cost one statement: an execution sets each
+// node's state twice and its header twice within a few hundred
+// microseconds. It reports whether it held j back.
+//
+// A header is held back only when its execution's row is known to exist;
+// otherwise it is written at once, because the events after it refer to
+// it. Node states and context keys refer to their execution but nothing
+// refers to them, so they wait until the end of the batch (or the next
+// write function, or maxUpserts). The database ends up as if each event
+// had been written in turn: the last values win, a node keeps the seq of
+// the event that first showed it and an execution the created_at of its
+// first header, and the rows are inserted in the order they were first
+// seen.
+func (w *writer) deferUpsert(j *job) bool {
+	var key string
+	switch j.stmt {
+	case stmtNode:
+		key = "n\x00" + j.ev.ExecutionID + "\x00" + j.args[1].(string)
+	case stmtContext:
+		key = "c\x00" + j.ev.ExecutionID + "\x00" + j.args[1].(string)
+	case stmtExecution:
+		key = "x\x00" + j.ev.ExecutionID
+		_, held := w.upsertAt[key]
+		_, known := w.known[j.ev.ExecutionID]
+		_, knownTx := w.knownTx[j.ev.ExecutionID]
+		if !held && !known && !knownTx {
+			return false
+		}
+	default:
+		return false
+	}
+	if i, ok := w.upsertAt[key]; ok {
+		w.upserts[i].jobs = append(w.upserts[i].jobs, j)
+		return true
+	}
+	w.upsertAt[key] = len(w.upserts)
+	w.upserts = append(w.upserts, &upsert{jobs: []*job{j}})
+	if len(w.upserts) >= maxUpserts {
+		w.writeUpserts()
+	}
+	return true
+}
+
+// writeUpserts writes the held-back rows, each with the values of its last
+// event, and reports whether the transaction is still usable. When a row
+// fails on its own, its events are written one by one instead, so that
+// each gets the outcome it would have had alone.
+func (w *writer) writeUpserts() bool {
+	defer func() {
+		clear(w.upserts)
+		w.upserts = w.upserts[:0]
+		clear(w.upsertAt)
+	}()
+	if len(w.upserts) == 0 {
+		return w.txErr == nil
+	}
+	if !w.begin() {
+		return false
+	}
+	for _, u := range w.upserts {
+		last := u.jobs[len(u.jobs)-1]
+		args := last.args
+		if len(u.jobs) > 1 {
+			first := u.jobs[0]
+			switch last.stmt {
+			case stmtNode: // the seq of the event that first showed the node
+				args = append([]any(nil), last.args...)
+				args[2] = first.args[2]
+			case stmtExecution: // created_at of the first header
+				args = append([]any(nil), last.args...)
+				args[4] = first.args[4]
+			}
+		}
+		err := w.exec(last, args)
+		if err != nil && jobFailure(err) && len(u.jobs) > 1 {
+			for _, j := range u.jobs {
+				if !w.setErr(j, w.exec(j, j.args)) && w.txErr != nil {
+					return false
+				}
+			}
+			continue
+		}
+		if err != nil {
+			if !jobFailure(err) {
+				w.txErr = err
+				return false
+			}
+			last.err = err
+		}
+	}
+	return true
 }
 
 // finish commits the open batch (or rolls it back when it failed) and
 // answers its waiters in submission order.
 func (w *writer) finish() {
+	w.writeUpserts()
 	if w.tx != nil {
 		if w.txErr == nil {
 			if err := w.tx.Commit(); err != nil {
@@ -246,6 +401,15 @@ func (w *writer) finish() {
 		w.tx = nil
 		w.txStmts = [numStmts]*sql.Stmt{}
 	}
+	if w.txErr == nil {
+		if len(w.known)+len(w.knownTx) > maxKnown {
+			clear(w.known)
+		}
+		for id := range w.knownTx {
+			w.known[id] = struct{}{}
+		}
+	}
+	clear(w.knownTx)
 	if w.txErr != nil {
 		// The transaction is gone: every job that had not failed on its
 		// own shares the failure.

@@ -70,12 +70,14 @@ func BenchmarkExecutionEvents(b *testing.B) {
 	db := openAt(b, filepath.Join(b.TempDir(), "bench.db"))
 	t0 := time.Now().UTC()
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		if err := recordQA(ctx, db, t0); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "executions/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkExecutionEventsParallel is the same with 64 executions recorded
@@ -87,6 +89,7 @@ func BenchmarkExecutionEventsParallel(b *testing.B) {
 	var failed atomic.Value
 	b.ReportAllocs()
 	b.SetParallelism(32) // 64 goroutines on 2 cores
+	cpu0 := cpuTime()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := recordQA(ctx, db, t0); err != nil {
@@ -99,4 +102,5 @@ func BenchmarkExecutionEventsParallel(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "executions/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
