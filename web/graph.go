@@ -11,13 +11,13 @@ import (
 // Graph geometry, in SVG user units. The SVG scales to its container; these
 // sizes keep the text readable at the scale a typical workflow is shown.
 const (
-	graphBoxW    = 184
+	graphBoxW    = 200
 	graphBoxH    = 60
 	graphBoxHRun = 74 // with the state line of an execution
 	graphColGap  = 76
 	graphRowGap  = 26
 	graphMargin  = 16
-	graphLabelN  = 21 // runes of a node name that fit a box
+	graphLabelN  = 20 // runes of a node name that fit a box
 )
 
 // graphView is a laid-out workflow graph, ready for the "graph" template.

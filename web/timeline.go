@@ -33,7 +33,8 @@ func laneWidth(lanes int) int {
 // diagram: one vertical lane per agent, one row per communication entry.
 type timelineView struct {
 	Width, Height int
-	Cols          int // lanes, capped at 8: the CSS keeps that many lanes readable when it shrinks
+	Live          bool // the execution runs: messages may still come
+	Cols          int  // lanes, capped at 8: the CSS keeps that many lanes readable when it shrinks
 	Lanes         []tlLane
 	Rows          []tlRow
 	LaneBottom    int
@@ -107,6 +108,13 @@ func timelineLanes(w *workflow.Workflow, log []workflow.CommEntry) []tlLane {
 		add(m.To)
 	}
 	return lanes
+}
+
+// timelineOf lays out an execution's conversation.
+func timelineOf(w *workflow.Workflow, x *workflow.Execution) timelineView {
+	t := layoutTimeline(w, x.CommunicationLog, execStart(x))
+	t.Live = !workflow.Terminal(x.Status)
+	return t
 }
 
 // layoutTimeline lays out the conversation of an execution.

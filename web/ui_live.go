@@ -254,7 +254,7 @@ func (l *liveExec) flush() error {
 	clear(l.deltas)
 	l.deltaOrder = l.deltaOrder[:0]
 	if l.timeline {
-		if err := send("timeline", "timeline", layoutTimeline(l.w, l.x.CommunicationLog, execStart(l.x))); err != nil {
+		if err := send("timeline", "timeline", timelineOf(l.w, l.x)); err != nil {
 			return err
 		}
 	}
@@ -318,7 +318,7 @@ func (l *liveExec) sendAll() error {
 			}
 		}
 	}
-	if err := send("timeline", "timeline", layoutTimeline(l.w, l.x.CommunicationLog, start)); err != nil {
+	if err := send("timeline", "timeline", timelineOf(l.w, l.x)); err != nil {
 		return err
 	}
 	if err := send("messages", "msg-list", messageViews(l.w, l.x.CommunicationLog, start)); err != nil {

@@ -136,7 +136,7 @@ func (s *Server) uiImport(c echo.Context) error {
 		return &workflow.Error{Code: workflow.ErrInvalid, Message: "nothing to import",
 			Problems: []workflow.Problem{{Message: "paste a workflow's JSON or choose a .json file"}}}
 	}
-	w, err := workflow.Parse([]byte(doc))
+	w, err := s.parseWorkflow([]byte(doc))
 	if err != nil {
 		return err
 	}
@@ -162,6 +162,7 @@ type runVar struct {
 	Name, Field, Value, Type, Description string
 	JSON                                  bool // the default is not a string: the field holds JSON
 	Long                                  bool
+	Secret                                bool // never shown; left empty, the stored value is used
 }
 
 func newRunForm(w *workflow.Workflow) runForm {
@@ -178,7 +179,7 @@ func newRunForm(w *workflow.Workflow) runForm {
 		}
 		rv.Long = len(rv.Value) > 80 || strings.Contains(rv.Value, "\n")
 		if v.Secret {
-			rv.Value = ""
+			rv.Value, rv.Secret, rv.Long = "", true, false
 		}
 		f.Vars = append(f.Vars, rv)
 	}
@@ -234,7 +235,7 @@ func (s *Server) uiWorkflow(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("count executions of %s: %w", w.ID, err)
 	}
-	data := workflowPage{CSRF: csrfToken(c), W: w, Graph: layoutGraph(w, nil), JSON: editableJSON(w), Run: newRunForm(w), Execs: execs, ExecTotal: total}
+	data := workflowPage{CSRF: csrfToken(c), W: w, Graph: layoutGraph(w, nil), JSON: editableJSON(w.Redacted()), Run: newRunForm(w), Execs: execs, ExecTotal: total}
 	return s.page(c, http.StatusOK, "workflow", w.Name, "workflows", data)
 }
 
@@ -253,7 +254,7 @@ func (s *Server) uiSave(c echo.Context) error {
 		return &workflow.Error{Code: workflow.ErrInvalid, Message: "the document is empty",
 			Problems: []workflow.Problem{{Message: "the editor must hold the workflow's JSON"}}}
 	}
-	w, err := workflow.Parse([]byte(doc))
+	w, err := s.parseWorkflow([]byte(doc))
 	if err != nil {
 		return err
 	}
@@ -261,6 +262,9 @@ func (s *Server) uiSave(c echo.Context) error {
 		w.Status = workflow.StatusDraft
 	}
 	w.ID, w.CreatedAt = current.ID, current.CreatedAt
+	// The editor showed secret values masked; a mask sent back keeps the
+	// stored value.
+	w.RestoreSecrets(current)
 	if err := s.store.UpdateWorkflow(ctx, w); err != nil {
 		return fmt.Errorf("update workflow %s: %w", w.ID, err)
 	}
@@ -306,6 +310,9 @@ func (s *Server) uiRun(c echo.Context) error {
 			continue
 		}
 		raw := vals[0]
+		if v.Secret && (raw == "" || raw == workflow.Mask) {
+			continue // the stored secret
+		}
 		switch v.Value.(type) {
 		case string, nil:
 			inputs[v.Name] = raw
@@ -322,6 +329,7 @@ func (s *Server) uiRun(c echo.Context) error {
 	if mode != "" && mode != workflow.ModeSimple && mode != workflow.ModePubSub {
 		ps = append(ps, workflow.Problem{Path: "communication_mode", Message: fmt.Sprintf("must be %q or %q", workflow.ModeSimple, workflow.ModePubSub)})
 	}
+	ps = append(ps, workflow.CheckInputs(inputs, s.cfg.Limits)...)
 	if len(ps) > 0 {
 		return &workflow.Error{Code: workflow.ErrInvalid, Message: "the run form has problems", Problems: ps}
 	}
@@ -482,7 +490,7 @@ func newExecutionPage(csrf string, w *workflow.Workflow, known bool, x *workflow
 		Header: newHeaderData(csrf, w, known, x),
 		X:      x, W: w, Known: known, Live: live,
 		Graph:    layoutGraph(w, statesOrEmpty(x)),
-		Timeline: layoutTimeline(w, x.CommunicationLog, start),
+		Timeline: timelineOf(w, x),
 		Messages: messageViews(w, x.CommunicationLog, start),
 		Nodes:    nodeViews(w, x, live),
 		Context:  contextKVs(x.SharedContext),

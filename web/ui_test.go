@@ -561,3 +561,45 @@ func TestUIBusLiveStopsMonitor(t *testing.T) {
 	_, frag, _ := c.do("GET", "/ui/bus/info", nil, map[string]string{"HX-Request": "true"})
 	mustContain(t, "bus info fragment", frag, "connected", "0.42 ms")
 }
+
+func TestUISecretsStayHidden(t *testing.T) {
+	s, c := newUI(t, web.Config{})
+	doc := strings.Replace(uiDoc, `"variables":[{"name":"question_topic","value":"photosynthesis"}]`,
+		`"variables":[{"name":"question_topic","value":"photosynthesis"},{"name":"api_token","value":"hunter2-secret","secret":true}]`, 1)
+	wid := createWorkflow(t, s, doc)
+	code, page, _ := c.get("/ui/workflows/" + wid)
+	if code != 200 || strings.Contains(page, "hunter2-secret") || !strings.Contains(page, workflow.Mask) {
+		t.Fatalf("workflow page shows the secret, or no mask (%d)", code)
+	}
+	mustContain(t, "run form", page, `name="input.api_token" type="password" value=""`)
+	// Saving the editor's text (with the mask) keeps the stored secret.
+	m := regexp.MustCompile(`(?s)<textarea id="editor"[^>]*>(.*?)</textarea>`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no editor")
+	}
+	text := strings.NewReplacer("&#34;", `"`, "&lt;", "<", "&gt;", ">", "&amp;", "&", "&#39;", "'").Replace(m[1])
+	if code, body, _ := c.post("/ui/workflows/"+wid+"/save", url.Values{"document": {text}}); code != 200 {
+		t.Fatalf("save: %d %s", code, body)
+	}
+	stored, err := s.db.GetWorkflow(context.Background(), wid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range stored.Variables {
+		if v.Name == "api_token" && v.Value != "hunter2-secret" {
+			t.Errorf("the secret became %v", v.Value)
+		}
+	}
+	// Running with the secret field left empty uses the stored value.
+	code, body, hdr := c.post("/ui/workflows/"+wid+"/run", url.Values{"input.question_topic": {"tides"}, "input.api_token": {""}})
+	if code != 200 {
+		t.Fatalf("run: %d %s", code, body)
+	}
+	x, err := s.db.GetExecution(context.Background(), strings.TrimPrefix(hdr.Get("HX-Location"), "/ui/executions/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := x.Inputs["api_token"]; ok {
+		t.Errorf("an empty secret field overrode the stored value: %v", x.Inputs)
+	}
+}
