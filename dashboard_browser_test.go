@@ -534,6 +534,24 @@ func TestDashboardPagesAndLayout(t *testing.T) {
 	b.shot("import-error-375")
 	b.assertNotReloaded("after a failed import")
 
+	// Run from the list: the execution's page follows.
+	b.do("run from the list", 20*time.Second,
+		chromedp.Click(chromedp.CSS(`#workflow-table tbody tr:first-child td.actions button.btn-primary`)),
+		chromedp.WaitVisible(chromedp.ID("exec-status")),
+	)
+	b.waitJS("the run from the list succeeds", `document.querySelector('#exec-status').textContent === 'success'`, 30*time.Second)
+	if !evalJS[bool](b, noOverflow) {
+		t.Errorf("the execution page is wider than 375 px: %d", evalJS[int](b, `document.documentElement.scrollWidth`))
+	}
+	b.assertNotReloaded("after a run from the list")
+	b.do("back to the list", 20*time.Second,
+		chromedp.Click(chromedp.CSS(`nav a[href="/ui/workflows"]`)),
+		chromedp.WaitVisible(chromedp.ID("workflow-table")),
+	)
+	if n := evalJS[int](b, `document.querySelectorAll('#workflow-table .pill-success').length`); n != 1 {
+		t.Errorf("the list shows %d successful last runs, want 1", n)
+	}
+
 	// The JSON editor: an invalid save is refused in place, a valid one
 	// redraws the graph.
 	b.do("open a workflow", 20*time.Second,

@@ -289,7 +289,9 @@ func (l *liveExec) flush() error {
 
 // sendAll replaces every live part of the page: on connect, the page may
 // be older than the stream, and at the end, the stored record is the truth.
-func (l *liveExec) sendAll() error {
+// The message list is replaced only when it differs in length from what the
+// page holds (sent), so an entry the reader opened stays open.
+func (l *liveExec) sendAll(sent int) error {
 	live := !workflow.Terminal(l.x.Status)
 	u := l.s.ui
 	send := func(event, tmpl string, data any) error {
@@ -321,8 +323,10 @@ func (l *liveExec) sendAll() error {
 	if err := send("timeline", "timeline", timelineOf(l.w, l.x)); err != nil {
 		return err
 	}
-	if err := send("messages", "msg-list", messageViews(l.w, l.x.CommunicationLog, start)); err != nil {
-		return err
+	if sent != len(l.x.CommunicationLog) {
+		if err := send("messages", "msg-list", messageViews(l.w, l.x.CommunicationLog, start)); err != nil {
+			return err
+		}
 	}
 	l.sent = len(l.x.CommunicationLog)
 	if err := send("context", "context", contextKVs(l.x.SharedContext)); err != nil {
@@ -382,14 +386,15 @@ func (s *Server) uiExecutionLive(c echo.Context) error {
 	}
 	out := startSSE(c)
 	l := newLiveExec(s, csrfToken(c), out, w, known, x)
-	if err := l.sendAll(); err != nil {
+	if err := l.sendAll(-1); err != nil {
 		return nil
 	}
 	finish := func() error {
 		final, err := s.store.GetExecution(ctx, id)
 		if err == nil {
+			sent := l.sent
 			l = newLiveExec(s, csrfToken(c), out, w, known, final)
-			if err := l.sendAll(); err != nil {
+			if err := l.sendAll(sent); err != nil {
 				return nil
 			}
 		}
