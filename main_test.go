@@ -23,7 +23,12 @@ func startServer(t *testing.T, env map[string]string, args ...string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	getenv := func(k string) string { return env[k] }
+	getenv := func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return testEnv(k)
+	}
 	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn"}, args...)
 	go func() {
 		done <- run(ctx, all, getenv, pw, io.Discard)
@@ -146,12 +151,12 @@ func TestValidateCommand(t *testing.T) {
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`{"name":"x","nodes":[{"id":"a","type":"start"}],"edges":[{"from":"a","to":"b"}]}`), 0o600)
 	var out strings.Builder
-	err := run(context.Background(), []string{"validate", bad}, func(string) string { return "" }, &out, io.Discard)
+	err := run(context.Background(), []string{"validate", bad}, testEnv, &out, io.Discard)
 	if err == nil || !strings.Contains(out.String(), `edges[0].to: edge to "b": no node has that id`) {
 		t.Fatalf("validate bad: %v\n%s", err, out.String())
 	}
 	out.Reset()
-	if err := run(context.Background(), []string{"validate", "examples/01_qa.json"}, func(string) string { return "" }, &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"validate", "examples/01_qa.json"}, testEnv, &out, io.Discard); err != nil {
 		t.Fatalf("validate good: %v %s", err, out.String())
 	}
 }
@@ -159,7 +164,7 @@ func TestValidateCommand(t *testing.T) {
 func TestRunCommand(t *testing.T) {
 	var out strings.Builder
 	err := run(context.Background(), []string{"run", "examples/01_qa.json", "--input", "question_topic=volcanoes"},
-		func(string) string { return "" }, &out, io.Discard)
+		testEnv, &out, io.Discard)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
@@ -172,14 +177,14 @@ func TestRunCommand(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "fail.json")
 	os.WriteFile(f, []byte(`{"name":"x","nodes":[{"id":"a","type":"ai-processor","config":{"prompt":"{{missing}}"}}]}`), 0o600)
-	if err := run(context.Background(), []string{"run", f}, func(string) string { return "" }, io.Discard, io.Discard); err == nil {
+	if err := run(context.Background(), []string{"run", f}, testEnv, io.Discard, io.Discard); err == nil {
 		t.Fatal("want an error for a failing execution")
 	}
 }
 
 func TestServeRefusesOpenAddressWithoutToken(t *testing.T) {
 	err := run(context.Background(), []string{"serve", "--addr", "0.0.0.0:0", "--data", t.TempDir()},
-		func(string) string { return "" }, io.Discard, io.Discard)
+		testEnv, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "refusing to listen on 0.0.0.0:0 without a token") ||
 		!strings.Contains(err.Error(), "SWITCHBOARD_TOKEN") {
 		t.Fatalf("got %v", err)
@@ -219,4 +224,13 @@ func TestServeWithRedisDown(t *testing.T) {
 	if x.Status != "success" || x.RequestedMode != "pubsub" || x.Mode != "simple" || x.FallbackReason == "" {
 		t.Fatalf("fallback: %s %s→%s %q", x.Status, x.RequestedMode, x.Mode, x.FallbackReason)
 	}
+}
+
+// testEnv is the environment of in-process runs: empty, but for a demo
+// model that answers at once (a person watching wants it paced; tests don't).
+func testEnv(k string) string {
+	if k == "SWITCHBOARD_DEMO_DELAY" {
+		return "0"
+	}
+	return ""
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/llm"
@@ -198,7 +199,9 @@ func (x *execution) setShared(from, key string, value any) {
 
 func (x *execution) comm(c workflow.CommEntry) {
 	x.emit(workflow.EventMessage, func(ev *workflow.Event) {
-		c.Time = ev.Time
+		if c.Time.IsZero() {
+			c.Time = ev.Time
+		}
 		if c.Metadata == nil {
 			c.Metadata = map[string]any{}
 		}
@@ -259,13 +262,27 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 	actx, cancel := context.WithTimeoutCause(ctx, x.askTimeout, fmt.Errorf("no answer from %q within %s", target, x.askTimeout))
 	defer cancel()
 	started := time.Now()
-	res := x.transport.ask(actx, askRequest{from: node.ID, to: target, question: question, chain: chain})
-	meta := map[string]any{"mode": res.transport, "transport": res.transport, "depth": len(chain)}
-	if res.messageID != "" {
-		meta["message_id"] = res.messageID
+	var once sync.Once
+	sent := func(transport, id string) {
+		once.Do(func() {
+			started = time.Now()
+			m := map[string]any{"mode": transport, "transport": transport, "depth": len(chain)}
+			if id != "" {
+				m["message_id"] = id
+			}
+			x.comm(workflow.CommEntry{From: node.ID, To: target, Type: workflow.CommAsk, Content: question, Metadata: m})
+		})
 	}
-	askMeta := copyMap(meta)
-	x.comm(workflow.CommEntry{Time: started, From: node.ID, To: target, Type: workflow.CommAsk, Content: question, Metadata: askMeta})
+	res := x.transport.ask(actx, askRequest{from: node.ID, to: target, question: question, chain: chain,
+		sent: func(id string) {
+			if id != "" {
+				sent(viaRedis, id)
+			} else {
+				sent(viaInProcess, "")
+			}
+		}})
+	sent(res.transport, res.messageID) // when the transport failed before sending
+	meta := map[string]any{"mode": res.transport, "transport": res.transport, "depth": len(chain)}
 	meta["latency_ms"] = float64(time.Since(started).Microseconds()) / 1000
 	if res.messageID != "" {
 		meta["reply_to"] = res.messageID

@@ -84,6 +84,7 @@ type Executor struct {
 
 	mu      sync.Mutex
 	runs    map[string]*Run
+	ended   map[string]endedRedactor // redactors of recently ended runs, for messages still in flight
 	closing bool
 	wg      sync.WaitGroup
 }
@@ -94,7 +95,7 @@ func New(rec Recorder, model LLM, ps PubSub, logger *slog.Logger, cfg Config) *E
 	base, cancel := context.WithCancel(context.Background())
 	return &Executor{
 		rec: rec, model: model, pubsub: ps, logger: logger, cfg: cfg.withDefaults(),
-		hub: newHub(), base: base, cancelBase: cancel, runs: map[string]*Run{},
+		hub: newHub(), base: base, cancelBase: cancel, runs: map[string]*Run{}, ended: map[string]endedRedactor{},
 	}
 }
 
@@ -190,10 +191,29 @@ func (e *Executor) Start(ctx context.Context, wf *workflow.Workflow, opts Option
 	return r, nil
 }
 
+// endedRedactor keeps an ended run's redactor a while: the bus monitor may
+// show the run's last messages after it ended, and they must stay masked.
+type endedRedactor struct {
+	r  *workflow.Redactor
+	at time.Time
+}
+
+const keepEndedRedactors = 10 * time.Minute
+
 func (e *Executor) forget(r *Run) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	delete(e.runs, r.ID)
-	e.mu.Unlock()
+	if r.redact == nil {
+		return
+	}
+	now := time.Now()
+	for id, er := range e.ended {
+		if now.Sub(er.at) > keepEndedRedactors {
+			delete(e.ended, id)
+		}
+	}
+	e.ended[r.ID] = endedRedactor{r.redact, now}
 }
 
 // Cancel asks a running execution to stop. It reports whether the execution
@@ -208,17 +228,20 @@ func (e *Executor) Cancel(id string) bool {
 	return ok
 }
 
-// Redact masks the secret values of a running execution in text (for the
-// bus monitor, which sees raw messages). Text of executions not running in
-// this process is returned as it is.
+// Redact masks the secret values of an execution in text, for the bus
+// monitor, which sees raw messages. It knows the executions running in this
+// process and those that ended in the last ten minutes; other text is
+// returned as it is.
 func (e *Executor) Redact(executionID, text string) string {
 	e.mu.Lock()
-	r := e.runs[executionID]
-	e.mu.Unlock()
-	if r == nil || r.redact == nil {
-		return text
+	var red *workflow.Redactor
+	if r := e.runs[executionID]; r != nil {
+		red = r.redact
+	} else if er, ok := e.ended[executionID]; ok {
+		red = er.r
 	}
-	return r.redact.String(text)
+	e.mu.Unlock()
+	return red.String(text)
 }
 
 // Running returns the number of executions in progress.

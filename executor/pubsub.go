@@ -116,6 +116,7 @@ func (t *pubsubTransport) ask(ctx context.Context, r askRequest) askResult {
 		bus.Meta(x.rec.ID, x.wf.ID), timeout)
 	// The id names the nodes, as the original's did: query:{from}:{to}:{time}-{suffix}.
 	q.ID = bus.NewQueryID(r.from, r.to, q.Timestamp)
+	r.markSent(q.ID)
 	reply, err := t.ps.Ask(ctx, bus.Channel(to), q, timeout)
 	res := askResult{transport: viaRedis, messageID: q.ID}
 	if err != nil {

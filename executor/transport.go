@@ -20,6 +20,16 @@ type transport interface {
 type askRequest struct {
 	from, to, question string
 	chain              []string // nodes waiting on this ask, the first asker first; from is last
+	// sent is called once, as the question leaves (with the QUERY id in
+	// pubsub mode), so the ask is recorded when it happens, not when the
+	// answer comes. It may be nil.
+	sent func(messageID string)
+}
+
+func (r askRequest) markSent(id string) {
+	if r.sent != nil {
+		r.sent(id)
+	}
 }
 
 type askResult struct {
@@ -50,6 +60,7 @@ const (
 type inProcess struct{ x *execution }
 
 func (t inProcess) ask(ctx context.Context, r askRequest) askResult {
+	r.markSent("")
 	answer, err := t.x.answer(ctx, r)
 	return askResult{answer: answer, err: err, transport: viaInProcess}
 }

@@ -42,6 +42,9 @@ type Demo struct {
 	// Latency is slept before each reply, or until the context ends. It lets benchmarks and
 	// tests give the demo model the shape of a real one.
 	Latency time.Duration
+	// WordDelay is slept between the words of a streamed reply, so a person
+	// watching the dashboard sees the text arrive as from a real model.
+	WordDelay time.Duration
 }
 
 // NewDemo returns a demo model with no latency.
@@ -72,6 +75,11 @@ func (d *Demo) Chat(ctx context.Context, r Request) (Response, error) {
 				return Response{}, wrapForAgent(r.Agent, context.Cause(ctx))
 			}
 			r.OnDelta(chunk)
+			if d.WordDelay > 0 {
+				if err := sleepCtx(ctx, d.WordDelay); err != nil {
+					return Response{}, wrapForAgent(r.Agent, err)
+				}
+			}
 		}
 	}
 	prompt := 0

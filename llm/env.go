@@ -12,7 +12,13 @@ const (
 	EnvBaseURL = "OPENAI_BASE_URL"
 	EnvModel   = "SWITCHBOARD_MODEL"
 	EnvTimeout = "SWITCHBOARD_LLM_TIMEOUT"
+	// EnvDemoDelay paces the demo model: a Go duration waited before each
+	// reply, a twentieth of it between streamed words; "0" answers at once.
+	EnvDemoDelay = "SWITCHBOARD_DEMO_DELAY"
 )
+
+// DefaultDemoDelay paces the demo model so that a person can watch a run.
+const DefaultDemoDelay = 300 * time.Millisecond
 
 // FromEnv chooses the chat client from the environment, read through getenv (nil reads as an
 // empty environment, which keeps tests away from the process environment):
@@ -39,6 +45,15 @@ func FromEnv(getenv func(string) string, logger *slog.Logger) (Client, Info) {
 	key, base := get(EnvAPIKey), get(EnvBaseURL)
 	if key == "" && base == "" {
 		d := NewDemo()
+		d.Latency = DefaultDemoDelay
+		if s := get(EnvDemoDelay); s != "" {
+			if v, err := time.ParseDuration(s); err == nil && v >= 0 {
+				d.Latency = v
+			} else {
+				logger.Warn("ignoring invalid "+EnvDemoDelay, "value", s, "default", DefaultDemoDelay)
+			}
+		}
+		d.WordDelay = d.Latency / 20
 		info := d.Info()
 		logger.Info("llm provider", "provider", info.Provider, "model", info.Model,
 			"hint", "set "+EnvAPIKey+" or "+EnvBaseURL+" to use a real model")
