@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -312,19 +313,29 @@ func (s *Server) resumeExecution(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	prev, err := s.store.GetExecution(ctx, c.Param("execution_id"))
+	run, w, err := s.resume(ctx, c.Param("execution_id"), req.Inputs, req.CommunicationMode)
 	if err != nil {
 		return err
 	}
+	return s.answerRun(c, run, w.ID, req.AsyncExecution)
+}
+
+// resume starts a new execution that continues execution id; the API and
+// the dashboard share it.
+func (s *Server) resume(ctx context.Context, id string, overrides map[string]any, mode string) (*executor.Run, *workflow.Workflow, error) {
+	prev, err := s.store.GetExecution(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
 	if prev.Status != workflow.ExecInterrupted && prev.Status != workflow.ExecError {
-		return workflow.Errorf(workflow.ErrConflict, "only an interrupted or failed execution can be resumed; %s is %s", prev.ID, prev.Status)
+		return nil, nil, workflow.Errorf(workflow.ErrConflict, "only an interrupted or failed execution can be resumed; %s is %s", prev.ID, prev.Status)
 	}
 	w, err := s.store.GetWorkflow(ctx, prev.WorkflowID)
 	if workflow.ErrorCode(err) == workflow.ErrNotFound {
-		return workflow.Errorf(workflow.ErrConflict, "execution %s cannot be resumed: its workflow %s was deleted", prev.ID, prev.WorkflowID)
+		return nil, nil, workflow.Errorf(workflow.ErrConflict, "execution %s cannot be resumed: its workflow %s was deleted", prev.ID, prev.WorkflowID)
 	}
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	inputs := map[string]any{}
 	for k, v := range prev.Inputs {
@@ -332,18 +343,17 @@ func (s *Server) resumeExecution(c echo.Context) error {
 			inputs[k] = v
 		}
 	}
-	for k, v := range req.Inputs {
+	for k, v := range overrides {
 		inputs[k] = v
 	}
-	mode := req.CommunicationMode
 	if mode == "" {
 		mode = prev.RequestedMode
 	}
 	run, err := s.runner.Start(ctx, w, executor.Options{Inputs: inputs, Mode: mode, Resume: prev})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	return s.answerRun(c, run, w.ID, req.AsyncExecution)
+	return run, w, nil
 }
 
 // answerRun answers an execute or resume request: 202 at once when async,

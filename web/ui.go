@@ -234,6 +234,7 @@ func (s *Server) uiRoutes() {
 	g.GET("/executions/:id", s.uiExecution)
 	g.GET("/executions/:id/live", s.uiExecutionLive)
 	g.POST("/executions/:id/cancel", s.uiCancel)
+	g.POST("/executions/:id/resume", s.uiResume)
 	g.GET("/bus", s.uiBus)
 	g.GET("/bus/info", s.uiBusInfo)
 	g.GET("/bus/live", s.uiBusLive)

@@ -539,6 +539,16 @@ func (s *Server) uiCancel(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/ui/executions/"+id)
 }
 
+// uiResume continues an interrupted or failed execution as a new one and
+// shows it.
+func (s *Server) uiResume(c echo.Context) error {
+	run, _, err := s.resume(c.Request().Context(), c.Param("id"), nil, "")
+	if err != nil {
+		return err
+	}
+	return goTo(c, "/ui/executions/"+run.ID)
+}
+
 // busInfoView is what the bus page shows of BusView.Info.
 type busInfoView struct {
 	Configured  bool
