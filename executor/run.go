@@ -179,85 +179,58 @@ func (x *execution) run() (status string, err error) {
 	return status, err
 }
 
-type nodeDone struct {
-	id     string
-	status string
+// scheduler is the state of one execution's schedule: which nodes wait for
+// how many parents, which cannot run and why, how many run.
+type scheduler struct {
+	x   *execution
+	ctx context.Context
+
+	mu        sync.Mutex
+	children  map[string][]string
+	waiting   map[string]int
+	blocked   map[string]string // node → the parent that did not complete
+	running   int
+	failed    []string
+	cancelled bool
+	done      chan struct{} // closed when no node runs any more
 }
 
 // schedule runs every node once its parents have completed, many at a time,
 // and returns the execution's final status and, when not success, why.
+//
+// The goroutine that ran a node settles its children itself and goes on
+// with the first child that became ready; only further ready children get
+// goroutines of their own. A chain of nodes is thus run by one goroutine,
+// not by a goroutine per node handing over to a scheduling goroutine and
+// back, which cost more than the node's own work with a fast model
+// (a thread wake-up and a new stack every time). Independent branches
+// still run at the same time.
 func (x *execution) schedule(ctx context.Context) (string, string) {
 	parents := workflow.Parents(x.wf)
-	children := map[string][]string{}
-	waiting := map[string]int{}
+	s := &scheduler{x: x, ctx: ctx, children: map[string][]string{}, waiting: map[string]int{},
+		blocked: map[string]string{}, done: make(chan struct{})}
 	for _, id := range x.order {
-		waiting[id] = len(parents[id])
+		s.waiting[id] = len(parents[id])
 		for _, p := range parents[id] {
-			children[p] = append(children[p], id)
+			s.children[p] = append(s.children[p], id)
 		}
 	}
-	blocked := map[string]string{} // node → the parent that did not complete
-	done := make(chan nodeDone)
-	running := 0
-	launch := func(id string) {
-		running++
-		go func() { done <- nodeDone{id, x.runNode(ctx, id)} }()
-	}
-	// skip settles a node that cannot run because a parent did not
-	// complete: skipped after a failure, cancelled after a cancellation.
-	var skip func(id, because string)
-	skip = func(id, because string) {
-		x.nodeState(id, func(s *workflow.NodeState) {
-			if ctx.Err() != nil {
-				s.Status = workflow.NodeCancelled
-				s.Error = "cancelled: " + context.Cause(ctx).Error()
-				return
-			}
-			s.Status = workflow.NodeSkipped
-			s.Error = fmt.Sprintf("skipped: node %q did not complete", because)
-		})
-		for _, c := range children[id] {
-			if blocked[c] == "" {
-				blocked[c] = because
-			}
-			if waiting[c]--; waiting[c] == 0 {
-				skip(c, blocked[c])
-			}
-		}
-	}
+	var roots []string
 	for _, id := range x.order {
-		if waiting[id] == 0 {
-			launch(id)
+		if s.waiting[id] == 0 {
+			roots = append(roots, id)
 		}
 	}
-	var failed []string
-	cancelled := false
-	for running > 0 {
-		d := <-done
-		running--
-		switch d.status {
-		case workflow.NodeCompleted:
-		case workflow.NodeCancelled:
-			cancelled = true
-		default:
-			failed = append(failed, d.id)
-		}
-		for _, c := range children[d.id] {
-			if d.status != workflow.NodeCompleted && blocked[c] == "" {
-				blocked[c] = d.id
-			}
-			if waiting[c]--; waiting[c] == 0 {
-				switch {
-				case blocked[c] != "":
-					skip(c, blocked[c])
-				case ctx.Err() != nil:
-					x.nodeState(c, func(s *workflow.NodeState) { s.Status = workflow.NodeCancelled })
-				default:
-					launch(c)
-				}
-			}
-		}
+	s.running = len(roots)
+	if len(roots) == 0 {
+		close(s.done)
 	}
+	for _, id := range roots {
+		go s.run(id)
+	}
+	<-s.done
+	failed, cancelled := s.failed, s.cancelled
+
 	// Nodes never reached (a parent was cancelled) stay visible as cancelled.
 	for _, id := range x.order {
 		x.mu.Lock()
@@ -293,6 +266,78 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 		return workflow.ExecError, fmt.Sprintf("node %q failed: %s", failed[0], msg)
 	}
 	return workflow.ExecSuccess, ""
+}
+
+// run runs node id, then each ready child handed to it, until none is.
+func (s *scheduler) run(id string) {
+	for id != "" {
+		id = s.finished(id, s.x.runNode(s.ctx, id))
+	}
+}
+
+// finished settles the children of node id, which ended with status: a
+// child whose last parent this was runs (the first one next in the calling
+// goroutine, which finished returns; the others in goroutines of their
+// own), or is skipped or cancelled when a parent did not complete.
+func (s *scheduler) finished(id, status string) (next string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.running--
+	switch status {
+	case workflow.NodeCompleted:
+	case workflow.NodeCancelled:
+		s.cancelled = true
+	default:
+		s.failed = append(s.failed, id)
+	}
+	for _, c := range s.children[id] {
+		if status != workflow.NodeCompleted && s.blocked[c] == "" {
+			s.blocked[c] = id
+		}
+		if s.waiting[c]--; s.waiting[c] > 0 {
+			continue
+		}
+		switch {
+		case s.blocked[c] != "":
+			s.skip(c, s.blocked[c])
+		case s.ctx.Err() != nil:
+			s.x.nodeState(c, func(st *workflow.NodeState) { st.Status = workflow.NodeCancelled })
+		default:
+			s.running++
+			if next == "" {
+				next = c
+			} else {
+				go s.run(c)
+			}
+		}
+	}
+	if s.running == 0 {
+		close(s.done)
+	}
+	return next
+}
+
+// skip settles a node that cannot run because a parent did not complete:
+// skipped after a failure, cancelled after a cancellation. s.mu is held.
+func (s *scheduler) skip(id, because string) {
+	ctx := s.ctx
+	s.x.nodeState(id, func(st *workflow.NodeState) {
+		if ctx.Err() != nil {
+			st.Status = workflow.NodeCancelled
+			st.Error = "cancelled: " + context.Cause(ctx).Error()
+			return
+		}
+		st.Status = workflow.NodeSkipped
+		st.Error = fmt.Sprintf("skipped: node %q did not complete", because)
+	})
+	for _, c := range s.children[id] {
+		if s.blocked[c] == "" {
+			s.blocked[c] = because
+		}
+		if s.waiting[c]--; s.waiting[c] == 0 {
+			s.skip(c, s.blocked[c])
+		}
+	}
 }
 
 // runNode runs one node to an end state and returns that state.
