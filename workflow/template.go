@@ -3,28 +3,86 @@ package workflow
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 )
 
-// placeholder matches {{name}}, {{outputs.node.field}}, {{shared.key}} with
-// optional spaces inside the braces. Anything else between braces (JSON in a
-// prompt, say) is left as text.
-var placeholder = regexp.MustCompile(`\{\{\s*([A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*)\s*\}\}`)
+// A placeholder is {{name}}, {{outputs.node.field}}, {{shared.key}}: a name
+// of segments, the first starting with a letter or _, the others of
+// letters, digits, _ and -, joined by dots, with optional white space
+// (\t \n \f \r and space) inside the braces. Anything else between
+// braces (JSON in a prompt, say) is left as text. It is the language of
+// the regular expression
+//
+//	\{\{\s*([A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*)\s*\}\}
+//
+// matched leftmost first, without overlaps, as nextPlaceholder scans it by
+// hand: templates are rendered for every node of every execution, and the
+// regular expression engine cost more than the rest of rendering.
+
+// nextPlaceholder finds the first placeholder in text at or after from. It
+// returns the placeholder's span [start, end) and its name, or start -1.
+func nextPlaceholder(text string, from int) (start, end int, name string) {
+	for {
+		i := strings.Index(text[from:], "{{")
+		if i < 0 {
+			return -1, -1, ""
+		}
+		start = from + i
+		p := start + 2
+		for p < len(text) && isTemplateSpace(text[p]) {
+			p++
+		}
+		nameStart := p
+		if p < len(text) && (isLetter(text[p]) || text[p] == '_') {
+			p++
+			for p < len(text) && isSegmentByte(text[p]) {
+				p++
+			}
+			for p+1 < len(text) && text[p] == '.' && isSegmentByte(text[p+1]) {
+				p += 2
+				for p < len(text) && isSegmentByte(text[p]) {
+					p++
+				}
+			}
+			nameEnd := p
+			for p < len(text) && isTemplateSpace(text[p]) {
+				p++
+			}
+			if strings.HasPrefix(text[p:], "}}") {
+				return start, p + 2, text[nameStart:nameEnd]
+			}
+		}
+		from = start + 1 // no placeholder starts here; one may start at the next brace
+	}
+}
+
+func isTemplateSpace(b byte) bool {
+	return b == ' ' || b == '\t' || b == '\n' || b == '\f' || b == '\r'
+}
+
+func isLetter(b byte) bool { return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' }
+
+func isSegmentByte(b byte) bool {
+	return isLetter(b) || '0' <= b && b <= '9' || b == '_' || b == '-'
+}
 
 // Placeholders returns the names used in text's placeholders, in order, each
 // once.
 func Placeholders(text string) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, m := range placeholder.FindAllStringSubmatch(text, -1) {
-		if !seen[m[1]] {
-			seen[m[1]] = true
-			out = append(out, m[1])
+	for at := 0; ; {
+		start, end, name := nextPlaceholder(text, at)
+		if start < 0 {
+			return out
 		}
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+		at = end
 	}
-	return out
 }
 
 // Scope is what a template can refer to.
@@ -43,16 +101,33 @@ func Render(text string, sc Scope) (string, error) {
 	if !strings.Contains(text, "{{") {
 		return text, nil
 	}
-	var missing []string
-	out := placeholder.ReplaceAllStringFunc(text, func(m string) string {
-		name := placeholder.FindStringSubmatch(m)[1]
-		v, ok := lookup(name, sc)
-		if !ok {
-			missing = append(missing, "{{"+name+"}}")
-			return m
+	var (
+		missing []string
+		b       strings.Builder
+		last    int
+	)
+	for at := 0; ; {
+		start, end, name := nextPlaceholder(text, at)
+		if start < 0 {
+			break
 		}
-		return toText(v)
-	})
+		if b.Len() == 0 {
+			b.Grow(len(text) + 64)
+		}
+		b.WriteString(text[last:start])
+		if v, ok := lookup(name, sc); ok {
+			b.WriteString(toText(v))
+		} else {
+			missing = append(missing, "{{"+name+"}}")
+			b.WriteString(text[start:end])
+		}
+		last, at = end, end
+	}
+	out := text
+	if last > 0 {
+		b.WriteString(text[last:])
+		out = b.String()
+	}
 	if len(missing) > 0 {
 		return out, &Error{Code: ErrInvalid, Message: "unknown placeholder " + strings.Join(missing, ", ") +
 			": no input, variable, node output or shared key has that name"}
