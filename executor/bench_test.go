@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -235,4 +236,41 @@ func benchRawRoundTrip(b *testing.B, addr string) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/ask")
+}
+
+// BenchmarkQAExecution is one execution of the example Q&A workflow
+// (start, student asks teacher, teacher, end) with an instant model: the
+// engine alone, and with the SQLite store recording everything.
+func BenchmarkQAExecution(b *testing.B) {
+	for _, withStore := range []bool{false, true} {
+		name := "nostore"
+		if withStore {
+			name = "sqlite"
+		}
+		b.Run(name, func(b *testing.B) {
+			var rec executor.Recorder = nopRecorder{}
+			if withStore {
+				rec = benchStore(b)
+			}
+			ex := benchExecutor(b, rec, nil)
+			w := benchExample(b, "01_qa.json")
+			b.ReportAllocs()
+			for b.Loop() {
+				benchRun(b, ex, w, "")
+			}
+		})
+	}
+}
+
+func benchExample(b *testing.B, name string) *workflow.Workflow {
+	data, err := os.ReadFile(filepath.Join("..", "examples", name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := workflow.Parse(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.ID = workflow.NewID()
+	return w
 }

@@ -90,9 +90,9 @@ func (x *execution) emit(kind workflow.EventKind, fill func(*workflow.Event)) {
 func (x *execution) log(level slog.Level, node, format string, args ...any) {
 	msg := x.redact.String(fmt.Sprintf(format, args...))
 	if node != "" {
-		x.logger.Log(context.Background(), level, msg, "node_id", node)
+		x.logger.LogAttrs(context.Background(), level, msg, slog.String("node_id", node))
 	} else {
-		x.logger.Log(context.Background(), level, msg)
+		x.logger.LogAttrs(context.Background(), level, msg)
 	}
 	x.emit(workflow.EventLog, func(ev *workflow.Event) {
 		ev.Log = &workflow.LogEntry{Time: ev.Time, Level: levelName(level), Message: msg, NodeID: node}
@@ -225,8 +225,12 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 	if len(roots) == 0 {
 		close(s.done)
 	}
-	for _, id := range roots {
+	// The first root runs in this goroutine, which would only wait.
+	for _, id := range roots[min(1, len(roots)):] {
 		go s.run(id)
+	}
+	if len(roots) > 0 {
+		s.run(roots[0])
 	}
 	<-s.done
 	failed, cancelled := s.failed, s.cancelled
@@ -340,6 +344,17 @@ func (s *scheduler) skip(id, because string) {
 	}
 }
 
+// nodeTimeout is the cause of a node's deadline; its message is only
+// formatted when the deadline passes.
+type nodeTimeout struct {
+	node    string
+	timeout time.Duration
+}
+
+func (e nodeTimeout) Error() string {
+	return fmt.Sprintf("node %q timed out after %s", e.node, e.timeout)
+}
+
 // runNode runs one node to an end state and returns that state.
 func (x *execution) runNode(ctx context.Context, id string) string {
 	node := x.wf.Node(id)
@@ -347,12 +362,17 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 	x.nodeState(id, func(s *workflow.NodeState) { s.Status = workflow.NodeRunning; s.StartedAt = &start })
 	x.log(slog.LevelInfo, id, "Node %s (%s) started", id, node.Type)
 
-	timeout := x.e.cfg.NodeTimeout
-	if t := node.AI().Timeout; t > 0 {
-		timeout = t
+	// Only a model can take long: start and end nodes get no timer.
+	nctx := ctx
+	if node.Type == workflow.NodeAIProcessor {
+		timeout := x.e.cfg.NodeTimeout
+		if t := node.AI().Timeout; t > 0 {
+			timeout = t
+		}
+		var cancel context.CancelFunc
+		nctx, cancel = context.WithTimeoutCause(ctx, timeout, nodeTimeout{id, timeout})
+		defer cancel()
 	}
-	nctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("node %q timed out after %s", id, timeout))
-	defer cancel()
 
 	var output any
 	var err error
