@@ -101,14 +101,14 @@ func (db *DB) getExecution(ctx context.Context, id string) (*workflow.Execution,
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only: nothing to lose
 
-	e, err := scanExecution(tx.QueryRowContext(ctx, `SELECT `+executionCols+` FROM executions WHERE id = ?`, id))
+	e, err := scanExecution(db.queryRow(ctx, tx, `SELECT `+executionCols+` FROM executions WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("execution", id, err)
 	}
 	if err != nil {
 		return nil, err
 	}
-	states, err := queryNodeStates(ctx, tx, id)
+	states, err := db.queryNodeStates(ctx, tx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -116,16 +116,16 @@ func (db *DB) getExecution(ctx context.Context, id string) (*workflow.Execution,
 	for _, n := range states {
 		e.NodeStates[n.NodeID] = n
 	}
-	if e.Logs, err = queryLogs(ctx, tx, id); err != nil {
+	if e.Logs, err = db.queryLogs(ctx, tx, id); err != nil {
 		return nil, err
 	}
-	if e.Errors, err = queryErrors(ctx, tx, id); err != nil {
+	if e.Errors, err = db.queryErrors(ctx, tx, id); err != nil {
 		return nil, err
 	}
-	if e.CommunicationLog, err = queryMessages(ctx, tx, id); err != nil {
+	if e.CommunicationLog, err = db.queryMessages(ctx, tx, id); err != nil {
 		return nil, err
 	}
-	if e.SharedContext, err = querySharedContext(ctx, tx, id); err != nil {
+	if e.SharedContext, err = db.querySharedContext(ctx, tx, id); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -143,22 +143,22 @@ func (db *DB) NodeStates(ctx context.Context, id string) ([]*workflow.NodeState,
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only: nothing to lose
 	var one int
-	err = tx.QueryRowContext(ctx, `SELECT 1 FROM executions WHERE id = ?`, id).Scan(&one)
+	err = db.queryRow(ctx, tx, `SELECT 1 FROM executions WHERE id = ?`, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("execution", id, err)
 	}
 	if err != nil {
 		return nil, db.readError(fmt.Errorf("node states of execution %s: %w", id, err))
 	}
-	states, err := queryNodeStates(ctx, tx, id)
+	states, err := db.queryNodeStates(ctx, tx, id)
 	if err != nil {
 		return nil, db.readError(fmt.Errorf("node states of execution %s: %w", id, err))
 	}
 	return states, nil
 }
 
-func queryNodeStates(ctx context.Context, tx *sql.Tx, id string) ([]*workflow.NodeState, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT node_id, type, name, status, output, started_at, finished_at, model,
+func (db *DB) queryNodeStates(ctx context.Context, tx *sql.Tx, id string) ([]*workflow.NodeState, error) {
+	rows, err := db.query(ctx, tx, `SELECT node_id, type, name, status, output, started_at, finished_at, model,
 			prompt_tokens, completion_tokens, total_tokens, calls, error
 		FROM node_states WHERE execution_id = ? ORDER BY seq, rowid`, id)
 	if err != nil {
@@ -188,8 +188,8 @@ func queryNodeStates(ctx context.Context, tx *sql.Tx, id string) ([]*workflow.No
 	return out, nil
 }
 
-func queryLogs(ctx context.Context, tx *sql.Tx, id string) ([]workflow.LogEntry, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT time, level, message, node_id FROM exec_logs
+func (db *DB) queryLogs(ctx context.Context, tx *sql.Tx, id string) ([]workflow.LogEntry, error) {
+	rows, err := db.query(ctx, tx, `SELECT time, level, message, node_id FROM exec_logs
 		WHERE execution_id = ? ORDER BY seq, id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("query logs: %w", err)
@@ -213,8 +213,8 @@ func queryLogs(ctx context.Context, tx *sql.Tx, id string) ([]workflow.LogEntry,
 	return out, nil
 }
 
-func queryErrors(ctx context.Context, tx *sql.Tx, id string) ([]workflow.ErrorEntry, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT time, node_id, code, message FROM exec_errors
+func (db *DB) queryErrors(ctx context.Context, tx *sql.Tx, id string) ([]workflow.ErrorEntry, error) {
+	rows, err := db.query(ctx, tx, `SELECT time, node_id, code, message FROM exec_errors
 		WHERE execution_id = ? ORDER BY seq, id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("query errors: %w", err)
@@ -238,8 +238,8 @@ func queryErrors(ctx context.Context, tx *sql.Tx, id string) ([]workflow.ErrorEn
 	return out, nil
 }
 
-func queryMessages(ctx context.Context, tx *sql.Tx, id string) ([]workflow.CommEntry, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT time, from_node, to_node, type, content, metadata FROM exec_messages
+func (db *DB) queryMessages(ctx context.Context, tx *sql.Tx, id string) ([]workflow.CommEntry, error) {
+	rows, err := db.query(ctx, tx, `SELECT time, from_node, to_node, type, content, metadata FROM exec_messages
 		WHERE execution_id = ? ORDER BY seq, id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("query communication log: %w", err)
@@ -267,8 +267,8 @@ func queryMessages(ctx context.Context, tx *sql.Tx, id string) ([]workflow.CommE
 	return out, nil
 }
 
-func querySharedContext(ctx context.Context, tx *sql.Tx, id string) (map[string]any, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT key, value FROM shared_context WHERE execution_id = ?`, id)
+func (db *DB) querySharedContext(ctx context.Context, tx *sql.Tx, id string) (map[string]any, error) {
+	rows, err := db.query(ctx, tx, `SELECT key, value FROM shared_context WHERE execution_id = ?`, id)
 	if err != nil {
 		return nil, fmt.Errorf("query shared context: %w", err)
 	}
@@ -302,7 +302,7 @@ func querySharedContext(ctx context.Context, tx *sql.Tx, id string) (map[string]
 // for concurrent use.
 func (db *DB) ListExecutions(ctx context.Context, f ExecutionFilter) ([]*workflow.Execution, error) {
 	q, args := listExecutionsQuery(f)
-	rows, err := db.rdb.QueryContext(ctx, q, args...)
+	rows, err := db.query(ctx, nil, q, args...)
 	if err != nil {
 		return nil, db.readError(fmt.Errorf("list executions: %w", err))
 	}
@@ -346,7 +346,7 @@ func (db *DB) CountExecutions(ctx context.Context, f ExecutionFilter) (int, erro
 		q, args = q+` WHERE workflow_id = ?`, []any{f.WorkflowID}
 	}
 	var n int
-	if err := db.rdb.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+	if err := db.queryRow(ctx, nil, q, args...).Scan(&n); err != nil {
 		return 0, db.readError(fmt.Errorf("count executions: %w", err))
 	}
 	return n, nil

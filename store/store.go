@@ -61,6 +61,8 @@ type DB struct {
 	wdb *sql.DB // writer pool: exactly one connection, used only by the writer goroutine once Open returns
 	rdb *sql.DB // reader pool, query_only
 
+	reads sync.Map // SQL text → *sql.Stmt prepared on rdb (see reads.go)
+
 	// mu guards closed and every send on queue, so Close can close the
 	// channel without a concurrent send panicking.
 	mu     sync.RWMutex
@@ -250,6 +252,7 @@ func (db *DB) closePools() error {
 		}
 	}
 	if db.rdb != nil {
+		db.closeReads()
 		if err := db.rdb.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store %s: readers: %w", db.path, err))
 		}

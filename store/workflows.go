@@ -166,7 +166,7 @@ func scanWorkflow(s interface{ Scan(...any) error }) (*workflow.Workflow, error)
 // the row cannot be read or decoded. It never returns nil, nil. It is safe
 // for concurrent use; each call returns a new value the caller owns.
 func (db *DB) GetWorkflow(ctx context.Context, id string) (*workflow.Workflow, error) {
-	w, err := scanWorkflow(db.rdb.QueryRowContext(ctx, `SELECT `+workflowCols+` FROM workflows WHERE id = ?`, id))
+	w, err := scanWorkflow(db.queryRow(ctx, nil, `SELECT `+workflowCols+` FROM workflows WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("workflow", id, err)
 	}
