@@ -76,6 +76,17 @@ func (b *bencher) asks(ctx context.Context) error {
 	}
 	defer rawRedis.close()
 
+	busFloorMini, err := newBusPair(ctx, busMini)
+	if err != nil {
+		return err
+	}
+	defer busFloorMini.close()
+	busFloorRedis, err := newBusPair(ctx, busRedis)
+	if err != nil {
+		return err
+	}
+	defer busFloorRedis.close()
+
 	samples := map[string][]time.Duration{}
 	perRound := b.sc.askRuns * (b.sc.asksPerRun - 1)
 	for round := 0; round <= b.sc.askRounds; round++ {
@@ -93,12 +104,20 @@ func (b *bencher) asks(ctx context.Context) error {
 					return fmt.Errorf("raw miniredis: %w", err)
 				}
 				keep("ask_raw_miniredis", ds)
+				if ds, err = busFloorMini.roundTrips(ctx, perRound); err != nil {
+					return fmt.Errorf("bus miniredis: %w", err)
+				}
+				keep("ask_bus_miniredis", ds)
 			case 2:
 				ds, err := rawRedis.roundTrips(ctx, perRound)
 				if err != nil {
 					return fmt.Errorf("raw redis-server: %w", err)
 				}
 				keep("ask_raw_redis", ds)
+				if ds, err = busFloorRedis.roundTrips(ctx, perRound); err != nil {
+					return fmt.Errorf("bus redis-server: %w", err)
+				}
+				keep("ask_bus_redis", ds)
 			}
 			ds, err := engineAsks(ctx, eng, m.ex, m.rec, w, m.mode, b.sc.askRuns)
 			if err != nil {
@@ -276,4 +295,60 @@ func (p *rawPair) close() {
 	<-p.responderFinished
 	_ = p.asker.Close()
 	_ = p.rc.Close()
+}
+
+// busPair is bus.Ask alone on the same Redis: the asker's and the
+// answerer's channels subscribed on the bus the engine uses, the answerer's
+// handler publishing a response at once. Between the raw floor and the
+// engine, it shows which part of an ask is the bus and which the engine.
+type busPair struct {
+	b    *bus.Bus
+	subs []bus.Subscription
+	from string
+	to   string
+}
+
+func newBusPair(ctx context.Context, b *bus.Bus) (*busPair, error) {
+	p := &busPair{b: b, from: bus.AgentID("busfloor", "asker"), to: bus.AgentID("busfloor", "answerer")}
+	answer := func(ctx context.Context, m bus.Message) {
+		if m.Type == bus.TypeQuery {
+			_ = b.Publish(ctx, bus.Channel(m.FromAgent), bus.NewResponse(m, p.to, answerText))
+		}
+	}
+	for ch, h := range map[string]bus.Handler{bus.Channel(p.from): func(context.Context, bus.Message) {}, bus.Channel(p.to): answer} {
+		s, err := b.Subscribe(ctx, ch, h)
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p.subs = append(p.subs, s)
+	}
+	return p, nil
+}
+
+func (p *busPair) roundTrips(ctx context.Context, n int) ([]time.Duration, error) {
+	meta := bus.Meta("busfloor", "wf")
+	qctx := map[string]any{"from_node": "asker", "to_node": "answerer", "chain": []string{"asker"}}
+	out := make([]time.Duration, 0, n)
+	for range n {
+		t := time.Now()
+		q := bus.NewQuery(p.from, p.to, "Question 1: what is the next step?", qctx, meta, 30*time.Second)
+		r, err := p.b.Ask(ctx, bus.Channel(p.to), q, 30*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := r.Answer(); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(t))
+	}
+	return out, nil
+}
+
+func (p *busPair) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range p.subs {
+		_ = s.Close(ctx)
+	}
 }

@@ -14,7 +14,9 @@
 //     (ask_inprocess_floor), and plain go-redis PUBLISH → subscriber →
 //     PUBLISH of a pre-encoded reply → asker, on the embedded miniredis and
 //     on a real redis-server started by the bench on a free loopback port
-//     (ask_raw_*). The engine figures run a workflow whose asker node makes
+//     (ask_raw_*); ask_bus_* is bus.Ask alone on the same servers (an
+//     answerer that publishes its response at once), to tell the bus's
+//     share of an ask from the engine's. The engine figures run a workflow whose asker node makes
 //     50 asks in a row through the executor, with the SQLite store recording
 //     everything; one ask is the time between two consecutive arrivals of a
 //     question at the answering node's model, i.e. the whole engine path of
