@@ -18,7 +18,7 @@ import (
 // reply.
 func (x *execution) runAI(ctx context.Context, node *workflow.Node) (any, error) {
 	cfg := node.AI()
-	prompt, err := workflow.Render(cfg.Prompt, x.scope())
+	prompt, err := workflow.Render(cfg.Prompt, x.scope(cfg.Prompt))
 	if err != nil {
 		return nil, fmt.Errorf("render prompt of node %q: %w", node.ID, err)
 	}
@@ -36,26 +36,38 @@ func (x *execution) runAI(ctx context.Context, node *workflow.Node) (any, error)
 	return x.converse(ctx, node, msgs, llm.PurposeTask, []string{node.ID}, true)
 }
 
-func (x *execution) scope() workflow.Scope {
+// scope copies, under the lock, only what text's placeholders name: copying
+// every earlier output for every node made long chains quadratic.
+func (x *execution) scope(text string) workflow.Scope {
+	sc := workflow.Scope{ExecutionID: x.rec.ID, WorkflowID: x.wf.ID,
+		Vars: map[string]any{}, Outputs: map[string]any{}}
+	names := workflow.Placeholders(text)
+	if len(names) == 0 {
+		return sc
+	}
+	shared := map[string]any{}
 	x.mu.Lock()
-	defer x.mu.Unlock()
-	vars := make(map[string]any, len(x.vars))
-	for k, v := range x.vars {
-		vars[k] = v
+	for _, name := range names {
+		head, rest, _ := strings.Cut(name, ".")
+		key, _, _ := strings.Cut(rest, ".")
+		switch {
+		case head == "outputs" && key != "":
+			if v, ok := x.outputs[key]; ok {
+				sc.Outputs[key] = v
+			}
+		case head == "shared" && key != "":
+			if v, ok := x.shared[key]; ok {
+				shared[key] = v
+			}
+		default:
+			if v, ok := x.vars[head]; ok {
+				sc.Vars[head] = v
+			}
+		}
 	}
-	outputs := make(map[string]any, len(x.outputs))
-	for k, v := range x.outputs {
-		outputs[k] = v
-	}
-	shared := make(map[string]any, len(x.shared))
-	for k, v := range x.shared {
-		shared[k] = v
-	}
-	return workflow.Scope{
-		Vars: vars, Outputs: outputs,
-		Shared:      func(k string) (any, bool) { v, ok := shared[k]; return v, ok },
-		ExecutionID: x.rec.ID, WorkflowID: x.wf.ID,
-	}
+	x.mu.Unlock()
+	sc.Shared = func(k string) (any, bool) { v, ok := shared[k]; return v, ok }
+	return sc
 }
 
 // converse calls the model for node, then performs the CALL statements of
