@@ -61,7 +61,9 @@ type DB struct {
 	wdb *sql.DB // writer pool: exactly one connection, used only by the writer goroutine once Open returns
 	rdb *sql.DB // reader pool, query_only
 
-	reads sync.Map // SQL text → *sql.Stmt prepared on rdb (see reads.go)
+	reads   sync.Map       // SQL text → *sql.Stmt prepared on rdb (see reads.go)
+	warming sync.Map       // SQL text being prepared in the background (see warm)
+	bg      sync.WaitGroup // background prepares, waited for before the pool closes
 
 	// mu guards closed and every send on queue, so Close can close the
 	// channel without a concurrent send panicking.
