@@ -57,7 +57,7 @@ func TestAuthAPI(t *testing.T) {
 }
 
 func TestAuthDashboardLogin(t *testing.T) {
-	s := newServer(t, web.Config{Token: "s3cret-token"})
+	s, _ := newUI(t, web.Config{Token: "s3cret-token"}) // with the dashboard's pages
 	client := &http.Client{CheckRedirect: noRedirect}
 
 	resp, err := client.Get(s.URL + "/ui/workflows")
