@@ -108,26 +108,15 @@ func (db *DB) getExecution(ctx context.Context, id string) (*workflow.Execution,
 	if err != nil {
 		return nil, err
 	}
-	states, err := db.queryNodeStates(ctx, tx, id)
+	f, err := db.queryEvents(ctx, tx, id)
 	if err != nil {
 		return nil, err
 	}
-	e.NodeStates = make(map[string]*workflow.NodeState, len(states))
-	for _, n := range states {
+	e.NodeStates = make(map[string]*workflow.NodeState, len(f.nodes))
+	for _, n := range f.nodes {
 		e.NodeStates[n.NodeID] = n
 	}
-	if e.Logs, err = db.queryLogs(ctx, tx, id); err != nil {
-		return nil, err
-	}
-	if e.Errors, err = db.queryErrors(ctx, tx, id); err != nil {
-		return nil, err
-	}
-	if e.CommunicationLog, err = db.queryMessages(ctx, tx, id); err != nil {
-		return nil, err
-	}
-	if e.SharedContext, err = db.querySharedContext(ctx, tx, id); err != nil {
-		return nil, err
-	}
+	e.Logs, e.Errors, e.CommunicationLog, e.SharedContext = f.logs, f.errors, f.messages, f.context
 	return e, nil
 }
 
@@ -150,146 +139,40 @@ func (db *DB) NodeStates(ctx context.Context, id string) ([]*workflow.NodeState,
 	if err != nil {
 		return nil, db.readError(fmt.Errorf("node states of execution %s: %w", id, err))
 	}
-	states, err := db.queryNodeStates(ctx, tx, id)
+	f, err := db.queryEvents(ctx, tx, id)
 	if err != nil {
 		return nil, db.readError(fmt.Errorf("node states of execution %s: %w", id, err))
 	}
-	return states, nil
+	return f.nodes, nil
 }
 
-func (db *DB) queryNodeStates(ctx context.Context, tx *sql.Tx, id string) ([]*workflow.NodeState, error) {
-	rows, err := db.query(ctx, tx, `SELECT node_id, type, name, status, output, started_at, finished_at, model,
-			prompt_tokens, completion_tokens, total_tokens, calls, error
-		FROM node_states WHERE execution_id = ? ORDER BY seq, rowid`, id)
+// queryEvents reads and folds the chunks of execution id (see events.go).
+func (db *DB) queryEvents(ctx context.Context, tx *sql.Tx, id string) (*folded, error) {
+	rows, err := db.query(ctx, tx, `SELECT events FROM exec_events WHERE execution_id = ? ORDER BY id`, id)
 	if err != nil {
-		return nil, fmt.Errorf("query node states: %w", err)
+		return nil, fmt.Errorf("query events: %w", err)
 	}
-	defer rows.Close()
-	out := []*workflow.NodeState{}
-	for rows.Next() {
-		var (
-			n               workflow.NodeState
-			output          sql.NullString
-			started, finish sql.NullInt64
-		)
-		if err := rows.Scan(&n.NodeID, &n.Type, &n.Name, &n.Status, &output, &started, &finish, &n.Model,
-			&n.Usage.PromptTokens, &n.Usage.CompletionTokens, &n.Usage.TotalTokens, &n.Calls, &n.Error); err != nil {
-			return nil, fmt.Errorf("scan node state: %w", err)
-		}
-		if n.Output, err = decodeJSON(output); err != nil {
-			return nil, fmt.Errorf("output of node %s: %w", n.NodeID, err)
-		}
-		n.StartedAt, n.FinishedAt = fromNanosPtr(started), fromNanosPtr(finish)
-		out = append(out, &n)
+	chunks, err := scanChunks(rows)
+	if err != nil {
+		return nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query node states: %w", err)
-	}
-	return out, nil
+	return fold(chunks)
 }
 
-func (db *DB) queryLogs(ctx context.Context, tx *sql.Tx, id string) ([]workflow.LogEntry, error) {
-	rows, err := db.query(ctx, tx, `SELECT time, level, message, node_id FROM exec_logs
-		WHERE execution_id = ? ORDER BY seq, id`, id)
-	if err != nil {
-		return nil, fmt.Errorf("query logs: %w", err)
-	}
+func scanChunks(rows *sql.Rows) ([][]byte, error) {
 	defer rows.Close()
-	out := []workflow.LogEntry{}
+	var chunks [][]byte
 	for rows.Next() {
-		var (
-			l workflow.LogEntry
-			t sql.NullInt64
-		)
-		if err := rows.Scan(&t, &l.Level, &l.Message, &l.NodeID); err != nil {
-			return nil, fmt.Errorf("scan log: %w", err)
+		var c []byte
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("scan events: %w", err)
 		}
-		l.Time = fromNanos(t)
-		out = append(out, l)
+		chunks = append(chunks, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query logs: %w", err)
+		return nil, fmt.Errorf("query events: %w", err)
 	}
-	return out, nil
-}
-
-func (db *DB) queryErrors(ctx context.Context, tx *sql.Tx, id string) ([]workflow.ErrorEntry, error) {
-	rows, err := db.query(ctx, tx, `SELECT time, node_id, code, message FROM exec_errors
-		WHERE execution_id = ? ORDER BY seq, id`, id)
-	if err != nil {
-		return nil, fmt.Errorf("query errors: %w", err)
-	}
-	defer rows.Close()
-	out := []workflow.ErrorEntry{}
-	for rows.Next() {
-		var (
-			e workflow.ErrorEntry
-			t sql.NullInt64
-		)
-		if err := rows.Scan(&t, &e.NodeID, &e.Code, &e.Message); err != nil {
-			return nil, fmt.Errorf("scan error entry: %w", err)
-		}
-		e.Time = fromNanos(t)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query errors: %w", err)
-	}
-	return out, nil
-}
-
-func (db *DB) queryMessages(ctx context.Context, tx *sql.Tx, id string) ([]workflow.CommEntry, error) {
-	rows, err := db.query(ctx, tx, `SELECT time, from_node, to_node, type, content, metadata FROM exec_messages
-		WHERE execution_id = ? ORDER BY seq, id`, id)
-	if err != nil {
-		return nil, fmt.Errorf("query communication log: %w", err)
-	}
-	defer rows.Close()
-	out := []workflow.CommEntry{}
-	for rows.Next() {
-		var (
-			c    workflow.CommEntry
-			t    sql.NullInt64
-			meta sql.NullString
-		)
-		if err := rows.Scan(&t, &c.From, &c.To, &c.Type, &c.Content, &meta); err != nil {
-			return nil, fmt.Errorf("scan communication log: %w", err)
-		}
-		c.Time = fromNanos(t)
-		if c.Metadata, err = decodeMap(meta); err != nil {
-			return nil, fmt.Errorf("communication log metadata: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query communication log: %w", err)
-	}
-	return out, nil
-}
-
-func (db *DB) querySharedContext(ctx context.Context, tx *sql.Tx, id string) (map[string]any, error) {
-	rows, err := db.query(ctx, tx, `SELECT key, value FROM shared_context WHERE execution_id = ?`, id)
-	if err != nil {
-		return nil, fmt.Errorf("query shared context: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]any{}
-	for rows.Next() {
-		var (
-			k string
-			v sql.NullString
-		)
-		if err := rows.Scan(&k, &v); err != nil {
-			return nil, fmt.Errorf("scan shared context: %w", err)
-		}
-		if out[k], err = decodeJSON(v); err != nil {
-			return nil, fmt.Errorf("shared context %s: %w", k, err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query shared context: %w", err)
-	}
-	return out, nil
+	return chunks, nil
 }
 
 // ListExecutions returns the headers of the executions that match f,
@@ -327,6 +210,57 @@ func listExecutionsQuery(f ExecutionFilter) (string, []any) {
 	limit, offset := page(f.Limit, f.Offset)
 	return `SELECT ` + executionCols + ` FROM executions` + where +
 		` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, append(args, limit, offset)
+}
+
+// interrupt records in tx what MarkInterrupted adds to execution id: its
+// pending and running nodes cancelled (running ones finished now), an
+// error entry and a log line with the reason, all one seq after
+// everything recorded for it so the entries sort last.
+func interrupt(tx *sql.Tx, id, reason string, now int64) error {
+	rows, err := tx.Query(`SELECT events FROM exec_events WHERE execution_id = ? ORDER BY id`, id)
+	if err != nil {
+		return fmt.Errorf("read events of execution %s: %w", id, err)
+	}
+	chunks, err := scanChunks(rows)
+	if err != nil {
+		return fmt.Errorf("read events of execution %s: %w", id, err)
+	}
+	f, err := fold(chunks)
+	if err != nil {
+		return fmt.Errorf("read events of execution %s: %w", id, err)
+	}
+	seq, at := f.maxSeq+1, time.Unix(0, now).UTC()
+	var evs []workflow.Event
+	for _, n := range f.nodes {
+		if n.Status != workflow.NodePending && n.Status != workflow.NodeRunning {
+			continue
+		}
+		c := *n
+		if c.Status == workflow.NodeRunning {
+			c.FinishedAt = &at
+		}
+		c.Status = workflow.NodeCancelled
+		evs = append(evs, workflow.Event{Kind: workflow.EventNode, Seq: seq, Time: at, Node: &c})
+	}
+	evs = append(evs,
+		workflow.Event{Kind: workflow.EventError, Seq: seq, Time: at, Error: &workflow.ErrorEntry{Code: workflow.ExecInterrupted, Message: reason}},
+		workflow.Event{Kind: workflow.EventLog, Seq: seq, Time: at, Log: &workflow.LogEntry{Level: "error", Message: "execution interrupted: " + reason}})
+	buf := []byte{'['}
+	for i := range evs {
+		data, err := encodeEvent(&evs[i])
+		if err != nil {
+			return fmt.Errorf("record interruption of execution %s: %w", id, err)
+		}
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, data...)
+	}
+	buf = append(buf, ']')
+	if _, err := tx.Exec(`INSERT INTO exec_events (execution_id, events) VALUES (?, ?)`, id, string(buf)); err != nil {
+		return fmt.Errorf("record interruption of execution %s: %w", id, err)
+	}
+	return nil
 }
 
 // CountExecutions returns how many executions match f (Limit and Offset
@@ -429,29 +363,8 @@ func (db *DB) MarkInterrupted(ctx context.Context, reason string) (int, error) {
 			return err
 		}
 		for _, id := range ids {
-			if _, err := tx.Exec(`UPDATE node_states SET status = ?,
-					finished_at = CASE WHEN status = ? THEN ? ELSE finished_at END
-				WHERE execution_id = ? AND status IN (?, ?)`,
-				workflow.NodeCancelled, workflow.NodeRunning, now, id, workflow.NodePending, workflow.NodeRunning); err != nil {
-				return fmt.Errorf("cancel nodes of execution %s: %w", id, err)
-			}
-			// One seq after everything recorded for the execution, so the
-			// entries sort last in their lists.
-			var seq int64
-			if err := tx.QueryRow(`SELECT 1 + max(
-					coalesce((SELECT max(seq) FROM exec_logs WHERE execution_id = ?1), 0),
-					coalesce((SELECT max(seq) FROM exec_errors WHERE execution_id = ?1), 0),
-					coalesce((SELECT max(seq) FROM exec_messages WHERE execution_id = ?1), 0),
-					coalesce((SELECT max(seq) FROM node_states WHERE execution_id = ?1), 0))`, id).Scan(&seq); err != nil {
-				return fmt.Errorf("next seq of execution %s: %w", id, err)
-			}
-			if _, err := tx.Exec(`INSERT INTO exec_errors (execution_id, seq, time, node_id, code, message)
-				VALUES (?, ?, ?, '', ?, ?)`, id, seq, now, workflow.ExecInterrupted, reason); err != nil {
-				return fmt.Errorf("record interruption of execution %s: %w", id, err)
-			}
-			if _, err := tx.Exec(`INSERT INTO exec_logs (execution_id, seq, time, level, message, node_id)
-				VALUES (?, ?, ?, 'error', ?, '')`, id, seq, now, "execution interrupted: "+reason); err != nil {
-				return fmt.Errorf("log interruption of execution %s: %w", id, err)
+			if err := interrupt(tx, id, reason, now); err != nil {
+				return err
 			}
 		}
 		return nil

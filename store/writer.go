@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/workflow"
@@ -33,20 +34,19 @@ type job struct {
 
 	done chan error // buffered (1); nil when nobody waits (Enqueue)
 
-	// set by newEventJob
+	// set by newEventJob: a header is an upsert of its execution's row
+	// (stmt, args); any other event is its encoded storedEvent (data), to
+	// be written in its execution's chunk.
 	stmt int
 	args []any
+	data []byte
 	err  error // set before the writer sees the job: the event is malformed
 }
 
 // Indexes into writer.stmts.
 const (
 	stmtExecution = iota
-	stmtNode
-	stmtLog
-	stmtError
-	stmtMessage
-	stmtContext
+	stmtChunk
 	numStmts
 )
 
@@ -64,22 +64,7 @@ var stmtSQL = [numStmts]string{
 		error = excluded.error, inputs = excluded.inputs, prompt_tokens = excluded.prompt_tokens,
 		completion_tokens = excluded.completion_tokens, total_tokens = excluded.total_tokens,
 		resumed_from = excluded.resumed_from`,
-	// seq is left alone on update: it keeps the order nodes were first seen.
-	stmtNode: `INSERT INTO node_states (execution_id, node_id, seq, type, name, status, output, started_at, finished_at,
-		model, prompt_tokens, completion_tokens, total_tokens, calls, error)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (execution_id, node_id) DO UPDATE SET
-		type = excluded.type, name = excluded.name, status = excluded.status, output = excluded.output,
-		started_at = excluded.started_at, finished_at = excluded.finished_at, model = excluded.model,
-		prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
-		total_tokens = excluded.total_tokens, calls = excluded.calls, error = excluded.error`,
-	stmtLog:   `INSERT INTO exec_logs (execution_id, seq, time, level, message, node_id) VALUES (?, ?, ?, ?, ?, ?)`,
-	stmtError: `INSERT INTO exec_errors (execution_id, seq, time, node_id, code, message) VALUES (?, ?, ?, ?, ?, ?)`,
-	stmtMessage: `INSERT INTO exec_messages (execution_id, seq, time, from_node, to_node, type, content, metadata)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-	stmtContext: `INSERT INTO shared_context (execution_id, key, value, seq, updated_at) VALUES (?, ?, ?, ?, ?)
-	ON CONFLICT (execution_id, key) DO UPDATE SET
-		value = excluded.value, seq = excluded.seq, updated_at = excluded.updated_at`,
+	stmtChunk: `INSERT INTO exec_events (execution_id, events) VALUES (?, ?)`,
 }
 
 func prepareStatements(ctx context.Context, db *sql.DB) ([numStmts]*sql.Stmt, error) {
@@ -115,29 +100,46 @@ type writer struct {
 	waiters int
 	opened  time.Time // when the batch's first job arrived
 
-	// Upserts held back to be coalesced (see deferUpsert): one entry per
-	// row, in the order the rows were first seen, and the key of each.
+	// Headers held back to be coalesced (see deferUpsert): one entry per
+	// execution, in the order they were first seen, and the key of each.
 	upserts  []*upsert
 	upsertAt map[string]int
+	// The other events of the batch, one chunk per execution in the order
+	// the executions were first seen (see addToChunk), and their size.
+	chunks     []*chunk
+	chunkAt    map[string]int
+	chunkBytes int
 	// Executions whose row exists: written by a committed batch (known) or
 	// by the open transaction (knownTx, which a rollback forgets). Cleared
 	// by every write function, which may delete rows.
 	known, knownTx map[string]struct{}
 }
 
-// upsert is a row of node_states, executions or shared_context that one or
-// more events of the open batch set: all of them but the last are
-// superseded, so only the last values are written, once.
+// upsert is an execution's row that one or more header events of the open
+// batch set: all of them but the last are superseded, so only the last
+// values are written, once.
 type upsert struct {
 	jobs []*job // in submission order
+}
+
+// chunk is the events of one execution in the open batch, written as one
+// exec_events row when the batch ends.
+type chunk struct {
+	execID string
+	jobs   []*job // in submission order
+	size   int    // bytes of their data
 }
 
 // maxKnown bounds writer.known; when it is full it is forgotten, which
 // costs nothing but a few upserts written one by one again.
 const maxKnown = 8192
 
-// maxUpserts bounds the upserts held back before they are written.
+// maxUpserts bounds the headers held back before they are written.
 const maxUpserts = 256
+
+// maxChunkBytes bounds the events held in chunks before they are written,
+// so a batch of large outputs does not hold much memory.
+const maxChunkBytes = 1 << 20
 
 // run applies jobs from q until q is closed and drained, then returns the
 // first write error that no Flush reported.
@@ -159,6 +161,7 @@ func (w *writer) run(q <-chan *job) error {
 	}()
 	w.batch = make([]*job, 0, maxBatch)
 	w.upsertAt = map[string]int{}
+	w.chunkAt = map[string]int{}
 	w.known, w.knownTx = map[string]struct{}{}, map[string]struct{}{}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -225,6 +228,10 @@ func (w *writer) add(j *job) {
 			return
 		}
 	}
+	if j.fn == nil && j.stmt != stmtExecution {
+		w.addToChunk(j)
+		return
+	}
 	if j.fn == nil && w.deferUpsert(j) {
 		return
 	}
@@ -234,7 +241,7 @@ func (w *writer) add(j *job) {
 	if j.fn != nil {
 		// A write function sees every event submitted before it, and may
 		// delete rows.
-		if !w.writeUpserts() {
+		if !w.writeUpserts() || !w.writeChunks() {
 			return
 		}
 		clear(w.known)
@@ -266,15 +273,82 @@ func (w *writer) begin() bool {
 
 // exec runs event job j's statement with args in the open transaction.
 func (w *writer) exec(j *job, args []any) error {
-	s := w.txStmts[j.stmt]
-	if s == nil {
-		s = w.tx.StmtContext(context.Background(), w.stmts[j.stmt])
-		w.txStmts[j.stmt] = s
-	}
-	if _, err := s.ExecContext(context.Background(), args...); err != nil {
+	if err := w.execStmt(j.stmt, args...); err != nil {
 		return eventWriteError(j, err)
 	}
 	return nil
+}
+
+// execStmt runs statement stmt with args in the open transaction.
+func (w *writer) execStmt(stmt int, args ...any) error {
+	s := w.txStmts[stmt]
+	if s == nil {
+		s = w.tx.StmtContext(context.Background(), w.stmts[stmt])
+		w.txStmts[stmt] = s
+	}
+	_, err := s.ExecContext(context.Background(), args...)
+	return err
+}
+
+// addToChunk adds event job j to its execution's chunk.
+func (w *writer) addToChunk(j *job) {
+	i, ok := w.chunkAt[j.ev.ExecutionID]
+	if !ok {
+		i = len(w.chunks)
+		w.chunkAt[j.ev.ExecutionID] = i
+		w.chunks = append(w.chunks, &chunk{execID: j.ev.ExecutionID})
+	}
+	c := w.chunks[i]
+	c.jobs = append(c.jobs, j)
+	c.size += len(j.data) + 1
+	w.chunkBytes += len(j.data) + 1
+	if w.chunkBytes >= maxChunkBytes {
+		w.writeChunks()
+	}
+}
+
+// writeChunks writes the held chunks, one exec_events row each, and reports
+// whether the transaction is still usable. A chunk that fails on its own
+// (its execution was never recorded: a foreign key) fails each of its
+// events, and the others are written. The headers are written before, so
+// a chunk never waits for a header of its own batch.
+func (w *writer) writeChunks() bool {
+	defer func() {
+		clear(w.chunks)
+		w.chunks = w.chunks[:0]
+		clear(w.chunkAt)
+		w.chunkBytes = 0
+	}()
+	if len(w.chunks) == 0 {
+		return w.txErr == nil
+	}
+	if !w.writeUpserts() || !w.begin() {
+		return false
+	}
+	var buf []byte
+	for _, c := range w.chunks {
+		buf = slices.Grow(buf[:0], c.size+2)
+		buf = append(buf, '[')
+		for k, j := range c.jobs {
+			if k > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, j.data...)
+		}
+		buf = append(buf, ']')
+		err := w.execStmt(stmtChunk, c.execID, string(buf))
+		if err == nil {
+			continue
+		}
+		if !jobFailure(err) {
+			w.txErr = fmt.Errorf("write events of execution %s: %w", c.execID, err)
+			return false
+		}
+		for _, j := range c.jobs {
+			j.err = eventWriteError(j, err)
+		}
+	}
+	return true
 }
 
 // setErr records the outcome of j and reports whether it succeeded: a job
@@ -291,37 +365,22 @@ func (w *writer) setErr(j *job, err error) bool {
 	return false
 }
 
-// deferUpsert holds back an event that sets a whole row (a node's state,
-// an execution's header, a shared-context key), so that the events of one
-// batch setting the same row cost one statement: an execution sets each
-// node's state twice and its header twice within a few hundred
-// microseconds. It reports whether it held j back.
+// deferUpsert holds back a header event, so that the headers of one batch
+// setting the same execution's row cost one statement: an execution sets
+// its header two or three times within a few hundred microseconds. It
+// reports whether it held j back.
 //
 // A header is held back only when its execution's row is known to exist;
 // otherwise it is written at once, because the events after it refer to
-// it. Node states and context keys refer to their execution but nothing
-// refers to them, so they wait until the end of the batch (or the next
-// write function, or maxUpserts). The database ends up as if each event
-// had been written in turn: the last values win, a node keeps the seq of
-// the event that first showed it and an execution the created_at of its
-// first header, and the rows are inserted in the order they were first
-// seen.
+// it. The database ends up as if each header had been written in turn: the
+// last values win, and an execution keeps the created_at of its first
+// header.
 func (w *writer) deferUpsert(j *job) bool {
-	var key string
-	switch j.stmt {
-	case stmtNode:
-		key = "n\x00" + j.ev.ExecutionID + "\x00" + j.args[1].(string)
-	case stmtContext:
-		key = "c\x00" + j.ev.ExecutionID + "\x00" + j.args[1].(string)
-	case stmtExecution:
-		key = "x\x00" + j.ev.ExecutionID
-		_, held := w.upsertAt[key]
-		_, known := w.known[j.ev.ExecutionID]
-		_, knownTx := w.knownTx[j.ev.ExecutionID]
-		if !held && !known && !knownTx {
-			return false
-		}
-	default:
+	key := j.ev.ExecutionID
+	_, held := w.upsertAt[key]
+	_, known := w.known[key]
+	_, knownTx := w.knownTx[key]
+	if !held && !known && !knownTx {
 		return false
 	}
 	if i, ok := w.upsertAt[key]; ok {
@@ -356,15 +415,9 @@ func (w *writer) writeUpserts() bool {
 		last := u.jobs[len(u.jobs)-1]
 		args := last.args
 		if len(u.jobs) > 1 {
-			first := u.jobs[0]
-			switch last.stmt {
-			case stmtNode: // the seq of the event that first showed the node
-				args = append([]any(nil), last.args...)
-				args[2] = first.args[2]
-			case stmtExecution: // created_at of the first header
-				args = append([]any(nil), last.args...)
-				args[4] = first.args[4]
-			}
+			// created_at of the first header
+			args = append([]any(nil), last.args...)
+			args[4] = u.jobs[0].args[4]
 		}
 		err := w.exec(last, args)
 		if err != nil && jobFailure(err) && len(u.jobs) > 1 {
@@ -390,6 +443,7 @@ func (w *writer) writeUpserts() bool {
 // answers its waiters in submission order.
 func (w *writer) finish() {
 	w.writeUpserts()
+	w.writeChunks()
 	if w.tx != nil {
 		if w.txErr == nil {
 			if err := w.tx.Commit(); err != nil {
@@ -520,12 +574,6 @@ func prepare(j *job, ev *workflow.Event) error {
 	if execID == "" {
 		return bad(nil, "no execution id")
 	}
-	entryTime := func(t time.Time) any {
-		if t.IsZero() {
-			t = ev.Time
-		}
-		return nanos(t)
-	}
 	switch ev.Kind {
 	case workflow.EventExecution:
 		e := ev.Execution
@@ -554,63 +602,49 @@ func prepare(j *job, ev *workflow.Event) error {
 			nanosPtr(e.StartTime), nanosPtr(e.EndTime), e.RequestedMode, e.Mode, e.FallbackReason, e.Error,
 			inputs, e.Usage.PromptTokens, e.Usage.CompletionTokens, e.Usage.TotalTokens, e.ResumedFrom}
 	case workflow.EventNode:
-		n := ev.Node
-		if n == nil {
+		if ev.Node == nil {
 			return bad(nil, "no node")
 		}
-		if n.NodeID == "" {
+		if ev.Node.NodeID == "" {
 			return bad(nil, "no node id")
 		}
-		out, err := encodeJSON(n.Output)
-		if err != nil {
-			return bad(err, "encode output of node %s", n.NodeID)
-		}
-		j.stmt = stmtNode
-		j.args = []any{execID, n.NodeID, ev.Seq, n.Type, n.Name, n.Status, out, nanosPtr(n.StartedAt),
-			nanosPtr(n.FinishedAt), n.Model, n.Usage.PromptTokens, n.Usage.CompletionTokens, n.Usage.TotalTokens,
-			n.Calls, n.Error}
+		return encodeInto(j, ev, func(err error) error { return bad(err, "encode output of node %s", ev.Node.NodeID) })
 	case workflow.EventLog:
-		l := ev.Log
-		if l == nil {
+		if ev.Log == nil {
 			return bad(nil, "no log entry")
 		}
-		j.stmt = stmtLog
-		j.args = []any{execID, ev.Seq, entryTime(l.Time), l.Level, l.Message, l.NodeID}
+		return encodeInto(j, ev, func(err error) error { return bad(err, "encode log entry") })
 	case workflow.EventError:
-		e := ev.Error
-		if e == nil {
+		if ev.Error == nil {
 			return bad(nil, "no error entry")
 		}
-		j.stmt = stmtError
-		j.args = []any{execID, ev.Seq, entryTime(e.Time), e.NodeID, e.Code, e.Message}
+		return encodeInto(j, ev, func(err error) error { return bad(err, "encode error entry") })
 	case workflow.EventMessage:
-		m := ev.Message
-		if m == nil {
+		if ev.Message == nil {
 			return bad(nil, "no message")
 		}
-		meta, err := encodeMap(m.Metadata)
-		if err != nil {
-			return bad(err, "encode message metadata")
-		}
-		j.stmt = stmtMessage
-		j.args = []any{execID, ev.Seq, entryTime(m.Time), m.From, m.To, m.Type, m.Content, meta}
+		return encodeInto(j, ev, func(err error) error { return bad(err, "encode message metadata") })
 	case workflow.EventContext:
-		c := ev.Context
-		if c == nil {
+		if ev.Context == nil {
 			return bad(nil, "no context update")
 		}
-		if c.Key == "" {
+		if ev.Context.Key == "" {
 			return bad(nil, "empty shared-context key")
 		}
-		val, err := encodeJSON(c.Value)
-		if err != nil {
-			return bad(err, "encode shared-context value %s", c.Key)
-		}
-		j.stmt = stmtContext
-		j.args = []any{execID, c.Key, val, ev.Seq, nanos(ev.Time)}
+		return encodeInto(j, ev, func(err error) error { return bad(err, "encode shared-context value %s", ev.Context.Key) })
 	default:
 		return bad(nil, "unknown event kind")
 	}
+	return nil
+}
+
+// encodeInto encodes ev into j.data, reporting a failure with bad.
+func encodeInto(j *job, ev *workflow.Event, bad func(error) error) error {
+	data, err := encodeEvent(ev)
+	if err != nil {
+		return bad(err)
+	}
+	j.stmt, j.data = stmtChunk, data
 	return nil
 }
 

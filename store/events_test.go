@@ -1,0 +1,169 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+// A database written before exec_events (schema version 3) keeps every
+// execution's node states, logs, errors, communication log and shared
+// context, in the order they were read before.
+func TestExecEventsMigrationKeepsRecords(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	migs, err := loadMigrations(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := rawDB(t, path)
+	conn, err := raw.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate(ctx, conn, migs[:3], testLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 27, 6, 0, 0, 123456789, time.UTC)
+	n := func(d time.Duration) int64 { return t0.Add(d).UnixNano() }
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO executions (id, workflow_id, status, created_at, start_time) VALUES ('x1', 'w1', 'running', ?, ?)`, []any{n(0), n(0)}},
+		{`INSERT INTO executions (id, workflow_id, status, created_at) VALUES ('x2', 'w1', 'queued', ?)`, []any{n(time.Second)}},
+		// b was seen first (seq 2), a later (seq 3); a's row was inserted first.
+		{`INSERT INTO node_states (execution_id, node_id, seq, type, name, status, output, started_at, finished_at, model,
+			prompt_tokens, completion_tokens, total_tokens, calls, error)
+			VALUES ('x1', 'a', 3, 'ai-processor', 'A', 'completed', '{"answer":42}', ?, ?, 'm', 1, 2, 3, 1, '')`, []any{n(1), n(2)}},
+		{`INSERT INTO node_states (execution_id, node_id, seq, type, status) VALUES ('x1', 'b', 2, 'ai-processor', 'running')`, nil},
+		{`INSERT INTO node_states (execution_id, node_id, seq, type, status, error) VALUES ('x1', 'c', 4, 'ai-processor', 'error', 'boom')`, nil},
+		{`INSERT INTO exec_logs (execution_id, seq, time, level, message, node_id) VALUES ('x1', 5, ?, 'info', 'second', 'a')`, []any{n(5)}},
+		{`INSERT INTO exec_logs (execution_id, seq, time, level, message) VALUES ('x1', 1, ?, 'info', 'first')`, []any{n(1)}},
+		{`INSERT INTO exec_logs (execution_id, seq, time, level, message) VALUES ('x1', 5, NULL, 'warning', 'third, same seq, later row')`, nil},
+		{`INSERT INTO exec_errors (execution_id, seq, time, node_id, code, message) VALUES ('x1', 6, ?, 'c', 'llm_error', 'boom')`, []any{n(6)}},
+		{`INSERT INTO exec_messages (execution_id, seq, time, from_node, to_node, type, content, metadata)
+			VALUES ('x1', 7, ?, 'a', 'b', 'ask', 'why?', '{"depth":1,"mode":"inprocess"}')`, []any{n(7)}},
+		{`INSERT INTO exec_messages (execution_id, seq, time, from_node, to_node, type, content, metadata)
+			VALUES ('x1', 8, ?, 'b', '*', 'broadcast', 'hi', NULL)`, []any{n(8)}},
+		{`INSERT INTO exec_messages (execution_id, seq, time, from_node, to_node, type, content, metadata)
+			VALUES ('x1', 9, ?, 'b', 'a', 'response', 'because', '{}')`, []any{n(9)}},
+		{`INSERT INTO shared_context (execution_id, key, value, seq, updated_at) VALUES ('x1', 'k', '["x",1]', 10, ?)`, []any{n(10)}},
+		{`INSERT INTO shared_context (execution_id, key, value, seq, updated_at) VALUES ('x1', 'nil', NULL, 11, ?)`, []any{n(11)}},
+	} {
+		if _, err := conn.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	conn.Close()
+	raw.Close()
+
+	db := openAt(t, path)
+	x, err := db.GetExecution(ctx, "x1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := func(d time.Duration) *time.Time { v := t0.Add(d); return &v }
+	states, err := db.NodeStates(ctx, "x1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStates := []*workflow.NodeState{
+		{NodeID: "b", Type: "ai-processor", Status: "running"},
+		{NodeID: "a", Type: "ai-processor", Name: "A", Status: "completed", Output: map[string]any{"answer": 42.0},
+			StartedAt: tp(1), FinishedAt: tp(2), Model: "m", Usage: workflow.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}, Calls: 1},
+		{NodeID: "c", Type: "ai-processor", Status: "error", Error: "boom"},
+	}
+	if !reflect.DeepEqual(states, wantStates) {
+		t.Errorf("node states\n got %s\nwant %s", asJSON(states), asJSON(wantStates))
+	}
+	wantLogs := []workflow.LogEntry{
+		{Time: *tp(1), Level: "info", Message: "first"},
+		{Time: *tp(5), Level: "info", Message: "second", NodeID: "a"},
+		{Level: "warning", Message: "third, same seq, later row"},
+	}
+	if !reflect.DeepEqual(x.Logs, wantLogs) {
+		t.Errorf("logs\n got %s\nwant %s", asJSON(x.Logs), asJSON(wantLogs))
+	}
+	wantErrors := []workflow.ErrorEntry{{Time: *tp(6), NodeID: "c", Code: "llm_error", Message: "boom"}}
+	if !reflect.DeepEqual(x.Errors, wantErrors) {
+		t.Errorf("errors\n got %s\nwant %s", asJSON(x.Errors), asJSON(wantErrors))
+	}
+	wantMsgs := []workflow.CommEntry{
+		{Time: *tp(7), From: "a", To: "b", Type: "ask", Content: "why?", Metadata: map[string]any{"depth": 1.0, "mode": "inprocess"}},
+		{Time: *tp(8), From: "b", To: "*", Type: "broadcast", Content: "hi"},
+		{Time: *tp(9), From: "b", To: "a", Type: "response", Content: "because", Metadata: map[string]any{}},
+	}
+	if !reflect.DeepEqual(x.CommunicationLog, wantMsgs) {
+		t.Errorf("communication log\n got %s\nwant %s", asJSON(x.CommunicationLog), asJSON(wantMsgs))
+	}
+	wantCtx := map[string]any{"k": []any{"x", 1.0}, "nil": nil}
+	if !reflect.DeepEqual(x.SharedContext, wantCtx) {
+		t.Errorf("shared context %s, want %s", asJSON(x.SharedContext), asJSON(wantCtx))
+	}
+
+	if n, err := db.CountExecutions(ctx, ExecutionFilter{WorkflowID: "w1"}); err != nil || n != 2 {
+		t.Errorf("count of w1 after the migration = %d, %v; want 2", n, err)
+	}
+	checkCounts(t, db)
+
+	// An execution with nothing but its header reads back empty, and events
+	// recorded after the migration follow the migrated ones.
+	x2, err := db.GetExecution(ctx, "x2")
+	if err != nil || len(x2.NodeStates) != 0 || len(x2.Logs) != 0 {
+		t.Fatalf("x2 = %+v, %v; want an empty record", x2, err)
+	}
+	if err := db.Record(ctx, workflow.Event{ExecutionID: "x1", Seq: 12, Time: t0, Kind: workflow.EventNode,
+		Node: &workflow.NodeState{NodeID: "b", Type: "ai-processor", Status: "completed", Output: "done"}}); err != nil {
+		t.Fatal(err)
+	}
+	states, err = db.NodeStates(ctx, "x1")
+	if err != nil || len(states) != 3 || states[0].NodeID != "b" || states[0].Output != "done" {
+		t.Fatalf("after a new event: %s, %v; want b first, completed", asJSON(states), err)
+	}
+
+	// Interrupting the migrated execution cancels its running node.
+	if n, err := db.MarkInterrupted(ctx, "restarted"); err != nil || n != 2 {
+		t.Fatalf("MarkInterrupted = %d, %v; want 2", n, err)
+	}
+}
+
+// Events of one execution that arrive out of seq order read back in seq
+// order, ties in arrival order, across chunks.
+func TestFoldOrdersBySeqThenArrival(t *testing.T) {
+	ctx := context.Background()
+	db := openAt(t, filepath.Join(t.TempDir(), "f.db"))
+	t0 := time.Now().UTC()
+	if err := db.Record(ctx, workflow.Event{ExecutionID: "x", Seq: 1, Time: t0, Kind: workflow.EventExecution,
+		Execution: &workflow.Execution{ID: "x", WorkflowID: "w", Status: workflow.ExecRunning, CreatedAt: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	log := func(seq int64, msg string) workflow.Event {
+		return workflow.Event{ExecutionID: "x", Seq: seq, Time: t0, Kind: workflow.EventLog, Log: &workflow.LogEntry{Level: "info", Message: msg}}
+	}
+	db.Enqueue(log(5, "c"))
+	db.Enqueue(log(3, "a"))
+	if err := db.Flush(ctx); err != nil { // a second chunk after this
+		t.Fatal(err)
+	}
+	db.Enqueue(log(5, "d"))
+	db.Enqueue(log(4, "b"))
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x, err := db.GetExecution(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range x.Logs {
+		got = append(got, l.Message)
+	}
+	if want := []string{"a", "b", "c", "d"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("logs %v, want %v", got, want)
+	}
+}
