@@ -22,6 +22,9 @@ type execution struct {
 	ctx    context.Context
 	logger *slog.Logger
 	seq    atomic.Int64
+	// nodes finds a node by id: wf.Node scans the list, which made each
+	// node of a long chain pay for every node listed before it.
+	nodes map[string]*workflow.Node
 
 	askTimeout time.Duration
 	transport  transport
@@ -56,7 +59,8 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, o
 		vars:       map[string]any{},
 		outputs:    map[string]any{},
 		shared:     map[string]any{},
-		states:     map[string]*workflow.NodeState{},
+		states:     make(map[string]*workflow.NodeState, len(wf.Nodes)),
+		nodes:      make(map[string]*workflow.Node, len(wf.Nodes)),
 	}
 	for _, v := range wf.Variables {
 		x.vars[v.Name] = v.Value
@@ -64,8 +68,12 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, o
 	for k, v := range rec.Inputs {
 		x.vars[k] = v
 	}
-	for _, n := range wf.Nodes {
+	for i := range wf.Nodes {
+		n := &wf.Nodes[i]
 		x.states[n.ID] = &workflow.NodeState{NodeID: n.ID, Type: n.Type, Name: n.Label(), Status: workflow.NodePending}
+		if _, dup := x.nodes[n.ID]; !dup { // the first of a repeated id, as wf.Node finds it
+			x.nodes[n.ID] = n
+		}
 	}
 	return x
 }
@@ -357,7 +365,7 @@ func (e nodeTimeout) Error() string {
 
 // runNode runs one node to an end state and returns that state.
 func (x *execution) runNode(ctx context.Context, id string) string {
-	node := x.wf.Node(id)
+	node := x.nodes[id]
 	start := time.Now().UTC()
 	x.nodeState(id, func(s *workflow.NodeState) { s.Status = workflow.NodeRunning; s.StartedAt = &start })
 	x.log(slog.LevelInfo, id, "Node %s (%s) started", id, node.Type)
