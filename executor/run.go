@@ -25,6 +25,12 @@ type execution struct {
 	// nodes finds a node by id: wf.Node scans the list, which made each
 	// node of a long chain pay for every node listed before it.
 	nodes map[string]*workflow.Node
+	// index is each node's position in wf.Nodes, and parents, by
+	// position, the ids of its parents in edge order without repeats
+	// (workflow.Parents), worked out once: the schedule keeps its counts
+	// in slices by position instead of maps grown node by node.
+	index   map[string]int
+	parents [][]string
 
 	askTimeout time.Duration
 	transport  transport
@@ -57,10 +63,12 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, o
 		redact:     workflow.NewRedactor(wf.Secrets(rec.Inputs)),
 		secretIn:   wf.SecretNames(),
 		vars:       map[string]any{},
-		outputs:    map[string]any{},
+		outputs:    make(map[string]any, len(wf.Nodes)),
 		shared:     map[string]any{},
 		states:     make(map[string]*workflow.NodeState, len(wf.Nodes)),
 		nodes:      make(map[string]*workflow.Node, len(wf.Nodes)),
+		index:      make(map[string]int, len(wf.Nodes)),
+		parents:    make([][]string, len(wf.Nodes)),
 	}
 	for _, v := range wf.Variables {
 		x.vars[v.Name] = v.Value
@@ -73,6 +81,17 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, o
 		x.states[n.ID] = &workflow.NodeState{NodeID: n.ID, Type: n.Type, Name: n.Label(), Status: workflow.NodePending}
 		if _, dup := x.nodes[n.ID]; !dup { // the first of a repeated id, as wf.Node finds it
 			x.nodes[n.ID] = n
+			x.index[n.ID] = i
+		}
+	}
+	seen := make(map[workflow.Edge]struct{}, len(wf.Edges))
+	for _, e := range wf.Edges {
+		if _, dup := seen[e]; dup {
+			continue
+		}
+		seen[e] = struct{}{}
+		if i, ok := x.index[e.To]; ok {
+			x.parents[i] = append(x.parents[i], e.From)
 		}
 	}
 	return x
@@ -188,15 +207,16 @@ func (x *execution) run() (status string, err error) {
 }
 
 // scheduler is the state of one execution's schedule: which nodes wait for
-// how many parents, which cannot run and why, how many run.
+// how many parents, which cannot run and why, how many run. Nodes are
+// known by their position in the workflow's node list.
 type scheduler struct {
 	x   *execution
 	ctx context.Context
 
 	mu        sync.Mutex
-	children  map[string][]string
-	waiting   map[string]int
-	blocked   map[string]string // node → the parent that did not complete
+	children  [][]int  // by position: the children, in the execution's order
+	waiting   []int    // by position: parents not yet settled
+	blocked   []string // by position: the parent that did not complete
 	running   int
 	failed    []string
 	cancelled bool
@@ -214,19 +234,22 @@ type scheduler struct {
 // (a thread wake-up and a new stack every time). Independent branches
 // still run at the same time.
 func (x *execution) schedule(ctx context.Context) (string, string) {
-	parents := workflow.Parents(x.wf)
-	s := &scheduler{x: x, ctx: ctx, children: map[string][]string{}, waiting: map[string]int{},
-		blocked: map[string]string{}, done: make(chan struct{})}
+	n := len(x.wf.Nodes)
+	s := &scheduler{x: x, ctx: ctx, children: make([][]int, n), waiting: make([]int, n),
+		blocked: make([]string, n), done: make(chan struct{})}
+	var roots []int
 	for _, id := range x.order {
-		s.waiting[id] = len(parents[id])
-		for _, p := range parents[id] {
-			s.children[p] = append(s.children[p], id)
+		i := x.index[id]
+		// A parent that is not a node (Validate refuses that) is never
+		// settled: its child waits for ever and ends cancelled.
+		s.waiting[i] = len(x.parents[i])
+		for _, p := range x.parents[i] {
+			if pi, ok := x.index[p]; ok {
+				s.children[pi] = append(s.children[pi], i)
+			}
 		}
-	}
-	var roots []string
-	for _, id := range x.order {
-		if s.waiting[id] == 0 {
-			roots = append(roots, id)
+		if s.waiting[i] == 0 {
+			roots = append(roots, i)
 		}
 	}
 	s.running = len(roots)
@@ -234,8 +257,8 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 		close(s.done)
 	}
 	// The first root runs in this goroutine, which would only wait.
-	for _, id := range roots[min(1, len(roots)):] {
-		go s.run(id)
+	for _, i := range roots[min(1, len(roots)):] {
+		go s.run(i)
 	}
 	if len(roots) > 0 {
 		s.run(roots[0])
@@ -280,20 +303,22 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 	return workflow.ExecSuccess, ""
 }
 
-// run runs node id, then each ready child handed to it, until none is.
-func (s *scheduler) run(id string) {
-	for id != "" {
-		id = s.finished(id, s.x.runNode(s.ctx, id))
+// run runs node i, then each ready child handed to it, until none is.
+func (s *scheduler) run(i int) {
+	for i >= 0 {
+		i = s.finished(i, s.x.runNode(s.ctx, s.x.wf.Nodes[i].ID))
 	}
 }
 
-// finished settles the children of node id, which ended with status: a
+// finished settles the children of node i, which ended with status: a
 // child whose last parent this was runs (the first one next in the calling
 // goroutine, which finished returns; the others in goroutines of their
-// own), or is skipped or cancelled when a parent did not complete.
-func (s *scheduler) finished(id, status string) (next string) {
+// own), or is skipped or cancelled when a parent did not complete. It
+// returns -1 when no child is to run next.
+func (s *scheduler) finished(i int, status string) (next int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	id := s.x.wf.Nodes[i].ID
 	s.running--
 	switch status {
 	case workflow.NodeCompleted:
@@ -302,7 +327,8 @@ func (s *scheduler) finished(id, status string) (next string) {
 	default:
 		s.failed = append(s.failed, id)
 	}
-	for _, c := range s.children[id] {
+	next = -1
+	for _, c := range s.children[i] {
 		if status != workflow.NodeCompleted && s.blocked[c] == "" {
 			s.blocked[c] = id
 		}
@@ -313,10 +339,10 @@ func (s *scheduler) finished(id, status string) (next string) {
 		case s.blocked[c] != "":
 			s.skip(c, s.blocked[c])
 		case s.ctx.Err() != nil:
-			s.x.nodeState(c, func(st *workflow.NodeState) { st.Status = workflow.NodeCancelled })
+			s.x.nodeState(s.x.wf.Nodes[c].ID, func(st *workflow.NodeState) { st.Status = workflow.NodeCancelled })
 		default:
 			s.running++
-			if next == "" {
+			if next < 0 {
 				next = c
 			} else {
 				go s.run(c)
@@ -329,11 +355,11 @@ func (s *scheduler) finished(id, status string) (next string) {
 	return next
 }
 
-// skip settles a node that cannot run because a parent did not complete:
+// skip settles node i, which cannot run because a parent did not complete:
 // skipped after a failure, cancelled after a cancellation. s.mu is held.
-func (s *scheduler) skip(id, because string) {
+func (s *scheduler) skip(i int, because string) {
 	ctx := s.ctx
-	s.x.nodeState(id, func(st *workflow.NodeState) {
+	s.x.nodeState(s.x.wf.Nodes[i].ID, func(st *workflow.NodeState) {
 		if ctx.Err() != nil {
 			st.Status = workflow.NodeCancelled
 			st.Error = "cancelled: " + context.Cause(ctx).Error()
@@ -342,7 +368,7 @@ func (s *scheduler) skip(id, because string) {
 		st.Status = workflow.NodeSkipped
 		st.Error = fmt.Sprintf("skipped: node %q did not complete", because)
 	})
-	for _, c := range s.children[id] {
+	for _, c := range s.children[i] {
 		if s.blocked[c] == "" {
 			s.blocked[c] = because
 		}
@@ -445,7 +471,7 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 // endOutput collects what flows into an end node: its parent's output, or a
 // map of them when there are several.
 func (x *execution) endOutput(id string) any {
-	parents := workflow.Parents(x.wf)[id]
+	parents := x.parents[x.index[id]]
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if len(parents) == 1 {
