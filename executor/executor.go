@@ -32,6 +32,15 @@ type Recorder interface {
 	Flush(ctx context.Context) error
 }
 
+// asyncRecorder is a Recorder that can report the outcome of an event later
+// (store.DB does). With it Start does not wait for the new execution's
+// record to be committed: the record shares the commit of the run's first
+// events, and whoever needs it stored waits with Run.Stored. A sequential
+// stream of short executions then costs one commit each instead of two.
+type asyncRecorder interface {
+	RecordAsync(ev workflow.Event) <-chan error
+}
+
 // Config holds the executor's limits. Zero fields take the defaults.
 type Config struct {
 	AskTimeout  time.Duration // one ask_node round trip; workflow metadata.ask_timeout_seconds overrides
@@ -109,6 +118,34 @@ type Run struct {
 	redact     *workflow.Redactor
 	status     string
 	err        error
+
+	stored    <-chan error // the outcome of recording the new execution
+	storedMu  sync.Mutex
+	storedErr error
+	storedSet bool
+}
+
+// Stored waits until the execution's record exists in the store, so it can
+// be read, listed and found again after a crash; answer a client with the
+// execution's id only after it. It returns the error recording it (the run
+// then ends with an error too), or ctx's error if ctx ends first. It is safe
+// for concurrent use.
+func (r *Run) Stored(ctx context.Context) error {
+	r.storedMu.Lock()
+	defer r.storedMu.Unlock()
+	if r.storedSet {
+		return r.storedErr
+	}
+	select {
+	case err := <-r.stored:
+		if err != nil {
+			err = fmt.Errorf("record new execution of workflow %s: %w", r.WorkflowID, err)
+		}
+		r.storedErr, r.storedSet = err, true
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Done is closed when the execution has ended and everything it did is
@@ -132,10 +169,13 @@ var errShutdown = errors.New("switchboard is shutting down")
 // errCancelled is the cancellation cause of a user's cancel request.
 var errCancelled = errors.New("cancelled by request")
 
-// Start records a new execution of wf and runs it in the background. The
-// execution is stored (status queued) before Start returns, so it can be read
-// at once. Start fails when the workflow cannot be ordered, the requested mode
-// is unknown, the executor is shutting down, or the record cannot be written.
+// Start records a new execution of wf (status queued) and runs it in the
+// background. The record is submitted before Start returns and committed
+// with the run's first events; call Run.Stored before giving the id to
+// anyone who will read it from the store. Start fails when the workflow
+// cannot be ordered, the requested mode is unknown, the executor is shutting
+// down, or (with a Recorder that cannot record asynchronously) the record
+// cannot be written.
 func (e *Executor) Start(ctx context.Context, wf *workflow.Workflow, opts Options) (*Run, error) {
 	order, err := workflow.Order(wf)
 	if err != nil {
@@ -175,11 +215,19 @@ func (e *Executor) Start(ctx context.Context, wf *workflow.Workflow, opts Option
 	ex.takeOver(opts.Resume)
 	ex.cancel = cancel
 	r.redact = ex.redact
-	if err := e.rec.Record(ctx, ex.redactEvent(ex.event(workflow.EventExecution, func(ev *workflow.Event) { ev.Execution = x.Header() }))); err != nil {
-		e.forget(r)
-		cancel(nil)
-		e.wg.Done()
-		return nil, fmt.Errorf("record new execution of workflow %s: %w", wf.ID, err)
+	header := ex.redactEvent(ex.event(workflow.EventExecution, func(ev *workflow.Event) { ev.Execution = x.Header() }))
+	if ar, ok := e.rec.(asyncRecorder); ok {
+		r.stored = ar.RecordAsync(header)
+	} else {
+		if err := e.rec.Record(ctx, header); err != nil {
+			e.forget(r)
+			cancel(nil)
+			e.wg.Done()
+			return nil, fmt.Errorf("record new execution of workflow %s: %w", wf.ID, err)
+		}
+		done := make(chan error, 1)
+		done <- nil
+		r.stored = done
 	}
 	go func() {
 		defer e.wg.Done()

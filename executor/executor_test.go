@@ -421,3 +421,40 @@ func TestConcurrentExecutionsDoNotSeeEachOther(t *testing.T) {
 		}
 	}
 }
+
+// Start returns before the new execution's record is committed; Stored
+// waits for it, and reports it when the record cannot be written, as does
+// the end of the run.
+func TestStoredReportsTheRecord(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, llm.NewDemo(), nil, executor.Config{})
+	w := parse(t, `{"name": "one", "nodes": [{"id": "a", "type": "ai-processor", "config": {"prompt": "hi"}}]}`)
+	if err := e.db.CreateWorkflow(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.exec.Start(ctx, w, executor.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Stored(ctx); err != nil {
+		t.Fatalf("Stored = %v", err)
+	}
+	if x, err := e.db.GetExecution(ctx, r.ID); err != nil || x.WorkflowID != w.ID {
+		t.Fatalf("after Stored: %+v, %v", x, err)
+	}
+	if _, err := r.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	e.db.Close()
+	r, err = e.exec.Start(ctx, w, executor.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Stored(ctx); workflow.ErrorCode(err) != workflow.ErrUnavailable || !strings.Contains(err.Error(), "record new execution") {
+		t.Fatalf("Stored with the database closed = %v, want unavailable", err)
+	}
+	if _, err := r.Wait(ctx); err == nil {
+		t.Fatal("the run of an execution that could not be recorded ended without an error")
+	}
+}

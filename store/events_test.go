@@ -167,3 +167,38 @@ func TestFoldOrdersBySeqThenArrival(t *testing.T) {
 		t.Errorf("logs %v, want %v", got, want)
 	}
 }
+
+// RecordAsync's channel gets what Record would have returned, once the
+// event is committed; the event shares the transaction of what follows it.
+func TestRecordAsync(t *testing.T) {
+	ctx := context.Background()
+	db := openAt(t, filepath.Join(t.TempDir(), "a.db"))
+	t0 := time.Now().UTC()
+	header := workflow.Event{ExecutionID: "x", Seq: 1, Time: t0, Kind: workflow.EventExecution,
+		Execution: &workflow.Execution{ID: "x", WorkflowID: "w", Status: workflow.ExecQueued, CreatedAt: t0}}
+	done := db.RecordAsync(header)
+	db.Enqueue(workflow.Event{ExecutionID: "x", Seq: 2, Time: t0, Kind: workflow.EventLog, Log: &workflow.LogEntry{Level: "info", Message: "m"}})
+	if err := <-done; err != nil {
+		t.Fatalf("RecordAsync = %v", err)
+	}
+	if x, err := db.GetExecution(ctx, "x"); err != nil || x.Status != workflow.ExecQueued {
+		t.Fatalf("after RecordAsync: %+v, %v", x, err)
+	}
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	bad := header
+	bad.Execution = &workflow.Execution{ID: "y", WorkflowID: "w", CreatedAt: t0} // no status
+	bad.ExecutionID = "y"
+	if err := <-db.RecordAsync(bad); workflow.ErrorCode(err) != workflow.ErrInvalid {
+		t.Fatalf("malformed header: %v, want invalid", err)
+	}
+	if err := db.Flush(ctx); workflow.ErrorCode(err) != workflow.ErrInvalid {
+		t.Fatalf("Flush after a failed RecordAsync = %v, want the same invalid error", err)
+	}
+	db.Close()
+	if err := <-db.RecordAsync(header); workflow.ErrorCode(err) != workflow.ErrUnavailable {
+		t.Fatalf("after Close: %v, want unavailable", err)
+	}
+}

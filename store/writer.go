@@ -33,6 +33,7 @@ type job struct {
 	skipped bool // fn not run because its caller's ctx was done
 
 	done chan error // buffered (1); nil when nobody waits (Enqueue)
+	lazy bool       // done is read later, if at all: no reason to commit early (RecordAsync)
 
 	// set by newEventJob: a header is an upsert of its execution's row
 	// (stmt, args); any other event is its encoded storedEvent (data), to
@@ -216,7 +217,7 @@ func (w *writer) run(q <-chan *job) error {
 // such a failure, each waiting out busy_timeout again.
 func (w *writer) add(j *job) {
 	w.batch = append(w.batch, j)
-	if j.done != nil {
+	if j.done != nil && !j.lazy {
 		w.waiters++
 	}
 	if j.flush || j.err != nil || w.txErr != nil {
@@ -722,6 +723,31 @@ func (db *DB) Record(ctx context.Context, ev workflow.Event) error {
 		return err
 	}
 	return wait(ctx, j)
+}
+
+// RecordAsync submits ev for writing like Enqueue and returns a channel
+// that receives the outcome Record would have returned once the event is
+// committed (or has failed). Unlike Record it does not make the writer
+// commit early: the event shares the transaction of what follows it, and
+// is committed within linger or with the next write someone waits for. So
+// a new execution's header and the events of its first moments cost one
+// commit instead of two, and the caller learns about the header only when
+// it needs to. The channel is buffered; nobody has to read it. A failure
+// is also reported by the next Flush, as for Enqueue. After Close the
+// channel receives the "unavailable" error at once. RecordAsync is safe
+// for concurrent use.
+func (db *DB) RecordAsync(ev workflow.Event) <-chan error {
+	done := make(chan error, 1)
+	if ev.Kind == workflow.EventDelta {
+		done <- nil
+		return done
+	}
+	j := newEventJob(ev, false)
+	j.done, j.lazy = done, true
+	if err := db.submit(j); err != nil {
+		done <- err
+	}
+	return done
 }
 
 // Enqueue submits ev for writing and returns without waiting; ev is

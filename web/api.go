@@ -356,10 +356,24 @@ func (s *Server) resume(ctx context.Context, id string, overrides map[string]any
 	return run, w, nil
 }
 
+// stored waits until run's record is in the store, so a client that is
+// given its id can read it. If it cannot be recorded the run is cancelled:
+// nobody could follow it.
+func (s *Server) stored(ctx context.Context, run *executor.Run) error {
+	if err := run.Stored(ctx); err != nil {
+		s.runner.Cancel(run.ID)
+		return err
+	}
+	return nil
+}
+
 // answerRun answers an execute or resume request: 202 at once when async,
 // else 200 with the finished record.
 func (s *Server) answerRun(c echo.Context, run *executor.Run, workflowID string, async bool) error {
 	ctx := c.Request().Context()
+	if err := s.stored(ctx, run); err != nil {
+		return err
+	}
 	if async {
 		return c.JSON(http.StatusAccepted, map[string]any{
 			"execution_id": run.ID, "workflow_id": workflowID, "status": workflow.ExecQueued,

@@ -337,6 +337,9 @@ func (s *Server) uiRun(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.stored(ctx, run); err != nil {
+		return err
+	}
 	return goTo(c, "/ui/executions/"+run.ID)
 }
 

@@ -486,6 +486,9 @@ func TestUIExecutionLiveStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := run.Stored(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := c.c.Get(c.base + "/ui/executions/" + run.ID + "/live")
 	if err != nil {
 		t.Fatal(err)
