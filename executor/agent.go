@@ -28,7 +28,7 @@ func (x *execution) runAI(ctx context.Context, node *workflow.Node) (any, error)
 	if strings.TrimSpace(prompt) == "" {
 		prompt = "Do your part of the work described in your instructions."
 	}
-	msgs := []llm.Message{}
+	msgs := make([]llm.Message, 0, 2)
 	if sys := x.systemPrompt(node); sys != "" {
 		msgs = append(msgs, llm.Message{Role: llm.RoleSystem, Content: sys})
 	}
@@ -37,15 +37,16 @@ func (x *execution) runAI(ctx context.Context, node *workflow.Node) (any, error)
 }
 
 // scope copies, under the lock, only what text's placeholders name: copying
-// every earlier output for every node made long chains quadratic.
+// every earlier output for every node made long chains quadratic. Its maps
+// are made only for what is named; a prompt naming one output, as most do,
+// costs one small map.
 func (x *execution) scope(text string) workflow.Scope {
-	sc := workflow.Scope{ExecutionID: x.rec.ID, WorkflowID: x.wf.ID,
-		Vars: map[string]any{}, Outputs: map[string]any{}}
+	sc := workflow.Scope{ExecutionID: x.rec.ID, WorkflowID: x.wf.ID}
 	names := workflow.Placeholders(text)
 	if len(names) == 0 {
 		return sc
 	}
-	shared := map[string]any{}
+	var shared map[string]any
 	x.mu.Lock()
 	for _, name := range names {
 		head, rest, _ := strings.Cut(name, ".")
@@ -53,20 +54,35 @@ func (x *execution) scope(text string) workflow.Scope {
 		switch {
 		case head == "outputs" && key != "":
 			if v, ok := x.outputs[key]; ok {
+				if sc.Outputs == nil {
+					sc.Outputs = make(map[string]any, len(names))
+				}
 				sc.Outputs[key] = v
 			}
 		case head == "shared" && key != "":
 			if v, ok := x.shared[key]; ok {
+				if shared == nil {
+					shared = map[string]any{}
+				}
 				shared[key] = v
 			}
 		default:
 			if v, ok := x.vars[head]; ok {
+				if sc.Vars == nil {
+					sc.Vars = make(map[string]any, len(names))
+				}
 				sc.Vars[head] = v
 			}
 		}
 	}
 	x.mu.Unlock()
-	sc.Shared = func(k string) (any, bool) { v, ok := shared[k]; return v, ok }
+	// Shared is set even when nothing is found, so that {{shared.key}}
+	// reads the shared context, never a variable named shared.
+	if shared == nil {
+		sc.Shared = func(string) (any, bool) { return nil, false }
+	} else {
+		sc.Shared = func(k string) (any, bool) { v, ok := shared[k]; return v, ok }
+	}
 	return sc
 }
 
@@ -113,7 +129,9 @@ func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Me
 	}
 	if own {
 		req.OnDelta = func(d string) {
-			x.emit(workflow.EventDelta, func(ev *workflow.Event) { ev.Delta = &workflow.Delta{NodeID: node.ID, Text: d} })
+			ev := x.newEvent(workflow.EventDelta)
+			ev.Delta = &workflow.Delta{NodeID: node.ID, Text: d}
+			x.send(ev)
 		}
 	}
 	if err := x.guard.admitLLMCall(); err != nil {
@@ -204,21 +222,23 @@ func (x *execution) setShared(from, key string, value any) {
 	x.mu.Lock()
 	x.shared[key] = value
 	x.mu.Unlock()
-	x.emit(workflow.EventContext, func(ev *workflow.Event) { ev.Context = &workflow.ContextUpdate{Key: key, Value: value} })
+	ev := x.newEvent(workflow.EventContext)
+	ev.Context = &workflow.ContextUpdate{Key: key, Value: value}
+	x.send(ev)
 	x.comm(workflow.CommEntry{From: from, Type: workflow.CommContext, Content: key + " = " + renderValue(value),
 		Metadata: map[string]any{"key": key, "mode": x.rec.Mode}})
 }
 
 func (x *execution) comm(c workflow.CommEntry) {
-	x.emit(workflow.EventMessage, func(ev *workflow.Event) {
-		if c.Time.IsZero() {
-			c.Time = ev.Time
-		}
-		if c.Metadata == nil {
-			c.Metadata = map[string]any{}
-		}
-		ev.Message = &c
-	})
+	ev := x.newEvent(workflow.EventMessage)
+	if c.Time.IsZero() {
+		c.Time = ev.Time
+	}
+	if c.Metadata == nil {
+		c.Metadata = map[string]any{}
+	}
+	ev.Message = &c
+	x.send(ev)
 }
 
 // ask sends question from node to target through the execution's transport

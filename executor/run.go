@@ -97,9 +97,17 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, o
 	return x
 }
 
+// newEvent starts an event of this execution; the caller sets its payload
+// and sends it. The events of every node go this way: an event handed by
+// pointer to a fill function (event, emit) escapes to the heap, which cost
+// an allocation per event, five per node.
+func (x *execution) newEvent(kind workflow.EventKind) workflow.Event {
+	return workflow.Event{ExecutionID: x.rec.ID, Seq: x.seq.Add(1), Time: time.Now().UTC(), Kind: kind}
+}
+
 // event builds an event of this execution; fill sets its payload.
 func (x *execution) event(kind workflow.EventKind, fill func(*workflow.Event)) workflow.Event {
-	ev := workflow.Event{ExecutionID: x.rec.ID, Seq: x.seq.Add(1), Time: time.Now().UTC(), Kind: kind}
+	ev := x.newEvent(kind)
 	fill(&ev)
 	return ev
 }
@@ -107,8 +115,14 @@ func (x *execution) event(kind workflow.EventKind, fill func(*workflow.Event)) w
 // emit records an event (grouped with others by the recorder) and shows it
 // to live subscribers.
 func (x *execution) emit(kind workflow.EventKind, fill func(*workflow.Event)) {
-	ev := x.redactEvent(x.event(kind, fill))
-	if kind != workflow.EventDelta {
+	x.send(x.event(kind, fill))
+}
+
+// send records ev (grouped with others by the recorder) unless it is a
+// delta, and shows it to live subscribers.
+func (x *execution) send(ev workflow.Event) {
+	ev = x.redactEvent(ev)
+	if ev.Kind != workflow.EventDelta {
 		x.e.rec.Enqueue(ev)
 	}
 	x.e.hub.publish(ev)
@@ -121,9 +135,9 @@ func (x *execution) log(level slog.Level, node, format string, args ...any) {
 	} else {
 		x.logger.LogAttrs(context.Background(), level, msg)
 	}
-	x.emit(workflow.EventLog, func(ev *workflow.Event) {
-		ev.Log = &workflow.LogEntry{Time: ev.Time, Level: levelName(level), Message: msg, NodeID: node}
-	})
+	ev := x.newEvent(workflow.EventLog)
+	ev.Log = &workflow.LogEntry{Time: ev.Time, Level: levelName(level), Message: msg, NodeID: node}
+	x.send(ev)
 }
 
 func levelName(l slog.Level) string {
@@ -139,15 +153,16 @@ func levelName(l slog.Level) string {
 }
 
 func (x *execution) fail(node, code, msg string) {
-	x.emit(workflow.EventError, func(ev *workflow.Event) {
-		ev.Error = &workflow.ErrorEntry{Time: ev.Time, NodeID: node, Code: code, Message: msg}
-	})
+	ev := x.newEvent(workflow.EventError)
+	ev.Error = &workflow.ErrorEntry{Time: ev.Time, NodeID: node, Code: code, Message: msg}
+	x.send(ev)
 }
 
 func (x *execution) setHeader(change func(h *workflow.Execution)) {
 	change(x.rec)
-	h := x.rec.Header()
-	x.emit(workflow.EventExecution, func(ev *workflow.Event) { ev.Execution = h })
+	ev := x.newEvent(workflow.EventExecution)
+	ev.Execution = x.rec.Header()
+	x.send(ev)
 }
 
 // nodeState changes a node's state under the lock and emits a copy.
@@ -157,7 +172,9 @@ func (x *execution) nodeState(id string, change func(s *workflow.NodeState)) {
 	change(s)
 	cp := *s
 	x.mu.Unlock()
-	x.emit(workflow.EventNode, func(ev *workflow.Event) { ev.Node = &cp })
+	ev := x.newEvent(workflow.EventNode)
+	ev.Node = &cp
+	x.send(ev)
 }
 
 // run executes the workflow and returns the final status. It always ends the
