@@ -549,6 +549,9 @@ func (s *Server) uiResume(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.stored(c.Request().Context(), run); err != nil {
+		return err
+	}
 	return goTo(c, "/ui/executions/"+run.ID)
 }
 
