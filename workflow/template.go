@@ -135,37 +135,45 @@ func Render(text string, sc Scope) (string, error) {
 	return out, nil
 }
 
+// lookup finds a placeholder's value. Names are cut at their dots as they
+// are read, not split into a slice: lookup runs for every placeholder of
+// every node of every execution.
 func lookup(name string, sc Scope) (any, bool) {
-	parts := strings.Split(name, ".")
+	head, rest, dotted := strings.Cut(name, ".")
 	switch {
 	case name == "execution_id":
 		return sc.ExecutionID, sc.ExecutionID != ""
 	case name == "workflow_id":
 		return sc.WorkflowID, sc.WorkflowID != ""
-	case parts[0] == "outputs" && len(parts) >= 2:
-		v, ok := sc.Outputs[parts[1]]
+	case head == "outputs" && dotted:
+		key, path, more := strings.Cut(rest, ".")
+		v, ok := sc.Outputs[key]
 		if !ok {
 			return nil, false
 		}
-		return dig(v, parts[2:])
-	case parts[0] == "shared" && len(parts) >= 2 && sc.Shared != nil:
-		v, ok := sc.Shared(parts[1])
+		return dig(v, path, more)
+	case head == "shared" && dotted && sc.Shared != nil:
+		key, path, more := strings.Cut(rest, ".")
+		v, ok := sc.Shared(key)
 		if !ok {
 			return nil, false
 		}
-		return dig(v, parts[2:])
+		return dig(v, path, more)
 	}
-	v, ok := sc.Vars[parts[0]]
+	v, ok := sc.Vars[head]
 	if !ok {
 		return nil, false
 	}
-	return dig(v, parts[1:])
+	return dig(v, rest, dotted)
 }
 
-// dig follows a dotted path into a JSON value. A string that holds a JSON
+// dig follows a dotted path into a JSON value; more says whether there is
+// a path at all (an empty one is one empty key). A string that holds a JSON
 // object or array is decoded first, since model outputs are text.
-func dig(v any, path []string) (any, bool) {
-	for _, key := range path {
+func dig(v any, path string, more bool) (any, bool) {
+	for more {
+		var key string
+		key, path, more = strings.Cut(path, ".")
 		if s, ok := v.(string); ok {
 			var decoded any
 			if err := json.Unmarshal([]byte(strings.TrimSpace(s)), &decoded); err != nil {

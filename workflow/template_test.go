@@ -25,6 +25,7 @@ func TestRender(t *testing.T) {
 		{"{{outputs.start.input}}", "data"},
 		{"{{shared.topic}} {{shared.cfg}}", `bees {"n":3}`},
 		{"{{execution_id}}/{{workflow_id}}", "ex1/wf1"},
+		{"{{list.1}} {{shared.cfg.n}} {{outputs.a.arr.0}}", "y 3 1"},
 		{`json {{"a": 1}} stays`, `json {{"a": 1}} stays`},
 	}
 	for _, tt := range tests {
@@ -33,9 +34,9 @@ func TestRender(t *testing.T) {
 			t.Errorf("Render(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
-	_, err := workflow.Render("{{nope}} {{outputs.b.x}} {{shared.none}}", sc)
-	if err == nil || !strings.Contains(err.Error(), "{{nope}}, {{outputs.b.x}}, {{shared.none}}") {
-		t.Fatalf("want error naming the three, got %v", err)
+	_, err := workflow.Render("{{nope}} {{outputs.b.x}} {{shared.none}} {{list.2}} {{n.x}} {{outputs.a.arr.1.k.z}}", sc)
+	if err == nil || !strings.Contains(err.Error(), "{{nope}}, {{outputs.b.x}}, {{shared.none}}, {{list.2}}, {{n.x}}, {{outputs.a.arr.1.k.z}}") {
+		t.Fatalf("want error naming the six, got %v", err)
 	}
 }
 
