@@ -17,7 +17,7 @@ import (
 // reply, then follow-up turns with their results. Its output is the final
 // reply.
 func (x *execution) runAI(ctx context.Context, node *workflow.Node) (any, error) {
-	cfg := node.AI()
+	cfg := x.aiOf(node)
 	prompt, err := workflow.Render(cfg.Prompt, x.scope(cfg.Prompt))
 	if err != nil {
 		return nil, fmt.Errorf("render prompt of node %q: %w", node.ID, err)
@@ -92,7 +92,7 @@ func (x *execution) scope(text string) workflow.Scope {
 // first and node last. own says whether this is the node's own run (its
 // streamed text is shown live) rather than an answer to another node.
 func (x *execution) converse(ctx context.Context, node *workflow.Node, msgs []llm.Message, purpose llm.Purpose, chain []string, own bool) (string, error) {
-	cfg := node.AI()
+	cfg := x.aiOf(node)
 	for round := 0; ; round++ {
 		reply, err := x.chat(ctx, node, msgs, purpose, own)
 		if err != nil {
@@ -122,7 +122,7 @@ func (x *execution) converse(ctx context.Context, node *workflow.Node, msgs []ll
 
 // chat makes one model call for node and accounts for it.
 func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Message, purpose llm.Purpose, own bool) (string, error) {
-	cfg := node.AI()
+	cfg := x.aiOf(node)
 	req := llm.Request{
 		Model: cfg.Model, Messages: msgs, Temperature: cfg.Temperature, MaxTokens: cfg.MaxTokens,
 		Agent: node.ID, AgentName: cfg.Name, Purpose: purpose,

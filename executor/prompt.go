@@ -40,7 +40,7 @@ func communicationGuide(w *workflow.Workflow, self string) string {
 // communication guide when it may communicate, and the broadcasts it has
 // received so far.
 func (x *execution) systemPrompt(node *workflow.Node) string {
-	cfg := node.AI()
+	cfg := x.aiOf(node)
 	var b strings.Builder
 	b.WriteString(cfg.SystemPrompt)
 	if cfg.CanCommunicate {

@@ -31,6 +31,10 @@ type execution struct {
 	// in slices by position instead of maps grown node by node.
 	index   map[string]int
 	parents [][]string
+	// ai holds, by position, each node's ai-processor settings, read once:
+	// Node.AI reads them from the node's open config map (and allocates),
+	// and one node's run asked for them five times.
+	ai []workflow.AIConfig
 
 	askTimeout time.Duration
 	transport  transport
@@ -69,6 +73,7 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, o
 		nodes:      make(map[string]*workflow.Node, len(wf.Nodes)),
 		index:      make(map[string]int, len(wf.Nodes)),
 		parents:    make([][]string, len(wf.Nodes)),
+		ai:         make([]workflow.AIConfig, len(wf.Nodes)),
 	}
 	for _, v := range wf.Variables {
 		x.vars[v.Name] = v.Value
@@ -82,6 +87,7 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, o
 		if _, dup := x.nodes[n.ID]; !dup { // the first of a repeated id, as wf.Node finds it
 			x.nodes[n.ID] = n
 			x.index[n.ID] = i
+			x.ai[i] = n.AI()
 		}
 	}
 	seen := make(map[workflow.Edge]struct{}, len(wf.Edges))
@@ -95,6 +101,16 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, o
 		}
 	}
 	return x
+}
+
+// aiOf returns the ai-processor settings of n, a node of this execution's
+// workflow, from those read when the execution began.
+func (x *execution) aiOf(n *workflow.Node) *workflow.AIConfig {
+	if i, ok := x.index[n.ID]; ok && &x.wf.Nodes[i] == n {
+		return &x.ai[i]
+	}
+	cfg := n.AI()
+	return &cfg
 }
 
 // newEvent starts an event of this execution; the caller sets its payload
@@ -129,7 +145,14 @@ func (x *execution) send(ev workflow.Event) {
 }
 
 func (x *execution) log(level slog.Level, node, format string, args ...any) {
-	msg := x.redact.String(fmt.Sprintf(format, args...))
+	x.logText(level, node, fmt.Sprintf(format, args...))
+}
+
+// logText is log with the message already written: the lines every node
+// logs are built by concatenation, which allocates once, where Sprintf
+// also boxed each argument.
+func (x *execution) logText(level slog.Level, node, msg string) {
+	msg = x.redact.String(msg)
 	if node != "" {
 		x.logger.LogAttrs(context.Background(), level, msg, slog.String("node_id", node))
 	} else {
@@ -411,13 +434,13 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 	node := x.nodes[id]
 	start := time.Now().UTC()
 	x.nodeState(id, func(s *workflow.NodeState) { s.Status = workflow.NodeRunning; s.StartedAt = &start })
-	x.log(slog.LevelInfo, id, "Node %s (%s) started", id, node.Type)
+	x.logText(slog.LevelInfo, id, "Node "+id+" ("+node.Type+") started")
 
 	// Only a model can take long: start and end nodes get no timer.
 	nctx := ctx
 	if node.Type == workflow.NodeAIProcessor {
 		timeout := x.e.cfg.NodeTimeout
-		if t := node.AI().Timeout; t > 0 {
+		if t := x.aiOf(node).Timeout; t > 0 {
 			timeout = t
 		}
 		var cancel context.CancelFunc
@@ -481,7 +504,7 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 	x.outputs[id] = output
 	x.mu.Unlock()
 	x.nodeState(id, func(s *workflow.NodeState) { s.Status, s.Output, s.FinishedAt = status, output, &end })
-	x.log(slog.LevelInfo, id, "Node %s completed in %s", id, end.Sub(start).Round(time.Millisecond))
+	x.logText(slog.LevelInfo, id, "Node "+id+" completed in "+end.Sub(start).Round(time.Millisecond).String())
 	return status
 }
 

@@ -66,20 +66,22 @@ func (r *keepRecorder) Flush(context.Context) error {
 // over the runs), so per-execution costs are left out. The figure must not
 // grow with N; ns/op, which includes them, is not the one to read. The keep
 // recorder holds every event until the execution ends, as a store's queue
-// may, so that what events carry shows in the collector's work.
+// may, so that what events carry shows in the collector's work; sqlite is
+// the store, as bench/ runs it.
 func BenchmarkChainNodes(b *testing.B) {
 	recorders := []struct {
 		name string
-		rec  func() executor.Recorder
+		rec  func(b *testing.B) executor.Recorder
 	}{
-		{"nop", func() executor.Recorder { return nopRecorder{} }},
-		{"keep", func() executor.Recorder { return &keepRecorder{} }},
+		{"nop", func(*testing.B) executor.Recorder { return nopRecorder{} }},
+		{"keep", func(*testing.B) executor.Recorder { return &keepRecorder{} }},
+		{"sqlite", func(b *testing.B) executor.Recorder { return benchStore(b) }},
 	}
 	for _, r := range recorders {
 		for _, n := range []int{4, 64, 512} {
 			b.Run(fmt.Sprintf("%s/chain-%d", r.name, n), func(b *testing.B) {
 				m := &stampModel{}
-				ex := executor.New(r.rec(), m, nil, quietLogger(), executor.Config{})
+				ex := executor.New(r.rec(b), m, nil, quietLogger(), executor.Config{})
 				b.Cleanup(func() {
 					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 					defer cancel()
