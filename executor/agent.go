@@ -36,12 +36,15 @@ func (x *execution) runAI(ctx context.Context, node *workflow.Node) (any, error)
 	return x.converse(ctx, node, msgs, llm.PurposeTask, []string{node.ID}, true)
 }
 
-// scope copies, under the lock, only what text's placeholders name: copying
-// every earlier output for every node made long chains quadratic. Its maps
-// are made only for what is named; a prompt naming one output, as most do,
-// costs one small map.
+// scope is what a prompt of this execution can refer to. Variables and
+// shared values are copied under the lock, and only those text's
+// placeholders name: copying everything for every node made long chains
+// quadratic. Outputs are not copied at all but read when the prompt is
+// rendered (output): a node's output is set once, before its children
+// start, and a prompt may only name its ancestors' (Validate), so reading
+// them then gives what a copy gave, without a map per node.
 func (x *execution) scope(text string) workflow.Scope {
-	sc := workflow.Scope{ExecutionID: x.rec.ID, WorkflowID: x.wf.ID}
+	sc := workflow.Scope{ExecutionID: x.rec.ID, WorkflowID: x.wf.ID, Output: x.output}
 	names := workflow.Placeholders(text)
 	if len(names) == 0 {
 		return sc
@@ -53,12 +56,6 @@ func (x *execution) scope(text string) workflow.Scope {
 		key, _, _ := strings.Cut(rest, ".")
 		switch {
 		case head == "outputs" && key != "":
-			if v, ok := x.outputs[key]; ok {
-				if sc.Outputs == nil {
-					sc.Outputs = make(map[string]any, len(names))
-				}
-				sc.Outputs[key] = v
-			}
 		case head == "shared" && key != "":
 			if v, ok := x.shared[key]; ok {
 				if shared == nil {
@@ -84,6 +81,14 @@ func (x *execution) scope(text string) workflow.Scope {
 		sc.Shared = func(k string) (any, bool) { v, ok := shared[k]; return v, ok }
 	}
 	return sc
+}
+
+// output returns the output of a node that has finished.
+func (x *execution) output(id string) (any, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	v, ok := x.outputs[id]
+	return v, ok
 }
 
 // converse calls the model for node, then performs the CALL statements of

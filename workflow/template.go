@@ -92,6 +92,10 @@ type Scope struct {
 	Shared      func(key string) (any, bool)
 	ExecutionID string
 	WorkflowID  string
+	// Output, when set, is asked for node outputs instead of Outputs, so
+	// that the executor can read them where it keeps them instead of
+	// copying those a template names into a map for every node.
+	Output func(node string) (any, bool)
 }
 
 // Render replaces the placeholders of text. Strings render as they are; other
@@ -147,7 +151,13 @@ func lookup(name string, sc Scope) (any, bool) {
 		return sc.WorkflowID, sc.WorkflowID != ""
 	case head == "outputs" && dotted:
 		key, path, more := strings.Cut(rest, ".")
-		v, ok := sc.Outputs[key]
+		var v any
+		var ok bool
+		if sc.Output != nil {
+			v, ok = sc.Output(key)
+		} else {
+			v, ok = sc.Outputs[key]
+		}
 		if !ok {
 			return nil, false
 		}

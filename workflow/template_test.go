@@ -40,6 +40,25 @@ func TestRender(t *testing.T) {
 	}
 }
 
+// TestRenderOutputFunc: when Scope.Output is set, outputs are asked of it
+// and the Outputs map is not read.
+func TestRenderOutputFunc(t *testing.T) {
+	sc := workflow.Scope{
+		Outputs: map[string]any{"a": "from the map"},
+		Output: func(node string) (any, bool) {
+			v, ok := map[string]any{"a": `{"k": "from the func"}`}[node]
+			return v, ok
+		},
+	}
+	got, err := workflow.Render("{{outputs.a.k}}", sc)
+	if err != nil || got != "from the func" {
+		t.Fatalf("Render = %q, %v; want %q", got, err, "from the func")
+	}
+	if _, err := workflow.Render("{{outputs.b}}", sc); err == nil || !strings.Contains(err.Error(), "{{outputs.b}}") {
+		t.Fatalf("want an error naming {{outputs.b}}, got %v", err)
+	}
+}
+
 func FuzzRender(f *testing.F) {
 	f.Add("{{a}} {{outputs.x.y.0}} {{shared.k}} {{")
 	f.Fuzz(func(t *testing.T, s string) {
