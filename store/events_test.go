@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -201,4 +202,45 @@ func TestRecordAsync(t *testing.T) {
 	if err := <-db.RecordAsync(header); workflow.ErrorCode(err) != workflow.ErrUnavailable {
 		t.Fatalf("after Close: %v, want unavailable", err)
 	}
+}
+
+// The hand-written encoding of a stored event decodes to what
+// encoding/json's encoding of it decodes to, for every field and for
+// strings with quotes, escapes, control characters, invalid UTF-8 and the
+// JavaScript line separators.
+func FuzzStoredEventEncoding(f *testing.F) {
+	for _, s := range []string{"", "plain", `q"uote\back`, "tab\tnl\ncr\r\x00\x1f", "bad \xff utf8 \xc3", "ls\u2028ps\u2029", "é 日本 🎉", "<&>"} {
+		f.Add(s, int64(7))
+	}
+	f.Fuzz(func(t *testing.T, s string, n int64) {
+		meta := map[string]any{s: s, "n": float64(n)}
+		var nilMeta map[string]any
+		for _, se := range []storedEvent{
+			{Kind: workflow.EventNode, Seq: n, Node: s, Type: s, Name: s, Status: s, Value: s, Start: n, Finish: n, Model: s, PT: int(n), CT: 1, TT: 2, Calls: 3, Err: s},
+			{Kind: workflow.EventNode, Seq: 1, Value: map[string]any{"out": s, "n": 1.5}},
+			{Kind: workflow.EventMessage, Seq: n, Time: n, From: s, To: s, Type: s, Text: s, Meta: &meta},
+			{Kind: workflow.EventMessage, Seq: n, Meta: &nilMeta},
+			{Kind: workflow.EventLog, Seq: n, Time: n, Level: s, Text: s, Node: s, Code: s},
+			{Kind: workflow.EventContext, Seq: n, Key: s, Value: []any{s, nil, true}},
+		} {
+			mine, err := se.appendJSON(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			theirs, err := json.Marshal(&se)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var a, b storedEvent
+			if err := json.Unmarshal(mine, &a); err != nil {
+				t.Fatalf("%s does not decode: %v", mine, err)
+			}
+			if err := json.Unmarshal(theirs, &b); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(a, b) {
+				t.Fatalf("decoded differently:\n mine   %s\n theirs %s", mine, theirs)
+			}
+		}
+	})
 }

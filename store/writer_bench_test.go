@@ -105,3 +105,20 @@ func BenchmarkExecutionEventsParallel(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "executions/s")
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
+
+// BenchmarkEncodeQAEvents is the encoding of one Q&A execution's events
+// for their chunk, done in the executor's goroutines (newEventJob).
+func BenchmarkEncodeQAEvents(b *testing.B) {
+	evs := qaEvents(workflow.NewID(), time.Now().UTC())
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range evs {
+			if evs[i].Kind == workflow.EventExecution {
+				continue
+			}
+			if _, err := encodeEvent(&evs[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
