@@ -434,7 +434,7 @@ func (b *Bus) connectionFailed(cause error) {
 // response, otherwise to every handler of its channel, each in its own goroutine.
 func (b *Bus) dispatch(rm *redis.Message) {
 	var m Message
-	err := m.UnmarshalJSON([]byte(rm.Payload))
+	err := m.decodeWire(rm.Payload)
 	if err == nil {
 		err = m.Validate()
 	}
@@ -480,7 +480,7 @@ func (b *Bus) dispatch(rm *redis.Message) {
 		mm := m
 		if i > 0 {
 			// Each handler gets its own maps, so one cannot race another by modifying them.
-			_ = mm.UnmarshalJSON([]byte(rm.Payload))
+			_ = mm.decodeWire(rm.Payload)
 		}
 		go b.runHandler(s, mm)
 	}

@@ -3,7 +3,6 @@ package bus
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -123,52 +122,10 @@ type Message struct {
 	Metadata         map[string]any `json:"metadata"`
 }
 
-// wireMessage is the JSON shape of a Message, with the timestamps as strings so that their
-// format is ours rather than encoding/json's (which drops trailing zeros of the fraction).
-type wireMessage struct {
-	ID               string         `json:"id"`
-	Type             MessageType    `json:"type"`
-	FromAgent        string         `json:"from_agent"`
-	ToAgent          string         `json:"to_agent"`
-	Subject          string         `json:"subject"`
-	Content          map[string]any `json:"content"`
-	Priority         Priority       `json:"priority"`
-	RequiresResponse bool           `json:"requires_response"`
-	ReplyTo          *string        `json:"reply_to"`
-	Timestamp        string         `json:"timestamp"`
-	ExpiresAt        *string        `json:"expires_at"`
-	Metadata         map[string]any `json:"metadata"`
-}
-
 // MarshalJSON encodes m in the wire format described on [Message]. It fails only when Content
 // or Metadata hold a value encoding/json cannot encode (a channel, a function, a NaN).
 func (m Message) MarshalJSON() ([]byte, error) {
-	w := wireMessage{
-		ID:               m.ID,
-		Type:             m.Type,
-		FromAgent:        m.FromAgent,
-		ToAgent:          m.ToAgent,
-		Subject:          m.Subject,
-		Content:          m.Content,
-		Priority:         m.Priority,
-		RequiresResponse: m.RequiresResponse,
-		Timestamp:        formatTime(m.Timestamp),
-		Metadata:         m.Metadata,
-	}
-	if w.Content == nil {
-		w.Content = map[string]any{}
-	}
-	if w.Metadata == nil {
-		w.Metadata = map[string]any{}
-	}
-	if m.ReplyTo != nil && *m.ReplyTo != "" {
-		w.ReplyTo = m.ReplyTo
-	}
-	if m.ExpiresAt != nil {
-		s := formatTime(*m.ExpiresAt)
-		w.ExpiresAt = &s
-	}
-	b, err := json.Marshal(w)
+	b, err := m.appendWire(make([]byte, 0, m.wireSize()))
 	if err != nil {
 		return nil, fmt.Errorf("encode message %s: %w", m.ID, err)
 	}
@@ -177,41 +134,8 @@ func (m Message) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON decodes the wire format described on [Message]. Errors wrap [ErrMalformed].
 func (m *Message) UnmarshalJSON(data []byte) error {
-	var w wireMessage
-	if err := json.Unmarshal(data, &w); err != nil {
-		return fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	ts, err := parseTime(w.Timestamp)
-	if err != nil {
-		return fmt.Errorf("%w: timestamp: %w", ErrMalformed, err)
-	}
-	var exp *time.Time
-	if w.ExpiresAt != nil && *w.ExpiresAt != "" {
-		t, err := parseTime(*w.ExpiresAt)
-		if err != nil {
-			return fmt.Errorf("%w: expires_at: %w", ErrMalformed, err)
-		}
-		exp = &t
-	}
-	replyTo := w.ReplyTo
-	if replyTo != nil && *replyTo == "" {
-		replyTo = nil
-	}
-	*m = Message{
-		ID:               w.ID,
-		Type:             w.Type,
-		FromAgent:        w.FromAgent,
-		ToAgent:          w.ToAgent,
-		Subject:          w.Subject,
-		Content:          w.Content,
-		Priority:         w.Priority,
-		RequiresResponse: w.RequiresResponse,
-		ReplyTo:          replyTo,
-		Timestamp:        ts,
-		ExpiresAt:        exp,
-		Metadata:         w.Metadata,
-	}
-	return nil
+	// The copy lets the decoded strings share one allocation that data's owner cannot change.
+	return m.decodeWire(string(data))
 }
 
 func formatTime(t time.Time) string {
