@@ -60,6 +60,7 @@ type DB struct {
 
 	wdb *sql.DB // writer pool: exactly one connection, used only by the writer goroutine once Open returns
 	rdb *sql.DB // reader pool, query_only
+	cdb *sql.DB // the checkpointer's connection (checkpoint.go)
 
 	reads   sync.Map       // SQL text → *sql.Stmt prepared on rdb (see reads.go)
 	warming sync.Map       // SQL text being prepared in the background (see warm)
@@ -153,11 +154,24 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	db.cdb, err = sql.Open("sqlite", checkpointDSN(abs))
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db.cdb.SetMaxOpenConns(1)
 	ok = true
-	w := &writer{db: db.wdb, stmts: stmts, logger: logger}
+	want := make(chan struct{}, 1)
+	checkpointed := make(chan struct{})
+	go func() {
+		defer close(checkpointed)
+		checkpointer(db.cdb, want, logger)
+	}()
+	w := &writer{db: db.wdb, stmts: stmts, logger: logger, checkpoint: want}
 	go func() {
 		defer close(db.writerDone)
 		db.leftover = w.run(db.queue)
+		close(want) // the writer is the only sender
+		<-checkpointed
 	}()
 	return db, nil
 }
@@ -188,6 +202,8 @@ func writerDSN(abs string) string {
 			"journal_mode(WAL)",
 			"foreign_keys(1)",
 			"synchronous(NORMAL)",
+			fmt.Sprintf("wal_autocheckpoint(%d)", writerCheckpointFrames), // see checkpoint.go
+			fmt.Sprintf("journal_size_limit(%d)", walSizeLimit),
 		},
 		"_txlock": {"immediate"},
 	})
@@ -200,6 +216,12 @@ func readerDSN(abs string) string {
 		"_pragma":     {fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS), "foreign_keys(1)"},
 		"_query_only": {"1"},
 	})
+}
+
+// checkpointDSN is for the checkpointer's connection, which writes nothing
+// but the database file's pages from the WAL.
+func checkpointDSN(abs string) string {
+	return dsn(abs, url.Values{"_pragma": {fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS)}})
 }
 
 // Path returns the path the database was opened with. It is safe for
@@ -251,6 +273,11 @@ func (db *DB) closePools() error {
 	if db.wdb != nil {
 		if err := db.wdb.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store %s: writer: %w", db.path, err))
+		}
+	}
+	if db.cdb != nil {
+		if err := db.cdb.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store %s: checkpointer: %w", db.path, err))
 		}
 	}
 	if db.rdb != nil {

@@ -89,6 +89,9 @@ type writer struct {
 	stmts  [numStmts]*sql.Stmt
 	logger *slog.Logger
 
+	checkpoint chan<- struct{} // asks the checkpointer for a checkpoint (checkpoint.go)
+	commits    int             // since the last request
+
 	pending error // first write error since the last Flush marker
 
 	// The open batch: its jobs in submission order, the transaction they
@@ -449,6 +452,13 @@ func (w *writer) finish() {
 		if w.txErr == nil {
 			if err := w.tx.Commit(); err != nil {
 				w.txErr = fmt.Errorf("commit write: %w", err)
+			}
+			if w.commits++; w.commits >= checkpointEvery && w.checkpoint != nil {
+				select {
+				case w.checkpoint <- struct{}{}:
+					w.commits = 0
+				default: // one is running or asked for already
+				}
 			}
 		} else {
 			_ = w.tx.Rollback()
