@@ -62,6 +62,8 @@ type DB struct {
 	rdb *sql.DB // reader pool, query_only
 	cdb *sql.DB // the checkpointer's connection (checkpoint.go)
 
+	workflows *wfCache // parsed workflows by id (wfcache.go)
+
 	reads   sync.Map       // SQL text → *sql.Stmt prepared on rdb (see reads.go)
 	warming sync.Map       // SQL text being prepared in the background (see warm)
 	bg      sync.WaitGroup // background prepares, waited for before the pool closes
@@ -107,7 +109,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 
-	db := &DB{path: path, logger: logger, queue: make(chan *job, queueSize), writerDone: make(chan struct{})}
+	db := &DB{path: path, logger: logger, queue: make(chan *job, queueSize), writerDone: make(chan struct{}), workflows: newWFCache()}
 	ok := false
 	defer func() {
 		if !ok {

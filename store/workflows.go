@@ -46,7 +46,7 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *workflow.Workflow) error {
 		return err
 	}
 	var inserted bool
-	err = db.exec(ctx, func(tx *sql.Tx) error {
+	err = db.execThen(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`INSERT INTO workflows (id, name, status, mode, created_at, updated_at, doc)
 			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 			c.ID, c.Name, c.Status, c.Mode(), now.UnixNano(), now.UnixNano(), doc)
@@ -56,7 +56,7 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *workflow.Workflow) error {
 		n, err := res.RowsAffected()
 		inserted = n == 1
 		return err
-	})
+	}, func() { db.workflows.drop(c.ID) })
 	if err != nil {
 		return fmt.Errorf("create workflow %s: %w", c.ID, err)
 	}
@@ -91,7 +91,7 @@ func (db *DB) UpdateWorkflow(ctx context.Context, w *workflow.Workflow) error {
 		found   bool
 		created int64
 	)
-	err = db.exec(ctx, func(tx *sql.Tx) error {
+	err = db.execThen(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRow(`UPDATE workflows SET name = ?, status = ?, mode = ?, updated_at = ?, doc = ?
 			WHERE id = ? RETURNING created_at`,
 			c.Name, c.Status, c.Mode(), c.UpdatedAt.UnixNano(), doc, c.ID).Scan(&created)
@@ -100,7 +100,7 @@ func (db *DB) UpdateWorkflow(ctx context.Context, w *workflow.Workflow) error {
 			return nil
 		}
 		return err
-	})
+	}, func() { db.workflows.drop(c.ID) })
 	if err != nil {
 		return fmt.Errorf("update workflow %s: %w", c.ID, err)
 	}
@@ -121,7 +121,7 @@ func (db *DB) UpdateWorkflow(ctx context.Context, w *workflow.Workflow) error {
 // use.
 func (db *DB) DeleteWorkflow(ctx context.Context, id string) error {
 	var deleted bool
-	err := db.exec(ctx, func(tx *sql.Tx) error {
+	err := db.execThen(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`DELETE FROM workflows WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -129,7 +129,7 @@ func (db *DB) DeleteWorkflow(ctx context.Context, id string) error {
 		n, err := res.RowsAffected()
 		deleted = n > 0
 		return err
-	})
+	}, func() { db.workflows.drop(id) })
 	if err != nil {
 		return fmt.Errorf("delete workflow %s: %w", id, err)
 	}
@@ -166,6 +166,13 @@ func scanWorkflow(s interface{ Scan(...any) error }) (*workflow.Workflow, error)
 // the row cannot be read or decoded. It never returns nil, nil. It is safe
 // for concurrent use; each call returns a new value the caller owns.
 func (db *DB) GetWorkflow(ctx context.Context, id string) (*workflow.Workflow, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	w, gen := db.workflows.get(id)
+	if w != nil {
+		return w, nil
+	}
 	w, err := scanWorkflow(db.queryRow(ctx, nil, `SELECT `+workflowCols+` FROM workflows WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("workflow", id, err)
@@ -173,6 +180,7 @@ func (db *DB) GetWorkflow(ctx context.Context, id string) (*workflow.Workflow, e
 	if err != nil {
 		return nil, db.readError(fmt.Errorf("get workflow %s: %w", id, err))
 	}
+	db.workflows.put(w, gen)
 	return w, nil
 }
 

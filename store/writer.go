@@ -28,6 +28,9 @@ type job struct {
 	// the transaction other jobs share.
 	fn  func(tx *sql.Tx) error
 	ctx context.Context
+	// after runs in the writer once fn's transaction has ended, committed
+	// or not, before the waiter hears of it (execThen).
+	after func()
 
 	flush   bool
 	skipped bool // fn not run because its caller's ctx was done
@@ -487,6 +490,9 @@ func (w *writer) finish() {
 
 	failed, firstErr := 0, error(nil)
 	for _, j := range w.batch {
+		if j.after != nil {
+			j.after()
+		}
 		if j.flush {
 			j.done <- w.pending
 			w.pending = nil
@@ -685,10 +691,17 @@ func wait(ctx context.Context, j *job) error {
 // exec runs fn in the writer goroutine, inside a transaction shared with
 // whatever else is being written, and waits for the commit.
 func (db *DB) exec(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return db.execThen(ctx, fn, nil)
+}
+
+// execThen is exec, with after (if not nil) run in the writer once the
+// transaction has ended, whether fn ran or not: for caches of what fn
+// changes, which must not be dropped before the change is visible.
+func (db *DB) execThen(ctx context.Context, fn func(tx *sql.Tx) error, after func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	j := &job{fn: fn, ctx: ctx, done: make(chan error, 1)}
+	j := &job{fn: fn, ctx: ctx, after: after, done: make(chan error, 1)}
 	if err := db.submit(j); err != nil {
 		return err
 	}
