@@ -249,7 +249,7 @@ func (x *execution) comm(c workflow.CommEntry) {
 // ask sends question from node to target through the execution's transport
 // and returns the text the asker gets back: the answer, or why there is none.
 func (x *execution) ask(ctx context.Context, node *workflow.Node, target, question string, chain []string) string {
-	t := x.nodes[target]
+	t := x.node(target)
 	switch {
 	case t == nil || t.Type != workflow.NodeAIProcessor:
 		return fmt.Sprintf("error: %q is not an ai-processor node of this workflow; you can ask: %s", target, strings.Join(x.askable(node.ID), ", "))
@@ -366,12 +366,12 @@ func (x *execution) askable(self string) []string {
 // system prompt, model and settings, whose own calls nest one level deeper.
 // It is what an agent's query handler runs in either mode.
 func (x *execution) answer(ctx context.Context, r askRequest) (string, error) {
-	t := x.nodes[r.to]
+	t := x.node(r.to)
 	if t == nil {
 		return "", fmt.Errorf("no node %q", r.to)
 	}
 	from := r.from
-	if n := x.nodes[r.from]; n != nil {
+	if n := x.node(r.from); n != nil {
 		from = fmt.Sprintf("%s (%s)", n.Label(), r.from)
 	}
 	// The question is the whole user message, as the asker wrote it; who

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,10 +23,9 @@ type execution struct {
 	ctx    context.Context
 	logger *slog.Logger
 	seq    atomic.Int64
-	// nodes finds a node by id: wf.Node scans the list, which made each
-	// node of a long chain pay for every node listed before it.
-	nodes map[string]*workflow.Node
-	// index is each node's position in wf.Nodes, and parents, by
+	// index is each node's position in wf.Nodes (node finds a node by id
+	// with it: wf.Node scans the list, which made each node of a long
+	// chain pay for every node listed before it), and parents, by
 	// position, the ids of its parents in edge order without repeats
 	// (workflow.Parents), worked out once: the schedule keeps its counts
 	// in slices by position instead of maps grown node by node.
@@ -70,7 +70,6 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, o
 		outputs:    make(map[string]any, len(wf.Nodes)),
 		shared:     map[string]any{},
 		states:     make(map[string]*workflow.NodeState, len(wf.Nodes)),
-		nodes:      make(map[string]*workflow.Node, len(wf.Nodes)),
 		index:      make(map[string]int, len(wf.Nodes)),
 		parents:    make([][]string, len(wf.Nodes)),
 		ai:         make([]workflow.AIConfig, len(wf.Nodes)),
@@ -84,23 +83,28 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, o
 	for i := range wf.Nodes {
 		n := &wf.Nodes[i]
 		x.states[n.ID] = &workflow.NodeState{NodeID: n.ID, Type: n.Type, Name: n.Label(), Status: workflow.NodePending}
-		if _, dup := x.nodes[n.ID]; !dup { // the first of a repeated id, as wf.Node finds it
-			x.nodes[n.ID] = n
+		if _, dup := x.index[n.ID]; !dup { // the first of a repeated id, as wf.Node finds it
 			x.index[n.ID] = i
 			x.ai[i] = n.AI()
 		}
 	}
-	seen := make(map[workflow.Edge]struct{}, len(wf.Edges))
+	// A repeated edge is found in its node's parents, not in a map of all
+	// edges, which cost as much as the rest of this set-up: nodes have few
+	// parents (k parents cost k²/2 comparisons, once per execution).
 	for _, e := range wf.Edges {
-		if _, dup := seen[e]; dup {
-			continue
-		}
-		seen[e] = struct{}{}
-		if i, ok := x.index[e.To]; ok {
+		if i, ok := x.index[e.To]; ok && !slices.Contains(x.parents[i], e.From) {
 			x.parents[i] = append(x.parents[i], e.From)
 		}
 	}
 	return x
+}
+
+// node returns the node with the given id, or nil.
+func (x *execution) node(id string) *workflow.Node {
+	if i, ok := x.index[id]; ok {
+		return &x.wf.Nodes[i]
+	}
+	return nil
 }
 
 // aiOf returns the ai-processor settings of n, a node of this execution's
@@ -431,7 +435,7 @@ func (e nodeTimeout) Error() string {
 
 // runNode runs one node to an end state and returns that state.
 func (x *execution) runNode(ctx context.Context, id string) string {
-	node := x.nodes[id]
+	node := x.node(id)
 	start := time.Now().UTC()
 	x.nodeState(id, func(s *workflow.NodeState) { s.Status = workflow.NodeRunning; s.StartedAt = &start })
 	x.logText(slog.LevelInfo, id, "Node "+id+" ("+node.Type+") started")
