@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -268,4 +269,29 @@ func FuzzDecodeChunk(f *testing.F) {
 			t.Fatalf("decodeChunk accepted invalid JSON %q as %#v", data, evs)
 		}
 	})
+}
+
+// Reading an execution back finds its row by primary key and its chunks
+// through their index, in order, without sorting or scanning.
+func TestGetExecutionQueryPlan(t *testing.T) {
+	db := openAt(t, filepath.Join(t.TempDir(), "p.db"))
+	rows, err := db.rdb.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+getExecutionQuery, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	p := strings.Join(plan, "; ")
+	if !strings.Contains(p, "PRIMARY KEY") || !strings.Contains(p, "exec_events_execution") ||
+		strings.Contains(p, "TEMP B-TREE") || strings.Contains(p, "SCAN") {
+		t.Errorf("plan = %q, want the primary key and exec_events_execution, no scan or sort", p)
+	}
 }

@@ -94,21 +94,45 @@ func (db *DB) GetExecution(ctx context.Context, id string) (*workflow.Execution,
 	return e, nil
 }
 
-func (db *DB) getExecution(ctx context.Context, id string) (*workflow.Execution, error) {
-	tx, err := db.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback() //nolint:errcheck // read-only: nothing to lose
+// getExecutionQuery reads an execution's header and its chunks in one
+// statement, so they are consistent (one statement is one read
+// transaction) without the cost of an explicit transaction: the header's
+// columns come with each chunk (an execution has one or a few), or once
+// with NULL events when it has none.
+var getExecutionQuery = `SELECT ` + qualified("e", executionCols) + `, ev.events
+	FROM executions e LEFT JOIN exec_events ev ON ev.execution_id = e.id
+	WHERE e.id = ? ORDER BY ev.id`
 
-	e, err := scanExecution(db.queryRow(ctx, tx, `SELECT `+executionCols+` FROM executions WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("execution", id, err)
-	}
+func (db *DB) getExecution(ctx context.Context, id string) (*workflow.Execution, error) {
+	rows, err := db.query(ctx, nil, getExecutionQuery, id)
 	if err != nil {
 		return nil, err
 	}
-	f, err := db.queryEvents(ctx, tx, id)
+	defer rows.Close()
+	var (
+		e      *workflow.Execution
+		chunks [][]byte
+	)
+	for rows.Next() {
+		var c []byte
+		x, err := scanExecution(rowWithExtra{rows, &c})
+		if err != nil {
+			return nil, err
+		}
+		if e == nil {
+			e = x
+		}
+		if c != nil {
+			chunks = append(chunks, c)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, notFound("execution", id, sql.ErrNoRows)
+	}
+	f, err := fold(chunks)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +142,24 @@ func (db *DB) getExecution(ctx context.Context, id string) (*workflow.Execution,
 	}
 	e.Logs, e.Errors, e.CommunicationLog, e.SharedContext = f.logs, f.errors, f.messages, f.context
 	return e, nil
+}
+
+// rowWithExtra scans a row's leading columns with the given destinations
+// and its last column into extra.
+type rowWithExtra struct {
+	rows  *sql.Rows
+	extra any
+}
+
+func (r rowWithExtra) Scan(dest ...any) error { return r.rows.Scan(append(dest, r.extra)...) }
+
+// qualified prefixes each of a comma-separated list of columns with t.
+func qualified(t, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, p := range parts {
+		parts[i] = t + "." + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // NodeStates returns the node states of execution id in the order the
