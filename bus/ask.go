@@ -59,10 +59,12 @@ func (b *Bus) Ask(ctx context.Context, channel string, q Message, timeout time.D
 	if err := b.Publish(ctx, channel, q); err != nil {
 		return b.publishFailed(q, channel, ch, err)
 	}
-	half := time.NewTimer(timeout / 2)
-	defer half.Stop()
-	full := time.NewTimer(timeout)
-	defer full.Stop()
+	// One timer serves both deadlines: it fires at half the timeout for the resend, and is then
+	// set to the rest.
+	half := timeout / 2
+	timer := time.NewTimer(half)
+	defer timer.Stop()
+	resent := false
 	for {
 		select {
 		case r := <-ch:
@@ -70,13 +72,16 @@ func (b *Bus) Ask(ctx context.Context, channel string, q Message, timeout time.D
 				return Message{}, fmt.Errorf("ask %s on %s: %w", q.ID, channel, r.err)
 			}
 			return r.msg, nil
-		case <-half.C:
+		case <-timer.C:
+			if resent {
+				return Message{}, fmt.Errorf("ask %s on %s: no reply after %s: %w", q.ID, channel, timeout, ErrAskTimeout)
+			}
+			resent = true
+			timer.Reset(timeout - half)
 			b.logger.Debug("bus: no reply yet, publishing the query again", "id", q.ID, "channel", channel)
 			if err := b.Publish(ctx, channel, q); err != nil {
 				return b.publishFailed(q, channel, ch, fmt.Errorf("resend: %w", err))
 			}
-		case <-full.C:
-			return Message{}, fmt.Errorf("ask %s on %s: no reply after %s: %w", q.ID, channel, timeout, ErrAskTimeout)
 		case <-ctx.Done():
 			err := ctx.Err()
 			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, err) {

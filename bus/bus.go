@@ -94,6 +94,10 @@ type Bus struct {
 	outage    bool          // a failure was logged and no recovery since
 
 	wg sync.WaitGroup // handler goroutines and Monitor calls
+
+	// bufs holds encoding buffers for Publish: go-redis copies the payload into its writer and
+	// keeps no reference once the PUBLISH returns, so each buffer is reused.
+	bufs sync.Pool
 }
 
 type askResult struct {
@@ -218,15 +222,29 @@ func (b *Bus) Publish(ctx context.Context, channel string, m Message) error {
 	if m.Timestamp.IsZero() {
 		m.Timestamp = wireNow()
 	}
-	payload, err := m.MarshalJSON()
-	if err != nil {
-		return fmt.Errorf("publish to %s: %w", channel, err)
+	bp, _ := b.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
 	}
-	if err := b.client.Publish(ctx, channel, payload).Err(); err != nil {
+	payload, err := m.appendWire((*bp)[:0])
+	if err != nil {
+		b.bufs.Put(bp)
+		return fmt.Errorf("publish to %s: encode message %s: %w", channel, m.ID, err)
+	}
+	err = b.client.Publish(ctx, channel, payload).Err()
+	if cap(payload) <= maxPooledBuf {
+		*bp = payload
+		b.bufs.Put(bp)
+	}
+	if err != nil {
 		return fmt.Errorf("publish %s %s to %s: %w", m.Type, m.ID, channel, err)
 	}
 	return nil
 }
+
+// maxPooledBuf is the largest encoding buffer Publish keeps for reuse, so that one huge message
+// does not pin its memory.
+const maxPooledBuf = 64 << 10
 
 // ActiveChannels lists, sorted, the channels matching pattern that have at least one subscriber
 // on the Redis server (PUBSUB CHANNELS), whoever the subscriber is. It fails when Redis cannot

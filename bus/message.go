@@ -270,7 +270,15 @@ func unixSeconds(t time.Time) string {
 	if frac < 0 {
 		sec, frac = sec-1, frac+1e6
 	}
-	return strconv.FormatInt(sec, 10) + "." + fmt.Sprintf("%06d", frac)
+	// Two ids are made per ask: strconv and a fixed-width fraction instead of fmt's %06d.
+	var b [32]byte
+	out := strconv.AppendInt(b[:0], sec, 10)
+	out = append(out, '.', '0', '0', '0', '0', '0', '0')
+	for i := len(out) - 1; frac > 0; i-- {
+		out[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	return string(out)
 }
 
 func randomSuffix() string {

@@ -77,7 +77,7 @@ func (m *Message) appendWire(dst []byte) ([]byte, error) {
 
 // wireSize estimates the encoded size of m, so that encoding allocates once.
 func (m *Message) wireSize() int {
-	n := 320 + len(m.ID) + len(m.FromAgent) + len(m.ToAgent) + len(m.Subject)
+	n := 240 + len(m.ID) + len(m.FromAgent) + len(m.ToAgent) + len(m.Subject)
 	if m.ReplyTo != nil {
 		n += len(*m.ReplyTo)
 	}
@@ -88,7 +88,7 @@ func (m *Message) wireSize() int {
 			n += 32
 		}
 	}
-	return n + 48*len(m.Content) + 64*len(m.Metadata)
+	return n + 24*len(m.Content) + 48*len(m.Metadata)
 }
 
 func appendValue(dst []byte, v any, depth int) ([]byte, error) {
