@@ -17,10 +17,10 @@ import (
 // job is one unit of work for the writer goroutine: an execution event, a
 // write function, or a Flush marker.
 type job struct {
-	// ev identifies an event job in error messages. Its payload pointers
-	// are cleared once the event is encoded into stmt and args, so the
-	// store holds no memory of the caller's after Enqueue returns.
-	ev workflow.Event
+	// ev identifies an event job (execution, seq, kind) in error messages
+	// and in the batch. Only those are kept, so the store holds no memory
+	// of the caller's after Enqueue returns, and a job stays small.
+	ev eventRef
 
 	// fn runs inside the batch transaction, in a savepoint of its own. ctx
 	// is its caller's: fn is skipped once ctx is done, but a started fn
@@ -116,10 +116,18 @@ type writer struct {
 	chunks     []*chunk
 	chunkAt    map[string]int
 	chunkBytes int
+	chunkBuf   []byte // reused to assemble each chunk's JSON array
 	// Executions whose row exists: written by a committed batch (known) or
 	// by the open transaction (knownTx, which a rollback forgets). Cleared
 	// by every write function, which may delete rows.
 	known, knownTx map[string]struct{}
+}
+
+// eventRef names an event: enough to say which one failed.
+type eventRef struct {
+	ExecutionID string
+	Seq         int64
+	Kind        workflow.EventKind
 }
 
 // upsert is an execution's row that one or more header events of the open
@@ -332,7 +340,12 @@ func (w *writer) writeChunks() bool {
 	if !w.writeUpserts() || !w.begin() {
 		return false
 	}
-	var buf []byte
+	buf := w.chunkBuf
+	defer func() {
+		if cap(buf) <= 64<<10 { // a chunk of large outputs is not kept
+			w.chunkBuf = buf[:0]
+		}
+	}()
 	for _, c := range w.chunks {
 		buf = slices.Grow(buf[:0], c.size+2)
 		buf = append(buf, '[')
@@ -569,7 +582,7 @@ func newEventJob(ev workflow.Event, wait bool) *job {
 		j.done = make(chan error, 1)
 	}
 	j.err = prepare(j, &ev)
-	j.ev = workflow.Event{ExecutionID: ev.ExecutionID, Seq: ev.Seq, Kind: ev.Kind}
+	j.ev = eventRef{ExecutionID: ev.ExecutionID, Seq: ev.Seq, Kind: ev.Kind}
 	if ev.Kind == workflow.EventExecution && ev.Execution != nil && j.ev.ExecutionID == "" {
 		j.ev.ExecutionID = ev.Execution.ID
 	}
