@@ -60,7 +60,7 @@ type Info struct {
 }
 
 // Bus is a process's connection to Redis Pub/Sub: one go-redis client for commands and one
-// subscriber connection shared by every agent of the process, read by a single goroutine.
+// subscriber connection shared by every agent of the process, read by one goroutine at a time.
 //
 // A Bus is safe for concurrent use. Create it with [Connect]; release it with [Bus.Close].
 //
@@ -72,13 +72,13 @@ type Info struct {
 // go-redis's dialer, after about 45 s of silence).
 type Bus struct {
 	client *redis.Client
-	ps     *redis.PubSub // the shared subscriber connection; read only by the reader goroutine
+	ps     *redis.PubSub // the shared subscriber connection; read only by the current reader (see read)
 	logger *slog.Logger
 	static Info // the parts of Info that never change
 
 	ctx        context.Context // cancelled by Close; parent of handler contexts
 	cancel     context.CancelFunc
-	readerDone chan struct{}
+	readerDone chan struct{} // closed by the reader that saw the Bus close
 	wire       chan struct{} // one token: serializes SUBSCRIBE/UNSUBSCRIBE decisions and writes
 
 	mu        sync.Mutex
@@ -147,7 +147,7 @@ func Connect(ctx context.Context, rawURL string, logger *slog.Logger) (*Bus, err
 	}
 	// Creating the PubSub with no channel does not dial; the reader's first probe does.
 	b.ps = client.Subscribe(bctx)
-	go b.read()
+	go b.read(backoff{})
 	return b, nil
 }
 
@@ -303,31 +303,46 @@ func (b *Bus) Close() error {
 	return errors.Join(errs...)
 }
 
-// read is the single reader of the subscriber connection. It keeps the connection up (probing
-// it with a PING after every failure; go-redis dials again and re-subscribes every channel it
-// knows before sending it), records subscription confirmations, resolves pings and Ask waiters,
-// and hands every other message to the channel's handlers.
-func (b *Bus) read() {
-	defer close(b.readerDone)
-	var bo backoff
+// read is the reader of the subscriber connection: one goroutine at a time runs it. It keeps
+// the connection up (probing it with a PING after every failure; go-redis dials again and
+// re-subscribes every channel it knows before sending it), records subscription confirmations,
+// resolves pings and Ask waiters, and hands every other message to the channel's handlers.
+//
+// The goroutine that read a message for a handler runs that handler itself, after starting the
+// next reader: the handler starts at once, instead of after a new goroutine is scheduled, and
+// the new reader only has to be reading by the time the next message arrives. So a handler
+// still never holds up the connection, and handlers still run concurrently.
+func (b *Bus) read(bo backoff) {
+	s, m, ok := b.readUntilHandler(&bo)
+	if !ok {
+		close(b.readerDone)
+		return
+	}
+	go b.read(bo)
+	b.runHandler(s, m)
+}
+
+// readUntilHandler reads the subscriber connection until a message calls for a handler, and
+// returns that handler and message; ok is false once the Bus is closed.
+func (b *Bus) readUntilHandler(bo *backoff) (s *subscription, m Message, ok bool) {
 	for {
 		if b.ctx.Err() != nil {
-			return
+			return nil, Message{}, false
 		}
 		if err := b.sendProbe(); err != nil {
 			if b.ctx.Err() != nil {
-				return
+				return nil, Message{}, false
 			}
 			b.connectionFailed(err)
 			if sleepCtx(b.ctx, bo.step()) != nil {
-				return
+				return nil, Message{}, false
 			}
 			continue
 		}
 		msg, err := b.ps.Receive(b.ctx)
 		if err != nil {
 			if b.ctx.Err() != nil {
-				return
+				return nil, Message{}, false
 			}
 			if isTimeout(err) {
 				continue
@@ -339,19 +354,21 @@ func (b *Bus) read() {
 			}
 			b.connectionFailed(err)
 			if sleepCtx(b.ctx, bo.step()) != nil {
-				return
+				return nil, Message{}, false
 			}
 			continue
 		}
-		switch m := msg.(type) {
+		switch rm := msg.(type) {
 		case *redis.Subscription:
-			b.onSubscription(m)
+			b.onSubscription(rm)
 		case *redis.Pong:
-			if b.onPong(m.Payload) {
+			if b.onPong(rm.Payload) {
 				bo.reset()
 			}
 		case *redis.Message:
-			b.dispatch(m)
+			if s, m, ok := b.dispatch(rm); ok {
+				return s, m, true
+			}
 		}
 	}
 }
@@ -449,8 +466,9 @@ func (b *Bus) connectionFailed(cause error) {
 }
 
 // dispatch decodes one message and delivers it: to the Ask waiting for it when it is a
-// response, otherwise to every handler of its channel, each in its own goroutine.
-func (b *Bus) dispatch(rm *redis.Message) {
+// response, otherwise to every handler of its channel. Every handler but one gets a goroutine
+// of its own here; that one is returned (ok true), for the reader to run itself.
+func (b *Bus) dispatch(rm *redis.Message) (first *subscription, fm Message, ok bool) {
 	var m Message
 	err := m.decodeWire(rm.Payload)
 	if err == nil {
@@ -468,12 +486,12 @@ func (b *Bus) dispatch(rm *redis.Message) {
 	}
 	if m.Type == TypeResponse && m.IsReply() {
 		b.mu.Lock()
-		w, ok := b.waiters[*m.ReplyTo]
-		if ok {
+		w, found := b.waiters[*m.ReplyTo]
+		if found {
 			delete(b.waiters, *m.ReplyTo)
 		}
 		b.mu.Unlock()
-		if ok {
+		if found {
 			w <- askResult{msg: m}
 		} else {
 			b.logger.Debug("bus: dropped late or duplicate response", "channel", rm.Channel,
@@ -483,25 +501,30 @@ func (b *Bus) dispatch(rm *redis.Message) {
 	}
 
 	b.mu.Lock()
-	targets := make([]*subscription, 0, len(b.subs[rm.Channel]))
-	for s := range b.subs[rm.Channel] {
-		targets = append(targets, s)
-	}
-	// Add before Close can Wait: Close waits for this goroutine (the reader) first.
-	b.wg.Add(len(targets))
-	b.mu.Unlock()
-	if len(targets) == 0 {
-		b.logger.Debug("bus: no handler for message", "channel", rm.Channel, "id", m.ID)
-		return
-	}
-	for i, s := range targets {
-		mm := m
-		if i > 0 {
-			// Each handler gets its own maps, so one cannot race another by modifying them.
-			_ = mm.decodeWire(rm.Payload)
+	set := b.subs[rm.Channel]
+	var others []*subscription
+	for s := range set {
+		if first == nil {
+			first = s
+		} else {
+			others = append(others, s)
 		}
+	}
+	// Add before Close can Wait: Close waits for the reader first, and the next reader is
+	// started after this.
+	b.wg.Add(len(set))
+	b.mu.Unlock()
+	if first == nil {
+		b.logger.Debug("bus: no handler for message", "channel", rm.Channel, "id", m.ID)
+		return nil, Message{}, false
+	}
+	for _, s := range others {
+		// Each handler gets its own maps, so one cannot race another by modifying them.
+		var mm Message
+		_ = mm.decodeWire(rm.Payload)
 		go b.runHandler(s, mm)
 	}
+	return first, m, true
 }
 
 func (b *Bus) runHandler(s *subscription, m Message) {

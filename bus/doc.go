@@ -12,9 +12,10 @@
 //     and metadata.
 //
 // A process holds one [Bus]. The Bus owns one go-redis client (for PUBLISH and other commands)
-// and ONE subscriber connection shared by every agent of the process; a single reader goroutine
-// receives from it and dispatches each message to the handlers registered for its channel, each
-// in its own goroutine, so a slow agent never delays another. Request/reply ([Bus.Ask]) is built
+// and ONE subscriber connection shared by every agent of the process; one reader goroutine at a
+// time receives from it and dispatches each message to the handlers registered for its channel,
+// each in its own goroutine (the reader runs one handler itself after starting the next
+// reader), so a slow agent never delays another. Request/reply ([Bus.Ask]) is built
 // on top: the reader resolves a waiting Ask as soon as a response whose reply_to names it
 // arrives on any subscribed channel.
 //
