@@ -117,10 +117,6 @@ type writer struct {
 	chunkAt    map[string]int
 	chunkBytes int
 	chunkBuf   []byte // reused to assemble each chunk's JSON array
-	// Executions whose row exists: written by a committed batch (known) or
-	// by the open transaction (knownTx, which a rollback forgets). Cleared
-	// by every write function, which may delete rows.
-	known, knownTx map[string]struct{}
 }
 
 // eventRef names an event: enough to say which one failed.
@@ -144,10 +140,6 @@ type chunk struct {
 	jobs   []*job // in submission order
 	size   int    // bytes of their data
 }
-
-// maxKnown bounds writer.known; when it is full it is forgotten, which
-// costs nothing but a few upserts written one by one again.
-const maxKnown = 8192
 
 // maxUpserts bounds the headers held back before they are written.
 const maxUpserts = 256
@@ -177,7 +169,6 @@ func (w *writer) run(q <-chan *job) error {
 	w.batch = make([]*job, 0, maxBatch)
 	w.upsertAt = map[string]int{}
 	w.chunkAt = map[string]int{}
-	w.known, w.knownTx = map[string]struct{}{}, map[string]struct{}{}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -247,26 +238,16 @@ func (w *writer) add(j *job) {
 		w.addToChunk(j)
 		return
 	}
-	if j.fn == nil && w.deferUpsert(j) {
+	if j.fn == nil {
+		w.deferUpsert(j)
 		return
 	}
-	if !w.begin() {
+	// A write function sees every event submitted before it, and may
+	// delete rows.
+	if !w.begin() || !w.writeUpserts() || !w.writeChunks() {
 		return
 	}
-	if j.fn != nil {
-		// A write function sees every event submitted before it, and may
-		// delete rows.
-		if !w.writeUpserts() || !w.writeChunks() {
-			return
-		}
-		clear(w.known)
-		clear(w.knownTx)
-		w.setErr(j, runFn(context.Background(), w.tx, j.fn))
-		return
-	}
-	if w.setErr(j, w.exec(j, j.args)) && j.stmt == stmtExecution {
-		w.knownTx[j.ev.ExecutionID] = struct{}{}
-	}
+	w.setErr(j, runFn(context.Background(), w.tx, j.fn))
 }
 
 // begin opens the batch's transaction if it is not open yet, and reports
@@ -385,34 +366,26 @@ func (w *writer) setErr(j *job, err error) bool {
 	return false
 }
 
-// deferUpsert holds back a header event, so that the headers of one batch
-// setting the same execution's row cost one statement: an execution sets
-// its header two or three times within a few hundred microseconds. It
-// reports whether it held j back.
-//
-// A header is held back only when its execution's row is known to exist;
-// otherwise it is written at once, because the events after it refer to
-// it. The database ends up as if each header had been written in turn: the
-// last values win, and an execution keeps the created_at of its first
-// header.
-func (w *writer) deferUpsert(j *job) bool {
+// deferUpsert holds back a header event until the end of the batch (or
+// the next write function, or maxUpserts), so that the headers of one
+// batch setting the same execution's row cost one statement: an execution
+// sets its header three times (queued, running, its end), and a short one
+// does all of it within one batch, which then inserts its row once, with
+// its final values, instead of inserting it and updating it. Headers are
+// written before the chunks that refer to them (writeChunks). The database
+// ends up as if each header had been written in turn: the last values win,
+// and an execution keeps the created_at of its first header.
+func (w *writer) deferUpsert(j *job) {
 	key := j.ev.ExecutionID
-	_, held := w.upsertAt[key]
-	_, known := w.known[key]
-	_, knownTx := w.knownTx[key]
-	if !held && !known && !knownTx {
-		return false
-	}
 	if i, ok := w.upsertAt[key]; ok {
 		w.upserts[i].jobs = append(w.upserts[i].jobs, j)
-		return true
+		return
 	}
 	w.upsertAt[key] = len(w.upserts)
 	w.upserts = append(w.upserts, &upsert{jobs: []*job{j}})
 	if len(w.upserts) >= maxUpserts {
 		w.writeUpserts()
 	}
-	return true
 }
 
 // writeUpserts writes the held-back rows, each with the values of its last
@@ -482,15 +455,6 @@ func (w *writer) finish() {
 		w.tx = nil
 		w.txStmts = [numStmts]*sql.Stmt{}
 	}
-	if w.txErr == nil {
-		if len(w.known)+len(w.knownTx) > maxKnown {
-			clear(w.known)
-		}
-		for id := range w.knownTx {
-			w.known[id] = struct{}{}
-		}
-	}
-	clear(w.knownTx)
 	if w.txErr != nil {
 		// The transaction is gone: every job that had not failed on its
 		// own shares the failure.
