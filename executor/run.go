@@ -156,11 +156,28 @@ func (x *execution) log(level slog.Level, node, format string, args ...any) {
 // logs are built by concatenation, which allocates once, where Sprintf
 // also boxed each argument.
 func (x *execution) logText(level slog.Level, node, msg string) {
+	x.logAs(level, level, node, msg)
+}
+
+// logRoutine records an info line of the execution's log that the
+// process log shows only at debug level: each node's start and end. A
+// server running many executions would otherwise spend its log (and the
+// formatting of two lines per node) on what every execution's record and
+// the dashboard show anyway; the lines that matter to an operator (the
+// mode, fallbacks, failures, refused asks, the end of the execution) stay
+// at info and above.
+func (x *execution) logRoutine(node, msg string) {
+	x.logAs(slog.LevelInfo, slog.LevelDebug, node, msg)
+}
+
+// logAs records msg at level in the execution's log and writes it to the
+// process log at processLevel.
+func (x *execution) logAs(level, processLevel slog.Level, node, msg string) {
 	msg = x.redact.String(msg)
 	if node != "" {
-		x.logger.LogAttrs(context.Background(), level, msg, slog.String("node_id", node))
+		x.logger.LogAttrs(context.Background(), processLevel, msg, slog.String("node_id", node))
 	} else {
-		x.logger.LogAttrs(context.Background(), level, msg)
+		x.logger.LogAttrs(context.Background(), processLevel, msg)
 	}
 	ev := x.newEvent(workflow.EventLog)
 	ev.Log = &workflow.LogEntry{Time: ev.Time, Level: levelName(level), Message: msg, NodeID: node}
@@ -438,7 +455,7 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 	node := x.node(id)
 	start := time.Now().UTC()
 	x.nodeState(id, func(s *workflow.NodeState) { s.Status = workflow.NodeRunning; s.StartedAt = &start })
-	x.logText(slog.LevelInfo, id, "Node "+id+" ("+node.Type+") started")
+	x.logRoutine(id, "Node "+id+" ("+node.Type+") started")
 
 	// Only a model can take long: start and end nodes get no timer.
 	nctx := ctx
@@ -508,7 +525,7 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 	x.outputs[id] = output
 	x.mu.Unlock()
 	x.nodeState(id, func(s *workflow.NodeState) { s.Status, s.Output, s.FinishedAt = status, output, &end })
-	x.logText(slog.LevelInfo, id, "Node "+id+" completed in "+end.Sub(start).Round(time.Millisecond).String())
+	x.logRoutine(id, "Node "+id+" completed in "+end.Sub(start).Round(time.Millisecond).String())
 	return status
 }
 
