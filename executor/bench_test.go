@@ -274,3 +274,30 @@ func benchExample(b *testing.B, name string) *workflow.Workflow {
 	w.ID = workflow.NewID()
 	return w
 }
+
+// BenchmarkQAExecutionParallel is BenchmarkQAExecution with 64 executions
+// at a time, as the bench's exec_per_s_conc64: the store's commits are
+// shared between them.
+func BenchmarkQAExecutionParallel(b *testing.B) {
+	for _, withStore := range []bool{false, true} {
+		name := "nostore"
+		if withStore {
+			name = "sqlite"
+		}
+		b.Run(name, func(b *testing.B) {
+			var rec executor.Recorder = nopRecorder{}
+			if withStore {
+				rec = benchStore(b)
+			}
+			ex := benchExecutor(b, rec, nil)
+			w := benchExample(b, "01_qa.json")
+			b.ReportAllocs()
+			b.SetParallelism(32) // 64 goroutines on 2 cores
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					benchRun(b, ex, w, "")
+				}
+			})
+		})
+	}
+}
