@@ -8,18 +8,18 @@ import (
 )
 
 // communicationGuide is added to the system prompt of a node that can
-// communicate, so any model knows how to reach the others.
-func communicationGuide(w *workflow.Workflow, self string) string {
-	var peers []string
-	for i := range w.Nodes {
-		n := &w.Nodes[i]
-		if n.Type == workflow.NodeAIProcessor && n.ID != self {
-			d := n.AI().Description
-			if d != "" {
-				d = ": " + d
-			}
-			peers = append(peers, fmt.Sprintf("- %s (%s)%s", n.ID, n.Label(), d))
-		}
+// communicate, so any model knows how to reach the others. It is the same
+// for every call of the node in an execution, so each node's is built once
+// (it lists every other agent, which took a tenth of a Q&A execution's
+// engine time when rebuilt for every model call).
+func (x *execution) communicationGuide(self string) string {
+	x.guideMu.Lock()
+	defer x.guideMu.Unlock()
+	if g, ok := x.guides[self]; ok {
+		return g
+	}
+	if x.guides == nil {
+		x.guides = map[string]string{}
 	}
 	var b strings.Builder
 	b.WriteString("\n\nYou are one agent in a team. You can talk to the other agents while you work by writing statements on their own line:\n")
@@ -29,11 +29,25 @@ func communicationGuide(w *workflow.Workflow, self string) string {
 	b.WriteString("CALL: get_shared_context('key') - read a stored value\n")
 	b.WriteString("Quote arguments with ' or \" and escape a quote of the same kind with a backslash. ")
 	b.WriteString("The results of your calls come back to you in the next message; then write your final answer without CALL statements.")
-	if len(peers) > 0 {
-		b.WriteString("\nThe other agents:\n")
-		b.WriteString(strings.Join(peers, "\n"))
+	first := true
+	for i := range x.wf.Nodes {
+		n := &x.wf.Nodes[i]
+		if n.Type != workflow.NodeAIProcessor || n.ID == self {
+			continue
+		}
+		if first {
+			b.WriteString("\nThe other agents:")
+			first = false
+		}
+		cfg := x.aiOf(n)
+		b.WriteString("\n- " + n.ID + " (" + cfg.Name + ")")
+		if cfg.Description != "" {
+			b.WriteString(": " + cfg.Description)
+		}
 	}
-	return b.String()
+	g := b.String()
+	x.guides[self] = g
+	return g
 }
 
 // systemPrompt builds a node's system message: its own system_prompt, the
@@ -44,7 +58,7 @@ func (x *execution) systemPrompt(node *workflow.Node) string {
 	var b strings.Builder
 	b.WriteString(cfg.SystemPrompt)
 	if cfg.CanCommunicate {
-		b.WriteString(communicationGuide(x.wf, node.ID))
+		b.WriteString(x.communicationGuide(node.ID))
 		x.mu.Lock()
 		var got []string
 		for _, bc := range x.broadcasts {

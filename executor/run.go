@@ -44,6 +44,9 @@ type execution struct {
 	secretIn   map[string]bool         // names of secret variables, masked in the inputs whatever their length
 	cancel     context.CancelCauseFunc // ends the whole execution (budget overrun)
 
+	guideMu sync.Mutex
+	guides  map[string]string // node → its communication guide (prompt.go)
+
 	mu         sync.Mutex
 	vars       map[string]any
 	outputs    map[string]any

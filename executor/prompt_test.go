@@ -1,0 +1,40 @@
+package executor
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+// A node's system prompt lists every other ai-processor, with its name and
+// description, and not itself or other kinds of node; the guide is built
+// once per node and is the same for every call.
+func TestCommunicationGuideListsThePeers(t *testing.T) {
+	w, err := workflow.Parse([]byte(`{"name": "g", "nodes": [
+		{"id": "s", "type": "start"},
+		{"id": "a", "type": "ai-processor", "config": {"prompt": "p", "can_communicate": true, "system_prompt": "You are A."}},
+		{"id": "b", "type": "ai-processor", "config": {"prompt": "p", "name": "Bee", "description": "knows bees"}},
+		{"id": "c", "type": "ai-processor", "config": {"prompt": "p"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(nil, nil, nil, slog.New(slog.DiscardHandler), Config{})
+	x := newExecution(e, w, &workflow.Execution{ID: "x"}, nil, context.Background())
+	got := x.systemPrompt(x.node("a"))
+	want := "You are A.\n\nYou are one agent in a team."
+	if !strings.HasPrefix(got, want) {
+		t.Fatalf("system prompt starts %q, want %q", got[:min(len(got), 60)], want)
+	}
+	if !strings.HasSuffix(got, "The other agents:\n- b (Bee): knows bees\n- c (c)") {
+		t.Fatalf("system prompt ends %q", got[max(0, len(got)-80):])
+	}
+	if again := x.systemPrompt(x.node("a")); again != got {
+		t.Fatalf("second prompt differs:\n%s\n%s", again, got)
+	}
+	if g := x.communicationGuide("b"); !strings.Contains(g, "- a (a)\n- c (c)") || strings.Contains(g, "- b (") {
+		t.Fatalf("guide of b = %q", g)
+	}
+}
