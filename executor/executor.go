@@ -75,6 +75,10 @@ type Options struct {
 	// workflow: its completed nodes are not run again, their outputs and
 	// its shared context are taken over, and the new execution links to it.
 	Resume *workflow.Execution
+	// KeepRecord keeps the events the run records in memory, so that
+	// Run.Record can return its record once it has ended without reading
+	// the store (a synchronous API call answers with it).
+	KeepRecord bool
 }
 
 // Executor starts and tracks executions. It holds no state shared between
@@ -119,10 +123,27 @@ type Run struct {
 	status     string
 	err        error
 
+	kept      *keptRecord  // nil unless Options.KeepRecord
 	stored    <-chan error // the outcome of recording the new execution
 	storedMu  sync.Mutex
 	storedErr error
 	storedSet bool
+}
+
+// Record returns the execution's record as it was recorded (secrets
+// masked), the same as the store returns once the run has ended, and
+// true; or nil and false when the run was not started with
+// Options.KeepRecord or has not ended yet.
+func (r *Run) Record() (*workflow.Execution, bool) {
+	if r.kept == nil {
+		return nil, false
+	}
+	select {
+	case <-r.done:
+		return r.kept.build(), true
+	default:
+		return nil, false
+	}
 }
 
 // Stored waits until the execution's record exists in the store, so it can
@@ -215,7 +236,14 @@ func (e *Executor) Start(ctx context.Context, wf *workflow.Workflow, opts Option
 	ex.takeOver(opts.Resume)
 	ex.cancel = cancel
 	r.redact = ex.redact
+	if opts.KeepRecord {
+		ex.kept = &keptRecord{}
+		r.kept = ex.kept
+	}
 	header := ex.redactEvent(ex.event(workflow.EventExecution, func(ev *workflow.Event) { ev.Execution = x.Header() }))
+	if ex.kept != nil {
+		ex.kept.add(header)
+	}
 	if ar, ok := e.rec.(asyncRecorder); ok {
 		r.stored = ar.RecordAsync(header)
 	} else {

@@ -2,6 +2,7 @@ package executor_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -69,6 +70,9 @@ func (e *env) run(t *testing.T, w *workflow.Workflow, opts executor.Options) *wo
 			t.Fatal(err)
 		}
 	}
+	// Every execution of these tests also checks that the record kept in
+	// memory for a synchronous caller is, as JSON, the one in the store.
+	opts.KeepRecord = true
 	r, err := e.exec.Start(ctx, w, opts)
 	if err != nil {
 		t.Fatalf("start: %v", err)
@@ -80,7 +84,23 @@ func (e *env) run(t *testing.T, w *workflow.Workflow, opts executor.Options) *wo
 	if err != nil {
 		t.Fatal(err)
 	}
+	kept, ok := r.Record()
+	if !ok {
+		t.Fatal("Record after the run ended: not kept")
+	}
+	if a, b := mustJSON(t, kept), mustJSON(t, x); a != b {
+		t.Fatalf("the kept record differs from the stored one:\nkept   %s\nstored %s", a, b)
+	}
 	return x
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func example(t *testing.T, name string) *workflow.Workflow {

@@ -44,6 +44,8 @@ type execution struct {
 	secretIn   map[string]bool         // names of secret variables, masked in the inputs whatever their length
 	cancel     context.CancelCauseFunc // ends the whole execution (budget overrun)
 
+	kept *keptRecord // what the run records, for Run.Record; nil unless Options.KeepRecord
+
 	guideMu sync.Mutex
 	guides  map[string]string // node → its communication guide (prompt.go)
 
@@ -147,6 +149,9 @@ func (x *execution) send(ev workflow.Event) {
 	ev = x.redactEvent(ev)
 	if ev.Kind != workflow.EventDelta {
 		x.e.rec.Enqueue(ev)
+		if x.kept != nil {
+			x.kept.add(ev)
+		}
 	}
 	x.e.hub.publish(ev)
 }

@@ -545,7 +545,7 @@ func (s *Server) uiCancel(c echo.Context) error {
 // uiResume continues an interrupted or failed execution as a new one and
 // shows it.
 func (s *Server) uiResume(c echo.Context) error {
-	run, _, err := s.resume(c.Request().Context(), c.Param("id"), nil, "")
+	run, _, err := s.resume(c.Request().Context(), c.Param("id"), nil, "", false)
 	if err != nil {
 		return err
 	}
