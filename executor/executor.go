@@ -98,6 +98,7 @@ type Executor struct {
 	mu      sync.Mutex
 	runs    map[string]*Run
 	ended   map[string]endedRedactor // redactors of recently ended runs, for messages still in flight
+	endedQ  []string                 // their ids in the order they ended, oldest first
 	closing bool
 	wg      sync.WaitGroup
 }
@@ -283,12 +284,20 @@ func (e *Executor) forget(r *Run) {
 	if r.redact == nil {
 		return
 	}
+	// Forget those kept longer than keepEndedRedactors, oldest first: they
+	// are in the order they ended, so this stops at the first one still
+	// kept, and a run's end costs the same with a million ended before it.
 	now := time.Now()
-	for id, er := range e.ended {
-		if now.Sub(er.at) > keepEndedRedactors {
-			delete(e.ended, id)
+	n := 0
+	for _, id := range e.endedQ {
+		if now.Sub(e.ended[id].at) <= keepEndedRedactors {
+			break
 		}
+		delete(e.ended, id)
+		n++
 	}
+	e.endedQ = e.endedQ[n:]
+	e.endedQ = append(e.endedQ, r.ID)
 	e.ended[r.ID] = endedRedactor{r.redact, now}
 }
 
