@@ -323,7 +323,7 @@ func (w *writer) writeChunks() bool {
 	}
 	buf := w.chunkBuf
 	defer func() {
-		if cap(buf) <= 64<<10 { // a chunk of large outputs is not kept
+		if cap(buf) <= 2*maxChunkBytes { // bounded: chunks are written by maxChunkBytes
 			w.chunkBuf = buf[:0]
 		}
 	}()
