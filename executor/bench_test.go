@@ -241,7 +241,14 @@ func benchRawRoundTrip(b *testing.B, addr string) {
 // BenchmarkQAExecution is one execution of the example Q&A workflow
 // (start, student asks teacher, teacher, end) with an instant model: the
 // engine alone, and with the SQLite store recording everything.
-func BenchmarkQAExecution(b *testing.B) {
+func BenchmarkQAExecution(b *testing.B) { benchQA(b, false) }
+
+// BenchmarkQAExecutionParallel is the same with 64 executions at a time,
+// as the bench's exec_per_s_conc64: the store's commits are shared between
+// them.
+func BenchmarkQAExecutionParallel(b *testing.B) { benchQA(b, true) }
+
+func benchQA(b *testing.B, parallel bool) {
 	for _, withStore := range []bool{false, true} {
 		name := "nostore"
 		if withStore {
@@ -255,9 +262,18 @@ func BenchmarkQAExecution(b *testing.B) {
 			ex := benchExecutor(b, rec, nil)
 			w := benchExample(b, "01_qa.json")
 			b.ReportAllocs()
-			for b.Loop() {
-				benchRun(b, ex, w, "")
+			if !parallel {
+				for b.Loop() {
+					benchRun(b, ex, w, "")
+				}
+				return
 			}
+			b.SetParallelism(32) // 64 goroutines on 2 cores
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					benchRun(b, ex, w, "")
+				}
+			})
 		})
 	}
 }
@@ -273,31 +289,4 @@ func benchExample(b *testing.B, name string) *workflow.Workflow {
 	}
 	w.ID = workflow.NewID()
 	return w
-}
-
-// BenchmarkQAExecutionParallel is BenchmarkQAExecution with 64 executions
-// at a time, as the bench's exec_per_s_conc64: the store's commits are
-// shared between them.
-func BenchmarkQAExecutionParallel(b *testing.B) {
-	for _, withStore := range []bool{false, true} {
-		name := "nostore"
-		if withStore {
-			name = "sqlite"
-		}
-		b.Run(name, func(b *testing.B) {
-			var rec executor.Recorder = nopRecorder{}
-			if withStore {
-				rec = benchStore(b)
-			}
-			ex := benchExecutor(b, rec, nil)
-			w := benchExample(b, "01_qa.json")
-			b.ReportAllocs()
-			b.SetParallelism(32) // 64 goroutines on 2 cores
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					benchRun(b, ex, w, "")
-				}
-			})
-		})
-	}
 }

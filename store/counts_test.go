@@ -84,18 +84,7 @@ func TestCountsFollowEveryChange(t *testing.T) {
 func TestCountsMigrationCountsExistingRows(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
-	migs, err := loadMigrations(migrationFS, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := rawDB(t, path)
-	conn, err := raw.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := migrate(ctx, conn, migs[:2], testLogger(t)); err != nil {
-		t.Fatal(err)
-	}
+	raw, conn := oldDB(t, path, 2)
 	for i, st := range []string{workflow.ExecSuccess, workflow.ExecSuccess, workflow.ExecError} {
 		if _, err := conn.ExecContext(ctx, `INSERT INTO executions (id, workflow_id, status, created_at) VALUES (?, 'w1', ?, ?)`,
 			string(rune('a'+i)), st, i); err != nil {

@@ -18,18 +18,7 @@ import (
 func TestExecEventsMigrationKeepsRecords(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
-	migs, err := loadMigrations(migrationFS, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := rawDB(t, path)
-	conn, err := raw.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := migrate(ctx, conn, migs[:3], testLogger(t)); err != nil {
-		t.Fatal(err)
-	}
+	raw, conn := oldDB(t, path, 3)
 	t0 := time.Date(2026, 11, 27, 6, 0, 0, 123456789, time.UTC)
 	n := func(d time.Duration) int64 { return t0.Add(d).UnixNano() }
 	for _, q := range []struct {

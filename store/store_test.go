@@ -439,3 +439,24 @@ func TestOpenRefusesNonDatabase(t *testing.T) {
 		t.Fatalf("Open error %q does not name the file", err)
 	}
 }
+
+// oldDB makes a database at path with only the first version migrations
+// applied, and returns a connection to it, for tests of later migrations
+// on existing rows. Close the connection (and its pool) before Open.
+func oldDB(t *testing.T, path string, version int) (*sql.DB, *sql.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	migs, err := loadMigrations(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := rawDB(t, path)
+	conn, err := raw.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate(ctx, conn, migs[:version], testLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	return raw, conn
+}
