@@ -264,21 +264,7 @@ func FuzzDecodeChunk(f *testing.F) {
 // through their index, in order, without sorting or scanning.
 func TestGetExecutionQueryPlan(t *testing.T) {
 	db := openAt(t, filepath.Join(t.TempDir(), "p.db"))
-	rows, err := db.rdb.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+getExecutionQuery, "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	p := strings.Join(plan, "; ")
+	p := queryPlan(t, db, getExecutionQuery, "x")
 	if !strings.Contains(p, "PRIMARY KEY") || !strings.Contains(p, "exec_events_execution") ||
 		strings.Contains(p, "TEMP B-TREE") || strings.Contains(p, "SCAN") {
 		t.Errorf("plan = %q, want the primary key and exec_events_execution, no scan or sort", p)

@@ -564,7 +564,6 @@ func TestListExecutions(t *testing.T) {
 // timing anything: every listing must walk an index in order (no full scan,
 // no sort), so a page costs the same however many rows there are.
 func TestListExecutionsUsesIndexes(t *testing.T) {
-	ctx := context.Background()
 	db := openTest(t)
 	for _, tc := range []struct {
 		f     ExecutionFilter
@@ -575,25 +574,31 @@ func TestListExecutionsUsesIndexes(t *testing.T) {
 		{ExecutionFilter{Status: "running", Limit: 50, Offset: 50}, "executions_status"},
 	} {
 		q, args := listExecutionsQuery(tc.f)
-		rows, err := db.rdb.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		p := strings.Join(plan, "; ")
+		p := queryPlan(t, db, q, args...)
 		if !strings.Contains(p, tc.index) || strings.Contains(p, "TEMP B-TREE") {
 			t.Errorf("plan for %+v = %q, want it to use %s without a sort", tc.f, p, tc.index)
 		}
 	}
+}
+
+// queryPlan returns SQLite's plan for q, its steps joined by "; ".
+func queryPlan(t *testing.T, db *DB, q string, args ...any) string {
+	t.Helper()
+	rows, err := db.rdb.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "; ")
 }
 
 // TestWriterSurvivesDatabaseFailure breaks the writer's pool under the
