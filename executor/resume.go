@@ -16,7 +16,7 @@ func (x *execution) takeOver(prev *workflow.Execution) {
 	}
 	x.reused = map[string]any{}
 	for id, s := range prev.NodeStates {
-		if s.Status == workflow.NodeCompleted && x.wf.Node(id) != nil && x.wf.Node(id).Type != workflow.NodeStart {
+		if n := x.node(id); s.Status == workflow.NodeCompleted && n != nil && n.Type != workflow.NodeStart {
 			x.reused[id] = s.Output
 		}
 	}
