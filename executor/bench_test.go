@@ -44,9 +44,16 @@ func (benchModel) Chat(_ context.Context, r llm.Request) (llm.Response, error) {
 // nopRecorder stores nothing, so that a benchmark measures the engine alone.
 type nopRecorder struct{}
 
-func (nopRecorder) Record(context.Context, workflow.Event) error { return nil }
-func (nopRecorder) Enqueue(workflow.Event)                       {}
-func (nopRecorder) Flush(context.Context) error                  { return nil }
+func (nopRecorder) RecordAsync(workflow.Event) <-chan error { return recorded() }
+func (nopRecorder) Enqueue(workflow.Event)                  {}
+func (nopRecorder) Flush(context.Context) error             { return nil }
+
+// recorded is RecordAsync's answer for an event recorded without error.
+func recorded() <-chan error {
+	done := make(chan error, 1)
+	done <- nil
+	return done
+}
 
 func benchExecutor(b *testing.B, rec executor.Recorder, ps executor.PubSub) *executor.Executor {
 	ex := executor.New(rec, benchModel{}, ps, quietLogger(), executor.Config{})

@@ -23,22 +23,20 @@ type LLM interface {
 	Chat(ctx context.Context, r llm.Request) (llm.Response, error)
 }
 
-// Recorder stores the events of executions. Enqueue must not block for long;
-// Record and Flush return once what they cover is durable. store.DB satisfies
-// it. It must be safe for concurrent use.
+// Recorder stores the events of executions. store.DB satisfies it, and it
+// must be safe for concurrent use.
+//
+// RecordAsync submits an event and returns a channel that receives the
+// outcome once it is committed, without making the recorder commit early:
+// Start submits a new execution's record this way, so it shares the commit
+// of the run's first events (one commit per execution instead of two), and
+// whoever needs it stored waits with Run.Stored. Enqueue submits an event
+// and must not block for long; Flush returns once everything submitted
+// before it is durable, with the first error since the last Flush.
 type Recorder interface {
-	Record(ctx context.Context, ev workflow.Event) error
+	RecordAsync(ev workflow.Event) <-chan error
 	Enqueue(ev workflow.Event)
 	Flush(ctx context.Context) error
-}
-
-// asyncRecorder is a Recorder that can report the outcome of an event later
-// (store.DB does). With it Start does not wait for the new execution's
-// record to be committed: the record shares the commit of the run's first
-// events, and whoever needs it stored waits with Run.Stored. A sequential
-// stream of short executions then costs one commit each instead of two.
-type asyncRecorder interface {
-	RecordAsync(ev workflow.Event) <-chan error
 }
 
 // Config holds the executor's limits. Zero fields take the defaults.
@@ -194,10 +192,9 @@ var errCancelled = errors.New("cancelled by request")
 // Start records a new execution of wf (status queued) and runs it in the
 // background. The record is submitted before Start returns and committed
 // with the run's first events; call Run.Stored before giving the id to
-// anyone who will read it from the store. Start fails when the workflow
-// cannot be ordered, the requested mode is unknown, the executor is shutting
-// down, or (with a Recorder that cannot record asynchronously) the record
-// cannot be written.
+// anyone who will read it from the store (it reports a record that could
+// not be written). Start fails when the workflow cannot be ordered, the
+// requested mode is unknown, or the executor is shutting down.
 func (e *Executor) Start(ctx context.Context, wf *workflow.Workflow, opts Options) (*Run, error) {
 	order, err := workflow.Order(wf)
 	if err != nil {
@@ -245,19 +242,7 @@ func (e *Executor) Start(ctx context.Context, wf *workflow.Workflow, opts Option
 	if ex.kept != nil {
 		ex.kept.add(header)
 	}
-	if ar, ok := e.rec.(asyncRecorder); ok {
-		r.stored = ar.RecordAsync(header)
-	} else {
-		if err := e.rec.Record(ctx, header); err != nil {
-			e.forget(r)
-			cancel(nil)
-			e.wg.Done()
-			return nil, fmt.Errorf("record new execution of workflow %s: %w", wf.ID, err)
-		}
-		done := make(chan error, 1)
-		done <- nil
-		r.stored = done
-	}
+	r.stored = e.rec.RecordAsync(header)
 	go func() {
 		defer e.wg.Done()
 		defer e.forget(r)

@@ -47,7 +47,10 @@ type keepRecorder struct {
 	events []workflow.Event
 }
 
-func (r *keepRecorder) Record(_ context.Context, ev workflow.Event) error { r.Enqueue(ev); return nil }
+func (r *keepRecorder) RecordAsync(ev workflow.Event) <-chan error {
+	r.Enqueue(ev)
+	return recorded()
+}
 func (r *keepRecorder) Enqueue(ev workflow.Event) {
 	r.mu.Lock()
 	r.events = append(r.events, ev)
