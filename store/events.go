@@ -277,10 +277,9 @@ func fold(chunks [][]byte) (*folded, error) {
 		msgSeq  []seqd
 		arrival int64
 	)
-	var evs []storedEvent
 	for i, c := range chunks {
-		var err error
-		if evs, err = decodeChunk(c, evs[:0]); err != nil {
+		var evs []storedEvent
+		if err := json.Unmarshal(c, &evs); err != nil {
 			return nil, fmt.Errorf("decode stored events (chunk %d): %w", i, err)
 		}
 		for _, se := range evs {
