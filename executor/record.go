@@ -1,8 +1,6 @@
 package executor
 
 import (
-	"cmp"
-	"slices"
 	"sync"
 
 	"github.com/switchboard-dev/switchboard/workflow"
@@ -12,10 +10,8 @@ import (
 // recorded: secrets masked), so that a caller waiting for the run can
 // answer with its record without reading it back from the store: that
 // read was a fifth of the CPU of a synchronous execute request. It folds
-// the events as the store folds what it wrote (store/events.go): a node's
-// last state, a shared-context key's last value, entries in seq order
-// (ties in the order recorded), the last header with the first header's
-// created_at, and empty collections rather than nil.
+// the events with workflow.Fold, as the store folds what it wrote, and
+// takes the last header with the first header's created_at.
 type keptRecord struct {
 	mu      sync.Mutex
 	created workflow.Execution // the first header
@@ -44,40 +40,11 @@ func (k *keptRecord) build() *workflow.Execution {
 	if !k.created.CreatedAt.IsZero() {
 		x.CreatedAt = k.created.CreatedAt
 	}
-	x.NodeStates = map[string]*workflow.NodeState{}
-	x.Logs, x.Errors, x.CommunicationLog = []workflow.LogEntry{}, []workflow.ErrorEntry{}, []workflow.CommEntry{}
-	x.SharedContext = map[string]any{}
-	evs := slices.Clone(k.events)
-	slices.SortStableFunc(evs, func(a, b workflow.Event) int { return cmp.Compare(a.Seq, b.Seq) })
-	for _, ev := range k.events { // arrival order: the last state and value win
-		switch ev.Kind {
-		case workflow.EventNode:
-			x.NodeStates[ev.Node.NodeID] = ev.Node
-		case workflow.EventContext:
-			x.SharedContext[ev.Context.Key] = ev.Context.Value
-		}
+	f := workflow.Fold(k.events)
+	x.NodeStates = make(map[string]*workflow.NodeState, len(f.Nodes))
+	for _, n := range f.Nodes {
+		x.NodeStates[n.NodeID] = n
 	}
-	for _, ev := range evs { // seq order
-		switch ev.Kind {
-		case workflow.EventLog:
-			l := *ev.Log
-			if l.Time.IsZero() {
-				l.Time = ev.Time
-			}
-			x.Logs = append(x.Logs, l)
-		case workflow.EventError:
-			e := *ev.Error
-			if e.Time.IsZero() {
-				e.Time = ev.Time
-			}
-			x.Errors = append(x.Errors, e)
-		case workflow.EventMessage:
-			m := *ev.Message
-			if m.Time.IsZero() {
-				m.Time = ev.Time
-			}
-			x.CommunicationLog = append(x.CommunicationLog, m)
-		}
-	}
+	x.Logs, x.Errors, x.CommunicationLog, x.SharedContext = f.Logs, f.Errors, f.Messages, f.Context
 	return &x
 }

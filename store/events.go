@@ -3,7 +3,6 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -250,114 +249,52 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// folded is an execution's chunks read back.
-type folded struct {
-	nodes    []*workflow.NodeState // in the order first seen
-	logs     []workflow.LogEntry
-	errors   []workflow.ErrorEntry
-	messages []workflow.CommEntry
-	context  map[string]any
-	maxSeq   int64
-}
-
 // fold decodes chunks (JSON arrays of storedEvent, in the order they were
-// written) into the parts of an execution record. The collections are
-// never nil.
-func fold(chunks [][]byte) (*folded, error) {
-	f := &folded{
-		nodes: []*workflow.NodeState{}, logs: []workflow.LogEntry{}, errors: []workflow.ErrorEntry{},
-		messages: []workflow.CommEntry{}, context: map[string]any{},
-	}
-	type seqd struct{ seq, arrival int64 }
-	var (
-		nodeAt  = map[string]int{}
-		nodeSeq []seqd
-		logSeq  []seqd
-		errSeq  []seqd
-		msgSeq  []seqd
-		arrival int64
-	)
+// written) and folds them into the parts of an execution record with
+// workflow.Fold, as the executor folds a run's events.
+func fold(chunks [][]byte) (workflow.Folded, error) {
+	var evs []workflow.Event
 	for i, c := range chunks {
-		var evs []storedEvent
-		if err := json.Unmarshal(c, &evs); err != nil {
-			return nil, fmt.Errorf("decode stored events (chunk %d): %w", i, err)
+		var ses []storedEvent
+		if err := json.Unmarshal(c, &ses); err != nil {
+			return workflow.Folded{}, fmt.Errorf("decode stored events (chunk %d): %w", i, err)
 		}
-		for _, se := range evs {
-			arrival++
-			f.maxSeq = max(f.maxSeq, se.Seq)
-			switch se.Kind {
-			case workflow.EventNode:
-				n := &workflow.NodeState{
-					NodeID: se.Node, Type: se.Type, Name: se.Name, Status: se.Status, Output: se.Value,
-					StartedAt: timePtrOf(se.Start), FinishedAt: timePtrOf(se.Finish), Model: se.Model,
-					Usage: workflow.Usage{PromptTokens: se.PT, CompletionTokens: se.CT, TotalTokens: se.TT},
-					Calls: se.Calls, Error: se.Err,
-				}
-				if at, ok := nodeAt[se.Node]; ok {
-					f.nodes[at] = n // the last state, at the place of the first
-					continue
-				}
-				nodeAt[se.Node] = len(f.nodes)
-				f.nodes = append(f.nodes, n)
-				nodeSeq = append(nodeSeq, seqd{se.Seq, arrival})
-			case workflow.EventLog:
-				f.logs = append(f.logs, workflow.LogEntry{Time: timeOf(se.Time), Level: se.Level, Message: se.Text, NodeID: se.Node})
-				logSeq = append(logSeq, seqd{se.Seq, arrival})
-			case workflow.EventError:
-				f.errors = append(f.errors, workflow.ErrorEntry{Time: timeOf(se.Time), NodeID: se.Node, Code: se.Code, Message: se.Text})
-				errSeq = append(errSeq, seqd{se.Seq, arrival})
-			case workflow.EventMessage:
-				var meta map[string]any
-				if se.Meta != nil {
-					meta = *se.Meta
-				}
-				f.messages = append(f.messages, workflow.CommEntry{Time: timeOf(se.Time), From: se.From, To: se.To, Type: se.Type,
-					Content: se.Text, Metadata: meta})
-				msgSeq = append(msgSeq, seqd{se.Seq, arrival})
-			case workflow.EventContext:
-				f.context[se.Key] = se.Value
-			default:
-				return nil, fmt.Errorf("decode stored events (chunk %d): unknown kind %q", i, se.Kind)
+		for _, se := range ses {
+			ev, err := se.event()
+			if err != nil {
+				return workflow.Folded{}, fmt.Errorf("decode stored events (chunk %d): %w", i, err)
 			}
+			evs = append(evs, ev)
 		}
 	}
-	bySeq := func(a, b seqd) int {
-		if a.seq != b.seq {
-			return cmpInt64(a.seq, b.seq)
+	return workflow.Fold(evs), nil
+}
+
+// event turns a stored event back into the event it was.
+func (se *storedEvent) event() (workflow.Event, error) {
+	ev := workflow.Event{Kind: se.Kind, Seq: se.Seq, Time: timeOf(se.Time)}
+	switch se.Kind {
+	case workflow.EventNode:
+		ev.Node = &workflow.NodeState{
+			NodeID: se.Node, Type: se.Type, Name: se.Name, Status: se.Status, Output: se.Value,
+			StartedAt: timePtrOf(se.Start), FinishedAt: timePtrOf(se.Finish), Model: se.Model,
+			Usage: workflow.Usage{PromptTokens: se.PT, CompletionTokens: se.CT, TotalTokens: se.TT},
+			Calls: se.Calls, Error: se.Err,
 		}
-		return cmpInt64(a.arrival, b.arrival)
+	case workflow.EventLog:
+		ev.Log = &workflow.LogEntry{Time: ev.Time, Level: se.Level, Message: se.Text, NodeID: se.Node}
+	case workflow.EventError:
+		ev.Error = &workflow.ErrorEntry{Time: ev.Time, NodeID: se.Node, Code: se.Code, Message: se.Text}
+	case workflow.EventMessage:
+		var meta map[string]any
+		if se.Meta != nil {
+			meta = *se.Meta
+		}
+		ev.Message = &workflow.CommEntry{Time: ev.Time, From: se.From, To: se.To, Type: se.Type, Content: se.Text, Metadata: meta}
+	case workflow.EventContext:
+		ev.Context = &workflow.ContextUpdate{Key: se.Key, Value: se.Value}
+	default:
+		return ev, fmt.Errorf("unknown kind %q", se.Kind)
 	}
-	sortBy(f.nodes, nodeSeq, bySeq)
-	sortBy(f.logs, logSeq, bySeq)
-	sortBy(f.errors, errSeq, bySeq)
-	sortBy(f.messages, msgSeq, bySeq)
-	return f, nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// sortBy orders items by their keys (same length, same order), and is a
-// no-op when they already are: events almost always arrive in seq order.
-func sortBy[T, K any](items []T, keys []K, cmp func(a, b K) int) {
-	if slices.IsSortedFunc(keys, cmp) {
-		return
-	}
-	idx := make([]int, len(items))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp(keys[a], keys[b]) })
-	sorted := make([]T, len(items))
-	for i, j := range idx {
-		sorted[i] = items[j]
-	}
-	copy(items, sorted)
+	return ev, nil
 }

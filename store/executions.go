@@ -136,11 +136,11 @@ func (db *DB) getExecution(ctx context.Context, id string) (*workflow.Execution,
 	if err != nil {
 		return nil, err
 	}
-	e.NodeStates = make(map[string]*workflow.NodeState, len(f.nodes))
-	for _, n := range f.nodes {
+	e.NodeStates = make(map[string]*workflow.NodeState, len(f.Nodes))
+	for _, n := range f.Nodes {
 		e.NodeStates[n.NodeID] = n
 	}
-	e.Logs, e.Errors, e.CommunicationLog, e.SharedContext = f.logs, f.errors, f.messages, f.context
+	e.Logs, e.Errors, e.CommunicationLog, e.SharedContext = f.Logs, f.Errors, f.Messages, f.Context
 	return e, nil
 }
 
@@ -185,18 +185,18 @@ func (db *DB) NodeStates(ctx context.Context, id string) ([]*workflow.NodeState,
 	if err != nil {
 		return nil, db.readError(fmt.Errorf("node states of execution %s: %w", id, err))
 	}
-	return f.nodes, nil
+	return f.Nodes, nil
 }
 
 // queryEvents reads and folds the chunks of execution id (see events.go).
-func (db *DB) queryEvents(ctx context.Context, tx *sql.Tx, id string) (*folded, error) {
+func (db *DB) queryEvents(ctx context.Context, tx *sql.Tx, id string) (workflow.Folded, error) {
 	rows, err := db.query(ctx, tx, `SELECT events FROM exec_events WHERE execution_id = ? ORDER BY id`, id)
 	if err != nil {
-		return nil, fmt.Errorf("query events: %w", err)
+		return workflow.Folded{}, fmt.Errorf("query events: %w", err)
 	}
 	chunks, err := scanChunks(rows)
 	if err != nil {
-		return nil, err
+		return workflow.Folded{}, err
 	}
 	return fold(chunks)
 }
@@ -271,9 +271,9 @@ func interrupt(tx *sql.Tx, id, reason string, now int64) error {
 	if err != nil {
 		return fmt.Errorf("read events of execution %s: %w", id, err)
 	}
-	seq, at := f.maxSeq+1, time.Unix(0, now).UTC()
+	seq, at := f.MaxSeq+1, time.Unix(0, now).UTC()
 	var evs []workflow.Event
-	for _, n := range f.nodes {
+	for _, n := range f.Nodes {
 		if n.Status != workflow.NodePending && n.Status != workflow.NodeRunning {
 			continue
 		}
