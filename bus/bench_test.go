@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,4 +89,80 @@ func BenchmarkAsk(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSharedSubscriber is the raw round trip of BenchmarkRawRoundTrip with the two
+// constraints the bus works under, in plain go-redis, to show what each costs: one subscriber
+// connection for both channels, read by one goroutine that hands the reply to the waiting asker
+// over a Go channel; and a query's handler that must not hold that connection, since in the
+// engine it calls a model. The answering side runs
+//   - inline: in the reader itself (what a handler that never blocks could do);
+//   - goroutine: in a goroutine of its own per query;
+//   - next-reader: in the reader, after it has started the next reader (what bus.Bus does).
+func BenchmarkSharedSubscriber(b *testing.B) {
+	bustest.ForEachB(b, func(b *testing.B, url string, ctl bustest.Controller) {
+		for _, how := range []string{"inline", "goroutine", "next-reader"} {
+			b.Run(how, func(b *testing.B) { benchSharedSubscriber(b, ctl.Addr(), how) })
+		}
+	})
+}
+
+func benchSharedSubscriber(b *testing.B, addr, how string) {
+	ctx := context.Background()
+	q := bus.NewQuery("node-bench-a", "node-bench-b", "ping?", nil, bus.Meta("bench", "wf"), 0)
+	query, _ := q.MarshalJSON()
+	reply, _ := bus.NewResponse(q, "node-bench-b", "pong").MarshalJSON()
+	reqCh, repCh := bus.Channel("node-bench-b"), bus.Channel("node-bench-a")
+
+	rc := redis.NewClient(&redis.Options{Addr: addr})
+	defer rc.Close()
+	ps := rc.Subscribe(ctx, reqCh, repCh)
+	for range 2 {
+		if _, err := ps.Receive(ctx); err != nil { // the confirmations
+			b.Fatal(err)
+		}
+	}
+	replies := make(chan struct{})
+	var readers sync.WaitGroup
+	answer := func() { _ = rc.Publish(ctx, repCh, reply).Err() }
+	var read func()
+	read = func() {
+		defer readers.Done()
+		for {
+			m, err := ps.ReceiveMessage(ctx)
+			if err != nil {
+				return // closed
+			}
+			if m.Channel == repCh {
+				replies <- struct{}{}
+				continue
+			}
+			switch how {
+			case "inline":
+				answer()
+			case "goroutine":
+				readers.Add(1)
+				go func() { defer readers.Done(); answer() }()
+			case "next-reader":
+				readers.Add(1)
+				go read()
+				answer()
+				return
+			}
+		}
+	}
+	readers.Add(1)
+	go read()
+	defer func() {
+		_ = ps.Close()
+		readers.Wait()
+	}()
+
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := rc.Publish(ctx, reqCh, query).Err(); err != nil {
+			b.Fatal(err)
+		}
+		<-replies
+	}
 }
