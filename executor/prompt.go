@@ -7,72 +7,94 @@ import (
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
-// communicationGuide is added to the system prompt of a node that can
-// communicate, so any model knows how to reach the others. It is the same
-// for every call of the node in an execution, so each node's is built once
-// (it lists every other agent, which took a tenth of a Q&A execution's
-// engine time when rebuilt for every model call).
-func (x *execution) communicationGuide(self string) string {
-	x.guideMu.Lock()
-	defer x.guideMu.Unlock()
-	if g, ok := x.guides[self]; ok {
-		return g
+// The communication guide is added to the system prompt of a node that can
+// communicate, so any model knows how to reach the others.
+const (
+	guideIntro = "\n\nYou are one agent in a team. You can talk to the other agents while you work by writing statements on their own line:\n" +
+		"CALL: ask_node('node_id', 'your question') - ask another agent and get its answer\n" +
+		"CALL: broadcast_message('message') - tell every agent something (optionally: CALL: broadcast_message('message', ['ai-processor']))\n" +
+		"CALL: set_shared_context('key', 'value') - store a value every agent can read\n" +
+		"CALL: get_shared_context('key') - read a stored value\n" +
+		"Quote arguments with ' or \" and escape a quote of the same kind with a backslash. " +
+		"The results of your calls come back to you in the next message; then write your final answer without CALL statements."
+	guideAgents = "\nThe other agents:"
+)
+
+// staticPrompt is the part of node's system message that is the same for
+// every call of the node in an execution: its own system_prompt and, when
+// it may communicate, the communication guide, which lists every other
+// agent. It is built once per node and execution, at its final size: built
+// again for every model call it took a tenth of a Q&A execution's engine
+// time, and growing a builder to it made a fifth of the engine's garbage.
+func (x *execution) staticPrompt(node *workflow.Node) string {
+	x.promptMu.Lock()
+	defer x.promptMu.Unlock()
+	if p, ok := x.prompts[node.ID]; ok {
+		return p
 	}
-	if x.guides == nil {
-		x.guides = map[string]string{}
+	if x.prompts == nil {
+		x.prompts = map[string]string{}
 	}
-	var b strings.Builder
-	b.WriteString("\n\nYou are one agent in a team. You can talk to the other agents while you work by writing statements on their own line:\n")
-	b.WriteString("CALL: ask_node('node_id', 'your question') - ask another agent and get its answer\n")
-	b.WriteString("CALL: broadcast_message('message') - tell every agent something (optionally: CALL: broadcast_message('message', ['ai-processor']))\n")
-	b.WriteString("CALL: set_shared_context('key', 'value') - store a value every agent can read\n")
-	b.WriteString("CALL: get_shared_context('key') - read a stored value\n")
-	b.WriteString("Quote arguments with ' or \" and escape a quote of the same kind with a backslash. ")
-	b.WriteString("The results of your calls come back to you in the next message; then write your final answer without CALL statements.")
-	first := true
+	cfg := x.aiOf(node)
+	if !cfg.CanCommunicate {
+		x.prompts[node.ID] = cfg.SystemPrompt
+		return cfg.SystemPrompt
+	}
+	var others []int
+	size := len(cfg.SystemPrompt) + len(guideIntro) + len(guideAgents)
 	for i := range x.wf.Nodes {
 		n := &x.wf.Nodes[i]
-		if n.Type != workflow.NodeAIProcessor || n.ID == self {
+		if n.Type != workflow.NodeAIProcessor || n.ID == node.ID {
 			continue
 		}
-		if first {
-			b.WriteString("\nThe other agents:")
-			first = false
-		}
-		cfg := x.aiOf(n)
-		b.WriteString("\n- " + n.ID + " (" + cfg.Name + ")")
-		if cfg.Description != "" {
-			b.WriteString(": " + cfg.Description)
+		others = append(others, i)
+		ai := x.aiOf(n)
+		size += len("\n- ") + len(n.ID) + len(" (") + len(ai.Name) + len("): ") + len(ai.Description)
+	}
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteString(cfg.SystemPrompt)
+	b.WriteString(guideIntro)
+	if len(others) > 0 {
+		b.WriteString(guideAgents)
+	}
+	for _, i := range others {
+		n := &x.wf.Nodes[i]
+		ai := x.aiOf(n)
+		b.WriteString("\n- ")
+		b.WriteString(n.ID)
+		b.WriteString(" (")
+		b.WriteString(ai.Name)
+		b.WriteString(")")
+		if ai.Description != "" {
+			b.WriteString(": ")
+			b.WriteString(ai.Description)
 		}
 	}
-	g := b.String()
-	x.guides[self] = g
-	return g
+	p := b.String()
+	x.prompts[node.ID] = p
+	return p
 }
 
-// systemPrompt builds a node's system message: its own system_prompt, the
-// communication guide when it may communicate, and the broadcasts it has
-// received so far.
+// systemPrompt builds a node's system message: its static part (see
+// staticPrompt) and the broadcasts it has received so far.
 func (x *execution) systemPrompt(node *workflow.Node) string {
-	cfg := x.aiOf(node)
-	var b strings.Builder
-	b.WriteString(cfg.SystemPrompt)
-	if cfg.CanCommunicate {
-		b.WriteString(x.communicationGuide(node.ID))
-		x.mu.Lock()
-		var got []string
-		for _, bc := range x.broadcasts {
-			if bc.from != node.ID && matchesType(node.Type, bc.types) {
-				got = append(got, fmt.Sprintf("- from %s: %s", bc.from, bc.message))
-			}
-		}
-		x.mu.Unlock()
-		if len(got) > 0 {
-			b.WriteString("\n\nMessages broadcast to the team so far:\n")
-			b.WriteString(strings.Join(got, "\n"))
+	static := x.staticPrompt(node)
+	if !x.aiOf(node).CanCommunicate {
+		return strings.TrimSpace(static)
+	}
+	x.mu.Lock()
+	var got []string
+	for _, bc := range x.broadcasts {
+		if bc.from != node.ID && matchesType(node.Type, bc.types) {
+			got = append(got, fmt.Sprintf("- from %s: %s", bc.from, bc.message))
 		}
 	}
-	return strings.TrimSpace(b.String())
+	x.mu.Unlock()
+	if len(got) == 0 {
+		return strings.TrimSpace(static)
+	}
+	return strings.TrimSpace(static + "\n\nMessages broadcast to the team so far:\n" + strings.Join(got, "\n"))
 }
 
 func matchesType(t string, types []string) bool {

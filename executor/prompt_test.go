@@ -11,13 +11,14 @@ import (
 
 // A node's system prompt lists every other ai-processor, with its name and
 // description, and not itself or other kinds of node; the guide is built
-// once per node and is the same for every call.
+// once per node and is the same for every call; a node that may not
+// communicate gets no guide.
 func TestCommunicationGuideListsThePeers(t *testing.T) {
 	w, err := workflow.Parse([]byte(`{"name": "g", "nodes": [
 		{"id": "s", "type": "start"},
 		{"id": "a", "type": "ai-processor", "config": {"prompt": "p", "can_communicate": true, "system_prompt": "You are A."}},
 		{"id": "b", "type": "ai-processor", "config": {"prompt": "p", "name": "Bee", "description": "knows bees"}},
-		{"id": "c", "type": "ai-processor", "config": {"prompt": "p"}}]}`))
+		{"id": "c", "type": "ai-processor", "config": {"prompt": "p", "can_communicate": true}}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,11 @@ func TestCommunicationGuideListsThePeers(t *testing.T) {
 	if again := x.systemPrompt(x.node("a")); again != got {
 		t.Fatalf("second prompt differs:\n%s\n%s", again, got)
 	}
-	if g := x.communicationGuide("b"); !strings.Contains(g, "- a (a)\n- c (c)") || strings.Contains(g, "- b (") {
-		t.Fatalf("guide of b = %q", g)
+	if g := x.systemPrompt(x.node("c")); !strings.HasSuffix(g, "The other agents:\n- a (a)\n- b (Bee): knows bees") {
+		t.Fatalf("system prompt of c = %q", g)
+	}
+	// A node that may not communicate gets its own system prompt alone.
+	if g := x.systemPrompt(x.node("b")); g != "" {
+		t.Fatalf("system prompt of b = %q, want none", g)
 	}
 }

@@ -46,8 +46,8 @@ type execution struct {
 
 	kept *keptRecord // what the run records, for Run.Record; nil unless Options.KeepRecord
 
-	guideMu sync.Mutex
-	guides  map[string]string // node → its communication guide (prompt.go)
+	promptMu sync.Mutex
+	prompts  map[string]string // node → the static part of its system prompt (prompt.go)
 
 	mu         sync.Mutex
 	vars       map[string]any
