@@ -128,8 +128,29 @@ func (b *browser) do(what string, timeout time.Duration, actions ...chromedp.Act
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.shot("failed-" + safeName(what))
-		b.t.Fatalf("%s: %v (screenshot in %s)", what, err, b.shots)
+		b.t.Fatalf("%s: %v (screenshot in %s)\n%s", what, err, b.shots, b.pageState())
 	}
+}
+
+// pageState describes the page for a failure message: its address, the
+// execution's status and the last lines of its log when it shows one. The
+// screenshot is gone with the test's temporary directory, this stays in
+// the output.
+func (b *browser) pageState() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	state, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+		const text = sel => { const e = document.querySelector(sel); return e ? e.textContent.replace(/\s+/g, ' ').trim() : '(none)'; };
+		const logs = [...document.querySelectorAll('#logs li')].slice(-15).map(li => li.textContent.replace(/\s+/g, ' ').trim());
+		return 'page ' + location.pathname + '; status ' + text('#exec-status') +
+			'; timeline rows [' + [...document.querySelectorAll('#timeline .tl-row')].map(e => e.getAttribute('class')).join(', ') + ']' +
+			'; messages [' + [...document.querySelectorAll('#messages li')].map(e => e.id + ' ' + e.dataset.kind).join(', ') + ']' +
+			'\nlast log lines:\n' + logs.join('\n');
+	})()`))
+	if err != nil {
+		return "(page state unavailable: " + err.Error() + ")"
+	}
+	return state
 }
 
 // waitJS waits until the JavaScript expression is truthy.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +31,20 @@ func startServer(t *testing.T, env map[string]string, args ...string) string {
 		return testEnv(k)
 	}
 	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn"}, args...)
+	// The program's log (warnings and errors) is shown when the test fails,
+	// after the program has stopped: a run that hangs says why there.
+	var (
+		logMu sync.Mutex
+		logs  []string
+	)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		logMu.Lock()
+		defer logMu.Unlock()
+		t.Logf("the program's log (%d lines):\n%s", len(logs), strings.Join(logs, "\n"))
+	})
 	go func() {
 		done <- run(ctx, all, getenv, pw, io.Discard)
 		pw.Close()
@@ -53,6 +68,9 @@ func startServer(t *testing.T, env map[string]string, args ...string) string {
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				urls <- m[1]
 			}
+			logMu.Lock()
+			logs = append(logs, sc.Text())
+			logMu.Unlock()
 		}
 	}()
 	select {
