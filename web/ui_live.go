@@ -324,7 +324,7 @@ func (l *liveExec) sendAll(sent int) error {
 		return err
 	}
 	if sent != len(l.x.CommunicationLog) {
-		if err := send("messages", "msg-list", messageViews(l.w, l.x.CommunicationLog, start)); err != nil {
+		if err := send("messages", "msg-items", messageViews(l.w, l.x.CommunicationLog, start)); err != nil {
 			return err
 		}
 	}
@@ -332,7 +332,7 @@ func (l *liveExec) sendAll(sent int) error {
 	if err := send("context", "context", contextKVs(l.x.SharedContext)); err != nil {
 		return err
 	}
-	if err := send("logs", "log-list", l.x.Logs); err != nil {
+	if err := send("logs", "log-items", l.x.Logs); err != nil {
 		return err
 	}
 	l.out.flush()

@@ -606,3 +606,81 @@ func TestUISecretsStayHidden(t *testing.T) {
 		t.Errorf("an empty secret field overrode the stored value: %v", x.Inputs)
 	}
 }
+
+// The live execution page must not put an SSE listener inside what another
+// event replaces: htmx registers the listeners of swapped-in content only
+// when it settles (20 ms later), so an event in that window found no
+// listener and was lost (a message missing from the list for good, the
+// first streamed words of a node). Every listener stays in the page; those
+// that add to a list or an output box name it with hx-target.
+func TestUILivePageListenersAreNeverReplaced(t *testing.T) {
+	s, c := newUI(t, web.Config{})
+	wid := createWorkflow(t, s, uiDoc)
+	wf, err := s.db.GetWorkflow(context.Background(), wid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A running execution: its page is the live one.
+	xid := workflow.NewID()
+	now := time.Now().UTC()
+	if err := s.db.Record(context.Background(), workflow.Event{ExecutionID: xid, Seq: 1, Time: now, Kind: workflow.EventExecution,
+		Execution: &workflow.Execution{ID: xid, WorkflowID: wf.ID, WorkflowName: wf.Name, Status: workflow.ExecRunning,
+			CreatedAt: now, StartTime: &now, RequestedMode: workflow.ModeSimple, Mode: workflow.ModeSimple}}); err != nil {
+		t.Fatal(err)
+	}
+	code, page, _ := c.get("/ui/executions/" + xid)
+	if code != 200 || !strings.Contains(page, "sse-connect=") {
+		t.Fatalf("live page: %d, sse-connect present: %v", code, strings.Contains(page, "sse-connect="))
+	}
+
+	tag := regexp.MustCompile(`<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:[^>"']|"[^"]*"|'[^']*')*)>`)
+	attr := func(attrs, name string) (string, bool) {
+		m := regexp.MustCompile(`\s` + name + `="([^"]*)"`).FindStringSubmatch(attrs)
+		if m == nil {
+			return "", false
+		}
+		return m[1], true
+	}
+	void := map[string]bool{"area": true, "base": true, "br": true, "col": true, "embed": true, "hr": true,
+		"img": true, "input": true, "link": true, "meta": true, "source": true, "track": true, "wbr": true}
+	type open struct{ name, swap string }
+	var stack []open
+	listeners := map[string]bool{}
+	for _, m := range tag.FindAllStringSubmatch(page, -1) {
+		closing, name, attrs := m[1] == "/", strings.ToLower(m[2]), m[3]
+		if closing {
+			for i := len(stack) - 1; i >= 0; i-- {
+				if stack[i].name == name {
+					stack = stack[:i]
+					break
+				}
+			}
+			continue
+		}
+		swap, isListener := attr(attrs, "sse-swap")
+		if isListener {
+			listeners[swap] = true
+			for _, o := range stack {
+				if o.swap != "" {
+					t.Errorf("listener for %q is inside the %q listener's content, which that event replaces", swap, o.swap)
+				}
+			}
+			if target, ok := attr(attrs, "hx-target"); ok {
+				id := strings.TrimPrefix(strings.Fields(target)[0], "#")
+				if !strings.Contains(page, `id="`+id+`"`) {
+					t.Errorf("listener for %q targets %q, which is not in the page", swap, target)
+				}
+			}
+		}
+		if void[name] || strings.HasSuffix(strings.TrimSpace(attrs), "/") {
+			continue
+		}
+		stack = append(stack, open{name, swap})
+	}
+	// The events the live stream sends (ui_live.go) all have a listener.
+	for _, ev := range []string{"header", "graph", "timeline", "messages", "message", "context", "logs", "log", "node-1", "out-1", "delta-1"} {
+		if !listeners[ev] {
+			t.Errorf("no listener for the %q event", ev)
+		}
+	}
+}

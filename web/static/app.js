@@ -81,20 +81,28 @@
     if (evt.detail && evt.detail.type === 'message') liveStatus(evt.target, '');
   });
 
+  // The element an event swaps into: a list or an output box that stays in
+  // the page is filled through a hidden listener that names it with
+  // hx-target, so replacing the box's content never drops a listener.
+  function swapTarget(el) {
+    var sel = el && el.getAttribute && el.getAttribute('hx-target');
+    return (sel && document.querySelector(sel)) || el;
+  }
+
   // Streamed output follows the text, unless the reader scrolled up.
   document.addEventListener('htmx:sseBeforeMessage', function (evt) {
-    var el = evt.target;
+    var el = swapTarget(evt.target);
     if (el && el.classList && el.classList.contains('output')) {
       el.dataset.pinned = (el.scrollHeight - el.scrollTop - el.clientHeight < 24) ? '1' : '';
     }
   });
   document.addEventListener('htmx:sseMessage', function (evt) {
-    var el = evt.target;
+    var el = swapTarget(evt.target);
     if (!el || !el.classList) return;
     if (el.classList.contains('output') && el.dataset.pinned === '1') {
       el.scrollTop = el.scrollHeight;
     }
-    if (el.id === 'messages' || el.matches('.msglist')) {
+    if (el.id === 'msglist') {
       var box = document.getElementById('messages');
       if (box) box.scrollTop = box.scrollHeight;
       var tl = document.getElementById('timeline');
