@@ -18,10 +18,7 @@ import (
 func BenchmarkRawRoundTrip(b *testing.B) {
 	bustest.ForEachB(b, func(b *testing.B, url string, ctl bustest.Controller) {
 		ctx := context.Background()
-		q := bus.NewQuery("node-bench-a", "node-bench-b", "ping?", nil, bus.Meta("bench", "wf"), 0)
-		query, _ := q.MarshalJSON()
-		reply, _ := bus.NewResponse(q, "node-bench-b", "pong").MarshalJSON()
-		reqCh, repCh := bus.Channel("node-bench-b"), bus.Channel("node-bench-a")
+		query, reply, reqCh, repCh := rawExchange()
 
 		rc := redis.NewClient(&redis.Options{Addr: ctl.Addr()})
 		defer rc.Close()
@@ -109,10 +106,7 @@ func BenchmarkSharedSubscriber(b *testing.B) {
 
 func benchSharedSubscriber(b *testing.B, addr, how string) {
 	ctx := context.Background()
-	q := bus.NewQuery("node-bench-a", "node-bench-b", "ping?", nil, bus.Meta("bench", "wf"), 0)
-	query, _ := q.MarshalJSON()
-	reply, _ := bus.NewResponse(q, "node-bench-b", "pong").MarshalJSON()
-	reqCh, repCh := bus.Channel("node-bench-b"), bus.Channel("node-bench-a")
+	query, reply, reqCh, repCh := rawExchange()
 
 	rc := redis.NewClient(&redis.Options{Addr: addr})
 	defer rc.Close()
@@ -165,4 +159,13 @@ func benchSharedSubscriber(b *testing.B, addr, how string) {
 		}
 		<-replies
 	}
+}
+
+// rawExchange is the pre-encoded query and reply of the raw benchmarks, and
+// the channels they go on: the answerer's, then the asker's.
+func rawExchange() (query, reply []byte, reqCh, repCh string) {
+	q := bus.NewQuery("node-bench-a", "node-bench-b", "ping?", nil, bus.Meta("bench", "wf"), 0)
+	query, _ = q.MarshalJSON()
+	reply, _ = bus.NewResponse(q, "node-bench-b", "pong").MarshalJSON()
+	return query, reply, bus.Channel("node-bench-b"), bus.Channel("node-bench-a")
 }
