@@ -117,7 +117,7 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	events, stop := a.exec.SubscribeAll()
 	defer stop()
-	r, err := a.exec.Start(ctx, w, executor.Options{Inputs: inputs, Mode: *mode})
+	r, err := a.exec.Start(w, executor.Options{Inputs: inputs, Mode: *mode})
 	if err != nil {
 		return err
 	}

@@ -154,7 +154,7 @@ func engineAsks(ctx context.Context, eng *engine, ex *executor.Executor, rec *ar
 	var out []time.Duration
 	for range runs {
 		rec.take()
-		r, err := ex.Start(ctx, w, executor.Options{Mode: mode})
+		r, err := ex.Start(w, executor.Options{Mode: mode})
 		if err != nil {
 			return nil, err
 		}

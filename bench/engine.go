@@ -66,7 +66,7 @@ func qaDoc() ([]byte, error) {
 
 // execute runs w once and fails unless it succeeds.
 func (e *engine) execute(ctx context.Context, ex *executor.Executor, w *workflow.Workflow, opts executor.Options) error {
-	r, err := ex.Start(ctx, w, opts)
+	r, err := ex.Start(w, opts)
 	if err != nil {
 		return err
 	}

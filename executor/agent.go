@@ -23,7 +23,7 @@ func (x *execution) runAI(ctx context.Context, node *workflow.Node) (any, error)
 		return nil, fmt.Errorf("render prompt of node %q: %w", node.ID, err)
 	}
 	if n, max := len(prompt), x.guard.limits.MaxPromptBytes; n > max {
-		return nil, workflow.Errorf(workflow.ErrInvalid, "the rendered prompt of node %q is %d bytes; the limit is %d", node.ID, n, max)
+		return nil, workflow.Errorf(workflow.CodeInvalid, "the rendered prompt of node %q is %d bytes; the limit is %d", node.ID, n, max)
 	}
 	if strings.TrimSpace(prompt) == "" {
 		prompt = "Do your part of the work described in your instructions."
@@ -147,12 +147,12 @@ func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Me
 	if err != nil {
 		var le *llm.Error
 		if errors.As(err, &le) && le.Retryable {
-			return "", &workflow.Error{Code: workflow.ErrUnavailable, Message: fmt.Sprintf("the model did not answer node %q", node.ID), Err: err}
+			return "", &workflow.Error{Code: workflow.CodeUnavailable, Message: fmt.Sprintf("the model did not answer node %q", node.ID), Err: err}
 		}
 		return "", fmt.Errorf("model call for node %q: %w", node.ID, err)
 	}
 	if n, max := len(resp.Content), x.guard.limits.MaxReplyBytes; n > max {
-		return "", workflow.Errorf(workflow.ErrInvalid, "the model's reply to node %q is %d bytes; the limit is %d", node.ID, n, max)
+		return "", workflow.Errorf(workflow.CodeInvalid, "the model's reply to node %q is %d bytes; the limit is %d", node.ID, n, max)
 	}
 	u := workflow.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens, TotalTokens: resp.Usage.TotalTokens}
 	x.mu.Lock()

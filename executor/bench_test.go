@@ -80,7 +80,7 @@ func benchParse(b *testing.B, doc any) *workflow.Workflow {
 
 func benchRun(b *testing.B, ex *executor.Executor, w *workflow.Workflow, mode string) {
 	ctx := context.Background()
-	r, err := ex.Start(ctx, w, executor.Options{Mode: mode})
+	r, err := ex.Start(w, executor.Options{Mode: mode})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -195,7 +195,7 @@ var errCancelled = errors.New("cancelled by request")
 // anyone who will read it from the store (it reports a record that could
 // not be written). Start fails when the workflow cannot be ordered, the
 // requested mode is unknown, or the executor is shutting down.
-func (e *Executor) Start(ctx context.Context, wf *workflow.Workflow, opts Options) (*Run, error) {
+func (e *Executor) Start(wf *workflow.Workflow, opts Options) (*Run, error) {
 	order, err := workflow.Order(wf)
 	if err != nil {
 		return nil, err
@@ -205,7 +205,7 @@ func (e *Executor) Start(ctx context.Context, wf *workflow.Workflow, opts Option
 		mode = wf.Mode()
 	}
 	if mode != workflow.ModeSimple && mode != workflow.ModePubSub {
-		return nil, &workflow.Error{Code: workflow.ErrInvalid, Message: "unknown communication mode",
+		return nil, &workflow.Error{Code: workflow.CodeInvalid, Message: "unknown communication mode",
 			Problems: []workflow.Problem{{Path: "communication_mode", Message: fmt.Sprintf("must be %q or %q, not %q", workflow.ModeSimple, workflow.ModePubSub, mode)}}}
 	}
 	now := time.Now().UTC()
@@ -222,7 +222,7 @@ func (e *Executor) Start(ctx context.Context, wf *workflow.Workflow, opts Option
 	e.mu.Lock()
 	if e.closing {
 		e.mu.Unlock()
-		return nil, workflow.Errorf(workflow.ErrUnavailable, "switchboard is shutting down; not starting new executions")
+		return nil, workflow.Errorf(workflow.CodeUnavailable, "switchboard is shutting down; not starting new executions")
 	}
 	runCtx, cancel := context.WithCancelCause(e.base)
 	r := &Run{ID: x.ID, WorkflowID: wf.ID, Started: now, done: make(chan struct{}), cancel: cancel}

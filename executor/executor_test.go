@@ -73,7 +73,7 @@ func (e *env) run(t *testing.T, w *workflow.Workflow, opts executor.Options) *wo
 	// Every execution of these tests also checks that the record kept in
 	// memory for a synchronous caller is, as JSON, the one in the store.
 	opts.KeepRecord = true
-	r, err := e.exec.Start(ctx, w, opts)
+	r, err := e.exec.Start(w, opts)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -346,7 +346,7 @@ func TestCancel(t *testing.T) {
 	}
 	events, stop := e.exec.SubscribeAll()
 	defer stop()
-	r, err := e.exec.Start(ctx, w, executor.Options{})
+	r, err := e.exec.Start(w, executor.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +416,7 @@ func TestConcurrentExecutionsDoNotSeeEachOther(t *testing.T) {
 	const n = 50
 	runs := make([]*executor.Run, n)
 	for i := range runs {
-		r, err := e.exec.Start(ctx, w, executor.Options{Inputs: map[string]any{"n": fmt.Sprintf("run-%d", i)}})
+		r, err := e.exec.Start(w, executor.Options{Inputs: map[string]any{"n": fmt.Sprintf("run-%d", i)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -452,7 +452,7 @@ func TestStoredReportsTheRecord(t *testing.T) {
 	if err := e.db.CreateWorkflow(ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	r, err := e.exec.Start(ctx, w, executor.Options{})
+	r, err := e.exec.Start(w, executor.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,11 +467,11 @@ func TestStoredReportsTheRecord(t *testing.T) {
 	}
 
 	e.db.Close()
-	r, err = e.exec.Start(ctx, w, executor.Options{})
+	r, err = e.exec.Start(w, executor.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Stored(ctx); workflow.ErrorCode(err) != workflow.ErrUnavailable || !strings.Contains(err.Error(), "record new execution") {
+	if err := r.Stored(ctx); workflow.ErrorCode(err) != workflow.CodeUnavailable || !strings.Contains(err.Error(), "record new execution") {
 		t.Fatalf("Stored with the database closed = %v, want unavailable", err)
 	}
 	if _, err := r.Wait(ctx); err == nil {

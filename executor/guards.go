@@ -63,7 +63,7 @@ func limitsFor(w *workflow.Workflow, def Limits) Limits {
 
 // errBudget is the cancellation cause when an execution spends its token
 // budget.
-var errBudget = errors.New(workflow.ErrBudget)
+var errBudget = errors.New(string(workflow.CodeBudget))
 
 // guard counts what an execution's agents do and refuses what is over a
 // limit. It is safe for concurrent use.
@@ -123,7 +123,7 @@ func (g *guard) admitLLMCall() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.llmCalls >= g.limits.MaxLLMCalls {
-		return &workflow.Error{Code: workflow.ErrInvalid,
+		return &workflow.Error{Code: workflow.CodeInvalid,
 			Message: fmt.Sprintf("refused: this execution has used its limit of %d model calls (metadata.max_llm_calls)", g.limits.MaxLLMCalls)}
 	}
 	g.llmCalls++

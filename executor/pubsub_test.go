@@ -163,7 +163,7 @@ func TestPubSubConcurrentExecutions(t *testing.T) {
 		}
 		runs := make([]*executor.Run, 50)
 		for i := range runs {
-			r, err := e.exec.Start(ctx, w, executor.Options{Inputs: map[string]any{"n": fmt.Sprintf("run-%d", i)}})
+			r, err := e.exec.Start(w, executor.Options{Inputs: map[string]any{"n": fmt.Sprintf("run-%d", i)}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -238,7 +238,7 @@ func TestPubSubRedisLostDuringAsk(t *testing.T) {
 		if err := e.db.CreateWorkflow(ctx, w); err != nil {
 			t.Fatal(err)
 		}
-		r, err := e.exec.Start(ctx, w, executor.Options{})
+		r, err := e.exec.Start(w, executor.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -308,7 +308,7 @@ func TestPubSubResentQueryAnsweredOnce(t *testing.T) {
 		if err := e.db.CreateWorkflow(ctx, w); err != nil {
 			t.Fatal(err)
 		}
-		r, err := e.exec.Start(ctx, w, executor.Options{})
+		r, err := e.exec.Start(w, executor.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -398,7 +398,7 @@ func TestTwoHundredConcurrentExecutions(t *testing.T) {
 		if i%2 == 0 {
 			mode = "pubsub"
 		}
-		r, err := e.exec.Start(ctx, w, executor.Options{Mode: mode, Inputs: map[string]any{"topic": fmt.Sprintf("t%d", i)}})
+		r, err := e.exec.Start(w, executor.Options{Mode: mode, Inputs: map[string]any{"topic": fmt.Sprintf("t%d", i)}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -204,7 +204,7 @@ func levelName(l slog.Level) string {
 	return "debug"
 }
 
-func (x *execution) fail(node, code, msg string) {
+func (x *execution) fail(node string, code workflow.Code, msg string) {
 	ev := x.newEvent(workflow.EventError)
 	ev.Error = &workflow.ErrorEntry{Time: ev.Time, NodeID: node, Code: code, Message: msg}
 	x.send(ev)
@@ -353,13 +353,13 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 			used := x.usage.TotalTokens
 			x.mu.Unlock()
 			msg := fmt.Sprintf("budget_exceeded: the execution used %d tokens, over its token_budget of %d", used, x.guard.limits.TokenBudget)
-			x.fail("", workflow.ErrBudget, msg)
+			x.fail("", workflow.CodeBudget, msg)
 			return workflow.ExecError, msg
 		case errors.Is(cause, errCancelled):
-			x.fail("", workflow.ErrCancelled, "execution cancelled by request")
+			x.fail("", workflow.CodeCancelled, "execution cancelled by request")
 			return workflow.ExecCancelled, "cancelled by request"
 		case cause != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-			x.fail("", workflow.ErrTimeout, cause.Error())
+			x.fail("", workflow.CodeTimeout, cause.Error())
 			return workflow.ExecError, cause.Error()
 		}
 	}
@@ -504,7 +504,7 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 	case workflow.NodeAIProcessor:
 		output, err = x.runAI(nctx, node)
 	default:
-		err = workflow.Errorf(workflow.ErrInvalid, "node type %q cannot run", node.Type)
+		err = workflow.Errorf(workflow.CodeInvalid, "node type %q cannot run", node.Type)
 	}
 	end := time.Now().UTC()
 	status := workflow.NodeCompleted
@@ -518,7 +518,7 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 			status = workflow.NodeCancelled
 			msg = "cancelled: " + context.Cause(ctx).Error()
 		case nctx.Err() != nil:
-			code, msg = workflow.ErrTimeout, context.Cause(nctx).Error()
+			code, msg = workflow.CodeTimeout, context.Cause(nctx).Error()
 		}
 		x.nodeState(id, func(s *workflow.NodeState) { s.Status, s.Error, s.FinishedAt = status, msg, &end })
 		if status == workflow.NodeError {

@@ -61,17 +61,6 @@ func encodeMap(m map[string]any) (any, error) {
 	return encodeJSON(m)
 }
 
-func decodeJSON(s sql.NullString) (any, error) {
-	if !s.Valid {
-		return nil, nil
-	}
-	var v any
-	if err := json.Unmarshal([]byte(s.String), &v); err != nil {
-		return nil, fmt.Errorf("decode stored json: %w", err)
-	}
-	return v, nil
-}
-
 func decodeMap(s sql.NullString) (map[string]any, error) {
 	if !s.Valid {
 		return nil, nil

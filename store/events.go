@@ -97,7 +97,7 @@ func encodeEvent(ev *workflow.Event) ([]byte, error) {
 		se.Time, se.Level, se.Text, se.Node = entryTime(l.Time), l.Level, l.Message, l.NodeID
 	case workflow.EventError:
 		e := ev.Error
-		se.Time, se.Node, se.Code, se.Text = entryTime(e.Time), e.NodeID, e.Code, e.Message
+		se.Time, se.Node, se.Code, se.Text = entryTime(e.Time), e.NodeID, string(e.Code), e.Message
 	case workflow.EventMessage:
 		m := ev.Message
 		se.Time, se.From, se.To, se.Type, se.Text, se.Meta = entryTime(m.Time), m.From, m.To, m.Type, m.Content, &m.Metadata
@@ -284,7 +284,7 @@ func (se *storedEvent) event() (workflow.Event, error) {
 	case workflow.EventLog:
 		ev.Log = &workflow.LogEntry{Time: ev.Time, Level: se.Level, Message: se.Text, NodeID: se.Node}
 	case workflow.EventError:
-		ev.Error = &workflow.ErrorEntry{Time: ev.Time, NodeID: se.Node, Code: se.Code, Message: se.Text}
+		ev.Error = &workflow.ErrorEntry{Time: ev.Time, NodeID: se.Node, Code: workflow.Code(se.Code), Message: se.Text}
 	case workflow.EventMessage:
 		var meta map[string]any
 		if se.Meta != nil {

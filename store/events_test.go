@@ -182,14 +182,14 @@ func TestRecordAsync(t *testing.T) {
 	bad := header
 	bad.Execution = &workflow.Execution{ID: "y", WorkflowID: "w", CreatedAt: t0} // no status
 	bad.ExecutionID = "y"
-	if err := <-db.RecordAsync(bad); workflow.ErrorCode(err) != workflow.ErrInvalid {
+	if err := <-db.RecordAsync(bad); workflow.ErrorCode(err) != workflow.CodeInvalid {
 		t.Fatalf("malformed header: %v, want invalid", err)
 	}
-	if err := db.Flush(ctx); workflow.ErrorCode(err) != workflow.ErrInvalid {
+	if err := db.Flush(ctx); workflow.ErrorCode(err) != workflow.CodeInvalid {
 		t.Fatalf("Flush after a failed RecordAsync = %v, want the same invalid error", err)
 	}
 	db.Close()
-	if err := <-db.RecordAsync(header); workflow.ErrorCode(err) != workflow.ErrUnavailable {
+	if err := <-db.RecordAsync(header); workflow.ErrorCode(err) != workflow.CodeUnavailable {
 		t.Fatalf("after Close: %v, want unavailable", err)
 	}
 }

@@ -86,7 +86,7 @@ func (db *DB) GetExecution(ctx context.Context, id string) (*workflow.Execution,
 	e, err := db.getExecution(ctx, id)
 	if err != nil {
 		var we *workflow.Error
-		if errors.As(err, &we) && we.Code == workflow.ErrNotFound {
+		if errors.As(err, &we) && we.Code == workflow.CodeNotFound {
 			return nil, err
 		}
 		return nil, db.readError(fmt.Errorf("get execution %s: %w", id, err))

@@ -178,7 +178,7 @@ func TestRecordFullExecution(t *testing.T) {
 		t.Fatalf("node order = %v, want %v", order, want)
 	}
 	_, err = db.NodeStates(ctx, "nope")
-	wantCode(t, err, workflow.ErrNotFound)
+	wantCode(t, err, workflow.CodeNotFound)
 }
 
 func TestEnqueueFlushSameRecord(t *testing.T) {
@@ -229,7 +229,7 @@ func TestGetExecutionNotFound(t *testing.T) {
 	if e != nil {
 		t.Fatal("GetExecution of a missing id returned a value")
 	}
-	wantCode(t, err, workflow.ErrNotFound)
+	wantCode(t, err, workflow.CodeNotFound)
 }
 
 func TestEmptyExecution(t *testing.T) {
@@ -321,19 +321,19 @@ func TestWriteErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		ev   workflow.Event
-		code string
+		code workflow.Code
 	}{
-		{"unknown kind", workflow.Event{ExecutionID: "good", Kind: "telepathy"}, workflow.ErrInvalid},
-		{"no execution id", workflow.Event{Kind: workflow.EventLog, Log: &workflow.LogEntry{}}, workflow.ErrInvalid},
-		{"no payload", workflow.Event{ExecutionID: "good", Kind: workflow.EventNode}, workflow.ErrInvalid},
-		{"no node id", workflow.Event{ExecutionID: "good", Kind: workflow.EventNode, Node: &workflow.NodeState{}}, workflow.ErrInvalid},
+		{"unknown kind", workflow.Event{ExecutionID: "good", Kind: "telepathy"}, workflow.CodeInvalid},
+		{"no execution id", workflow.Event{Kind: workflow.EventLog, Log: &workflow.LogEntry{}}, workflow.CodeInvalid},
+		{"no payload", workflow.Event{ExecutionID: "good", Kind: workflow.EventNode}, workflow.CodeInvalid},
+		{"no node id", workflow.Event{ExecutionID: "good", Kind: workflow.EventNode, Node: &workflow.NodeState{}}, workflow.CodeInvalid},
 		{"header of another execution", workflow.Event{ExecutionID: "good", Kind: workflow.EventExecution,
-			Execution: &workflow.Execution{ID: "other", Status: "running", CreatedAt: h.CreatedAt}}, workflow.ErrInvalid},
+			Execution: &workflow.Execution{ID: "other", Status: "running", CreatedAt: h.CreatedAt}}, workflow.CodeInvalid},
 		{"unencodable output", workflow.Event{ExecutionID: "good", Kind: workflow.EventNode,
-			Node: &workflow.NodeState{NodeID: "n", Output: make(chan int)}}, workflow.ErrInvalid},
+			Node: &workflow.NodeState{NodeID: "n", Output: make(chan int)}}, workflow.CodeInvalid},
 		{"unencodable context", workflow.Event{ExecutionID: "good", Kind: workflow.EventContext,
-			Context: &workflow.ContextUpdate{Key: "k", Value: func() {}}}, workflow.ErrInvalid},
-		{"execution never recorded", log("ghost", 1), workflow.ErrNotFound},
+			Context: &workflow.ContextUpdate{Key: "k", Value: func() {}}}, workflow.CodeInvalid},
+		{"execution never recorded", log("ghost", 1), workflow.CodeNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := db.Record(ctx, good); err != nil {
@@ -360,7 +360,7 @@ func TestWriteErrors(t *testing.T) {
 		db.Enqueue(log("good", int64(i)))
 		want = append(want, fmt.Sprint("good ", i))
 	}
-	wantCode(t, db.Flush(ctx), workflow.ErrNotFound)
+	wantCode(t, db.Flush(ctx), workflow.CodeNotFound)
 	e, err := db.GetExecution(ctx, "good")
 	if err != nil {
 		t.Fatal(err)

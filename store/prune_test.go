@@ -44,7 +44,7 @@ func TestPrune(t *testing.T) {
 	if n2 != 1 {
 		t.Fatalf("second batch %d", n2)
 	}
-	if _, err := db.GetExecution(ctx, "o1"); workflow.ErrorCode(err) != workflow.ErrNotFound {
+	if _, err := db.GetExecution(ctx, "o1"); workflow.ErrorCode(err) != workflow.CodeNotFound {
 		t.Fatalf("o1 not pruned: %v", err)
 	}
 	if _, err := db.GetExecution(ctx, "oldrunning"); err != nil {

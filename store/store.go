@@ -95,7 +95,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if path == "" {
-		return nil, workflow.Errorf(workflow.ErrInvalid, "database path is empty")
+		return nil, workflow.Errorf(workflow.CodeInvalid, "database path is empty")
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -298,10 +298,10 @@ func (db *DB) isClosed() bool {
 }
 
 func errClosed() error {
-	return workflow.Errorf(workflow.ErrUnavailable, "the database is closed")
+	return workflow.Errorf(workflow.CodeUnavailable, "the database is closed")
 }
 
 // notFound is the one way this package reports a missing row: never nil, nil.
 func notFound(what, id string, err error) error {
-	return &workflow.Error{Code: workflow.ErrNotFound, Message: fmt.Sprintf("%s %s not found", what, id), Err: err}
+	return &workflow.Error{Code: workflow.CodeNotFound, Message: fmt.Sprintf("%s %s not found", what, id), Err: err}
 }

@@ -71,7 +71,7 @@ func rawDB(t *testing.T, path string) *sql.DB {
 	return raw
 }
 
-func wantCode(t *testing.T, err error, code string) {
+func wantCode(t *testing.T, err error, code workflow.Code) {
 	t.Helper()
 	if got := workflow.ErrorCode(err); got != code {
 		t.Fatalf("error code = %q, want %q (err: %v)", got, code, err)
@@ -325,19 +325,19 @@ func TestClosedDB(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	ev := workflow.Event{ExecutionID: "x", Kind: workflow.EventLog, Log: &workflow.LogEntry{Message: "m"}}
-	wantCode(t, db.Record(ctx, ev), workflow.ErrUnavailable)
+	wantCode(t, db.Record(ctx, ev), workflow.CodeUnavailable)
 	db.Enqueue(ev) // dropped and logged, no panic
-	wantCode(t, db.Flush(ctx), workflow.ErrUnavailable)
-	wantCode(t, db.Ping(ctx), workflow.ErrUnavailable)
-	wantCode(t, db.CreateWorkflow(ctx, &workflow.Workflow{Name: "n"}), workflow.ErrUnavailable)
+	wantCode(t, db.Flush(ctx), workflow.CodeUnavailable)
+	wantCode(t, db.Ping(ctx), workflow.CodeUnavailable)
+	wantCode(t, db.CreateWorkflow(ctx, &workflow.Workflow{Name: "n"}), workflow.CodeUnavailable)
 	_, err = db.GetWorkflow(ctx, "x")
-	wantCode(t, err, workflow.ErrUnavailable)
+	wantCode(t, err, workflow.CodeUnavailable)
 	_, err = db.GetExecution(ctx, "x")
-	wantCode(t, err, workflow.ErrUnavailable)
+	wantCode(t, err, workflow.CodeUnavailable)
 	_, err = db.ListExecutions(ctx, ExecutionFilter{})
-	wantCode(t, err, workflow.ErrUnavailable)
+	wantCode(t, err, workflow.CodeUnavailable)
 	_, err = db.MarkInterrupted(ctx, "r")
-	wantCode(t, err, workflow.ErrUnavailable)
+	wantCode(t, err, workflow.CodeUnavailable)
 }
 
 func TestCancelledContext(t *testing.T) {
@@ -395,7 +395,7 @@ func TestRecordDuringClose(t *testing.T) {
 					started <- struct{}{}
 				}
 				if err != nil {
-					if workflow.ErrorCode(err) != workflow.ErrUnavailable {
+					if workflow.ErrorCode(err) != workflow.CodeUnavailable {
 						t.Errorf("Record during Close: %v", err)
 					}
 					break

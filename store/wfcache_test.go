@@ -64,7 +64,7 @@ func TestWorkflowCacheFollowsWrites(t *testing.T) {
 	if err := db.DeleteWorkflow(ctx, w.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.GetWorkflow(ctx, w.ID); workflow.ErrorCode(err) != workflow.ErrNotFound {
+	if _, err := db.GetWorkflow(ctx, w.ID); workflow.ErrorCode(err) != workflow.CodeNotFound {
 		t.Fatalf("after delete: %v, want not_found", err)
 	}
 }

@@ -19,7 +19,7 @@ func docOf(w *workflow.Workflow) (string, error) {
 	type plain workflow.Workflow
 	b, err := json.Marshal((*plain)(w))
 	if err != nil {
-		return "", &workflow.Error{Code: workflow.ErrInvalid, Message: fmt.Sprintf("workflow %s cannot be encoded as JSON", w.ID), Err: err}
+		return "", &workflow.Error{Code: workflow.CodeInvalid, Message: fmt.Sprintf("workflow %s cannot be encoded as JSON", w.ID), Err: err}
 	}
 	return string(b), nil
 }
@@ -61,7 +61,7 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *workflow.Workflow) error {
 		return fmt.Errorf("create workflow %s: %w", c.ID, err)
 	}
 	if !inserted {
-		return workflow.Errorf(workflow.ErrConflict, "workflow %s already exists", c.ID)
+		return workflow.Errorf(workflow.CodeConflict, "workflow %s already exists", c.ID)
 	}
 	*w = c
 	return nil
@@ -79,7 +79,7 @@ func (db *DB) CreateWorkflow(ctx context.Context, w *workflow.Workflow) error {
 // use.
 func (db *DB) UpdateWorkflow(ctx context.Context, w *workflow.Workflow) error {
 	if w.ID == "" {
-		return workflow.Errorf(workflow.ErrInvalid, "workflow has no id")
+		return workflow.Errorf(workflow.CodeInvalid, "workflow has no id")
 	}
 	c := *w
 	c.UpdatedAt = time.Now().UTC()
@@ -237,7 +237,7 @@ func page(limit, offset int) (int, int) {
 // write, instead of database/sql's "sql: database is closed".
 func (db *DB) readError(err error) error {
 	if errors.Is(err, sql.ErrConnDone) || db.isClosed() {
-		return &workflow.Error{Code: workflow.ErrUnavailable, Message: "the database is closed", Err: err}
+		return &workflow.Error{Code: workflow.CodeUnavailable, Message: "the database is closed", Err: err}
 	}
 	return err
 }

@@ -69,7 +69,7 @@ func TestWorkflowCRUD(t *testing.T) {
 	}
 	dup := sampleWorkflow("dup")
 	dup.ID = fixed.ID
-	wantCode(t, db.CreateWorkflow(ctx, dup), workflow.ErrConflict)
+	wantCode(t, db.CreateWorkflow(ctx, dup), workflow.CodeConflict)
 	if !dup.CreatedAt.IsZero() {
 		t.Fatal("a failed CreateWorkflow changed its argument")
 	}
@@ -129,9 +129,9 @@ func TestWorkflowCRUD(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = db.GetWorkflow(ctx, w.ID)
-	wantCode(t, err, workflow.ErrNotFound)
-	wantCode(t, db.DeleteWorkflow(ctx, w.ID), workflow.ErrNotFound)
-	wantCode(t, db.UpdateWorkflow(ctx, w), workflow.ErrNotFound)
+	wantCode(t, err, workflow.CodeNotFound)
+	wantCode(t, db.DeleteWorkflow(ctx, w.ID), workflow.CodeNotFound)
+	wantCode(t, db.UpdateWorkflow(ctx, w), workflow.CodeNotFound)
 	if n, err := db.CountWorkflows(ctx); err != nil || n != 2 {
 		t.Fatalf("CountWorkflows after delete = %d, %v", n, err)
 	}
@@ -148,20 +148,20 @@ func TestWorkflowNotFound(t *testing.T) {
 	if w != nil {
 		t.Fatalf("GetWorkflow of a missing id returned %v", w)
 	}
-	wantCode(t, err, workflow.ErrNotFound)
+	wantCode(t, err, workflow.CodeNotFound)
 	if msg := workflow.ErrorMessage(err); msg != "workflow nope not found" {
 		t.Fatalf("message = %q", msg)
 	}
-	wantCode(t, db.UpdateWorkflow(ctx, &workflow.Workflow{ID: "nope"}), workflow.ErrNotFound)
-	wantCode(t, db.UpdateWorkflow(ctx, &workflow.Workflow{}), workflow.ErrInvalid)
-	wantCode(t, db.DeleteWorkflow(ctx, "nope"), workflow.ErrNotFound)
+	wantCode(t, db.UpdateWorkflow(ctx, &workflow.Workflow{ID: "nope"}), workflow.CodeNotFound)
+	wantCode(t, db.UpdateWorkflow(ctx, &workflow.Workflow{}), workflow.CodeInvalid)
+	wantCode(t, db.DeleteWorkflow(ctx, "nope"), workflow.CodeNotFound)
 }
 
 func TestWorkflowUnencodable(t *testing.T) {
 	db := openTest(t)
 	w := sampleWorkflow("bad")
 	w.Metadata["ch"] = make(chan int)
-	wantCode(t, db.CreateWorkflow(context.Background(), w), workflow.ErrInvalid)
+	wantCode(t, db.CreateWorkflow(context.Background(), w), workflow.CodeInvalid)
 	if w.ID != "" {
 		t.Fatal("a failed CreateWorkflow set the id")
 	}

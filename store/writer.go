@@ -560,7 +560,7 @@ func prepare(j *job, ev *workflow.Event) error {
 	}
 	bad := func(cause error, format string, args ...any) error {
 		return &workflow.Error{
-			Code:    workflow.ErrInvalid,
+			Code:    workflow.CodeInvalid,
 			Message: fmt.Sprintf("%s event of execution %q (seq %d): ", ev.Kind, execID, ev.Seq) + fmt.Sprintf(format, args...),
 			Err:     cause,
 		}
@@ -793,7 +793,7 @@ func eventWriteError(j *job, err error) error {
 	var se *sqlite.Error
 	if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
 		return &workflow.Error{
-			Code:    workflow.ErrNotFound,
+			Code:    workflow.CodeNotFound,
 			Message: fmt.Sprintf("%s event (seq %d): execution %s not found", j.ev.Kind, j.ev.Seq, j.ev.ExecutionID),
 			Err:     err,
 		}

@@ -86,7 +86,7 @@ func TestCoalescedUpsertFailureIsItsOwn(t *testing.T) {
 			Node: &workflow.NodeState{NodeID: "n", Status: workflow.NodeRunning}})
 	}
 	err := db.Flush(ctx)
-	if workflow.ErrorCode(err) != workflow.ErrNotFound {
+	if workflow.ErrorCode(err) != workflow.CodeNotFound {
 		t.Fatalf("Flush = %v, want the not_found of the ghost execution's node", err)
 	}
 	states, err := db.NodeStates(ctx, "real")

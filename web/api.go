@@ -82,7 +82,7 @@ func (s *Server) updateWorkflow(c echo.Context) error {
 		return err
 	}
 	if ps := workflow.CheckLimits(w, s.cfg.Limits); len(ps) > 0 {
-		return &workflow.Error{Code: workflow.ErrInvalid, Message: "workflow is over a limit", Problems: ps}
+		return &workflow.Error{Code: workflow.CodeInvalid, Message: "workflow is over a limit", Problems: ps}
 	}
 	w.ID, w.CreatedAt = current.ID, current.CreatedAt
 	w.RestoreSecrets(current)
@@ -100,10 +100,10 @@ func mergeWorkflow(current *workflow.Workflow, patch []byte) (*workflow.Workflow
 	if err := dec.Decode(&changes); err != nil {
 		// Let Parse produce the precise syntax error.
 		_, perr := workflow.Parse(patch)
-		if perr != nil && workflow.ErrorCode(perr) == workflow.ErrMalformed {
+		if perr != nil && workflow.ErrorCode(perr) == workflow.CodeMalformed {
 			return nil, perr
 		}
-		return nil, &workflow.Error{Code: workflow.ErrMalformed, Message: "the update must be a JSON object of workflow fields", Err: err}
+		return nil, &workflow.Error{Code: workflow.CodeMalformed, Message: "the update must be a JSON object of workflow fields", Err: err}
 	}
 	base, err := json.Marshal(current)
 	if err != nil {
@@ -155,7 +155,7 @@ func (s *Server) executeWorkflow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	run, err := s.runner.Start(ctx, w, executor.Options{Inputs: req.Inputs, Mode: req.CommunicationMode, KeepRecord: !req.AsyncExecution})
+	run, err := s.runner.Start(w, executor.Options{Inputs: req.Inputs, Mode: req.CommunicationMode, KeepRecord: !req.AsyncExecution})
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (s *Server) parseWorkflow(body []byte) (*workflow.Workflow, error) {
 		return nil, err
 	}
 	if ps := workflow.CheckLimits(w, s.cfg.Limits); len(ps) > 0 {
-		return nil, &workflow.Error{Code: workflow.ErrInvalid, Message: "workflow is over a limit", Problems: ps}
+		return nil, &workflow.Error{Code: workflow.CodeInvalid, Message: "workflow is over a limit", Problems: ps}
 	}
 	return w, nil
 }
@@ -181,7 +181,7 @@ func (s *Server) parseExecuteRequest(body []byte) (executeRequest, error) {
 		return req, err
 	}
 	if ps := workflow.CheckInputs(req.Inputs, s.cfg.Limits); len(ps) > 0 {
-		return req, &workflow.Error{Code: workflow.ErrInvalid, Message: "inputs are over a limit", Problems: ps}
+		return req, &workflow.Error{Code: workflow.CodeInvalid, Message: "inputs are over a limit", Problems: ps}
 	}
 	return req, nil
 }
@@ -193,7 +193,7 @@ func parseExecuteRequest(body []byte) (executeRequest, error) {
 	}
 	var raw map[string]any
 	if err := json.Unmarshal(body, &raw); err != nil {
-		return req, &workflow.Error{Code: workflow.ErrMalformed, Message: "the body must be a JSON object like {\"inputs\": {}, \"async_execution\": false}", Err: err}
+		return req, &workflow.Error{Code: workflow.CodeMalformed, Message: "the body must be a JSON object like {\"inputs\": {}, \"async_execution\": false}", Err: err}
 	}
 	var ps []workflow.Problem
 	if v, ok := raw["inputs"]; ok && v != nil {
@@ -212,12 +212,12 @@ func parseExecuteRequest(body []byte) (executeRequest, error) {
 		}
 	}
 	if len(ps) > 0 {
-		return req, &workflow.Error{Code: workflow.ErrInvalid, Message: "execute request is invalid", Problems: ps}
+		return req, &workflow.Error{Code: workflow.CodeInvalid, Message: "execute request is invalid", Problems: ps}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&req); err != nil {
-		return req, &workflow.Error{Code: workflow.ErrInvalid, Message: "execute request is invalid", Err: err}
+		return req, &workflow.Error{Code: workflow.CodeInvalid, Message: "execute request is invalid", Err: err}
 	}
 	return req, nil
 }
@@ -264,10 +264,10 @@ func (s *Server) cancelExecution(c echo.Context) error {
 		return err
 	}
 	if workflow.Terminal(x.Status) {
-		return workflow.Errorf(workflow.ErrConflict, "execution %s already ended with status %s", id, x.Status)
+		return workflow.Errorf(workflow.CodeConflict, "execution %s already ended with status %s", id, x.Status)
 	}
 	if !s.runner.Cancel(id) {
-		return workflow.Errorf(workflow.ErrConflict, "execution %s is not running in this process", id)
+		return workflow.Errorf(workflow.CodeConflict, "execution %s is not running in this process", id)
 	}
 	return c.JSON(http.StatusAccepted, map[string]any{"execution_id": id, "detail": "cancel requested"})
 }
@@ -293,7 +293,7 @@ func page(c echo.Context, def, max int) (limit, offset int, err error) {
 		}
 	}
 	if len(ps) > 0 {
-		return 0, 0, &workflow.Error{Code: workflow.ErrInvalid, Message: "bad paging parameters", Problems: ps}
+		return 0, 0, &workflow.Error{Code: workflow.CodeInvalid, Message: "bad paging parameters", Problems: ps}
 	}
 	return limit, offset, nil
 }
@@ -329,11 +329,11 @@ func (s *Server) resume(ctx context.Context, id string, overrides map[string]any
 		return nil, nil, err
 	}
 	if prev.Status != workflow.ExecInterrupted && prev.Status != workflow.ExecError {
-		return nil, nil, workflow.Errorf(workflow.ErrConflict, "only an interrupted or failed execution can be resumed; %s is %s", prev.ID, prev.Status)
+		return nil, nil, workflow.Errorf(workflow.CodeConflict, "only an interrupted or failed execution can be resumed; %s is %s", prev.ID, prev.Status)
 	}
 	w, err := s.store.GetWorkflow(ctx, prev.WorkflowID)
-	if workflow.ErrorCode(err) == workflow.ErrNotFound {
-		return nil, nil, workflow.Errorf(workflow.ErrConflict, "execution %s cannot be resumed: its workflow %s was deleted", prev.ID, prev.WorkflowID)
+	if workflow.ErrorCode(err) == workflow.CodeNotFound {
+		return nil, nil, workflow.Errorf(workflow.CodeConflict, "execution %s cannot be resumed: its workflow %s was deleted", prev.ID, prev.WorkflowID)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -350,7 +350,7 @@ func (s *Server) resume(ctx context.Context, id string, overrides map[string]any
 	if mode == "" {
 		mode = prev.RequestedMode
 	}
-	run, err := s.runner.Start(ctx, w, executor.Options{Inputs: inputs, Mode: mode, Resume: prev, KeepRecord: keep})
+	run, err := s.runner.Start(w, executor.Options{Inputs: inputs, Mode: mode, Resume: prev, KeepRecord: keep})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -119,7 +119,7 @@ func (s *Server) requireAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
-		return workflow.Errorf(workflow.ErrUnauthorized, "missing or wrong bearer token: send Authorization: Bearer <SWITCHBOARD_TOKEN>")
+		return workflow.Errorf(workflow.CodeUnauthorized, "missing or wrong bearer token: send Authorization: Bearer <SWITCHBOARD_TOKEN>")
 	}
 }
 

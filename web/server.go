@@ -34,7 +34,7 @@ type Store interface {
 
 // Runner starts and watches executions. executor.Executor satisfies it.
 type Runner interface {
-	Start(ctx context.Context, wf *workflow.Workflow, opts executor.Options) (*executor.Run, error)
+	Start(wf *workflow.Workflow, opts executor.Options) (*executor.Run, error)
 	Cancel(id string) bool
 	Subscribe(id string) (<-chan workflow.Event, func())
 	SubscribeAll() (<-chan workflow.Event, func())
@@ -135,26 +135,26 @@ func (s *Server) routes() {
 // original service.
 type errorBody struct {
 	Detail   string             `json:"detail"`
-	Code     string             `json:"code"`
+	Code     workflow.Code      `json:"code"`
 	Problems []workflow.Problem `json:"problems,omitempty"`
 }
 
 // statusOf maps an error code to its HTTP status, in one place.
-func statusOf(code string) int {
+func statusOf(code workflow.Code) int {
 	switch code {
-	case workflow.ErrMalformed:
+	case workflow.CodeMalformed:
 		return http.StatusBadRequest
-	case workflow.ErrInvalid:
+	case workflow.CodeInvalid:
 		return http.StatusUnprocessableEntity
-	case workflow.ErrNotFound:
+	case workflow.CodeNotFound:
 		return http.StatusNotFound
-	case workflow.ErrConflict:
+	case workflow.CodeConflict:
 		return http.StatusConflict
-	case workflow.ErrUnauthorized:
+	case workflow.CodeUnauthorized:
 		return http.StatusUnauthorized
-	case workflow.ErrTooLarge:
+	case workflow.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case workflow.ErrUnavailable:
+	case workflow.CodeUnavailable:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -195,20 +195,20 @@ func (s *Server) handleError(err error, c echo.Context) {
 	_ = c.JSON(status, body)
 }
 
-func codeOfStatus(status int) string {
+func codeOfStatus(status int) workflow.Code {
 	switch status {
 	case http.StatusNotFound:
-		return workflow.ErrNotFound
+		return workflow.CodeNotFound
 	case http.StatusMethodNotAllowed, http.StatusBadRequest:
-		return workflow.ErrInvalid
+		return workflow.CodeInvalid
 	case http.StatusRequestEntityTooLarge:
-		return workflow.ErrTooLarge
+		return workflow.CodeTooLarge
 	case http.StatusUnauthorized:
-		return workflow.ErrUnauthorized
+		return workflow.CodeUnauthorized
 	case http.StatusServiceUnavailable:
-		return workflow.ErrUnavailable
+		return workflow.CodeUnavailable
 	}
-	return workflow.ErrInternal
+	return workflow.CodeInternal
 }
 
 func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") == "true" }
@@ -221,7 +221,7 @@ func (s *Server) readBody(c echo.Context) ([]byte, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.BodyLimit+1))
 	if err != nil {
-		return nil, &workflow.Error{Code: workflow.ErrMalformed, Message: "could not read the request body", Err: err}
+		return nil, &workflow.Error{Code: workflow.CodeMalformed, Message: "could not read the request body", Err: err}
 	}
 	if int64(len(data)) > s.cfg.BodyLimit {
 		return nil, tooLarge(s.cfg.BodyLimit)
@@ -230,7 +230,7 @@ func (s *Server) readBody(c echo.Context) ([]byte, error) {
 }
 
 func tooLarge(limit int64) error {
-	return workflow.Errorf(workflow.ErrTooLarge, "the request body is larger than the limit of %d bytes", limit)
+	return workflow.Errorf(workflow.CodeTooLarge, "the request body is larger than the limit of %d bytes", limit)
 }
 
 func (s *Server) healthz(c echo.Context) error {

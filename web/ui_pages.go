@@ -119,12 +119,12 @@ func (s *Server) uiImport(c echo.Context) error {
 		if fh, err := c.FormFile("file"); err == nil {
 			f, err := fh.Open()
 			if err != nil {
-				return &workflow.Error{Code: workflow.ErrMalformed, Message: "could not read the uploaded file", Err: err}
+				return &workflow.Error{Code: workflow.CodeMalformed, Message: "could not read the uploaded file", Err: err}
 			}
 			data, err := io.ReadAll(io.LimitReader(f, s.cfg.BodyLimit+1))
 			f.Close()
 			if err != nil {
-				return &workflow.Error{Code: workflow.ErrMalformed, Message: "could not read the uploaded file", Err: err}
+				return &workflow.Error{Code: workflow.CodeMalformed, Message: "could not read the uploaded file", Err: err}
 			}
 			if int64(len(data)) > s.cfg.BodyLimit {
 				return tooLarge(s.cfg.BodyLimit)
@@ -133,7 +133,7 @@ func (s *Server) uiImport(c echo.Context) error {
 		}
 	}
 	if strings.TrimSpace(doc) == "" {
-		return &workflow.Error{Code: workflow.ErrInvalid, Message: "nothing to import",
+		return &workflow.Error{Code: workflow.CodeInvalid, Message: "nothing to import",
 			Problems: []workflow.Problem{{Message: "paste a workflow's JSON or choose a .json file"}}}
 	}
 	w, err := s.parseWorkflow([]byte(doc))
@@ -251,7 +251,7 @@ func (s *Server) uiSave(c echo.Context) error {
 	}
 	doc := c.FormValue("document")
 	if strings.TrimSpace(doc) == "" {
-		return &workflow.Error{Code: workflow.ErrInvalid, Message: "the document is empty",
+		return &workflow.Error{Code: workflow.CodeInvalid, Message: "the document is empty",
 			Problems: []workflow.Problem{{Message: "the editor must hold the workflow's JSON"}}}
 	}
 	w, err := s.parseWorkflow([]byte(doc))
@@ -300,7 +300,7 @@ func (s *Server) uiRun(c echo.Context) error {
 	}
 	form, err := c.FormParams()
 	if err != nil {
-		return &workflow.Error{Code: workflow.ErrMalformed, Message: "could not read the form", Err: err}
+		return &workflow.Error{Code: workflow.CodeMalformed, Message: "could not read the form", Err: err}
 	}
 	inputs := map[string]any{}
 	var ps []workflow.Problem
@@ -331,9 +331,9 @@ func (s *Server) uiRun(c echo.Context) error {
 	}
 	ps = append(ps, workflow.CheckInputs(inputs, s.cfg.Limits)...)
 	if len(ps) > 0 {
-		return &workflow.Error{Code: workflow.ErrInvalid, Message: "the run form has problems", Problems: ps}
+		return &workflow.Error{Code: workflow.CodeInvalid, Message: "the run form has problems", Problems: ps}
 	}
-	run, err := s.runner.Start(ctx, w, executor.Options{Inputs: inputs, Mode: mode})
+	run, err := s.runner.Start(w, executor.Options{Inputs: inputs, Mode: mode})
 	if err != nil {
 		return err
 	}
@@ -436,7 +436,7 @@ func (s *Server) workflowOf(ctx context.Context, x *workflow.Execution) (*workfl
 	if err == nil {
 		return w, true, nil
 	}
-	if workflow.ErrorCode(err) != workflow.ErrNotFound {
+	if workflow.ErrorCode(err) != workflow.CodeNotFound {
 		return nil, false, err
 	}
 	w = &workflow.Workflow{ID: x.WorkflowID, Name: x.WorkflowName}
@@ -531,10 +531,10 @@ func (s *Server) uiCancel(c echo.Context) error {
 		return err
 	}
 	if workflow.Terminal(x.Status) {
-		return workflow.Errorf(workflow.ErrConflict, "this execution already ended (%s)", x.Status)
+		return workflow.Errorf(workflow.CodeConflict, "this execution already ended (%s)", x.Status)
 	}
 	if !s.runner.Cancel(id) {
-		return workflow.Errorf(workflow.ErrConflict, "this execution is not running in this server process")
+		return workflow.Errorf(workflow.CodeConflict, "this execution is not running in this server process")
 	}
 	if isHTMX(c) {
 		return c.HTML(http.StatusAccepted, "Cancelling…")

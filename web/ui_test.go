@@ -482,7 +482,7 @@ func TestUIExecutionLiveStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := s.exec.Start(context.Background(), wf, executor.Options{})
+	run, err := s.exec.Start(wf, executor.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

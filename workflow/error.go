@@ -9,19 +9,23 @@ import (
 	"strings"
 )
 
-// Error codes. Each maps to one HTTP status in the web package.
+// Code says what kind of failure an [Error] is. Each maps to one HTTP status in
+// the web package.
+type Code string
+
+// Error codes.
 const (
-	ErrInvalid      = "invalid"      // the input is malformed or fails validation (400/422)
-	ErrNotFound     = "not_found"    // no such workflow or execution (404)
-	ErrConflict     = "conflict"     // the request conflicts with the current state (409)
-	ErrUnauthorized = "unauthorized" // missing or wrong credentials (401)
-	ErrUnavailable  = "unavailable"  // a dependency (LLM, Redis) cannot serve now; retryable (503)
-	ErrTooLarge     = "too_large"    // a body or document over a configured limit (413)
-	ErrInternal     = "internal"     // a bug or an unexpected failure (500)
-	ErrMalformed    = "malformed"    // the body is not JSON at all (400)
-	ErrCancelled    = "cancelled"    // the work was cancelled
-	ErrTimeout      = "timeout"      // a deadline passed
-	ErrBudget       = "budget_exceeded"
+	CodeInvalid      Code = "invalid"      // the input is malformed or fails validation (400/422)
+	CodeNotFound     Code = "not_found"    // no such workflow or execution (404)
+	CodeConflict     Code = "conflict"     // the request conflicts with the current state (409)
+	CodeUnauthorized Code = "unauthorized" // missing or wrong credentials (401)
+	CodeUnavailable  Code = "unavailable"  // a dependency (LLM, Redis) cannot serve now; retryable (503)
+	CodeTooLarge     Code = "too_large"    // a body or document over a configured limit (413)
+	CodeInternal     Code = "internal"     // a bug or an unexpected failure (500)
+	CodeMalformed    Code = "malformed"    // the body is not JSON at all (400)
+	CodeCancelled    Code = "cancelled"    // the work was cancelled
+	CodeTimeout      Code = "timeout"      // a deadline passed
+	CodeBudget       Code = "budget_exceeded"
 )
 
 // Problem is one thing wrong with a document, located by a JSON path such as
@@ -42,7 +46,7 @@ func (p Problem) String() string {
 // is, Message is safe to show to a client, Problems lists validation problems
 // and Err is the underlying cause, which is never shown to clients.
 type Error struct {
-	Code     string
+	Code     Code
 	Message  string
 	Problems []Problem
 	Err      error
@@ -72,13 +76,13 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error with the code and a formatted message that is safe
 // to show to a client.
-func Errorf(code, format string, args ...any) *Error {
+func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorCode returns the code of the first *Error in err's chain, ErrInternal
+// ErrorCode returns the code of the first *Error in err's chain, CodeInternal
 // for any other non-nil error, and "" for nil.
-func ErrorCode(err error) string {
+func ErrorCode(err error) Code {
 	if err == nil {
 		return ""
 	}
@@ -86,7 +90,7 @@ func ErrorCode(err error) string {
 	if errors.As(err, &e) {
 		return e.Code
 	}
-	return ErrInternal
+	return CodeInternal
 }
 
 // ErrorMessage returns the client-safe message of the first *Error in err's

@@ -109,7 +109,7 @@ type LogEntry struct {
 type ErrorEntry struct {
 	Time    time.Time `json:"timestamp"`
 	NodeID  string    `json:"node_id,omitempty"`
-	Code    string    `json:"code"`
+	Code    Code      `json:"code"`
 	Message string    `json:"message"`
 }
 

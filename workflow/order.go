@@ -46,7 +46,7 @@ func Order(w *Workflow) ([]string, error) {
 	}
 	if len(order) < len(index) {
 		cycle := findCycle(w, children, indeg)
-		return order, &Error{Code: ErrInvalid, Message: "workflow has a cycle", Problems: []Problem{{
+		return order, &Error{Code: CodeInvalid, Message: "workflow has a cycle", Problems: []Problem{{
 			Path:    "edges",
 			Message: "the edges form a cycle: " + strings.Join(cycle, " → "),
 		}}}

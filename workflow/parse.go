@@ -12,8 +12,8 @@ import (
 )
 
 // Parse decodes a workflow document and validates it. Every problem found is
-// returned at once in a *Error with code ErrInvalid, each located by its JSON
-// path; a body that is not JSON at all gives code ErrMalformed. Parse never
+// returned at once in a *Error with code CodeInvalid, each located by its JSON
+// path; a body that is not JSON at all gives code CodeMalformed. Parse never
 // panics on any input.
 func Parse(data []byte) (*Workflow, error) {
 	raw, err := decodeJSON(data)
@@ -24,19 +24,9 @@ func Parse(data []byte) (*Workflow, error) {
 	w := d.workflow(raw)
 	d.problems = append(d.problems, Validate(w)...)
 	if len(d.problems) > 0 {
-		return w, &Error{Code: ErrInvalid, Message: "workflow is invalid", Problems: dedupe(d.problems)}
+		return w, &Error{Code: CodeInvalid, Message: "workflow is invalid", Problems: dedupe(d.problems)}
 	}
 	return w, nil
-}
-
-// ParseValue decodes a document already decoded into generic JSON values
-// (map[string]any and friends), as Parse does.
-func ParseValue(v any) (*Workflow, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return nil, &Error{Code: ErrMalformed, Message: "workflow is not JSON", Err: err}
-	}
-	return Parse(data)
 }
 
 // decodeJSON decodes one JSON value, keeping numbers exact, and reports a
@@ -49,7 +39,7 @@ func decodeJSON(data []byte) (any, error) {
 		return nil, malformed(data, err)
 	}
 	if dec.More() {
-		return nil, &Error{Code: ErrMalformed, Message: "malformed JSON: unexpected data after the document"}
+		return nil, &Error{Code: CodeMalformed, Message: "malformed JSON: unexpected data after the document"}
 	}
 	return v, nil
 }
@@ -58,12 +48,12 @@ func malformed(data []byte, err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		line, col := position(data, se.Offset)
-		return &Error{Code: ErrMalformed, Message: fmt.Sprintf("malformed JSON at line %d, column %d: %s", line, col, se.Error()), Err: err}
+		return &Error{Code: CodeMalformed, Message: fmt.Sprintf("malformed JSON at line %d, column %d: %s", line, col, se.Error()), Err: err}
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || len(bytes.TrimSpace(data)) == 0 {
-		return &Error{Code: ErrMalformed, Message: "malformed JSON: the body is empty or ends early", Err: err}
+		return &Error{Code: CodeMalformed, Message: "malformed JSON: the body is empty or ends early", Err: err}
 	}
-	return &Error{Code: ErrMalformed, Message: "malformed JSON: " + err.Error(), Err: err}
+	return &Error{Code: CodeMalformed, Message: "malformed JSON: " + err.Error(), Err: err}
 }
 
 func position(data []byte, off int64) (line, col int) {

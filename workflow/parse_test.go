@@ -106,7 +106,7 @@ func TestValidationProblems(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := workflow.Parse([]byte(tt.doc))
-			if workflow.ErrorCode(err) != workflow.ErrInvalid {
+			if workflow.ErrorCode(err) != workflow.CodeInvalid {
 				t.Fatalf("want invalid, got %v", err)
 			}
 			got := workflow.ErrorProblems(err)
@@ -136,7 +136,7 @@ func TestValidationReportsEveryProblemAtOnce(t *testing.T) {
 func TestMalformedJSON(t *testing.T) {
 	for _, doc := range []string{``, `{`, `{"name": }`, `{"name":"x"} trailing`} {
 		_, err := workflow.Parse([]byte(doc))
-		if workflow.ErrorCode(err) != workflow.ErrMalformed {
+		if workflow.ErrorCode(err) != workflow.CodeMalformed {
 			t.Errorf("%q: want malformed, got %v", doc, err)
 		}
 	}

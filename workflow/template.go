@@ -133,7 +133,7 @@ func Render(text string, sc Scope) (string, error) {
 		out = b.String()
 	}
 	if len(missing) > 0 {
-		return out, &Error{Code: ErrInvalid, Message: "unknown placeholder " + strings.Join(missing, ", ") +
+		return out, &Error{Code: CodeInvalid, Message: "unknown placeholder " + strings.Join(missing, ", ") +
 			": no input, variable, node output or shared key has that name"}
 	}
 	return out, nil

@@ -95,27 +95,6 @@ func ForEachB(b *testing.B, fn func(b *testing.B, url string, ctl Controller)) {
 	}
 }
 
-// Backends starts every backend for tb and returns them; a missing redis-server is left out
-// (with a log line) unless CI=true, which fails the test.
-func Backends(tb testing.TB) []Backend {
-	tb.Helper()
-	var out []Backend
-	for _, name := range []string{Miniredis, RedisServer} {
-		if name == RedisServer {
-			if _, err := exec.LookPath("redis-server"); err != nil {
-				if os.Getenv("CI") == "true" {
-					tb.Fatal(installHint)
-				}
-				tb.Log(installHint)
-				continue
-			}
-		}
-		ctl := Start(tb, name)
-		out = append(out, Backend{Name: name, URL: ctl.URL(), Ctl: ctl})
-	}
-	return out
-}
-
 // Start starts the named backend (Miniredis or RedisServer) for tb and stops it in tb.Cleanup.
 func Start(tb testing.TB, name string) Controller {
 	tb.Helper()
