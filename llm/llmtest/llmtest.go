@@ -3,9 +3,9 @@
 // network or an API key. Point OPENAI_BASE_URL (or llm.Config.BaseURL) at Server.URL.
 //
 // It implements POST /v1/chat/completions (and /chat/completions): plain JSON replies with
-// usage, server-sent-event streams with several content deltas and an optional final usage
-// chunk, OpenAI-style JSON error bodies for any status, and delays that end when the client
-// gives up — enough to test replies, streaming, 429/5xx retries, rejected requests and hangs.
+// usage or without, server-sent-event streams with several content deltas (one per word, or
+// every n characters) and an optional final usage chunk, OpenAI-style JSON error bodies for
+// any status, and delays that end when the client gives up — enough to test replies, streaming, 429/5xx retries, rejected requests and hangs.
 package llmtest
 
 import (
@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	openai "github.com/sashabaranov/go-openai"
 )
@@ -35,6 +36,12 @@ type Reply struct {
 	Delay time.Duration
 	// Usage is reported as the token usage; nil reports an estimate (one token per word).
 	Usage *openai.Usage
+	// NoUsage leaves the usage out, as some OpenAI-compatible servers do: a plain reply has
+	// no "usage" object and a stream no usage chunk, even when the client asks for one.
+	NoUsage bool
+	// Chunk, when positive, streams Content in pieces of Chunk characters (runes) instead of
+	// one piece per word (see Split and SplitEvery).
+	Chunk int
 }
 
 // Handler decides the reply to one request. The server calls it from its own goroutines,
@@ -156,12 +163,18 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 	if model == "" {
 		model = "llmtest"
 	}
+	if reply.NoUsage {
+		usage = nil
+	}
 	if req.Stream {
-		s.writeStream(w, req, model, reply.Content, usage)
+		pieces := Split(reply.Content)
+		if reply.Chunk > 0 {
+			pieces = SplitEvery(reply.Content, reply.Chunk)
+		}
+		s.writeStream(w, req, model, pieces, usage)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(openai.ChatCompletionResponse{
+	resp := openai.ChatCompletionResponse{
 		ID:      "chatcmpl-llmtest",
 		Object:  "chat.completion",
 		Created: time.Now().Unix(),
@@ -171,11 +184,23 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 			Message:      openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, Content: reply.Content},
 			FinishReason: openai.FinishReasonStop,
 		}},
-		Usage: *usage,
-	})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if usage == nil {
+		// go-openai's Usage is a struct, not a pointer: marshal and drop it, so the body
+		// really has no "usage" key.
+		var body map[string]any
+		b, _ := json.Marshal(resp)
+		_ = json.Unmarshal(b, &body)
+		delete(body, "usage")
+		_ = json.NewEncoder(w).Encode(body)
+		return
+	}
+	resp.Usage = *usage
+	_ = json.NewEncoder(w).Encode(resp)
 }
 
-func (s *Server) writeStream(w http.ResponseWriter, req openai.ChatCompletionRequest, model, content string, usage *openai.Usage) {
+func (s *Server) writeStream(w http.ResponseWriter, req openai.ChatCompletionRequest, model string, pieces []string, usage *openai.Usage) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	flusher, _ := w.(http.Flusher)
@@ -199,11 +224,11 @@ func (s *Server) writeStream(w http.ResponseWriter, req openai.ChatCompletionReq
 		}
 	}
 	send(chunk(openai.ChatCompletionStreamChoiceDelta{Role: openai.ChatMessageRoleAssistant}, ""))
-	for _, piece := range Split(content) {
+	for _, piece := range pieces {
 		send(chunk(openai.ChatCompletionStreamChoiceDelta{Content: piece}, ""))
 	}
 	send(chunk(openai.ChatCompletionStreamChoiceDelta{}, openai.FinishReasonStop))
-	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
+	if usage != nil && req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
 		send(openai.ChatCompletionStreamResponse{
 			ID:      "chatcmpl-llmtest",
 			Object:  "chat.completion.chunk",
@@ -236,6 +261,25 @@ func Split(content string) []string {
 		}
 		parts = append(parts, content[:j])
 		content = content[j:]
+	}
+	return parts
+}
+
+// SplitEvery returns the deltas the server streams for content with Reply.Chunk = n: pieces of
+// n characters (runes), the last one shorter. Their concatenation is content. n < 1 counts
+// as 1.
+func SplitEvery(content string, n int) []string {
+	n = max(n, 1)
+	var parts []string
+	for len(content) > 0 {
+		i, k := 0, 0
+		for i < len(content) && k < n {
+			_, size := utf8.DecodeRuneInString(content[i:])
+			i += size
+			k++
+		}
+		parts = append(parts, content[:i])
+		content = content[i:]
 	}
 	return parts
 }

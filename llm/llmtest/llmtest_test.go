@@ -112,3 +112,40 @@ func TestServerStream(t *testing.T) {
 		t.Errorf("Split = %q", parts)
 	}
 }
+
+func TestServerChunksAndNoUsage(t *testing.T) {
+	srv := llmtest.NewServer(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
+		return llmtest.Reply{Content: "héllo world", Chunk: 3, NoUsage: true}
+	})
+	_, body := post(t, srv.URL()+"/chat/completions",
+		`{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}`)
+	var deltas []string
+	for line := range strings.Lines(body) {
+		data, ok := strings.CutPrefix(strings.TrimSpace(line), "data: ")
+		if !ok || data == "[DONE]" {
+			continue
+		}
+		var chunk openai.ChatCompletionStreamResponse
+		if err := json.Unmarshal([]byte(data), &chunk); err != nil {
+			t.Fatalf("decode chunk %q: %v", data, err)
+		}
+		if chunk.Usage != nil {
+			t.Errorf("a usage chunk with NoUsage: %s", data)
+		}
+		for _, c := range chunk.Choices {
+			if c.Delta.Content != "" {
+				deltas = append(deltas, c.Delta.Content)
+			}
+		}
+	}
+	if got := strings.Join(deltas, "|"); got != "hél|lo |wor|ld" {
+		t.Errorf("deltas %q, want every 3 characters", got)
+	}
+	if got := strings.Join(llmtest.SplitEvery("abcde", 2), "|"); got != "ab|cd|e" {
+		t.Errorf("SplitEvery = %q", got)
+	}
+	_, plain := post(t, srv.URL()+"/chat/completions", `{"model":"m","messages":[{"role":"user","content":"x"}]}`)
+	if strings.Contains(plain, `"usage"`) || !strings.Contains(plain, "héllo world") {
+		t.Errorf("plain reply with NoUsage: %s", plain)
+	}
+}
