@@ -132,11 +132,16 @@ func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Me
 		Model: cfg.Model, Messages: msgs, Temperature: cfg.Temperature, MaxTokens: cfg.MaxTokens,
 		Agent: node.ID, AgentName: cfg.Name, Purpose: purpose,
 	}
+	// A secret the model streams may be cut across deltas, where masking
+	// each delta on its own misses it: the masker holds back what could
+	// still be the start of one. Without secrets it is nil and holds
+	// nothing back.
+	mask := x.redact.Stream()
 	if own {
 		req.OnDelta = func(d string) {
-			ev := x.newEvent(workflow.EventDelta)
-			ev.Delta = &workflow.Delta{NodeID: node.ID, Text: d}
-			x.send(ev)
+			if d = mask.Write(d); d != "" {
+				x.delta(node.ID, d)
+			}
 		}
 	}
 	if err := x.guard.admitLLMCall(); err != nil {
@@ -150,6 +155,9 @@ func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Me
 			return "", &workflow.Error{Code: workflow.CodeUnavailable, Message: fmt.Sprintf("the model did not answer node %q", node.ID), Err: err}
 		}
 		return "", fmt.Errorf("model call for node %q: %w", node.ID, err)
+	}
+	if rest := mask.Flush(); rest != "" {
+		x.delta(node.ID, rest)
 	}
 	if n, max := len(resp.Content), x.guard.limits.MaxReplyBytes; n > max {
 		return "", workflow.Errorf(workflow.CodeInvalid, "the model's reply to node %q is %d bytes; the limit is %d", node.ID, n, max)
@@ -170,6 +178,13 @@ func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Me
 		return "", errBudget
 	}
 	return resp.Content, nil
+}
+
+// delta shows streamed text of node, masked already, to live subscribers.
+func (x *execution) delta(node, text string) {
+	ev := x.newEvent(workflow.EventDelta)
+	ev.Delta = &workflow.Delta{NodeID: node, Text: text}
+	x.send(ev)
 }
 
 type callResult struct {

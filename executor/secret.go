@@ -5,7 +5,8 @@ import "github.com/switchboard-dev/switchboard/workflow"
 // redactEvent masks secrets in an event before it is recorded or shown: the
 // secret inputs by name, and secret values wherever they occur in text.
 func (x *execution) redactEvent(ev workflow.Event) workflow.Event {
-	if x.redact == nil && len(x.secretIn) == 0 {
+	if (x.redact == nil && len(x.secretIn) == 0) || ev.Kind == workflow.EventDelta {
+		// Deltas are masked where they are made (chat), across deltas.
 		return ev
 	}
 	if ev.Execution != nil && len(ev.Execution.Inputs) > 0 {

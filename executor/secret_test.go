@@ -2,6 +2,7 @@ package executor_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -100,5 +101,88 @@ func TestRedactor(t *testing.T) {
 	}
 	if workflow.NewRedactor(nil) != nil {
 		t.Fatal("no secrets: nil redactor")
+	}
+}
+
+// streamSecrets overlap on purpose: one is the start of another, one begins
+// with the end of another.
+var streamSecrets = []string{"SEKRETVALUE1234", "SEKRET", "UE1234XYZ"}
+
+// streamedReply holds every secret, whole and cut, and ends in one cut
+// short.
+const streamedReply = " SEKRETVALUE1234 and SEKRET, SEKRETX and xxSEKRETVALUE1234XYZ, VALUE UE1234XYZ; cut short: SEKRETVAL"
+
+// secretStreamDoc's node repeats its secrets: streamSecrets, as variables.
+const secretStreamDoc = `{"name":"stream","nodes":[
+	{"id":"s","type":"start"},
+	{"id":"a","type":"ai-processor","config":{"prompt":"use {{k1}} {{k2}} {{k3}}"}}],
+	"edges":[{"from":"s","to":"a"}],
+	"variables":[{"name":"k1","value":"SEKRETVALUE1234","secret":true},
+		{"name":"k2","value":"SEKRET","secret":true},
+		{"name":"k3","value":"UE1234XYZ","secret":true}]}`
+
+// checkDeltas fails when the deltas of a streamed reply, joined, differ from
+// the node's masked output, hold a secret, or when one delta ends with the
+// start of a secret that the text after it completes.
+func checkDeltas(t *testing.T, deltas []string, output string) {
+	t.Helper()
+	joined := strings.Join(deltas, "")
+	for _, s := range streamSecrets {
+		if strings.Contains(joined, s) {
+			t.Fatalf("the stream %q holds the secret %q", deltas, s)
+		}
+	}
+	if joined != output {
+		t.Fatalf("deltas %q join to %q; the masked output is %q", deltas, joined, output)
+	}
+	at := 0
+	for _, d := range deltas {
+		at += len(d)
+		for _, s := range streamSecrets {
+			for j := 1; j < len(s); j++ {
+				if strings.HasSuffix(joined[:at], s[:j]) && strings.HasPrefix(joined[at:], s[j:]) {
+					t.Fatalf("deltas %q cut the secret %q after %q", deltas, s, s[:j])
+				}
+			}
+		}
+	}
+}
+
+// TestStreamedSecretsAreMasked runs a model that streams its reply 1, 2, 3
+// and 4 characters at a time, cutting the secrets across deltas at every
+// place: the live deltas join to the masked output and show no secret, not
+// even in pieces.
+func TestStreamedSecretsAreMasked(t *testing.T) {
+	for n := 1; n <= 4; n++ {
+		t.Run(fmt.Sprintf("%d_chars", n), func(t *testing.T) {
+			model, _ := openAIModel(t, func(openai.ChatCompletionRequest) llmtest.Reply {
+				return llmtest.Reply{Content: streamedReply, Chunk: n}
+			})
+			e := newEnv(t, model, nil, executor.Config{})
+			events, stop := e.exec.SubscribeAll()
+			defer stop()
+			got := make(chan []string)
+			go func() {
+				var deltas []string
+				for ev := range events {
+					if ev.Kind == workflow.EventDelta && ev.Delta.NodeID == "a" {
+						deltas = append(deltas, ev.Delta.Text)
+					}
+				}
+				got <- deltas
+			}()
+			x := e.run(t, parse(t, secretStreamDoc), executor.Options{})
+			stop()
+			deltas := <-got
+			out, _ := x.NodeStates["a"].Output.(string)
+			if x.Status != workflow.ExecSuccess || len(deltas) < 2 {
+				t.Fatalf("status %s, %d deltas", x.Status, len(deltas))
+			}
+			checkDeltas(t, deltas, out)
+			whole := strings.NewReplacer("SEKRETVALUE1234", "••••", "SEKRET", "••••", "UE1234XYZ", "••••")
+			if want := whole.Replace(strings.TrimSuffix(streamedReply, "SEKRETVAL")) + workflow.Mask; out != want {
+				t.Fatalf("output %q", out)
+			}
+		})
 	}
 }
