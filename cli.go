@@ -151,7 +151,11 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 	if x.FallbackReason != "" {
 		fmt.Fprintf(stdout, ", fell back from pubsub: %s", x.FallbackReason)
 	}
-	fmt.Fprintf(stdout, ", %d tokens)\n", x.Usage.TotalTokens)
+	approx := ""
+	if x.Usage.Estimated {
+		approx = "≈ "
+	}
+	fmt.Fprintf(stdout, ", %s%d tokens)\n", approx, x.Usage.TotalTokens)
 	if status != workflow.ExecSuccess {
 		return fmt.Errorf("execution ended with status %s: %s", status, x.Error)
 	}

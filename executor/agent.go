@@ -162,7 +162,8 @@ func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Me
 	if n, max := len(resp.Content), x.guard.limits.MaxReplyBytes; n > max {
 		return "", workflow.Errorf(workflow.CodeInvalid, "the model's reply to node %q is %d bytes; the limit is %d", node.ID, n, max)
 	}
-	u := workflow.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens, TotalTokens: resp.Usage.TotalTokens}
+	u := workflow.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens,
+		TotalTokens: resp.Usage.TotalTokens, Estimated: resp.Usage.Estimated}
 	x.mu.Lock()
 	s := x.states[node.ID]
 	s.Usage = s.Usage.Add(u)

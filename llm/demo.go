@@ -34,7 +34,8 @@ const demoQuoteLimit = 200
 //   - PurposeAnswer: a canned answer that repeats the question verbatim;
 //   - otherwise (PurposeTask): a canned reply quoting the first 200 characters of the prompt.
 //
-// Usage counts words as tokens. With Request.OnDelta the reply is delivered word by word.
+// Usage counts words as tokens, an estimate (it has no tokenizer), so it is marked Estimated.
+// With Request.OnDelta the reply is delivered word by word.
 //
 // Set Latency before the first Chat and do not change it afterwards; with that, a Demo is safe
 // for concurrent use.
@@ -90,7 +91,7 @@ func (d *Demo) Chat(ctx context.Context, r Request) (Response, error) {
 	return Response{
 		Content:  content,
 		Model:    DemoModel,
-		Usage:    Usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion},
+		Usage:    Usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion, Estimated: true},
 		Attempts: 1,
 	}, nil
 }

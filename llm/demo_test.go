@@ -143,8 +143,8 @@ func TestDemoUsageCountsWords(t *testing.T) {
 	}}
 	res := demoChat(t, r)
 	words := len(strings.Fields(res.Content))
-	if res.Usage != (llm.Usage{PromptTokens: 5, CompletionTokens: words, TotalTokens: 5 + words}) {
-		t.Errorf("usage = %+v, want prompt 5, completion %d", res.Usage, words)
+	if res.Usage != (llm.Usage{PromptTokens: 5, CompletionTokens: words, TotalTokens: 5 + words, Estimated: true}) {
+		t.Errorf("usage = %+v, want prompt 5, completion %d, estimated", res.Usage, words)
 	}
 }
 

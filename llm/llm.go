@@ -68,12 +68,14 @@ type Request struct {
 	OnDelta func(delta string)
 }
 
-// Usage counts tokens of one completion. Values may be estimates when the provider did not
-// report them (see the implementations). A plain value, safe to copy and share.
+// Usage counts tokens of one completion. A plain value, safe to copy and share.
 type Usage struct {
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`
 	TotalTokens      int `json:"total_tokens"`
+	// Estimated says the counts are an estimate made here, not counts the model server
+	// reported: it reported none (see the implementations).
+	Estimated bool `json:"estimated,omitempty"`
 }
 
 // Response is the result of a successful chat completion. A plain value, safe to copy and

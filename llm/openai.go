@@ -144,7 +144,8 @@ func (c *OpenAI) Info() Info { return c.info }
 // rejected request, or a transient failure that outlasted the retries are returned as a
 // wrapped *Error. When ctx ends the error wraps ctx's error (errors.Is(err, context.Canceled)
 // holds) and is not Retryable. Token usage comes from the provider; when it reports none, it
-// is estimated at about one token per four characters. Safe for concurrent use.
+// is estimated at about one token per four characters and marked Estimated. Safe for
+// concurrent use.
 func (c *OpenAI) Chat(ctx context.Context, r Request) (Response, error) {
 	if len(r.Messages) == 0 {
 		return Response{}, wrapForAgent(r.Agent, &Error{Err: ErrNoMessages})
@@ -275,7 +276,8 @@ func (c *OpenAI) complete(ctx context.Context, req openai.ChatCompletionRequest)
 		TotalTokens:      resp.Usage.TotalTokens,
 	}
 	if res.Usage == (Usage{}) {
-		// Some compatible servers omit usage; an estimate beats reporting a free call.
+		// Some compatible servers omit usage; an estimate, marked so, beats reporting a free
+		// call.
 		res.Usage = estimateUsage(req.Messages, res.Content)
 	}
 	return res, nil
@@ -338,7 +340,9 @@ func (c *OpenAI) stream(ctx context.Context, req openai.ChatCompletionRequest, o
 	}
 	if usage != nil {
 		res.Usage = Usage{PromptTokens: usage.PromptTokens, CompletionTokens: usage.CompletionTokens, TotalTokens: usage.TotalTokens}
-	} else {
+	}
+	if res.Usage == (Usage{}) {
+		// A server that ignores stream_options.include_usage sends no usage chunk.
 		res.Usage = estimateUsage(req.Messages, res.Content)
 	}
 	return res, delivered, nil
@@ -425,7 +429,7 @@ func estimateUsage(msgs []openai.ChatCompletionMessage, completion string) Usage
 		prompt += estimateTokens(m.Content)
 	}
 	out := estimateTokens(completion)
-	return Usage{PromptTokens: prompt, CompletionTokens: out, TotalTokens: prompt + out}
+	return Usage{PromptTokens: prompt, CompletionTokens: out, TotalTokens: prompt + out, Estimated: true}
 }
 
 func estimateTokens(s string) int {

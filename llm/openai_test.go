@@ -128,7 +128,7 @@ func TestOpenAIDefaultModelAndEstimatedUsage(t *testing.T) {
 	if got := cp.last(t).Model; got != llm.DefaultModel {
 		t.Errorf("request model = %q, want %q", got, llm.DefaultModel)
 	}
-	if res.Usage.CompletionTokens != 2 || res.Usage.PromptTokens == 0 ||
+	if res.Usage.CompletionTokens != 2 || res.Usage.PromptTokens == 0 || !res.Usage.Estimated ||
 		res.Usage.TotalTokens != res.Usage.PromptTokens+res.Usage.CompletionTokens {
 		t.Errorf("estimated usage = %+v, want completion 2 and a consistent total", res.Usage)
 	}
@@ -439,8 +439,38 @@ func TestOpenAIStreamWithoutUsageIsEstimated(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
-	if res.Content != "abcdefgh" || res.Model != "local" || res.Usage.CompletionTokens != 2 || res.Usage.PromptTokens == 0 {
+	if res.Content != "abcdefgh" || res.Model != "local" || res.Usage.CompletionTokens != 2 || res.Usage.PromptTokens == 0 || !res.Usage.Estimated {
 		t.Errorf("Chat = %+v, want content abcdefgh, model local, estimated usage", res)
+	}
+}
+
+// A server that reports no usage, streamed or not, gets an estimate marked
+// as one; reported usage is not marked.
+func TestOpenAIUsageEstimatedOnlyWhenNotReported(t *testing.T) {
+	reported := &openai.Usage{PromptTokens: 3, CompletionTokens: 4, TotalTokens: 7}
+	for _, tc := range []struct {
+		name   string
+		reply  llmtest.Reply
+		stream bool
+		want   bool
+	}{
+		{"plain, no usage", llmtest.Reply{Content: "a reply", NoUsage: true}, false, true},
+		{"stream, no usage chunk", llmtest.Reply{Content: "a reply", NoUsage: true}, true, true},
+		{"plain, usage", llmtest.Reply{Content: "a reply", Usage: reported}, false, false},
+		{"stream, usage chunk", llmtest.Reply{Content: "a reply", Usage: reported}, true, false},
+	} {
+		srv := llmtest.NewServer(t, func(openai.ChatCompletionRequest) llmtest.Reply { return tc.reply })
+		r := userRequest("hi")
+		if tc.stream {
+			r.OnDelta = func(string) {}
+		}
+		res, err := llm.NewOpenAI(testConfig(srv.URL()), nil).Chat(t.Context(), r)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if res.Usage.Estimated != tc.want || res.Usage.TotalTokens == 0 {
+			t.Errorf("%s: usage %+v, want estimated %v", tc.name, res.Usage, tc.want)
+		}
 	}
 }
 

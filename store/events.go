@@ -41,6 +41,7 @@ type storedEvent struct {
 	PT     int    `json:"pt,omitempty"`
 	CT     int    `json:"ct,omitempty"`
 	TT     int    `json:"tt,omitempty"`
+	Est    bool   `json:"est,omitempty"` // the usage is an estimate
 	Calls  int    `json:"calls,omitempty"`
 	Err    string `json:"err,omitempty"` // a node's error
 
@@ -92,6 +93,7 @@ func encodeEvent(ev *workflow.Event) ([]byte, error) {
 		se.Node, se.Type, se.Name, se.Status, se.Value = n.NodeID, n.Type, n.Name, n.Status, n.Output
 		se.Start, se.Finish, se.Model = nanosOf(n.StartedAt), nanosOf(n.FinishedAt), n.Model
 		se.PT, se.CT, se.TT, se.Calls, se.Err = n.Usage.PromptTokens, n.Usage.CompletionTokens, n.Usage.TotalTokens, n.Calls, n.Error
+		se.Est = n.Usage.Estimated
 	case workflow.EventLog:
 		l := ev.Log
 		se.Time, se.Level, se.Text, se.Node = entryTime(l.Time), l.Level, l.Message, l.NodeID
@@ -138,6 +140,9 @@ func (se *storedEvent) appendJSON(b []byte) ([]byte, error) {
 	b = appendInt(b, "pt", int64(se.PT))
 	b = appendInt(b, "ct", int64(se.CT))
 	b = appendInt(b, "tt", int64(se.TT))
+	if se.Est {
+		b = append(b, `,"est":true`...)
+	}
 	b = appendInt(b, "calls", int64(se.Calls))
 	b = appendStr(b, "err", se.Err)
 	b = appendStr(b, "level", se.Level)
@@ -278,7 +283,7 @@ func (se *storedEvent) event() (workflow.Event, error) {
 		ev.Node = &workflow.NodeState{
 			NodeID: se.Node, Type: se.Type, Name: se.Name, Status: se.Status, Output: se.Value,
 			StartedAt: timePtrOf(se.Start), FinishedAt: timePtrOf(se.Finish), Model: se.Model,
-			Usage: workflow.Usage{PromptTokens: se.PT, CompletionTokens: se.CT, TotalTokens: se.TT},
+			Usage: workflow.Usage{PromptTokens: se.PT, CompletionTokens: se.CT, TotalTokens: se.TT, Estimated: se.Est},
 			Calls: se.Calls, Error: se.Err,
 		}
 	case workflow.EventLog:

@@ -59,15 +59,16 @@ var stmtSQL = [numStmts]string{
 	// it, and a later header that left it zero (then defaulted to the
 	// event's time) must not move the execution in the list.
 	stmtExecution: `INSERT INTO executions (id, workflow_id, workflow_name, status, created_at, start_time, end_time,
-		requested_mode, mode, fallback_reason, error, inputs, prompt_tokens, completion_tokens, total_tokens, resumed_from)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		requested_mode, mode, fallback_reason, error, inputs, prompt_tokens, completion_tokens, total_tokens, resumed_from,
+		usage_estimated)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET
 		workflow_id = excluded.workflow_id, workflow_name = excluded.workflow_name, status = excluded.status,
 		start_time = excluded.start_time, end_time = excluded.end_time,
 		requested_mode = excluded.requested_mode, mode = excluded.mode, fallback_reason = excluded.fallback_reason,
 		error = excluded.error, inputs = excluded.inputs, prompt_tokens = excluded.prompt_tokens,
 		completion_tokens = excluded.completion_tokens, total_tokens = excluded.total_tokens,
-		resumed_from = excluded.resumed_from`,
+		resumed_from = excluded.resumed_from, usage_estimated = excluded.usage_estimated`,
 	stmtChunk: `INSERT INTO exec_events (execution_id, events) VALUES (?, ?)`,
 }
 
@@ -594,7 +595,7 @@ func prepare(j *job, ev *workflow.Event) error {
 		j.stmt = stmtExecution
 		j.args = []any{execID, e.WorkflowID, e.WorkflowName, e.Status, created.UnixNano(),
 			nanosPtr(e.StartTime), nanosPtr(e.EndTime), e.RequestedMode, e.Mode, e.FallbackReason, e.Error,
-			inputs, e.Usage.PromptTokens, e.Usage.CompletionTokens, e.Usage.TotalTokens, e.ResumedFrom}
+			inputs, e.Usage.PromptTokens, e.Usage.CompletionTokens, e.Usage.TotalTokens, e.ResumedFrom, e.Usage.Estimated}
 	case workflow.EventNode:
 		if ev.Node == nil {
 			return bad(nil, "no node")

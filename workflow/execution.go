@@ -75,11 +75,15 @@ type Usage struct {
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`
 	TotalTokens      int `json:"total_tokens"`
+	// Estimated says some of the counts are estimates: the model server
+	// did not report them.
+	Estimated bool `json:"estimated,omitempty"`
 }
 
-// Add returns the sum of two usages.
+// Add returns the sum of two usages, an estimate if either is.
 func (u Usage) Add(o Usage) Usage {
-	return Usage{u.PromptTokens + o.PromptTokens, u.CompletionTokens + o.CompletionTokens, u.TotalTokens + o.TotalTokens}
+	return Usage{u.PromptTokens + o.PromptTokens, u.CompletionTokens + o.CompletionTokens, u.TotalTokens + o.TotalTokens,
+		u.Estimated || o.Estimated}
 }
 
 // NodeState is the state of one node in one execution.
