@@ -185,7 +185,11 @@ func TestStreamedSecretsMaskedInLiveStreams(t *testing.T) {
 			})
 			<-watching
 			<-watching
-			release <- struct{}{}
+			select {
+			case release <- struct{}{}:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the model was not called")
+			}
 			apiGot, uiGot := <-api, <-ui
 			if apiGot.err != nil || uiGot.err != nil {
 				t.Fatalf("watch: %v, %v", apiGot.err, uiGot.err)
