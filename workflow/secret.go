@@ -312,6 +312,8 @@ func (r *Redactor) Event(ev Event) Event {
 		c.Value = r.Value(c.Value)
 		ev.Context = &c
 	case ev.Delta != nil:
+		// Only a secret whole within this delta is masked here: streamed
+		// text is masked across deltas by a StreamMasker where it is made.
 		d := *ev.Delta
 		d.Text = r.String(d.Text)
 		ev.Delta = &d
