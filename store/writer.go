@@ -32,8 +32,11 @@ type job struct {
 	// or not, before the waiter hears of it (execThen).
 	after func()
 
-	flush   bool
-	skipped bool // fn not run because its caller's ctx was done
+	flush bool
+	// skipped: the job's outcome is its waiter's alone, neither logged nor
+	// reported by Flush (fn was not run because its caller's ctx was done;
+	// a header was refused as a second resume of an execution).
+	skipped bool
 
 	done chan error // buffered (1); nil when nobody waits (Enqueue)
 	lazy bool       // done is read later, if at all: no reason to commit early (RecordAsync)
@@ -52,6 +55,12 @@ const (
 	stmtExecution = iota
 	stmtChunk
 	numStmts
+)
+
+// Indexes into the arguments of stmtExecution.
+const (
+	argCreatedAt   = 4
+	argResumedFrom = 15
 )
 
 var stmtSQL = [numStmts]string{
@@ -270,9 +279,33 @@ func (w *writer) begin() bool {
 // exec runs event job j's statement with args in the open transaction.
 func (w *writer) exec(j *job, args []any) error {
 	if err := w.execStmt(j.stmt, args...); err != nil {
+		if c := w.alreadyResumed(j, args, err); c != nil {
+			j.skipped = true // the resume's caller is told; nothing is wrong with the store
+			return c
+		}
 		return eventWriteError(j, err)
 	}
 	return nil
+}
+
+// alreadyResumed explains a header refused by the trigger
+// executions_resumed_once (migration 0005): a conflict naming the
+// execution that resumed the same one first. It returns nil for any other
+// error.
+func (w *writer) alreadyResumed(j *job, args []any, err error) error {
+	var se *sqlite.Error
+	if j.stmt != stmtExecution || !errors.As(err, &se) || se.Code() != sqlite3.SQLITE_CONSTRAINT_TRIGGER {
+		return nil
+	}
+	from, _ := args[argResumedFrom].(string)
+	by := "another execution"
+	var id string
+	if w.tx.QueryRow(`SELECT id FROM executions WHERE resumed_from = ? AND resumed_from <> '' AND id <> ?
+		ORDER BY created_at, id LIMIT 1`, from, j.ev.ExecutionID).Scan(&id) == nil {
+		by = "execution " + id
+	}
+	return &workflow.Error{Code: workflow.CodeConflict,
+		Message: fmt.Sprintf("execution %s was already resumed by %s; it is resumed once", from, by), Err: err}
 }
 
 // execStmt runs statement stmt with args in the open transaction.
@@ -410,7 +443,7 @@ func (w *writer) writeUpserts() bool {
 		if len(u.jobs) > 1 {
 			// created_at of the first header
 			args = append([]any(nil), last.args...)
-			args[4] = u.jobs[0].args[4]
+			args[argCreatedAt] = u.jobs[0].args[argCreatedAt]
 		}
 		err := w.exec(last, args)
 		if err != nil && jobFailure(err) && len(u.jobs) > 1 {
@@ -592,6 +625,7 @@ func prepare(j *job, ev *workflow.Event) error {
 			return bad(err, "encode inputs")
 		}
 		j.stmt = stmtExecution
+		// In the order of stmtSQL[stmtExecution]'s columns (argCreatedAt, argResumedFrom).
 		j.args = []any{execID, e.WorkflowID, e.WorkflowName, e.Status, created.UnixNano(),
 			nanosPtr(e.StartTime), nanosPtr(e.EndTime), e.RequestedMode, e.Mode, e.FallbackReason, e.Error,
 			inputs, e.Usage.PromptTokens, e.Usage.CompletionTokens, e.Usage.TotalTokens, e.ResumedFrom}
