@@ -14,17 +14,16 @@ import (
 // errors, communication-log entries, shared-context updates) are kept as
 // chunks in exec_events (migrations/0004_exec_events.sql): one row per
 // execution per write batch, holding a JSON array of storedEvent in the
-// order they arrived. A Q&A execution then costs one small row rather than
-// eighteen rows over five tables and their indexes, which is what bounded
-// executions per second (see issue 6's figures in the commit that made
-// this). Reading an execution folds its chunks back into the record:
+// order they arrived. A Q&A execution so costs one small row, not a row
+// per event over five tables and their indexes: rows and B-trees written
+// are what bounds executions per second. Reading an execution folds its
+// chunks back into the record:
 // a node's state is its last event, at the place of its first; a
 // shared-context key its last value; entries sorted by seq, then arrival.
 
 // storedEvent is one event in a chunk. Field names are short because every
-// event carries them; times are unix nanoseconds, 0 meaning "not set" (as
-// NULL did in the tables before). The migration that moved the old tables
-// here writes the same keys.
+// event carries them; times are unix nanoseconds, 0 meaning "not set". The
+// migration that moved the old tables here writes the same keys.
 type storedEvent struct {
 	Kind workflow.EventKind `json:"k"`
 	Seq  int64              `json:"s"`

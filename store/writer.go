@@ -167,8 +167,8 @@ const maxChunkBytes = 1 << 20
 // score of events, emitted in a fraction of a millisecond and followed by a
 // Flush, costs one commit rather than one each, and the statements still run
 // while the execution goes on, on the other core. What a caller waits for is
-// committed before its wait ends, as before; events nobody waits for are
-// committed within linger.
+// committed before its wait ends; events nobody waits for are committed
+// within linger.
 func (w *writer) run(q <-chan *job) error {
 	defer func() {
 		for _, s := range w.stmts {
