@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,6 +35,7 @@ type process struct {
 	cmd  *exec.Cmd
 	url  string
 	done chan error
+	log  *logWatch // its stderr
 }
 
 func startProcess(t *testing.T, env []string, args ...string) *process {
@@ -43,12 +43,12 @@ func startProcess(t *testing.T, env []string, args ...string) *process {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(append(os.Environ(), "SWITCHBOARD_TEST_MAIN=1"), env...)
 	stdout, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &syncWriter{w: &stderr}
+	stderr := newLogWatch()
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, done: make(chan error, 1)}
+	p := &process{cmd: cmd, done: make(chan error, 1), log: stderr}
 	urls := make(chan string, 1)
 	go func() {
 		re := regexp.MustCompile(`running at (http://\S+?)/ `)
@@ -78,15 +78,47 @@ func startProcess(t *testing.T, env []string, args ...string) *process {
 	return p
 }
 
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+// logWatch is a program's log: it can be read whole, and waited on for a
+// line.
+type logWatch struct {
+	mu      sync.Mutex
+	b       strings.Builder
+	changed chan struct{} // closed and replaced at each write
 }
 
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
+func newLogWatch() *logWatch { return &logWatch{changed: make(chan struct{})} }
+
+func (l *logWatch) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	close(l.changed)
+	l.changed = make(chan struct{})
+	return l.b.Write(p)
+}
+
+func (l *logWatch) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitFor waits until the log holds text.
+func (l *logWatch) waitFor(t *testing.T, text string) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		l.mu.Lock()
+		has, changed := strings.Contains(l.b.String(), text), l.changed
+		l.mu.Unlock()
+		if has {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("the program never logged %q", text)
+		}
+	}
 }
 
 func getJSON(t *testing.T, url string, out any) int {
@@ -182,6 +214,87 @@ func TestSIGTERMDuringRunThenResume(t *testing.T) {
 	defer mu.Unlock()
 	if calls["fast step"] != 1 || calls["slow step"] != 2 {
 		t.Fatalf("model calls: %v (fast must not run again)", calls)
+	}
+	_ = p2.cmd.Process.Signal(syscall.SIGTERM)
+	<-p2.done
+}
+
+// TestKillDuringRunThenRetainAndResume kills the real program with SIGKILL
+// while a node waits on the model, after a dozen newer executions, and
+// restarts it on the same data with --retain 10. The start-up marks the
+// execution interrupted and prunes at once: the count must not delete it,
+// and its total usage must be what its completed node stored. Then it is
+// resumed.
+func TestKillDuringRunThenRetainAndResume(t *testing.T) {
+	var mu sync.Mutex
+	hang := true
+	slowArrived := make(chan struct{}, 1)
+	srv := llmtest.NewServer(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
+		prompt := req.Messages[len(req.Messages)-1].Content
+		mu.Lock()
+		h := hang && prompt == "slow step"
+		mu.Unlock()
+		if h {
+			slowArrived <- struct{}{}
+			return llmtest.Reply{Delay: time.Hour}
+		}
+		return llmtest.Reply{Content: "done: " + prompt, Usage: &openai.Usage{PromptTokens: 11, CompletionTokens: 3, TotalTokens: 14}}
+	})
+	env := []string{"OPENAI_BASE_URL=" + srv.URL(), "OPENAI_API_KEY=test", "SWITCHBOARD_LOG_LEVEL=warn"}
+	data := t.TempDir()
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--embedded-redis-addr", "127.0.0.1:0"}
+
+	p := startProcess(t, env, args...)
+	var slow, quick map[string]any
+	postJSON(t, p.url+"/workflows/", `{"name":"two steps","nodes":[
+		{"id":"fast","type":"ai-processor","config":{"prompt":"fast step"}},
+		{"id":"slow","type":"ai-processor","config":{"prompt":"slow step"}}],
+		"edges":[{"from":"fast","to":"slow"}]}`, &slow)
+	postJSON(t, p.url+"/workflows/", `{"name":"one step","nodes":[{"id":"q","type":"ai-processor","config":{"prompt":"quick"}}]}`, &quick)
+	var started map[string]any
+	postJSON(t, fmt.Sprintf("%s/workflows/%s/execute", p.url, slow["id"]), `{"async_execution":true}`, &started)
+	execID := started["execution_id"].(string)
+	select {
+	case <-slowArrived:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the slow node never called the model")
+	}
+	// Twelve newer executions; each synchronous answer comes after
+	// everything submitted before it is committed, the fast node's end too.
+	for range 12 {
+		var x workflow.Execution
+		if code := postJSON(t, fmt.Sprintf("%s/workflows/%s/execute", p.url, quick["id"]), `{}`, &x); code != 200 || x.Status != "success" {
+			t.Fatalf("quick execution: %d %s", code, x.Status)
+		}
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("program did not die after SIGKILL")
+	}
+
+	mu.Lock()
+	hang = false
+	mu.Unlock()
+	p2 := startProcess(t, append(env, "SWITCHBOARD_LOG_LEVEL=info"), append(args, "--retain", "10")...)
+	p2.log.waitFor(t, "pruned old executions")
+	var x workflow.Execution
+	if code := getJSON(t, p2.url+"/workflows/executions/"+execID, &x); code != 200 || x.Status != workflow.ExecInterrupted {
+		t.Fatalf("after restart with --retain 10: %d %s, want 200 interrupted", code, x.Status)
+	}
+	fast := x.NodeStates["fast"]
+	if fast == nil || fast.Status != "completed" || fast.Usage.TotalTokens != 14 {
+		t.Fatalf("fast node: %+v", fast)
+	}
+	if x.Usage != fast.Usage {
+		t.Errorf("interrupted execution's usage %+v, want its completed node's %+v", x.Usage, fast.Usage)
+	}
+	var resumed workflow.Execution
+	if code := postJSON(t, p2.url+"/workflows/executions/"+execID+"/resume", `{}`, &resumed); code != 200 || resumed.Status != "success" {
+		t.Fatalf("resume: %d %s %s", code, resumed.Status, resumed.Error)
 	}
 	_ = p2.cmd.Process.Signal(syscall.SIGTERM)
 	<-p2.done

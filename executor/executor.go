@@ -193,8 +193,11 @@ var errCancelled = errors.New("cancelled by request")
 // background. The record is submitted before Start returns and committed
 // with the run's first events; call Run.Stored before giving the id to
 // anyone who will read it from the store (it reports a record that could
-// not be written). Start fails when the workflow cannot be ordered, the
-// requested mode is unknown, or the executor is shutting down.
+// not be written). A resume (Options.Resume) runs only once its record is
+// stored; one the store refuses, as a second resume of the same execution,
+// ends without running, with Run.Stored's error. Start fails when the
+// workflow cannot be ordered, the requested mode is unknown, or the
+// executor is shutting down.
 func (e *Executor) Start(wf *workflow.Workflow, opts Options) (*Run, error) {
 	order, err := workflow.Order(wf)
 	if err != nil {
@@ -247,6 +250,18 @@ func (e *Executor) Start(wf *workflow.Workflow, opts Options) (*Run, error) {
 		defer e.wg.Done()
 		defer e.forget(r)
 		defer cancel(nil)
+		// The store refuses a second resume of the same execution (a
+		// conflict): a resume runs only once its record is stored, so that
+		// the refused one calls no model. The writer answers every record,
+		// so this wait ends without a context.
+		if opts.Resume != nil {
+			if err := r.Stored(context.Background()); err != nil {
+				r.status, r.err = workflow.ExecError, err
+				e.hub.end(x.ID)
+				close(r.done)
+				return
+			}
+		}
 		r.status, r.err = ex.run()
 		close(r.done)
 	}()

@@ -3,9 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard/workflow"
 )
@@ -14,17 +12,16 @@ import (
 // errors, communication-log entries, shared-context updates) are kept as
 // chunks in exec_events (migrations/0004_exec_events.sql): one row per
 // execution per write batch, holding a JSON array of storedEvent in the
-// order they arrived. A Q&A execution then costs one small row rather than
-// eighteen rows over five tables and their indexes, which is what bounded
-// executions per second (see issue 6's figures in the commit that made
-// this). Reading an execution folds its chunks back into the record:
+// order they arrived. A Q&A execution so costs one small row, not a row
+// per event over five tables and their indexes: rows and B-trees written
+// are what bounds executions per second. Reading an execution folds its
+// chunks back into the record:
 // a node's state is its last event, at the place of its first; a
 // shared-context key its last value; entries sorted by seq, then arrival.
 
 // storedEvent is one event in a chunk. Field names are short because every
-// event carries them; times are unix nanoseconds, 0 meaning "not set" (as
-// NULL did in the tables before). The migration that moved the old tables
-// here writes the same keys.
+// event carries them; times are unix nanoseconds, 0 meaning "not set". The
+// migration that moved the old tables here writes the same keys.
 type storedEvent struct {
 	Kind workflow.EventKind `json:"k"`
 	Seq  int64              `json:"s"`
@@ -76,9 +73,12 @@ func timePtrOf(n int64) *time.Time {
 	return &t
 }
 
-// encodeEvent encodes ev (not a header) as a storedEvent. Entry times
-// default to the event's time. It fails when a value cannot be encoded as
-// JSON; the caller turns that into an "invalid" error naming the event.
+// encodeEvent encodes ev (not a header) as a storedEvent, with
+// encoding/json, which reads it back too (fold); chunks written by earlier
+// versions have the same keys and read back the same way. Invalid UTF-8 in
+// a string is stored as U+FFFD. Entry times default to the event's time.
+// It fails when a value cannot be encoded as JSON; the caller turns that
+// into an "invalid" error naming the event.
 func encodeEvent(ev *workflow.Event) ([]byte, error) {
 	se := storedEvent{Kind: ev.Kind, Seq: ev.Seq}
 	entryTime := func(t time.Time) int64 {
@@ -109,149 +109,7 @@ func encodeEvent(ev *workflow.Event) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("kind %q is not stored in chunks", ev.Kind)
 	}
-	return se.appendJSON(make([]byte, 0, 256))
-}
-
-// appendJSON appends se encoded as encoding/json would decode it back (see
-// storedEvent's tags), by hand: encoding/json's reflection was a tenth of
-// the CPU of an execution, spent on a handful of strings and numbers.
-// Open values (a node's output, a context value, metadata) that are not
-// plain strings still go through encoding/json.
-func (se *storedEvent) appendJSON(b []byte) ([]byte, error) {
-	b = append(b, `{"k":`...)
-	b = appendString(b, string(se.Kind))
-	b = append(b, `,"s":`...)
-	b = strconv.AppendInt(b, se.Seq, 10)
-	b = appendInt(b, "t", se.Time)
-	b = appendStr(b, "node", se.Node)
-	b = appendStr(b, "type", se.Type)
-	b = appendStr(b, "name", se.Name)
-	b = appendStr(b, "status", se.Status)
-	if se.Value != nil {
-		b = append(b, `,"v":`...)
-		var err error
-		if b, err = appendValue(b, se.Value); err != nil {
-			return nil, err
-		}
-	}
-	b = appendInt(b, "start", se.Start)
-	b = appendInt(b, "finish", se.Finish)
-	b = appendStr(b, "model", se.Model)
-	b = appendInt(b, "pt", int64(se.PT))
-	b = appendInt(b, "ct", int64(se.CT))
-	b = appendInt(b, "tt", int64(se.TT))
-	if se.Est {
-		b = append(b, `,"est":true`...)
-	}
-	b = appendInt(b, "calls", int64(se.Calls))
-	b = appendStr(b, "err", se.Err)
-	b = appendStr(b, "level", se.Level)
-	b = appendStr(b, "msg", se.Text)
-	b = appendStr(b, "code", se.Code)
-	b = appendStr(b, "from", se.From)
-	b = appendStr(b, "to", se.To)
-	if se.Meta != nil {
-		b = append(b, `,"meta":`...)
-		if *se.Meta == nil {
-			b = append(b, "null"...)
-		} else {
-			m, err := json.Marshal(*se.Meta)
-			if err != nil {
-				return nil, err
-			}
-			b = append(b, m...)
-		}
-	}
-	b = appendStr(b, "key", se.Key)
-	return append(b, '}'), nil
-}
-
-// appendInt appends ,"name":n unless n is 0 (omitempty).
-func appendInt(b []byte, name string, n int64) []byte {
-	if n == 0 {
-		return b
-	}
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	b = append(b, '"', ':')
-	return strconv.AppendInt(b, n, 10)
-}
-
-// appendStr appends ,"name":"s" unless s is empty (omitempty).
-func appendStr(b []byte, name, s string) []byte {
-	if s == "" {
-		return b
-	}
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	b = append(b, '"', ':')
-	return appendString(b, s)
-}
-
-// appendValue appends an open value: a string by hand, anything else with
-// encoding/json.
-func appendValue(b []byte, v any) ([]byte, error) {
-	if s, ok := v.(string); ok {
-		return appendString(b, s), nil
-	}
-	m, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return append(b, m...), nil
-}
-
-// appendString appends s as a JSON string. Like encoding/json it replaces
-// invalid UTF-8 with U+FFFD and escapes control characters; it leaves <, >
-// and & alone (nothing here is embedded in HTML) and escapes U+2028 and
-// U+2029, which some JavaScript parsers take for line ends.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return json.Marshal(&se)
 }
 
 // fold decodes chunks (JSON arrays of storedEvent, in the order they were

@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard/workflow"
 )
@@ -194,45 +194,126 @@ func TestRecordAsync(t *testing.T) {
 	}
 }
 
-// The hand-written encoding of a stored event decodes to what
-// encoding/json's encoding of it decodes to, for every field and for
-// strings with quotes, escapes, control characters, invalid UTF-8 and the
-// JavaScript line separators.
+// What encodeEvent writes, fold reads back as the events it was given, for
+// every kind of stored event and every field, with strings holding quotes,
+// escapes, control characters, HTML, the JavaScript line separators and
+// invalid UTF-8 (each invalid byte reads back as U+FFFD), in open values
+// and map keys too, and nil metadata apart from empty metadata.
 func FuzzStoredEventEncoding(f *testing.F) {
 	for _, s := range []string{"", "plain", `q"uote\back`, "tab\tnl\ncr\r\x00\x1f", "bad \xff utf8 \xc3", "ls\u2028ps\u2029", "é 日本 🎉", "<&>"} {
 		f.Add(s, int64(7))
 	}
+	f.Add("x", int64(0))
+	f.Add("x", int64(-1))
 	f.Fuzz(func(t *testing.T, s string, n int64) {
-		meta := map[string]any{s: s, "n": float64(n)}
-		var nilMeta map[string]any
-		for _, se := range []storedEvent{
-			{Kind: workflow.EventNode, Seq: n, Node: s, Type: s, Name: s, Status: s, Value: s, Start: n, Finish: n, Model: s, PT: int(n), CT: 1, TT: 2, Calls: 3, Err: s},
-			{Kind: workflow.EventNode, Seq: 1, Value: map[string]any{"out": s, "n": 1.5}},
-			{Kind: workflow.EventMessage, Seq: n, Time: n, From: s, To: s, Type: s, Text: s, Meta: &meta},
-			{Kind: workflow.EventMessage, Seq: n, Meta: &nilMeta},
-			{Kind: workflow.EventLog, Seq: n, Time: n, Level: s, Text: s, Node: s, Code: s},
-			{Kind: workflow.EventContext, Seq: n, Key: s, Value: []any{s, nil, true}},
-		} {
-			mine, err := se.appendJSON(nil)
+		chunk := []byte{'['}
+		for i, ev := range storedEventsOf(s, n) {
+			data, err := encodeEvent(&ev)
 			if err != nil {
 				t.Fatal(err)
 			}
-			theirs, err := json.Marshal(&se)
-			if err != nil {
-				t.Fatal(err)
+			if i > 0 {
+				chunk = append(chunk, ',')
 			}
-			var a, b storedEvent
-			if err := json.Unmarshal(mine, &a); err != nil {
-				t.Fatalf("%s does not decode: %v", mine, err)
-			}
-			if err := json.Unmarshal(theirs, &b); err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(a, b) {
-				t.Fatalf("decoded differently:\n mine   %s\n theirs %s", mine, theirs)
-			}
+			chunk = append(chunk, data...)
+		}
+		chunk = append(chunk, ']')
+		got, err := fold([][]byte{chunk})
+		if err != nil {
+			t.Fatalf("%s does not decode: %v", chunk, err)
+		}
+		want := workflow.Fold(storedEventsOf(asJSONString(s), n))
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("read back differently from %s:\n got  %s\n want %s", chunk, asJSON(got), asJSON(want))
 		}
 	})
+}
+
+// storedEventsOf is one event of each stored kind with s in every string
+// and n in every number.
+func storedEventsOf(s string, n int64) []workflow.Event {
+	var at time.Time // n == 0 is "not set", stored as 0
+	if n != 0 {
+		at = time.Unix(0, n).UTC()
+	}
+	ptr := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		return &t
+	}
+	return []workflow.Event{
+		{Kind: workflow.EventNode, Seq: n, Node: &workflow.NodeState{NodeID: s, Type: s, Name: s, Status: s, Output: s,
+			StartedAt: ptr(at), FinishedAt: ptr(at), Model: s, Usage: workflow.Usage{PromptTokens: int(n), CompletionTokens: 1, TotalTokens: 2}, Calls: 3, Error: s}},
+		{Kind: workflow.EventNode, Seq: 1, Node: &workflow.NodeState{NodeID: s + "2", Output: map[string]any{s: s, "n": float64(n), "list": []any{s, nil, true, 1.5}}}},
+		{Kind: workflow.EventNode, Seq: 2, Node: &workflow.NodeState{NodeID: s + "3"}}, // no output
+		{Kind: workflow.EventMessage, Seq: n, Time: at, Message: &workflow.CommEntry{From: s, To: s, Type: s, Content: s, Metadata: map[string]any{s: s, "n": float64(n)}}},
+		{Kind: workflow.EventMessage, Seq: n, Time: at, Message: &workflow.CommEntry{Time: at, Metadata: map[string]any{}}},
+		{Kind: workflow.EventMessage, Seq: n, Time: at, Message: &workflow.CommEntry{Content: s}}, // nil metadata
+		{Kind: workflow.EventLog, Seq: n, Time: at, Log: &workflow.LogEntry{Level: s, Message: s, NodeID: s}},
+		{Kind: workflow.EventError, Seq: n, Time: at, Error: &workflow.ErrorEntry{Time: at, NodeID: s, Code: workflow.Code(s), Message: s}},
+		{Kind: workflow.EventContext, Seq: n, Time: at, Context: &workflow.ContextUpdate{Key: s + "k", Value: []any{s, nil, true}}},
+		{Kind: workflow.EventContext, Seq: n, Time: at, Context: &workflow.ContextUpdate{Key: s + "e", Value: ""}},
+	}
+}
+
+// asJSONString is s as a JSON string reads back: each byte that is not
+// part of valid UTF-8 becomes U+FFFD.
+func asJSONString(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// Chunks written by earlier versions still read back: their encoder left
+// HTML characters alone and escaped U+2028 and invalid UTF-8 by hand, and
+// migration 0004 wrote its chunks with SQLite's json_object.
+func TestChunksOfEarlierVersionsDecode(t *testing.T) {
+	t.Parallel()
+	const at = 1700000000000000000
+	chunk := `[{"k":"node","s":2,"node":"n1","type":"ai-processor","name":"N","status":"completed","v":"a<b>&c","start":1700000000000000000,"finish":1700000000000000000,"model":"m","pt":1,"ct":2,"tt":3,"calls":1},` +
+		`{"k":"log","s":3,"t":1700000000000000000,"node":"n1","level":"info","msg":"q\"\\ \n\t\u0001 \ufffd \u2028 <&>"},` +
+		`{"k":"message","s":4,"t":1700000000000000000,"from":"a","to":"b","type":"ask","msg":"hi","meta":null},` +
+		`{"k":"message","s":5,"t":1700000000000000000,"from":"b","to":"a","type":"response","msg":"yo","meta":{"depth":1}},` +
+		`{"k":"error","s":6,"t":1700000000000000000,"node":"n1","code":"x","msg":"bad"},` +
+		`{"k":"context","s":7,"t":1700000000000000000,"key":"k","v":{"a":[1,"x",null]}}]`
+	// As migration 0004 wrote them: every key present, NULL for what was unset.
+	migrated := `[{"k":"node","s":8,"node":"n2","type":"","name":"","status":"pending","v":null,"start":null,"finish":null,"model":"","pt":0,"ct":0,"tt":0,"calls":0,"err":""},` +
+		`{"k":"log","s":9,"t":null,"level":"","msg":"m","node":""}]`
+	got, err := fold([][]byte{[]byte(chunk), []byte(migrated)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Unix(0, at).UTC()
+	want := workflow.Folded{
+		Nodes: []*workflow.NodeState{
+			{NodeID: "n1", Type: "ai-processor", Name: "N", Status: "completed", Output: "a<b>&c", StartedAt: &ts, FinishedAt: &ts,
+				Model: "m", Usage: workflow.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}, Calls: 1},
+			{NodeID: "n2", Status: "pending"},
+		},
+		Logs: []workflow.LogEntry{
+			{Time: ts, Level: "info", Message: "q\"\\ \n\t\x01 \ufffd \u2028 <&>", NodeID: "n1"},
+			{Message: "m"},
+		},
+		Errors: []workflow.ErrorEntry{{Time: ts, NodeID: "n1", Code: "x", Message: "bad"}},
+		Messages: []workflow.CommEntry{
+			{Time: ts, From: "a", To: "b", Type: "ask", Content: "hi"},
+			{Time: ts, From: "b", To: "a", Type: "response", Content: "yo", Metadata: map[string]any{"depth": 1.0}},
+		},
+		Context: map[string]any{"k": map[string]any{"a": []any{1.0, "x", nil}}},
+		MaxSeq:  9,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("read back:\n got  %s\n want %s", asJSON(got), asJSON(want))
+	}
 }
 
 // Reading an execution back finds its row by primary key and its chunks

@@ -257,7 +257,9 @@ func listExecutionsQuery(f ExecutionFilter) (string, []any) {
 // interrupt records in tx what MarkInterrupted adds to execution id: its
 // pending and running nodes cancelled (running ones finished now), an
 // error entry and a log line with the reason, all one seq after
-// everything recorded for it so the entries sort last.
+// everything recorded for it so the entries sort last; and its total usage,
+// the sum of its nodes' as stored, since the header carries a total only
+// from the end of a run, which a crash never reached.
 func interrupt(tx *sql.Tx, id, reason string, now int64) error {
 	rows, err := tx.Query(`SELECT events FROM exec_events WHERE execution_id = ? ORDER BY id`, id)
 	if err != nil {
@@ -272,8 +274,12 @@ func interrupt(tx *sql.Tx, id, reason string, now int64) error {
 		return fmt.Errorf("read events of execution %s: %w", id, err)
 	}
 	seq, at := f.MaxSeq+1, time.Unix(0, now).UTC()
-	var evs []workflow.Event
+	var (
+		evs   []workflow.Event
+		usage workflow.Usage
+	)
 	for _, n := range f.Nodes {
+		usage = usage.Add(n.Usage)
 		if n.Status != workflow.NodePending && n.Status != workflow.NodeRunning {
 			continue
 		}
@@ -301,6 +307,10 @@ func interrupt(tx *sql.Tx, id, reason string, now int64) error {
 	buf = append(buf, ']')
 	if _, err := tx.Exec(`INSERT INTO exec_events (execution_id, events) VALUES (?, ?)`, id, string(buf)); err != nil {
 		return fmt.Errorf("record interruption of execution %s: %w", id, err)
+	}
+	if _, err := tx.Exec(`UPDATE executions SET prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, usage_estimated = ? WHERE id = ?`,
+		usage.PromptTokens, usage.CompletionTokens, usage.TotalTokens, usage.Estimated, id); err != nil {
+		return fmt.Errorf("record usage of interrupted execution %s: %w", id, err)
 	}
 	return nil
 }
@@ -368,7 +378,8 @@ func (db *DB) WorkflowSummaries(ctx context.Context) (map[string]RunSummary, err
 
 // MarkInterrupted is for start-up, after a crash or a hard stop: every
 // execution still queued or running is set to "interrupted" with error =
-// reason and end_time = now; its pending and running nodes are set to
+// reason, end_time = now and its total usage the sum of its nodes' as
+// recorded; its pending and running nodes are set to
 // "cancelled" (running ones also get finished_at = now); and it gets an
 // ErrorEntry with code "interrupted" and a log line, both with the reason,
 // after everything already recorded for it. It returns how many executions

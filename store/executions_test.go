@@ -393,10 +393,15 @@ func TestMarkInterrupted(t *testing.T) {
 		return workflow.Event{ExecutionID: exec, Seq: seq, Time: t0, Kind: workflow.EventNode,
 			Node: &workflow.NodeState{NodeID: id, Status: status, StartedAt: &t0}}
 	}
+	used := func(ev workflow.Event, u workflow.Usage) workflow.Event {
+		ev.Node.Usage = u
+		return ev
+	}
 	for _, ev := range []workflow.Event{
 		header("running", workflow.ExecRunning),
-		node("running", "a", workflow.NodeCompleted, 2),
-		node("running", "b", workflow.NodeRunning, 3),
+		used(node("running", "a", workflow.NodeRunning, 2), workflow.Usage{PromptTokens: 1, CompletionTokens: 1, TotalTokens: 2}),
+		used(node("running", "a", workflow.NodeCompleted, 2), workflow.Usage{PromptTokens: 10, CompletionTokens: 5, TotalTokens: 15}),
+		used(node("running", "b", workflow.NodeRunning, 3), workflow.Usage{PromptTokens: 7, CompletionTokens: 0, TotalTokens: 7}),
 		node("running", "c", workflow.NodePending, 4),
 		{ExecutionID: "running", Seq: 7, Time: t0, Kind: workflow.EventLog, Log: &workflow.LogEntry{Message: "before"}},
 		header("queued", workflow.ExecQueued),
@@ -422,6 +427,16 @@ func TestMarkInterrupted(t *testing.T) {
 	if e.Status != workflow.ExecInterrupted || e.Error != "switchboard stopped before the execution finished" ||
 		e.EndTime == nil || e.EndTime.Before(before.Add(-time.Second)) {
 		t.Fatalf("interrupted header = %s", asJSON(e.Header()))
+	}
+	// The header's total comes only at the end of a run; interrupted, it is
+	// the sum of what the nodes recorded (a's last state, and b's).
+	if want := (workflow.Usage{PromptTokens: 17, CompletionTokens: 5, TotalTokens: 22}); e.Usage != want {
+		t.Errorf("usage = %+v, want %+v", e.Usage, want)
+	}
+	if l, err := db.ListExecutions(ctx, ExecutionFilter{Status: workflow.ExecInterrupted}); err != nil || len(l) != 2 {
+		t.Fatalf("list: %v %v", l, err)
+	} else if u := l[0].Usage.TotalTokens + l[1].Usage.TotalTokens; u != 22 {
+		t.Errorf("listed usage = %d, want 22", u)
 	}
 	for id, want := range map[string]string{"a": workflow.NodeCompleted, "b": workflow.NodeCancelled, "c": workflow.NodeCancelled} {
 		if got := e.NodeStates[id].Status; got != want {

@@ -12,6 +12,10 @@ import (
 // Retention says which ended executions to delete: those created before
 // now minus MaxAge (0: no age limit), and those beyond the newest MaxCount
 // (0: no count limit). Executions that have not ended are never deleted.
+// Nor does the count alone delete an interrupted execution that nothing
+// has resumed yet: a crash marks every execution it stopped interrupted,
+// and the start-up that marks them prunes at once, which would delete the
+// work a resume is there to save. The age limit still applies to them.
 type Retention struct {
 	MaxAge   time.Duration
 	MaxCount int
@@ -42,13 +46,15 @@ func (db *DB) Prune(ctx context.Context, r Retention, batch int) (int, error) {
 			keep = -1 // LIMIT -1 OFFSET 0: no count limit
 		}
 		res, err := tx.Exec(`DELETE FROM executions WHERE id IN (
-			SELECT id FROM executions
+			SELECT id FROM executions e
 			WHERE status IN (?, ?, ?, ?) AND id NOT IN (
 				SELECT id FROM executions ORDER BY created_at DESC, id DESC LIMIT ?)
 			  AND (? = 0 OR created_at < ?)
+			  AND (? <> 0 OR status <> ? OR EXISTS (
+				SELECT 1 FROM executions r WHERE r.resumed_from = e.id AND r.resumed_from <> ''))
 			ORDER BY created_at, id LIMIT ?)`,
 			workflow.ExecSuccess, workflow.ExecError, workflow.ExecCancelled, workflow.ExecInterrupted,
-			countOrZero(keep, r.MaxCount), cutoff, cutoff, batch)
+			countOrZero(keep, r.MaxCount), cutoff, cutoff, cutoff, workflow.ExecInterrupted, batch)
 		if err != nil {
 			return err
 		}

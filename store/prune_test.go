@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -61,5 +62,72 @@ func TestPrune(t *testing.T) {
 	}
 	if _, err := db.GetExecution(ctx, "new2"); err != nil {
 		t.Fatalf("newest pruned: %v", err)
+	}
+}
+
+// A start-up after a crash marks what was running interrupted and then
+// prunes: the count alone never deletes an interrupted execution that is
+// not resumed yet, or resume would have nothing left to resume. Once
+// resumed, or past the age limit, it goes like the others.
+func TestPruneKeepsInterruptedUntilResumed(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "p.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	base := time.Now().Add(-time.Hour)
+	add := func(id, status, resumedFrom string, created time.Time) {
+		t.Helper()
+		x := &workflow.Execution{ID: id, WorkflowID: "w", Status: status, CreatedAt: created, ResumedFrom: resumedFrom}
+		if err := db.Record(ctx, workflow.Event{ExecutionID: id, Kind: workflow.EventExecution, Time: created, Execution: x}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("crashed", workflow.ExecRunning, "", base)
+	add("failed", workflow.ExecError, "", base.Add(time.Second))
+	for i := range 12 {
+		add(fmt.Sprintf("later%02d", i), workflow.ExecSuccess, "", base.Add(time.Duration(i+2)*time.Minute))
+	}
+	if n, err := db.MarkInterrupted(ctx, "the server stopped while it was running"); err != nil || n != 1 {
+		t.Fatalf("MarkInterrupted: %d %v", n, err)
+	}
+	n, err := db.Prune(ctx, store.Retention{MaxCount: 10}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 { // failed, later00, later01
+		t.Errorf("pruned %d, want 3", n)
+	}
+	if x, err := db.GetExecution(ctx, "crashed"); err != nil || x.Status != workflow.ExecInterrupted {
+		t.Fatalf("the interrupted execution was pruned by the count: %v", err)
+	}
+	if _, err := db.GetExecution(ctx, "failed"); workflow.ErrorCode(err) != workflow.CodeNotFound {
+		t.Fatalf("failed was kept: %v", err)
+	}
+
+	// The age limit still applies.
+	if n, err := db.Prune(ctx, store.Retention{MaxAge: 30 * time.Minute, MaxCount: 10}, 100); err != nil || n != 1 {
+		t.Fatalf("age and count: pruned %d %v, want the interrupted one", n, err)
+	}
+	if _, err := db.GetExecution(ctx, "crashed"); workflow.ErrorCode(err) != workflow.CodeNotFound {
+		t.Fatalf("the interrupted execution outlived the age limit: %v", err)
+	}
+
+	// Resumed, it is pruned by the count like any other.
+	add("crashed2", workflow.ExecRunning, "", base.Add(30*time.Second))
+	if _, err := db.MarkInterrupted(ctx, "again"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := db.Prune(ctx, store.Retention{MaxCount: 10}, 100); n != 0 {
+		t.Fatalf("pruned %d before the resume", n)
+	}
+	add("resumer", workflow.ExecSuccess, "crashed2", time.Now())
+	if n, err := db.Prune(ctx, store.Retention{MaxCount: 10}, 100); err != nil || n != 2 { // crashed2 and later02
+		t.Fatalf("after the resume: pruned %d %v, want 2", n, err)
+	}
+	if _, err := db.GetExecution(ctx, "crashed2"); workflow.ErrorCode(err) != workflow.CodeNotFound {
+		t.Fatalf("a resumed interrupted execution was kept: %v", err)
 	}
 }

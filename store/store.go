@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -80,9 +81,9 @@ type DB struct {
 	leftover   error // first write error no Flush reported; set by the writer before writerDone closes
 }
 
-// Open opens (creating it and its parent directory if needed) the database
-// at path, applies the migrations it lacks and starts the writer goroutine.
-// A nil logger discards log output.
+// Open opens the database at path, creating it and its directory if needed
+// (both private to this user: see private), applies the migrations it
+// lacks and starts the writer goroutine. A nil logger discards log output.
 //
 // Open fails when the directory cannot be created, the file is not a SQLite
 // database, a migration fails (the failed migration is rolled back; earlier
@@ -101,8 +102,8 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
-		return nil, fmt.Errorf("open store %s: create directory: %w", path, err)
+	if err := private(abs, logger); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	migs, err := loadMigrations(migrationFS, "migrations")
 	if err != nil {
@@ -176,6 +177,40 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 		<-checkpointed
 	}()
 	return db, nil
+}
+
+// private makes the directory of the database at abs (0700) if it is
+// missing, and its file (0600) with it, so the secret values in stored
+// workflow documents are readable by this user only: SQLite gives the -wal
+// and -shm files it creates the mode of the database file. Files of an
+// older version with wider modes are narrowed. An existing directory open
+// to others is left as it is, with a warning: it may be one the operator
+// chose for more than Switchboard (--data .), and changing its mode could
+// break what else lives there, while the files in it are closed anyway.
+func private(abs string, logger *slog.Logger) error {
+	dir := filepath.Dir(abs)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create directory: %w", err)
+	}
+	if st, err := os.Stat(dir); err == nil && st.Mode().Perm()&0o077 != 0 && runtime.GOOS != "windows" {
+		logger.Warn("the data directory is open to other users; the database holds secret values, so make it private",
+			"dir", dir, "mode", fmt.Sprintf("%#o", st.Mode().Perm()), "fix", "chmod 700 "+dir)
+	}
+	f, err := os.OpenFile(abs, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
+	for _, name := range []string{abs, abs + "-wal", abs + "-shm"} {
+		st, err := os.Stat(name)
+		if err != nil || st.Mode().Perm()&0o077 == 0 {
+			continue // absent, or private already
+		}
+		if err := os.Chmod(name, 0o600); err != nil {
+			logger.Warn("cannot make a database file private", "file", name, "err", err)
+		}
+	}
+	return nil
 }
 
 // dsn builds a file: URI so a path holding '?', '#' or '%' is not cut at

@@ -7,8 +7,8 @@ import (
 )
 
 // wfCache keeps parsed workflows by id, so that executing a workflow does
-// not read and decode its document every time: that was a sixth of the CPU
-// of POST /workflows/{id}/execute. Callers get clones (GetWorkflow's
+// not read and decode its document every time, which would be about a
+// sixth of the CPU of POST /workflows/{id}/execute. Callers get clones (GetWorkflow's
 // result is theirs to change). Entries are dropped by the writer after a
 // transaction that changed the workflow has committed (see job.after);
 // gen makes a reader that read the old document before that commit, but

@@ -14,44 +14,17 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// job is one unit of work for the writer goroutine: an execution event, a
-// write function, or a Flush marker.
-type job struct {
-	// ev identifies an event job (execution, seq, kind) in error messages
-	// and in the batch. Only those are kept, so the store holds no memory
-	// of the caller's after Enqueue returns, and a job stays small.
-	ev eventRef
-
-	// fn runs inside the batch transaction, in a savepoint of its own. ctx
-	// is its caller's: fn is skipped once ctx is done, but a started fn
-	// runs with a background context, so one caller giving up cannot abort
-	// the transaction other jobs share.
-	fn  func(tx *sql.Tx) error
-	ctx context.Context
-	// after runs in the writer once fn's transaction has ended, committed
-	// or not, before the waiter hears of it (execThen).
-	after func()
-
-	flush   bool
-	skipped bool // fn not run because its caller's ctx was done
-
-	done chan error // buffered (1); nil when nobody waits (Enqueue)
-	lazy bool       // done is read later, if at all: no reason to commit early (RecordAsync)
-
-	// set by newEventJob: a header is an upsert of its execution's row
-	// (stmt, args); any other event is its encoded storedEvent (data), to
-	// be written in its execution's chunk.
-	stmt int
-	args []any
-	data []byte
-	err  error // set before the writer sees the job: the event is malformed
-}
-
 // Indexes into writer.stmts.
 const (
 	stmtExecution = iota
 	stmtChunk
 	numStmts
+)
+
+// Indexes into the arguments of stmtExecution.
+const (
+	argCreatedAt   = 4
+	argResumedFrom = 15
 )
 
 var stmtSQL = [numStmts]string{
@@ -120,13 +93,6 @@ type writer struct {
 	chunkBuf   []byte // reused to assemble each chunk's JSON array
 }
 
-// eventRef names an event: enough to say which one failed.
-type eventRef struct {
-	ExecutionID string
-	Seq         int64
-	Kind        workflow.EventKind
-}
-
 // upsert is an execution's row that one or more header events of the open
 // batch set: all of them but the last are superseded, so only the last
 // values are written, once.
@@ -159,8 +125,8 @@ const maxChunkBytes = 1 << 20
 // score of events, emitted in a fraction of a millisecond and followed by a
 // Flush, costs one commit rather than one each, and the statements still run
 // while the execution goes on, on the other core. What a caller waits for is
-// committed before its wait ends, as before; events nobody waits for are
-// committed within linger.
+// committed before its wait ends; events nobody waits for are committed
+// within linger.
 func (w *writer) run(q <-chan *job) error {
 	defer func() {
 		for _, s := range w.stmts {
@@ -271,9 +237,33 @@ func (w *writer) begin() bool {
 // exec runs event job j's statement with args in the open transaction.
 func (w *writer) exec(j *job, args []any) error {
 	if err := w.execStmt(j.stmt, args...); err != nil {
+		if c := w.alreadyResumed(j, args, err); c != nil {
+			j.skipped = true // the resume's caller is told; nothing is wrong with the store
+			return c
+		}
 		return eventWriteError(j, err)
 	}
 	return nil
+}
+
+// alreadyResumed explains a header refused by the trigger
+// executions_resumed_once (migration 0006): a conflict naming the
+// execution that resumed the same one first. It returns nil for any other
+// error.
+func (w *writer) alreadyResumed(j *job, args []any, err error) error {
+	var se *sqlite.Error
+	if j.stmt != stmtExecution || !errors.As(err, &se) || se.Code() != sqlite3.SQLITE_CONSTRAINT_TRIGGER {
+		return nil
+	}
+	from, _ := args[argResumedFrom].(string)
+	by := "another execution"
+	var id string
+	if w.tx.QueryRow(`SELECT id FROM executions WHERE resumed_from = ? AND resumed_from <> '' AND id <> ?
+		ORDER BY created_at, id LIMIT 1`, from, j.ev.ExecutionID).Scan(&id) == nil {
+		by = "execution " + id
+	}
+	return &workflow.Error{Code: workflow.CodeConflict,
+		Message: fmt.Sprintf("execution %s was already resumed by %s; it is resumed once", from, by), Err: err}
 }
 
 // execStmt runs statement stmt with args in the open transaction.
@@ -411,7 +401,7 @@ func (w *writer) writeUpserts() bool {
 		if len(u.jobs) > 1 {
 			// created_at of the first header
 			args = append([]any(nil), last.args...)
-			args[4] = u.jobs[0].args[4]
+			args[argCreatedAt] = u.jobs[0].args[argCreatedAt]
 		}
 		err := w.exec(last, args)
 		if err != nil && jobFailure(err) && len(u.jobs) > 1 {
@@ -533,257 +523,6 @@ func jobFailure(err error) bool {
 	}
 	var we *workflow.Error
 	return errors.As(err, &we)
-}
-
-// newEventJob checks ev and encodes it into a statement and its arguments,
-// in the caller's goroutine: JSON encoding runs in parallel rather than in
-// the single writer, a malformed event never costs a rollback, and the
-// caller may change what ev points to as soon as Enqueue returns. A
-// malformed event still goes to the writer with its error set, so it is
-// reported in order by Flush.
-func newEventJob(ev workflow.Event, wait bool) *job {
-	j := &job{}
-	if wait {
-		j.done = make(chan error, 1)
-	}
-	j.err = prepare(j, &ev)
-	j.ev = eventRef{ExecutionID: ev.ExecutionID, Seq: ev.Seq, Kind: ev.Kind}
-	if ev.Kind == workflow.EventExecution && ev.Execution != nil && j.ev.ExecutionID == "" {
-		j.ev.ExecutionID = ev.Execution.ID
-	}
-	return j
-}
-
-func prepare(j *job, ev *workflow.Event) error {
-	execID := ev.ExecutionID
-	if execID == "" && ev.Kind == workflow.EventExecution && ev.Execution != nil {
-		execID = ev.Execution.ID
-	}
-	bad := func(cause error, format string, args ...any) error {
-		return &workflow.Error{
-			Code:    workflow.CodeInvalid,
-			Message: fmt.Sprintf("%s event of execution %q (seq %d): ", ev.Kind, execID, ev.Seq) + fmt.Sprintf(format, args...),
-			Err:     cause,
-		}
-	}
-	if execID == "" {
-		return bad(nil, "no execution id")
-	}
-	switch ev.Kind {
-	case workflow.EventExecution:
-		e := ev.Execution
-		if e == nil {
-			return bad(nil, "no execution")
-		}
-		if e.ID != "" && e.ID != execID {
-			return bad(nil, "carries execution %q", e.ID)
-		}
-		if e.Status == "" {
-			return bad(nil, "no status")
-		}
-		created := e.CreatedAt
-		if created.IsZero() {
-			created = ev.Time
-		}
-		if created.IsZero() {
-			return bad(nil, "no created_at")
-		}
-		inputs, err := encodeMap(e.Inputs)
-		if err != nil {
-			return bad(err, "encode inputs")
-		}
-		j.stmt = stmtExecution
-		j.args = []any{execID, e.WorkflowID, e.WorkflowName, e.Status, created.UnixNano(),
-			nanosPtr(e.StartTime), nanosPtr(e.EndTime), e.RequestedMode, e.Mode, e.FallbackReason, e.Error,
-			inputs, e.Usage.PromptTokens, e.Usage.CompletionTokens, e.Usage.TotalTokens, e.ResumedFrom, e.Usage.Estimated}
-	case workflow.EventNode:
-		if ev.Node == nil {
-			return bad(nil, "no node")
-		}
-		if ev.Node.NodeID == "" {
-			return bad(nil, "no node id")
-		}
-		return encodeInto(j, ev, func(err error) error { return bad(err, "encode output of node %s", ev.Node.NodeID) })
-	case workflow.EventLog:
-		if ev.Log == nil {
-			return bad(nil, "no log entry")
-		}
-		return encodeInto(j, ev, func(err error) error { return bad(err, "encode log entry") })
-	case workflow.EventError:
-		if ev.Error == nil {
-			return bad(nil, "no error entry")
-		}
-		return encodeInto(j, ev, func(err error) error { return bad(err, "encode error entry") })
-	case workflow.EventMessage:
-		if ev.Message == nil {
-			return bad(nil, "no message")
-		}
-		return encodeInto(j, ev, func(err error) error { return bad(err, "encode message metadata") })
-	case workflow.EventContext:
-		if ev.Context == nil {
-			return bad(nil, "no context update")
-		}
-		if ev.Context.Key == "" {
-			return bad(nil, "empty shared-context key")
-		}
-		return encodeInto(j, ev, func(err error) error { return bad(err, "encode shared-context value %s", ev.Context.Key) })
-	default:
-		return bad(nil, "unknown event kind")
-	}
-	return nil
-}
-
-// encodeInto encodes ev into j.data, reporting a failure with bad.
-func encodeInto(j *job, ev *workflow.Event, bad func(error) error) error {
-	data, err := encodeEvent(ev)
-	if err != nil {
-		return bad(err)
-	}
-	j.stmt, j.data = stmtChunk, data
-	return nil
-}
-
-// submit hands j to the writer. It fails only when the DB is closed. It
-// blocks while the queue is full.
-func (db *DB) submit(j *job) error {
-	db.mu.RLock()
-	defer db.mu.RUnlock()
-	if db.closed {
-		return errClosed()
-	}
-	db.queue <- j
-	return nil
-}
-
-// wait waits for j's result. If ctx ends first it returns ctx's error; the
-// job may still be applied afterwards.
-func wait(ctx context.Context, j *job) error {
-	select {
-	case err := <-j.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// exec runs fn in the writer goroutine, inside a transaction shared with
-// whatever else is being written, and waits for the commit.
-func (db *DB) exec(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return db.execThen(ctx, fn, nil)
-}
-
-// execThen is exec, with after (if not nil) run in the writer once the
-// transaction has ended, whether fn ran or not: for caches of what fn
-// changes, which must not be dropped before the change is visible.
-func (db *DB) execThen(ctx context.Context, fn func(tx *sql.Tx) error, after func()) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	j := &job{fn: fn, ctx: ctx, after: after, done: make(chan error, 1)}
-	if err := db.submit(j); err != nil {
-		return err
-	}
-	return wait(ctx, j)
-}
-
-// Record writes ev and waits until it is committed. Events of any number of
-// goroutines that arrive together share one transaction (group commit), so
-// Record's cost is mostly waiting for the next commit.
-//
-// How each kind is stored: EventExecution upserts the execution's header
-// (ev.Execution's collections are ignored; created_at is kept from the
-// first header, which takes ev.Time when CreatedAt is zero); EventNode
-// upserts the node's whole state, keeping the position where the node was
-// first seen; EventLog, EventError and EventMessage append an entry (its
-// time defaults to ev.Time) ordered by ev.Seq, then by arrival;
-// EventContext sets one shared-context key. Open values (outputs, inputs,
-// metadata, context values) are stored as JSON and read back as decoded
-// JSON: strings stay strings, numbers become float64, objects
-// map[string]any.
-//
-// Record fails when the event is malformed (unknown kind, no execution id,
-// no payload for its kind, a value that cannot be encoded as JSON: an
-// "invalid" workflow.Error); when it names an execution whose
-// EventExecution was never recorded (a "not_found" workflow.Error, from a
-// foreign key); when the database fails (disk full, locked by another
-// process past busy_timeout: the whole batch fails with it); when the DB is
-// closed ("unavailable"); or when ctx ends first, in which case the event
-// may still be written. An event that fails on its own does not fail the
-// other events of its batch. EventDelta is not stored, and Record returns
-// nil for it at once. Events are applied in the order they are submitted.
-// Record is safe for concurrent use.
-func (db *DB) Record(ctx context.Context, ev workflow.Event) error {
-	if ev.Kind == workflow.EventDelta {
-		return nil
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	j := newEventJob(ev, true)
-	if err := db.submit(j); err != nil {
-		return err
-	}
-	return wait(ctx, j)
-}
-
-// RecordAsync submits ev for writing like Enqueue and returns a channel
-// that receives the outcome Record would have returned once the event is
-// committed (or has failed). Unlike Record it does not make the writer
-// commit early: the event shares the transaction of what follows it, and
-// is committed within linger or with the next write someone waits for. So
-// a new execution's header and the events of its first moments cost one
-// commit instead of two, and the caller learns about the header only when
-// it needs to. The channel is buffered; nobody has to read it. A failure
-// is also reported by the next Flush, as for Enqueue. After Close the
-// channel receives the "unavailable" error at once. RecordAsync is safe
-// for concurrent use.
-func (db *DB) RecordAsync(ev workflow.Event) <-chan error {
-	done := make(chan error, 1)
-	if ev.Kind == workflow.EventDelta {
-		done <- nil
-		return done
-	}
-	j := newEventJob(ev, false)
-	j.done, j.lazy = done, true
-	if err := db.submit(j); err != nil {
-		done <- err
-	}
-	return done
-}
-
-// Enqueue submits ev for writing and returns without waiting; ev is
-// encoded before Enqueue returns, so the caller may reuse what it points
-// to. It blocks only while the writer's queue (4096 events) is full. An
-// error writing ev (see Record) is logged and returned by the next Flush,
-// or by Close. After Close the event is dropped and logged. EventDelta is
-// ignored. Events are applied in the order they are submitted, and as
-// Record applies them. Enqueue is safe for concurrent use.
-func (db *DB) Enqueue(ev workflow.Event) {
-	if ev.Kind == workflow.EventDelta {
-		return
-	}
-	if err := db.submit(newEventJob(ev, false)); err != nil {
-		db.logger.Error("store: event dropped", "execution_id", ev.ExecutionID, "kind", ev.Kind, "seq", ev.Seq, "err", err)
-	}
-}
-
-// Flush waits until every event submitted before the call (by any
-// goroutine) is committed, and returns the first write error since the
-// previous Flush, whichever event or write it came from, and clears it. It
-// fails when the DB is closed or when ctx ends first. Flush is safe for
-// concurrent use; concurrent Flushes split the errors between them.
-func (db *DB) Flush(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	j := &job{flush: true, done: make(chan error, 1)}
-	if err := db.submit(j); err != nil {
-		return err
-	}
-	if err := wait(ctx, j); err != nil {
-		return fmt.Errorf("flush store: %w", err)
-	}
-	return nil
 }
 
 // eventWriteError explains why SQLite refused an event. A foreign-key

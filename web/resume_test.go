@@ -1,8 +1,10 @@
 package web_test
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/switchboard-dev/switchboard/web"
@@ -36,8 +38,14 @@ func TestResume(t *testing.T) {
 		t.Fatalf("resume of a success: %d %s", code, body)
 	}
 
-	// The dashboard offers the button on the failed one and it starts a run.
-	_, page, _ := ui.get("/ui/executions/" + failed)
+	// The dashboard offers the button on a failed one and it starts a run;
+	// on the one resumed already it answers why not.
+	code, page, _ := ui.post("/ui/executions/"+failed+"/resume", url.Values{})
+	if code != 409 || !strings.Contains(page, "already resumed by execution "+x.ID) {
+		t.Fatalf("dashboard resume of a resumed execution: %d %s", code, page)
+	}
+	failed = runAndWait(t, s, id)
+	_, page, _ = ui.get("/ui/executions/" + failed)
 	mustContain(t, "failed execution page", page, `/ui/executions/`+failed+`/resume`, ">Resume</button>")
 	code, _, hdr := ui.post("/ui/executions/"+failed+"/resume", url.Values{})
 	if code != 200 || !strings.HasPrefix(hdr.Get("HX-Location"), "/ui/executions/") {
@@ -45,4 +53,73 @@ func TestResume(t *testing.T) {
 	}
 	_, page, _ = ui.get(hdr.Get("HX-Location"))
 	mustContain(t, "resumed execution page", page, "Resumed from")
+}
+
+// Resuming the same execution twice, one after the other or at the same
+// time, runs it once: every other resume answers 409 naming the execution
+// that resumed it.
+func TestResumeOnce(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, web.Config{})
+	id := createWorkflow(t, s, `{"name":"r","nodes":[
+		{"id":"first","type":"ai-processor","config":{"prompt":"one"}},
+		{"id":"second","type":"ai-processor","config":{"prompt":"two {{later}}"}}],
+		"edges":[{"from":"first","to":"second"}]}`)
+	for _, async := range []bool{false, true} {
+		failed := runAndWait(t, s, id)
+		const n = 4
+		type answer struct {
+			code int
+			body []byte
+		}
+		answers := make(chan answer, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				code, body, _ := s.do(t, "POST", "/workflows/executions/"+failed+"/resume",
+					fmt.Sprintf(`{"inputs":{"later":"now"},"async_execution":%t}`, async))
+				answers <- answer{code, body}
+			})
+		}
+		wg.Wait()
+		close(answers)
+		var won string
+		var refused []string
+		for a := range answers {
+			switch a.code {
+			case 200, 202:
+				if won != "" {
+					t.Fatalf("async %t: two resumes of %s ran: %s and %s", async, failed, won, a.body)
+				}
+				won, _ = decode[map[string]any](t, a.body)["execution_id"].(string)
+			case 409:
+				refused = append(refused, string(a.body))
+			default:
+				t.Fatalf("async %t: resume answered %d %s", async, a.code, a.body)
+			}
+		}
+		if won == "" || len(refused) != n-1 {
+			t.Fatalf("async %t: %q resumed, %d refused", async, won, len(refused))
+		}
+		for _, r := range refused {
+			if !strings.Contains(r, "execution "+failed+" was already resumed by execution "+won) {
+				t.Errorf("async %t: refusal does not name %s: %s", async, won, r)
+			}
+		}
+		// A later resume is refused the same way, and one execution only
+		// continues the failed one.
+		if code, body, _ := s.do(t, "POST", "/workflows/executions/"+failed+"/resume", `{}`); code != 409 || !strings.Contains(string(body), won) {
+			t.Fatalf("async %t: resume after: %d %s", async, code, body)
+		}
+		_, body, _ := s.do(t, "GET", "/workflows/"+id+"/executions?limit=100", "")
+		resumes := 0
+		for _, x := range decode[[]workflow.Execution](t, body) {
+			if x.ResumedFrom == failed {
+				resumes++
+			}
+		}
+		if resumes != 1 {
+			t.Fatalf("async %t: %d executions resume %s, want 1", async, resumes, failed)
+		}
+	}
 }

@@ -1,7 +1,7 @@
 -- 0003_execution_counts: how many executions each workflow has, kept by
 -- triggers in the same transactions as the executions themselves. The
 -- total of a workflow's listing (X-Total-Count) reads one row here instead
--- of counting every index entry of the workflow, which took 20 ms with
+-- of counting every index entry of the workflow, which takes 20 ms with
 -- 100,000 executions. Only a new, deleted or moved execution changes a
 -- count, so the status changes of running executions cost nothing here.
 CREATE TABLE execution_counts (

@@ -3,9 +3,8 @@
 -- events (store/events.go, storedEvent), instead of a row per event or per
 -- node over five tables with their indexes; and executions becomes a
 -- WITHOUT ROWID table, so a row and its id are one B-tree rather than two.
--- A Q&A execution wrote eighteen rows in twelve B-trees; now it writes two
--- rows in seven, which is what bounded executions per second (commit
--- messages of this change carry the figures).
+-- A Q&A execution writes two rows in seven B-trees, not eighteen in twelve:
+-- rows and B-trees written are what bounds executions per second.
 --
 -- The rows of the old tables are moved into one chunk per execution, in
 -- the order they were read before: by seq, then by table, then by arrival.
