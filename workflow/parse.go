@@ -317,6 +317,13 @@ func Validate(w *Workflow) []Problem {
 			add(path+".name", "duplicate variable %q (also variables[%d])", v.Name, j)
 		}
 		vars[v.Name] = i
+		if v.Secret && v.Value != nil {
+			// Masking one or two characters in free text would garble every
+			// record they occur in, so such a value would be shown as it is.
+			if s := toText(v.Value); s != "" && len(s) < minSecretLen {
+				add(path+".value", "a secret value must be at least %d characters long (or empty, to be given at run time): a shorter one cannot be masked in logs and outputs", minSecretLen)
+			}
+		}
 	}
 	if _, err := Order(w); err != nil {
 		var e *Error

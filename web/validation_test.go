@@ -1,0 +1,51 @@
+package web_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/switchboard-dev/switchboard/web"
+)
+
+// TestValidationAnswers checks that documents and execute bodies a client
+// gets wrong are answered 422 with a problem at the JSON path concerned.
+func TestValidationAnswers(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, web.Config{BodyLimit: 64 << 10})
+	code, body, _ := s.do(t, "POST", "/workflows/", qaDoc)
+	if code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	id := decode[map[string]any](t, body)["id"].(string)
+	withVar := func(v string) string {
+		return strings.Replace(qaDoc, `{"name":"topic","value":"rain"}`, `{"name":"topic","value":"rain"},`+v, 1)
+	}
+	tests := []struct {
+		name, method, path, body string
+		wantPath, wantMessage    string
+	}{
+		{"short secret", "POST", "/workflows/", withVar(`{"name":"pin","value":"42","secret":true}`),
+			"variables[1].value", "cannot be masked"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body, _ := s.do(t, tt.method, strings.ReplaceAll(tt.path, "ID", id), tt.body)
+			if code != 422 {
+				t.Fatalf("%d %s; want 422", code, body)
+			}
+			var answer struct {
+				Problems []struct{ Path, Message string }
+			}
+			if err := json.Unmarshal(body, &answer); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range answer.Problems {
+				if p.Path == tt.wantPath && strings.Contains(p.Message, tt.wantMessage) {
+					return
+				}
+			}
+			t.Fatalf("no problem at %s containing %q in %s", tt.wantPath, tt.wantMessage, body)
+		})
+	}
+}
