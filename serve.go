@@ -104,8 +104,9 @@ func parseRetention(v string, r *store.Retention) error {
 		}
 		if days, ok := strings.CutSuffix(part, "d"); ok {
 			n, err := strconv.Atoi(days)
-			if err != nil || n < 1 {
-				return fmt.Errorf("retain age %q: want a number of days like 30d", part)
+			// More days than 100 years would pass the largest time.Duration.
+			if err != nil || n < 1 || n > 36500 {
+				return fmt.Errorf("retain age %q: want a number of days from 1 to 36500, like 30d", part)
 			}
 			r.MaxAge = time.Duration(n) * 24 * time.Hour
 			continue

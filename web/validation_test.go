@@ -27,6 +27,12 @@ func TestValidationAnswers(t *testing.T) {
 	}{
 		{"short secret", "POST", "/workflows/", withVar(`{"name":"pin","value":"42","secret":true}`),
 			"variables[1].value", "cannot be masked"},
+		{"ask timeout 1e10", "POST", "/workflows/", strings.Replace(qaDoc, `"team":"blue"`, `"ask_timeout_seconds":1e10`, 1),
+			"metadata.ask_timeout_seconds", "must be at most 604800 (a week), not 1e10"},
+		{"node timeout 1e12", "PUT", "/workflows/ID", strings.Replace(qaDoc, `"system_prompt":"You teach."`, `"timeout_seconds":1e12`, 1),
+			"nodes[2].config.timeout_seconds", "must be at most 604800 (a week), not 1e12"},
+		{"max asks", "POST", "/workflows/", strings.Replace(qaDoc, `"team":"blue"`, `"max_asks":1e12`, 1),
+			"metadata.max_asks", "must be at most 10000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -342,19 +343,49 @@ func validateMetadata(m map[string]any, add func(string, string, ...any)) {
 			add("metadata.communication_mode", "must be %q or %q, not %s", ModeSimple, ModePubSub, describe(v))
 		}
 	}
-	for _, k := range []string{"max_asks", "max_asks_per_pair", "max_ask_depth", "max_llm_calls", "token_budget"} {
-		if v, ok := m[k]; ok && v != nil {
-			if f, ok := number(v); !ok || f != float64(int64(f)) || f < 1 {
-				add("metadata."+k, "must be a positive whole number, not %s", describe(v))
+	for _, l := range metaLimits {
+		if v, ok := m[l.key]; ok && v != nil {
+			if f, ok := number(v); !ok || f != math.Trunc(f) || f < 1 {
+				add("metadata."+l.key, "must be a positive whole number, not %s", describe(v))
+			} else if f > l.max {
+				add("metadata."+l.key, "must be at most %d, not %s", int64(l.max), describe(v))
 			}
 		}
 	}
 	for _, k := range []string{"ask_timeout_seconds", "timeout_seconds"} {
 		if v, ok := m[k]; ok && v != nil {
-			if f, ok := number(v); !ok || f <= 0 {
-				add("metadata."+k, "must be a positive number of seconds, not %s", describe(v))
-			}
+			checkSeconds("metadata."+k, v, add)
 		}
+	}
+}
+
+// metaLimits are the loop guards a workflow may set in its metadata, each
+// with the most it may ask for: enough for any real workflow, and small
+// enough that a typing error cannot switch a guard off.
+var metaLimits = []struct {
+	key string
+	max float64
+}{
+	{"max_asks", 10_000},
+	{"max_asks_per_pair", 1_000},
+	{"max_ask_depth", 20},
+	{"max_llm_calls", 100_000},
+	{"token_budget", 1_000_000_000},
+}
+
+// maxTokensLimit bounds an ai-processor's max_tokens, far above what any
+// model answers in one reply.
+const maxTokensLimit = 10_000_000
+
+// checkSeconds reports a timeout that is not a positive number of seconds
+// up to MaxTimeoutSeconds.
+func checkSeconds(path string, v any, add func(string, string, ...any)) {
+	f, ok := number(v)
+	switch {
+	case !ok || f <= 0:
+		add(path, "must be a positive number of seconds, not %s", describe(v))
+	case f > MaxTimeoutSeconds:
+		add(path, "must be at most %d (a week), not %s", MaxTimeoutSeconds, describe(v))
 	}
 }
 
@@ -374,14 +405,14 @@ func validateAIConfig(path string, c map[string]any, add func(string, string, ..
 		}
 	}
 	if v, ok := c["max_tokens"]; ok && v != nil {
-		if f, ok := number(v); !ok || f != float64(int64(f)) || f < 1 {
+		if f, ok := number(v); !ok || f != math.Trunc(f) || f < 1 {
 			add(path+".max_tokens", "must be a positive whole number, not %s", describe(v))
+		} else if f > maxTokensLimit {
+			add(path+".max_tokens", "must be at most %d, not %s", maxTokensLimit, describe(v))
 		}
 	}
 	if v, ok := c["timeout_seconds"]; ok && v != nil {
-		if f, ok := number(v); !ok || f <= 0 {
-			add(path+".timeout_seconds", "must be a positive number of seconds, not %s", describe(v))
-		}
+		checkSeconds(path+".timeout_seconds", v, add)
 	}
 	if v, ok := c["can_communicate"]; ok && v != nil {
 		if _, ok := v.(bool); !ok {

@@ -1,8 +1,10 @@
 package workflow_test
 
 import (
+	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchboard-dev/switchboard/workflow"
 )
@@ -53,4 +55,54 @@ func TestShortSecretsAreRefused(t *testing.T) {
 	}
 	// Not a secret: any length.
 	wantValid(t, refuse(``, ``, `{"name":"key","value":"ab"}`))
+}
+
+func TestDurationsAndLimitsHaveAMaximum(t *testing.T) {
+	for _, v := range []string{"1e10", "1e12", "604801"} {
+		wantProblem(t, refuse(`"ask_timeout_seconds":`+v, ``, `{"name":"n","value":1}`),
+			"metadata.ask_timeout_seconds", "must be at most 604800 (a week), not "+v)
+		wantProblem(t, refuse(`"timeout_seconds":`+v, ``, `{"name":"n","value":1}`),
+			"metadata.timeout_seconds", "must be at most 604800 (a week)")
+		wantProblem(t, refuse(``, `"timeout_seconds":`+v, `{"name":"n","value":1}`),
+			"nodes[1].config.timeout_seconds", "must be at most 604800 (a week)")
+	}
+	wantValid(t, refuse(`"ask_timeout_seconds":604800,"timeout_seconds":0.5`, `"timeout_seconds":604800`, `{"name":"n","value":1}`))
+	for _, tt := range []struct{ key, over, max string }{
+		{"max_asks", "10001", "10000"},
+		{"max_asks_per_pair", "1e12", "1000"},
+		{"max_ask_depth", "21", "20"},
+		{"max_llm_calls", "1e10", "100000"},
+		{"token_budget", "1e19", "1000000000"},
+	} {
+		wantProblem(t, refuse(`"`+tt.key+`":`+tt.over, ``, `{"name":"n","value":1}`),
+			"metadata."+tt.key, "must be at most "+tt.max+", not "+tt.over)
+		wantValid(t, refuse(`"`+tt.key+`":`+tt.max, ``, `{"name":"n","value":1}`))
+		wantProblem(t, refuse(`"`+tt.key+`":-1`, ``, `{"name":"n","value":1}`),
+			"metadata."+tt.key, "must be a positive whole number")
+	}
+	wantProblem(t, refuse(``, `"max_tokens":1e12`, `{"name":"n","value":1}`),
+		"nodes[1].config.max_tokens", "must be at most 10000000")
+	wantProblem(t, refuse(`"ask_timeout_seconds":-5`, ``, `{"name":"n","value":1}`),
+		"metadata.ask_timeout_seconds", "must be a positive number of seconds")
+}
+
+// TestDurationsNeverOverflow reads timeouts from documents that skipped
+// validation (stored before it refused them): no conversion wraps to a
+// negative duration.
+func TestDurationsNeverOverflow(t *testing.T) {
+	week := time.Duration(workflow.MaxTimeoutSeconds) * time.Second
+	for _, f := range []float64{1e10, 1e12, 1e300, math.MaxFloat64, 9.3e9} {
+		w := &workflow.Workflow{Metadata: map[string]any{"ask_timeout_seconds": f},
+			Nodes: []workflow.Node{{ID: "a", Type: workflow.NodeAIProcessor, Config: map[string]any{"timeout_seconds": f, "max_tokens": f}}}}
+		if d := w.MetaSeconds("ask_timeout_seconds", time.Second); d != week {
+			t.Errorf("MetaSeconds(%g) = %s, want a week", f, d)
+		}
+		if cfg := w.Nodes[0].AI(); cfg.Timeout != week || cfg.MaxTokens <= 0 {
+			t.Errorf("AI() with %g: timeout %s, max_tokens %d", f, cfg.Timeout, cfg.MaxTokens)
+		}
+	}
+	w := &workflow.Workflow{Metadata: map[string]any{"ask_timeout_seconds": math.NaN()}}
+	if d := w.MetaSeconds("ask_timeout_seconds", time.Second); d != time.Second {
+		t.Errorf("NaN gave %s", d)
+	}
 }
