@@ -33,6 +33,20 @@ func TestValidationAnswers(t *testing.T) {
 			"nodes[2].config.timeout_seconds", "must be at most 604800 (a week), not 1e12"},
 		{"max asks", "POST", "/workflows/", strings.Replace(qaDoc, `"team":"blue"`, `"max_asks":1e12`, 1),
 			"metadata.max_asks", "must be at most 10000"},
+		{"position x a word", "POST", "/workflows/", strings.Replace(qaDoc, `{"id":"start","type":"start"}`, `{"id":"start","type":"start","position":{"x":"left","y":0}}`, 1),
+			"nodes[0].position.x", `must be a number, not "left"`},
+		{"variable type nonsense", "POST", "/workflows/", withVar(`{"name":"n","value":"1","type":"nonsense"}`),
+			"variables[1].type", `unknown type "nonsense"`},
+		{"duplicate edge", "POST", "/workflows/", strings.Replace(qaDoc, `"edges":[`, `"edges":[{"from":"start","to":"student"},`, 1),
+			"edges[1]", `duplicate edge from "start" to "student"`},
+		{"two start nodes", "POST", "/workflows/", strings.Replace(qaDoc, `{"id":"end","type":"end"}`, `{"id":"end","type":"start"}`, 1),
+			"nodes[3].type", "a workflow has one start node"},
+		{"prompt null", "PUT", "/workflows/ID", strings.Replace(qaDoc, `"system_prompt":"You teach."`, `"prompt":null`, 1),
+			"nodes[2].config.prompt", "must be a string, not null"},
+		{"NUL in an id", "POST", "/workflows/", strings.ReplaceAll(qaDoc, `"teacher"`, `"teacher\u0000"`),
+			"nodes[2].id", "may not contain control characters"},
+		{"execute mode a number", "POST", "/workflows/ID/execute", `{"communication_mode":5}`,
+			"communication_mode", `must be "simple" or "pubsub"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Parse decodes a workflow document and validates it. Every problem found is
@@ -257,6 +258,8 @@ func Validate(w *Workflow) []Problem {
 	}
 	if strings.TrimSpace(w.Name) == "" {
 		add("name", "a workflow needs a name")
+	} else if hasControl(w.Name) {
+		add("name", "may not contain control characters, not %q", w.Name)
 	}
 	switch w.Status {
 	case "", StatusDraft, StatusActive:
@@ -269,12 +272,15 @@ func Validate(w *Workflow) []Problem {
 		add("nodes", "a workflow needs at least one node")
 	}
 	index := make(map[string]int, len(w.Nodes))
+	start := -1
 	for i := range w.Nodes {
 		n := &w.Nodes[i]
 		path := fmt.Sprintf("nodes[%d]", i)
 		switch {
 		case strings.TrimSpace(n.ID) == "":
 			add(path+".id", "a node needs an id")
+		case hasControl(n.ID):
+			add(path+".id", "node id %q may not contain control characters", n.ID)
 		case strings.ContainsAny(n.ID, " \t\n:*?[]"):
 			add(path+".id", "node id %q may not contain spaces or any of : * ? [ ] (it names a Redis channel)", n.ID)
 		default:
@@ -284,8 +290,17 @@ func Validate(w *Workflow) []Problem {
 				index[n.ID] = i
 			}
 		}
+		validatePosition(path+".position", n.Position, add)
 		switch n.Type {
-		case NodeStart, NodeEnd:
+		case NodeStart:
+			// Inputs enter at one place: a second start would be a second,
+			// unconnected copy of them.
+			if start >= 0 {
+				add(path+".type", "a workflow has one start node; nodes[%d] is already one", start)
+			} else {
+				start = i
+			}
+		case NodeEnd:
 		case NodeAIProcessor:
 			validateAIConfig(path+".config", n.Config, add)
 		case "":
@@ -294,8 +309,14 @@ func Validate(w *Workflow) []Problem {
 			add(path+".type", "unknown node type %q; this version runs start, end and ai-processor", n.Type)
 		}
 	}
+	edges := make(map[Edge]int, len(w.Edges))
 	for i, e := range w.Edges {
 		path := fmt.Sprintf("edges[%d]", i)
+		if j, dup := edges[e]; dup && e.From != "" && e.To != "" {
+			add(path, "duplicate edge from %q to %q (also edges[%d])", e.From, e.To, j)
+		} else {
+			edges[e] = i
+		}
 		if e.From == "" {
 			add(path+".from", "an edge needs from")
 		} else if _, ok := index[e.From]; !ok {
@@ -313,6 +334,12 @@ func Validate(w *Workflow) []Problem {
 		if strings.TrimSpace(v.Name) == "" {
 			add(path+".name", "a variable needs a name")
 			continue
+		}
+		if hasControl(v.Name) {
+			add(path+".name", "variable name %q may not contain control characters", v.Name)
+		}
+		if v.Type != "" && !variableTypes[v.Type] {
+			add(path+".type", "unknown type %q; a variable's type is one of %s", v.Type, variableTypeList)
 		}
 		if j, dup := vars[v.Name]; dup {
 			add(path+".name", "duplicate variable %q (also variables[%d])", v.Name, j)
@@ -389,12 +416,44 @@ func checkSeconds(path string, v any, add func(string, string, ...any)) {
 	}
 }
 
+// variableTypes are the types a variable may declare (the original
+// service's examples use "string"); variableTypeList names them in messages.
+var (
+	variableTypes    = map[string]bool{"string": true, "number": true, "integer": true, "boolean": true, "object": true, "array": true, "json": true}
+	variableTypeList = "string, number, integer, boolean, object, array or json"
+)
+
+// hasControl reports whether s holds a control character (NUL, a newline,
+// DEL...): in an id or a name it cannot be shown, typed or told apart.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// validatePosition checks a node's dashboard position: x and y, when
+// present, are numbers.
+func validatePosition(path string, p map[string]any, add func(string, string, ...any)) {
+	for _, k := range []string{"x", "y"} {
+		if v, ok := p[k]; ok {
+			if _, ok := number(v); !ok {
+				add(path+"."+k, "must be a number, not %s", describe(v))
+			}
+		}
+	}
+}
+
 func validateAIConfig(path string, c map[string]any, add func(string, string, ...any)) {
 	for _, k := range []string{"name", "description", "system_prompt", "prompt", "model"} {
-		if v, ok := c[k]; ok && v != nil {
+		if v, ok := c[k]; ok {
 			if _, ok := v.(string); !ok {
-				add(path+"."+k, "must be a string, not %s", describe(v))
+				add(path+"."+k, "must be a string, not %s; leave the key out for none", describe(v))
 			}
+		}
+	}
+	// A null setting is a mistake in the document, not a default: the
+	// original service's files leave unset keys out.
+	for _, k := range []string{"temperature", "max_tokens", "timeout_seconds", "can_communicate"} {
+		if v, ok := c[k]; ok && v == nil {
+			add(path+"."+k, "must not be null; leave the key out for the default")
 		}
 	}
 	if v, ok := c["temperature"]; ok && v != nil {

@@ -106,3 +106,38 @@ func TestDurationsNeverOverflow(t *testing.T) {
 		t.Errorf("NaN gave %s", d)
 	}
 }
+
+func TestAcceptedGarbageIsRefused(t *testing.T) {
+	v := `{"name":"n","value":1}`
+	tests := []struct{ name, doc, path, msg string }{
+		{"position not a number", strings.Replace(refuse(``, ``, v), `"x":0`, `"x":"left"`, 1),
+			"nodes[0].position.x", `must be a number, not "left"`},
+		{"unknown variable type", refuse(``, ``, `{"name":"n","value":1,"type":"nonsense"}`),
+			"variables[1].type", `unknown type "nonsense"; a variable's type is one of string, number`},
+		{"duplicate edge", strings.Replace(refuse(``, ``, v), `{"from":"start","to":"a"}`, `{"from":"start","to":"a"},{"from":"start","to":"a"}`, 1),
+			"edges[1]", `duplicate edge from "start" to "a" (also edges[0])`},
+		{"two start nodes", strings.Replace(refuse(``, ``, v), `"nodes":[`, `"nodes":[{"id":"start2","type":"start"},`, 1),
+			"nodes[1].type", "a workflow has one start node; nodes[0] is already one"},
+		{"prompt null", refuse(``, `"prompt":null`, v),
+			"nodes[1].config.prompt", "must be a string, not null"},
+		{"temperature null", refuse(``, `"temperature":null`, v),
+			"nodes[1].config.temperature", "must not be null"},
+		{"NUL in a node id", strings.ReplaceAll(refuse(``, ``, v), `"a"`, `"a\u0000b"`),
+			"nodes[1].id", `node id "a\x00b" may not contain control characters`},
+		{"escape in a node id", strings.ReplaceAll(refuse(``, ``, v), `"a"`, `"a\u001b[31m"`),
+			"nodes[1].id", "may not contain control characters"},
+		{"NUL in a variable name", refuse(``, ``, `{"name":"n\u0000","value":1}`),
+			"variables[1].name", "may not contain control characters"},
+		{"mode a number", refuse(`"communication_mode":5`, ``, v),
+			"metadata.communication_mode", `must be "simple" or "pubsub", not 5`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { wantProblem(t, tt.doc, tt.path, tt.msg) })
+	}
+	// What stays accepted.
+	for _, typ := range []string{"string", "number", "boolean", "object", "array"} {
+		wantValid(t, refuse(``, ``, `{"name":"n","value":1,"type":"`+typ+`"}`))
+	}
+	wantValid(t, strings.Replace(refuse(``, ``, v), `"x":0,"y":0`, `"x":-10.5,"y":3,"zoom":"keep"`, 1))
+	wantValid(t, strings.ReplaceAll(refuse(``, ``, v), `"a"`, `"état-b"`))
+}
