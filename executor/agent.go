@@ -413,7 +413,7 @@ func (x *execution) broadcast(ctx context.Context, node *workflow.Node, message 
 	var to []string
 	for i := range x.wf.Nodes {
 		n := &x.wf.Nodes[i]
-		if n.ID != node.ID && n.Type == workflow.NodeAIProcessor && n.AI().CanCommunicate && matchesType(n.Type, types) {
+		if n.ID != node.ID && n.Type == workflow.NodeAIProcessor && x.aiOf(n).CanCommunicate && matchesType(n.Type, types) {
 			to = append(to, n.ID)
 		}
 	}

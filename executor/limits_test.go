@@ -1,6 +1,7 @@
 package executor_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -15,14 +16,24 @@ import (
 func TestHugeTimeoutsDoNotWrap(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, llm.NewDemo(), nil, executor.Config{})
-	w := example(t, "01_qa.json")
-	w.Metadata["ask_timeout_seconds"] = 1e10
-	w.Metadata["timeout_seconds"] = 1e12
-	for i := range w.Nodes {
-		if w.Nodes[i].Type == workflow.NodeAIProcessor {
-			w.Nodes[i].Config["timeout_seconds"] = 1e12
+	parsed := example(t, "01_qa.json")
+	parsed.Metadata["ask_timeout_seconds"] = 1e10
+	parsed.Metadata["timeout_seconds"] = 1e12
+	for i := range parsed.Nodes {
+		if parsed.Nodes[i].Type == workflow.NodeAIProcessor {
+			parsed.Nodes[i].Config["timeout_seconds"] = 1e12
 		}
 	}
+	// Decoded as the store decodes a stored document, without Parse.
+	data, err := json.Marshal(parsed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := new(workflow.Workflow)
+	if err := json.Unmarshal(data, w); err != nil {
+		t.Fatal(err)
+	}
+	w.ID = ""
 	x := e.run(t, w, executor.Options{})
 	if x.Status != workflow.ExecSuccess {
 		t.Fatalf("status %s: %s", x.Status, x.Error)

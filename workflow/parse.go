@@ -24,6 +24,7 @@ func Parse(data []byte) (*Workflow, error) {
 	}
 	d := decoder{}
 	w := d.workflow(raw)
+	w.graph = NewGraph(w)
 	d.problems = append(d.problems, Validate(w)...)
 	if len(d.problems) > 0 {
 		return w, &Error{Code: CodeInvalid, Message: "workflow is invalid", Problems: dedupe(d.problems)}
@@ -353,13 +354,11 @@ func Validate(w *Workflow) []Problem {
 			}
 		}
 	}
-	if _, err := Order(w); err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			ps = append(ps, e.Problems...)
-		}
+	g := w.Graph()
+	if g.err != nil {
+		ps = append(ps, g.err.Problems...)
 	}
-	ps = append(ps, validateReferences(w, index)...)
+	ps = append(ps, validateReferences(w, g, index)...)
 	return ps
 }
 
@@ -481,17 +480,20 @@ func validateAIConfig(path string, c map[string]any, add func(string, string, ..
 }
 
 // validateReferences checks what prompts refer to: ask_node targets and
-// {{outputs.NODE}} placeholders.
-func validateReferences(w *Workflow, index map[string]int) []Problem {
+// {{outputs.NODE}} placeholders. index holds the valid node ids.
+func validateReferences(w *Workflow, g *Graph, index map[string]int) []Problem {
 	var ps []Problem
-	ancestors := Ancestors(w)
+	var ancestors []map[int]bool // worked out when a prompt names an output
 	for i := range w.Nodes {
 		n := &w.Nodes[i]
 		if n.Type != NodeAIProcessor {
 			continue
 		}
 		for _, field := range []string{"prompt", "system_prompt"} {
-			text, _ := n.Config[field].(string)
+			text := g.AI[i].Prompt
+			if field == "system_prompt" {
+				text = g.AI[i].SystemPrompt
+			}
 			if text == "" {
 				continue
 			}
@@ -519,9 +521,13 @@ func validateReferences(w *Workflow, index map[string]int) []Problem {
 					continue
 				}
 				ref := strings.SplitN(strings.TrimPrefix(ph, "outputs."), ".", 2)[0]
-				if _, exists := index[ref]; !exists {
+				j, exists := index[ref]
+				if exists && ancestors == nil {
+					ancestors = g.Ancestors()
+				}
+				if !exists {
 					ps = append(ps, Problem{path, fmt.Sprintf("{{%s}} refers to node %q, which is not in this workflow", ph, ref)})
-				} else if !ancestors[n.ID][ref] {
+				} else if !ancestors[g.Index[n.ID]][j] {
 					ps = append(ps, Problem{path, fmt.Sprintf("{{%s}} needs node %q to run before %q: add a path of edges from it", ph, ref, n.ID)})
 				}
 			}

@@ -36,6 +36,8 @@ type Workflow struct {
 	Variables []Variable     `json:"variables"`
 	CreatedAt time.Time      `json:"created_at"`
 	UpdatedAt time.Time      `json:"updated_at"`
+
+	graph *Graph // built by Parse; see Graph
 }
 
 // MarshalJSON writes the workflow with both "id" and "_id", as the original
@@ -98,7 +100,8 @@ func (w *Workflow) Node(id string) *Node {
 }
 
 // Node is one step of a workflow. Config is kept as the open object it was
-// given; AI reads the typed ai-processor settings from it.
+// given, unknown keys included; AI reads the typed ai-processor settings
+// from it, and Graph holds them read once.
 type Node struct {
 	ID       string         `json:"id"`
 	Type     string         `json:"type"`
