@@ -101,9 +101,11 @@ func TestDurationsNeverOverflow(t *testing.T) {
 			t.Errorf("AI() with %g: timeout %s, max_tokens %d", f, cfg.Timeout, cfg.MaxTokens)
 		}
 	}
-	w := &workflow.Workflow{Metadata: map[string]any{"ask_timeout_seconds": math.NaN()}}
-	if d := w.MetaSeconds("ask_timeout_seconds", time.Second); d != time.Second {
-		t.Errorf("NaN gave %s", d)
+	for _, f := range []float64{math.NaN(), 1e-12, -1, 0} {
+		w := &workflow.Workflow{Metadata: map[string]any{"ask_timeout_seconds": f}}
+		if d := w.MetaSeconds("ask_timeout_seconds", time.Second); d != time.Second {
+			t.Errorf("%g gave %s, want the default", f, d)
+		}
 	}
 }
 

@@ -86,7 +86,8 @@ func seconds(v any) (time.Duration, bool) {
 	if !ok || !(f > 0) {
 		return 0, false
 	}
-	return time.Duration(min(f, MaxTimeoutSeconds) * float64(time.Second)), true
+	d := time.Duration(min(f, MaxTimeoutSeconds) * float64(time.Second))
+	return d, d > 0 // less than a nanosecond counts as unset, not as no time at all
 }
 
 // Node returns the node with the given id, or nil.
