@@ -89,7 +89,8 @@ func (x *execution) node(id string) *workflow.Node {
 }
 
 // aiOf returns the ai-processor settings of n, a node of this execution's
-// workflow, from those read when the execution began.
+// workflow, from those its graph read once (shared by every execution of
+// the parsed workflow, so never changed).
 func (x *execution) aiOf(n *workflow.Node) *workflow.AIConfig {
 	if i, ok := x.graph.Index[n.ID]; ok && &x.wf.Nodes[i] == n {
 		return &x.graph.AI[i]
