@@ -104,8 +104,10 @@ func parseRetention(v string, r *store.Retention) error {
 		}
 		if days, ok := strings.CutSuffix(part, "d"); ok {
 			n, err := strconv.Atoi(days)
-			if err != nil || n < 1 {
-				return fmt.Errorf("retain age %q: want a number of days like 30d", part)
+			// A count of days past about 106751 would wrap the time.Duration
+			// to a negative age; a hundred years is the most anyone means.
+			if err != nil || n < 1 || n > 36500 {
+				return fmt.Errorf("retain age %q: want a number of days from 1 to 36500, like 30d", part)
 			}
 			r.MaxAge = time.Duration(n) * 24 * time.Hour
 			continue

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -104,6 +105,9 @@ func (x *execution) converse(ctx context.Context, node *workflow.Node, msgs []ll
 			return "", err
 		}
 		if !cfg.CanCommunicate {
+			if strings.Contains(reply, "CALL:") && len(workflow.ParseCalls(reply)) > 0 {
+				x.log(slog.LevelWarn, node.ID, "Node %s wrote CALL statements, but it cannot communicate (can_communicate is not true): they were not carried out", node.ID)
+			}
 			return reply, nil
 		}
 		calls := workflow.ParseCalls(reply)
@@ -209,11 +213,14 @@ func (x *execution) perform(ctx context.Context, node *workflow.Node, calls []wo
 func (x *execution) performOne(ctx context.Context, node *workflow.Node, c workflow.Call, chain []string) string {
 	if c.Err != nil {
 		x.log(slog.LevelWarn, node.ID, "Node %s wrote a malformed call %q: %v", node.ID, c.Raw, c.Err)
+		if c.Name == "" { // the error already shows how to write a call
+			return fmt.Sprintf("error: %v.", c.Err)
+		}
 		return fmt.Sprintf("error: %v. Write calls like CALL: ask_node('node_id', 'question').", c.Err)
 	}
 	switch c.Name {
 	case workflow.CallAsk:
-		return x.ask(ctx, node, c.Arg(0), c.Arg(1), chain)
+		return x.ask(ctx, node, c.Arg(0), c.Arg(1), c.Dict(2), chain)
 	case workflow.CallBroadcast:
 		return x.broadcast(ctx, node, c.Arg(0), c.Strings(1))
 	case workflow.CallSetContext:
@@ -223,6 +230,9 @@ func (x *execution) performOne(ctx context.Context, node *workflow.Node, c workf
 		x.mu.Lock()
 		v, ok := x.shared[c.Arg(0)]
 		x.mu.Unlock()
+		if !ok && len(c.Args) > 1 {
+			return fmt.Sprintf("%q = %s (nothing is stored under it yet: this is the default you gave)", c.Arg(0), renderValue(c.Args[1]))
+		}
 		if !ok {
 			return fmt.Sprintf("nothing is stored under %q yet", c.Arg(0))
 		}
@@ -262,9 +272,10 @@ func (x *execution) comm(c workflow.CommEntry) {
 	x.send(ev)
 }
 
-// ask sends question from node to target through the execution's transport
-// and returns the text the asker gets back: the answer, or why there is none.
-func (x *execution) ask(ctx context.Context, node *workflow.Node, target, question string, chain []string) string {
+// ask sends question, with the asker's context (nil for none), from node to
+// target through the execution's transport and returns the text the asker
+// gets back: the answer, or why there is none.
+func (x *execution) ask(ctx context.Context, node *workflow.Node, target, question string, qctx map[string]any, chain []string) string {
 	t := x.node(target)
 	switch {
 	case t == nil || t.Type != workflow.NodeAIProcessor:
@@ -280,14 +291,16 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 		}
 	}
 	limits := x.guard.limits
-	if len(question) > limits.MaxPromptBytes {
-		return fmt.Sprintf("error: your question is %d bytes; the limit is %d", len(question), limits.MaxPromptBytes)
+	ctxText := contextText(qctx)
+	if n := len(question) + len(ctxText); n > limits.MaxPromptBytes {
+		return fmt.Sprintf("error: your question and its context are %d bytes; the limit is %d", n, limits.MaxPromptBytes)
 	}
 	if depth := len(chain); depth > limits.MaxDepth {
 		return x.refuse(node.ID, target, question, "max_ask_depth",
 			fmt.Sprintf("refused: questions may nest at most %d deep (metadata.max_ask_depth); answer with what you know", limits.MaxDepth))
 	}
-	earlier, mine, refusal, reason := x.guard.admitAsk(node.ID, target, question)
+	// The same question with another context is another question.
+	earlier, mine, refusal, reason := x.guard.admitAsk(node.ID, target, question+ctxText)
 	switch {
 	case refusal != "":
 		return x.refuse(node.ID, target, question, reason, refusal)
@@ -300,6 +313,9 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 			return "error: " + context.Cause(ctx).Error()
 		}
 		meta := map[string]any{"mode": x.rec.Mode, "duplicate": true}
+		if qctx != nil {
+			meta["context"] = qctx
+		}
 		if earlier.id != "" {
 			meta["answered_from"] = earlier.id
 		}
@@ -323,10 +339,13 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 			if id != "" {
 				m["message_id"] = id
 			}
+			if qctx != nil {
+				m["context"] = qctx
+			}
 			x.comm(workflow.CommEntry{From: node.ID, To: target, Type: workflow.CommAsk, Content: question, Metadata: m})
 		})
 	}
-	res := x.transport.ask(actx, askRequest{from: node.ID, to: target, question: question, chain: chain,
+	res := x.transport.ask(actx, askRequest{from: node.ID, to: target, question: question, context: qctx, chain: chain,
 		sent: func(id string) {
 			if id != "" {
 				sent(viaRedis, id)
@@ -393,6 +412,9 @@ func (x *execution) answer(ctx context.Context, r askRequest) (string, error) {
 	// The question is the whole user message, as the asker wrote it; who
 	// asks goes in the system prompt.
 	sys := x.systemPrompt(t) + fmt.Sprintf("\n\n%s asks you the question in the next message. Answer it directly and briefly.", from)
+	if len(r.context) > 0 {
+		sys += "\nWith the question, " + from + " gives you this context (JSON): " + contextText(r.context)
+	}
 	msgs := []llm.Message{
 		{Role: llm.RoleSystem, Content: strings.TrimSpace(sys)},
 		{Role: llm.RoleUser, Content: r.question},
@@ -407,7 +429,7 @@ func (x *execution) broadcast(ctx context.Context, node *workflow.Node, message 
 	var to []string
 	for i := range x.wf.Nodes {
 		n := &x.wf.Nodes[i]
-		if n.ID != node.ID && n.Type == workflow.NodeAIProcessor && n.AI().CanCommunicate && matchesType(n.Type, types) {
+		if n.ID != node.ID && n.Type == workflow.NodeAIProcessor && x.aiOf(n).CanCommunicate && matchesType(n.Type, types) {
 			to = append(to, n.ID)
 		}
 	}
@@ -427,6 +449,48 @@ func (x *execution) broadcast(ctx context.Context, node *workflow.Node, message 
 	}
 	x.comm(workflow.CommEntry{From: node.ID, To: "*", Type: workflow.CommBroadcast, Content: message, Metadata: meta})
 	return fmt.Sprintf("broadcast delivered to %d agent(s): %s", len(to), strings.Join(to, ", "))
+}
+
+// contextText is an ask's context as the answering model reads it: JSON,
+// keys sorted; "" for none.
+func contextText(m map[string]any) string {
+	if len(m) == 0 {
+		return ""
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Sprint(m)
+	}
+	return string(data)
+}
+
+// queryContext is the content.context of the QUERY for r: the asker's
+// context, where the original service's agents read it, and the keys this
+// executor answers with, which win over the asker's keys of those names.
+func queryContext(r askRequest) map[string]any {
+	m := make(map[string]any, len(r.context)+3)
+	for k, v := range r.context {
+		m[k] = v
+	}
+	m["chain"], m["from_node"], m["to_node"] = r.chain, r.from, r.to
+	return m
+}
+
+// askerContext returns the asker's context from a QUERY's content.context,
+// or nil when it holds nothing else.
+func askerContext(qc map[string]any) map[string]any {
+	var m map[string]any
+	for k, v := range qc {
+		switch k {
+		case "chain", "from_node", "to_node":
+			continue
+		}
+		if m == nil {
+			m = make(map[string]any, len(qc))
+		}
+		m[k] = v
+	}
+	return m
 }
 
 func copyMap(m map[string]any) map[string]any {

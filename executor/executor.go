@@ -199,9 +199,16 @@ var errCancelled = errors.New("cancelled by request")
 // workflow cannot be ordered, the requested mode is unknown, or the
 // executor is shutting down.
 func (e *Executor) Start(wf *workflow.Workflow, opts Options) (*Run, error) {
-	order, err := workflow.Order(wf)
-	if err != nil {
+	g := wf.Graph()
+	if err := g.Err(); err != nil {
 		return nil, err
+	}
+	if len(g.Dangling) > 0 {
+		// Such a node could never be settled; Validate refuses it too.
+		k := g.Dangling[0]
+		return nil, &workflow.Error{Code: workflow.CodeInvalid, Message: "workflow is invalid", Problems: []workflow.Problem{{
+			Path:    fmt.Sprintf("edges[%d]", k),
+			Message: fmt.Sprintf("edge from %q to %q names a node that is not in this workflow", wf.Edges[k].From, wf.Edges[k].To)}}}
 	}
 	mode := opts.Mode
 	if mode == "" {
@@ -233,7 +240,7 @@ func (e *Executor) Start(wf *workflow.Workflow, opts Options) (*Run, error) {
 	e.wg.Add(1)
 	e.mu.Unlock()
 
-	ex := newExecution(e, wf, x, order, runCtx)
+	ex := newExecution(e, wf, x, g, runCtx)
 	ex.takeOver(opts.Resume)
 	ex.cancel = cancel
 	r.redact = ex.redact

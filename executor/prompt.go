@@ -11,10 +11,10 @@ import (
 // communicate, so any model knows how to reach the others.
 const (
 	guideIntro = "\n\nYou are one agent in a team. You can talk to the other agents while you work by writing statements on their own line:\n" +
-		"CALL: ask_node('node_id', 'your question') - ask another agent and get its answer\n" +
+		"CALL: ask_node('node_id', 'your question') - ask another agent and get its answer (a third argument, a dict like {'key': 'value'}, goes with the question as context)\n" +
 		"CALL: broadcast_message('message') - tell every agent something (optionally: CALL: broadcast_message('message', ['ai-processor']))\n" +
 		"CALL: set_shared_context('key', 'value') - store a value every agent can read\n" +
-		"CALL: get_shared_context('key') - read a stored value\n" +
+		"CALL: get_shared_context('key') - read a stored value (CALL: get_shared_context('key', 'default') gives the default when nothing is stored)\n" +
 		"Quote arguments with ' or \" and escape a quote of the same kind with a backslash. " +
 		"The results of your calls come back to you in the next message; then write your final answer without CALL statements."
 	guideAgents = "\nThe other agents:"

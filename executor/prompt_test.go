@@ -23,7 +23,7 @@ func TestCommunicationGuideListsThePeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := New(nil, nil, nil, slog.New(slog.DiscardHandler), Config{})
-	x := newExecution(e, w, &workflow.Execution{ID: "x"}, nil, context.Background())
+	x := newExecution(e, w, &workflow.Execution{ID: "x"}, w.Graph(), context.Background())
 	got := x.systemPrompt(x.node("a"))
 	want := "You are A.\n\nYou are one agent in a team."
 	if !strings.HasPrefix(got, want) {

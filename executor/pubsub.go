@@ -111,9 +111,7 @@ func (t *pubsubTransport) ask(ctx context.Context, r askRequest) askResult {
 	if ok {
 		timeout = time.Until(deadline)
 	}
-	q := bus.NewQuery(from, to, r.question,
-		map[string]any{"chain": r.chain, "from_node": r.from, "to_node": r.to},
-		bus.Meta(x.rec.ID, x.wf.ID), timeout)
+	q := bus.NewQuery(from, to, r.question, queryContext(r), bus.Meta(x.rec.ID, x.wf.ID), timeout)
 	// The id names the nodes, as the original's did: query:{from}:{to}:{time}-{suffix}.
 	q.ID = bus.NewQueryID(r.from, r.to, q.Timestamp)
 	r.markSent(q.ID)
@@ -208,6 +206,7 @@ func (t *pubsubTransport) answerOnce(ctx context.Context, node string, m bus.Mes
 	defer close(a.done)
 	r := askRequest{to: node, question: m.Question()}
 	qc := m.QueryContext()
+	r.context = askerContext(qc)
 	r.from, _ = qc["from_node"].(string)
 	if list, ok := qc["chain"].([]any); ok {
 		for _, c := range list {

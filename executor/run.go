@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,22 +18,14 @@ type execution struct {
 	e      *Executor
 	wf     *workflow.Workflow
 	rec    *workflow.Execution // header; only run() writes it after start
-	order  []string
 	ctx    context.Context
 	logger *slog.Logger
 	seq    atomic.Int64
-	// index is each node's position in wf.Nodes (node finds a node by id
-	// with it: wf.Node scans the list, which made each node of a long
-	// chain pay for every node listed before it), and parents, by
-	// position, the ids of its parents in edge order without repeats
-	// (workflow.Parents), worked out once: the schedule keeps its counts
-	// in slices by position instead of maps grown node by node.
-	index   map[string]int
-	parents [][]string
-	// ai holds, by position, each node's ai-processor settings, read once:
-	// Node.AI reads them from the node's open config map (and allocates),
-	// and one node's run asked for them five times.
-	ai []workflow.AIConfig
+	// graph is the workflow's order, index, parents, children and typed
+	// ai-processor settings, worked out when it was parsed: nodes are
+	// found by id through its index (wf.Node scans the list), and the
+	// schedule keeps its counts in slices by position.
+	graph *workflow.Graph
 
 	askTimeout time.Duration
 	transport  transport
@@ -63,9 +54,9 @@ type broadcast struct {
 	types         []string
 }
 
-func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, order []string, ctx context.Context) *execution {
+func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, g *workflow.Graph, ctx context.Context) *execution {
 	x := &execution{
-		e: e, wf: wf, rec: rec, order: order, ctx: ctx,
+		e: e, wf: wf, rec: rec, graph: g, ctx: ctx,
 		logger:     e.logger.With("execution_id", rec.ID, "workflow_id", wf.ID),
 		askTimeout: wf.MetaSeconds("ask_timeout_seconds", e.cfg.AskTimeout),
 		guard:      newGuard(limitsFor(wf, e.cfg.Limits)),
@@ -75,9 +66,6 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, o
 		outputs:    make(map[string]any, len(wf.Nodes)),
 		shared:     map[string]any{},
 		states:     make(map[string]*workflow.NodeState, len(wf.Nodes)),
-		index:      make(map[string]int, len(wf.Nodes)),
-		parents:    make([][]string, len(wf.Nodes)),
-		ai:         make([]workflow.AIConfig, len(wf.Nodes)),
 	}
 	for _, v := range wf.Variables {
 		x.vars[v.Name] = v.Value
@@ -88,35 +76,24 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, o
 	for i := range wf.Nodes {
 		n := &wf.Nodes[i]
 		x.states[n.ID] = &workflow.NodeState{NodeID: n.ID, Type: n.Type, Name: n.Label(), Status: workflow.NodePending}
-		if _, dup := x.index[n.ID]; !dup { // the first of a repeated id, as wf.Node finds it
-			x.index[n.ID] = i
-			x.ai[i] = n.AI()
-		}
-	}
-	// A repeated edge is found in its node's parents, not in a map of all
-	// edges, which cost as much as the rest of this set-up: nodes have few
-	// parents (k parents cost k²/2 comparisons, once per execution).
-	for _, e := range wf.Edges {
-		if i, ok := x.index[e.To]; ok && !slices.Contains(x.parents[i], e.From) {
-			x.parents[i] = append(x.parents[i], e.From)
-		}
 	}
 	return x
 }
 
 // node returns the node with the given id, or nil.
 func (x *execution) node(id string) *workflow.Node {
-	if i, ok := x.index[id]; ok {
+	if i, ok := x.graph.Index[id]; ok {
 		return &x.wf.Nodes[i]
 	}
 	return nil
 }
 
 // aiOf returns the ai-processor settings of n, a node of this execution's
-// workflow, from those read when the execution began.
+// workflow, from those its graph read once (shared by every execution of
+// the parsed workflow, so never changed).
 func (x *execution) aiOf(n *workflow.Node) *workflow.AIConfig {
-	if i, ok := x.index[n.ID]; ok && &x.wf.Nodes[i] == n {
-		return &x.ai[i]
+	if i, ok := x.graph.Index[n.ID]; ok && &x.wf.Nodes[i] == n {
+		return &x.graph.AI[i]
 	}
 	cfg := n.AI()
 	return &cfg
@@ -283,7 +260,7 @@ type scheduler struct {
 	ctx context.Context
 
 	mu        sync.Mutex
-	children  [][]int  // by position: the children, in the execution's order
+	children  [][]int  // by position: the children, in the execution's order (the graph's; read only)
 	waiting   []int    // by position: parents not yet settled
 	blocked   []string // by position: the parent that did not complete
 	running   int
@@ -304,19 +281,12 @@ type scheduler struct {
 // still run at the same time.
 func (x *execution) schedule(ctx context.Context) (string, string) {
 	n := len(x.wf.Nodes)
-	s := &scheduler{x: x, ctx: ctx, children: make([][]int, n), waiting: make([]int, n),
+	g := x.graph
+	s := &scheduler{x: x, ctx: ctx, children: g.Children, waiting: make([]int, n),
 		blocked: make([]string, n), done: make(chan struct{})}
 	var roots []int
-	for _, id := range x.order {
-		i := x.index[id]
-		// A parent that is not a node (Validate refuses that) is never
-		// settled: its child waits for ever and ends cancelled.
-		s.waiting[i] = len(x.parents[i])
-		for _, p := range x.parents[i] {
-			if pi, ok := x.index[p]; ok {
-				s.children[pi] = append(s.children[pi], i)
-			}
-		}
+	for _, i := range g.Order {
+		s.waiting[i] = len(g.Parents[i])
 		if s.waiting[i] == 0 {
 			roots = append(roots, i)
 		}
@@ -336,7 +306,8 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 	failed, cancelled := s.failed, s.cancelled
 
 	// Nodes never reached (a parent was cancelled) stay visible as cancelled.
-	for _, id := range x.order {
+	for _, i := range g.Order {
+		id := x.wf.Nodes[i].ID
 		x.mu.Lock()
 		pending := x.states[id].Status == workflow.NodePending
 		x.mu.Unlock()
@@ -540,15 +511,16 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 // endOutput collects what flows into an end node: its parent's output, or a
 // map of them when there are several.
 func (x *execution) endOutput(id string) any {
-	parents := x.parents[x.index[id]]
+	parents := x.graph.Parents[x.graph.Index[id]]
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if len(parents) == 1 {
-		return x.outputs[parents[0]]
+		return x.outputs[x.wf.Nodes[parents[0]].ID]
 	}
 	out := make(map[string]any, len(parents))
 	for _, p := range parents {
-		out[p] = x.outputs[p]
+		pid := x.wf.Nodes[p].ID
+		out[pid] = x.outputs[pid]
 	}
 	return out
 }

@@ -19,7 +19,8 @@ type transport interface {
 
 type askRequest struct {
 	from, to, question string
-	chain              []string // nodes waiting on this ask, the first asker first; from is last
+	context            map[string]any // the asker's context for the question; nil: none
+	chain              []string       // nodes waiting on this ask, the first asker first; from is last
 	// sent is called once, as the question leaves (with the QUERY id in
 	// pubsub mode), so the ask is recorded when it happens, not when the
 	// answer comes. It may be nil.

@@ -207,7 +207,7 @@ func parseExecuteRequest(body []byte) (executeRequest, error) {
 		}
 	}
 	if v, ok := raw["communication_mode"]; ok && v != nil {
-		if m, _ := v.(string); m != "" && m != workflow.ModeSimple && m != workflow.ModePubSub {
+		if m, ok := v.(string); !ok || m != "" && m != workflow.ModeSimple && m != workflow.ModePubSub {
 			ps = append(ps, workflow.Problem{Path: "communication_mode", Message: fmt.Sprintf("must be %q or %q", workflow.ModeSimple, workflow.ModePubSub)})
 		}
 	}

@@ -295,7 +295,7 @@ func TestSecretVariablesMaskedInAPI(t *testing.T) {
 func TestLimits(t *testing.T) {
 	s := newServer(t, web.Config{Limits: workflow.Limits{MaxNodes: 2, MaxPromptBytes: 10, MaxVariables: 1, MaxValueBytes: 5}})
 	tests := []struct{ name, path, body, want string }{
-		{"nodes", "/workflows/", `{"name":"x","nodes":[{"id":"a","type":"start"},{"id":"b","type":"start"},{"id":"c","type":"start"}]}`, `{"path":"nodes","message":"has 3 nodes; the limit is 2"}`},
+		{"nodes", "/workflows/", `{"name":"x","nodes":[{"id":"a","type":"start"},{"id":"b","type":"end"},{"id":"c","type":"end"}]}`, `{"path":"nodes","message":"has 3 nodes; the limit is 2"}`},
 		{"prompt", "/workflows/", `{"name":"x","nodes":[{"id":"a","type":"ai-processor","config":{"prompt":"far too long a prompt"}}]}`, `"path":"nodes[0].config.prompt"`},
 		{"value", "/workflows/", `{"name":"x","nodes":[{"id":"a","type":"start"}],"variables":[{"name":"v","value":"toolong"}]}`, `"path":"variables[0].value"`},
 	}

@@ -56,60 +56,46 @@ type graphEdge struct {
 // a cycle (which validation refuses) go after the others.
 func layoutGraph(w *workflow.Workflow, states map[string]*workflow.NodeState) graphView {
 	n := len(w.Nodes)
-	index := make(map[string]int, n)
-	for i, nd := range w.Nodes {
-		if _, dup := index[nd.ID]; !dup {
-			index[nd.ID] = i
+	wg := w.Graph()
+	// The boxes' neighbours: the graph's parents and children, less
+	// self-loops (only on an invalid, cyclic graph), which have no arrow.
+	parents, children := wg.Parents, wg.Children
+	type pair struct{ a, b int }
+	var edges []pair
+	loops := false
+	for b, ps := range parents {
+		for _, a := range ps {
+			if a != b {
+				edges = append(edges, pair{a, b})
+			} else {
+				loops = true
+			}
 		}
 	}
-	parents := make([][]int, n)
-	children := make([][]int, n)
-	type pair struct{ a, b int }
-	seen := map[pair]bool{}
-	var edges []pair
-	for _, e := range w.Edges {
-		a, okA := index[e.From]
-		b, okB := index[e.To]
-		if !okA || !okB || a == b || seen[pair{a, b}] {
-			continue
-		}
-		seen[pair{a, b}] = true
-		edges = append(edges, pair{a, b})
-		parents[b] = append(parents[b], a)
-		children[a] = append(children[a], b)
+	if loops {
+		parents, children = withoutSelf(parents), withoutSelf(children)
 	}
 
-	// Longest path from a source, by Kahn's algorithm in node order.
+	// Longest path from a source, over the graph's topological order.
 	layer := make([]int, n)
-	indeg := make([]int, n)
-	for i := range n {
-		indeg[i] = len(parents[i])
-	}
-	queue := make([]int, 0, n)
-	for i := range n {
-		if indeg[i] == 0 {
-			queue = append(queue, i)
-		}
-	}
 	placed := make([]bool, n)
 	maxLayer := 0
-	for len(queue) > 0 {
-		v := queue[0]
-		queue = queue[1:]
+	for _, v := range wg.Order {
 		placed[v] = true
 		maxLayer = max(maxLayer, layer[v])
 		for _, c := range children[v] {
 			layer[c] = max(layer[c], layer[v]+1)
-			if indeg[c]--; indeg[c] == 0 {
-				queue = append(queue, c)
-			}
 		}
 	}
 	for i := range n {
-		if !placed[i] {
-			maxLayer++
-			layer[i] = maxLayer
+		if placed[i] {
+			continue
 		}
+		if len(parents[i]) == 0 && len(children[i]) == 0 {
+			continue // a repeated id: a box of its own in the first layer
+		}
+		maxLayer++
+		layer[i] = maxLayer
 	}
 	if n == 0 {
 		maxLayer = -1
@@ -179,7 +165,7 @@ func layoutGraph(w *workflow.Workflow, states map[string]*workflow.NodeState) gr
 				W: graphBoxW, H: boxH,
 			}
 			gn.Label = shorten(gn.Name, graphLabelN)
-			gn.Comm, _ = nd.Config["can_communicate"].(bool)
+			gn.Comm = wg.AI[v].CanCommunicate
 			if states != nil {
 				gn.State = workflow.NodePending
 				if st := states[nd.ID]; st != nil && st.Status != "" {
@@ -215,6 +201,19 @@ func layoutGraph(w *workflow.Workflow, states map[string]*workflow.NodeState) gr
 		g.Edges = append(g.Edges, ge)
 	}
 	return g
+}
+
+// withoutSelf returns adjacency lists without each node's own position.
+func withoutSelf(adj [][]int) [][]int {
+	out := make([][]int, len(adj))
+	for i, l := range adj {
+		for _, j := range l {
+			if j != i {
+				out[i] = append(out[i], j)
+			}
+		}
+	}
+	return out
 }
 
 // nodeStateText is the short line under a node's name in an execution.

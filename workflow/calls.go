@@ -16,9 +16,12 @@ const (
 )
 
 // Call is one `CALL: name(args)` statement found in a model's reply. Args
-// holds strings, []string lists and, rarely, numbers, booleans or nil. A
-// statement that could not be parsed, or has the wrong arguments, has Err set
-// and is still returned, so the node can be told what was wrong.
+// holds strings, []string lists, map[string]any dicts (the context of an
+// ask, as the original service wrote it) and, rarely, numbers (json.Number),
+// booleans or nil. A statement that could not be parsed, or has the wrong
+// arguments, has Err set and is still returned, so the node can be told
+// what was wrong; so is a line that starts with CALL: but holds no
+// statement at all.
 type Call struct {
 	Name   string
 	Args   []any
@@ -35,6 +38,16 @@ func (c Call) Arg(i int) string {
 		}
 	}
 	return ""
+}
+
+// Dict returns argument i as a dict, or nil.
+func (c Call) Dict(i int) map[string]any {
+	if i < len(c.Args) {
+		if m, ok := c.Args[i].(map[string]any); ok {
+			return m
+		}
+	}
+	return nil
 }
 
 // Strings returns argument i as a list of strings, or nil.
@@ -65,8 +78,21 @@ func ParseCalls(text string) []Call {
 		}
 		p := &callParser{s: text, i: start + len("CALL:")}
 		c, ok := p.call()
-		if !ok { // prose that mentions CALL: without a statement
+		if !ok {
 			pos = start + len("CALL:")
+			if !startsLine(text, start) { // prose that mentions CALL: without a statement
+				continue
+			}
+			// A line that begins with CALL: was meant as a statement: the
+			// model hears why it was not one.
+			end := strings.IndexByte(text[start:], '\n')
+			if end < 0 {
+				end = len(text) - start
+			}
+			raw := strings.TrimRight(text[start:start+end], " \t\r")
+			calls = append(calls, Call{Raw: raw, Offset: start,
+				Err: fmt.Errorf("could not read %q as a call: write name(arguments) right after CALL:, like CALL: ask_node('node_id', 'question')", excerpt(raw))})
+			pos = start + end
 			continue
 		}
 		c.Offset = start
@@ -81,6 +107,22 @@ func ParseCalls(text string) []Call {
 		}
 	}
 	return calls
+}
+
+// startsLine reports whether the CALL: at i begins its line, after blanks or
+// a Markdown list, quote or code mark.
+func startsLine(text string, i int) bool {
+	for i > 0 {
+		i--
+		switch text[i] {
+		case '\n':
+			return true
+		case ' ', '\t', '\r', '-', '*', '>', '`', '#':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func checkArity(c Call) error {
@@ -98,11 +140,16 @@ func checkArity(c Call) error {
 	}
 	switch c.Name {
 	case CallAsk:
-		if err := want(2, 2, "(node_id, question)"); err != nil {
+		if err := want(2, 3, "(node_id, question) or (node_id, question, {context})"); err != nil {
 			return err
 		}
 		if err := isStr(0, "node_id"); err != nil {
 			return err
+		}
+		if len(c.Args) == 3 && c.Args[2] != nil {
+			if _, ok := c.Args[2].(map[string]any); !ok {
+				return fmt.Errorf("%s: the context must be a dict like {'key': 'value'}", c.Name)
+			}
 		}
 		return isStr(1, "question")
 	case CallBroadcast:
@@ -124,7 +171,7 @@ func checkArity(c Call) error {
 		}
 		return isStr(0, "key")
 	case CallGetContext:
-		if err := want(1, 1, "(key)"); err != nil {
+		if err := want(1, 2, "(key) or (key, default)"); err != nil {
 			return err
 		}
 		return isStr(0, "key")
@@ -133,9 +180,15 @@ func checkArity(c Call) error {
 }
 
 type callParser struct {
-	s string
-	i int
+	s     string
+	i     int
+	depth int  // dicts and lists open around the value being read
+	key   bool // reading a dict key: its first closing quote ends it
 }
+
+// maxCallDepth bounds how deep dicts and lists nest in an argument, so a
+// hostile reply cannot exhaust the stack.
+const maxCallDepth = 32
 
 func (p *callParser) skipSpace() {
 	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\t' || p.s[p.i] == '\n' || p.s[p.i] == '\r') {
@@ -219,6 +272,9 @@ func (p *callParser) value() (any, error) {
 		p.i += size
 		return p.quoted(r, end)
 	}
+	if r == '{' {
+		return p.dict()
+	}
 	if r == '[' {
 		p.i++
 		var list []string
@@ -250,7 +306,7 @@ func (p *callParser) value() (any, error) {
 	}
 	// A bare literal: number, true/false/null (or Python's True/False/None).
 	start := p.i
-	for p.i < len(p.s) && !strings.ContainsRune(",)] \t\n\r", rune(p.s[p.i])) {
+	for p.i < len(p.s) && !strings.ContainsRune(",)]} \t\n\r", rune(p.s[p.i])) {
 		p.i++
 	}
 	word := p.s[start:p.i]
@@ -269,6 +325,99 @@ func (p *callParser) value() (any, error) {
 		return n, nil
 	}
 	return nil, fmt.Errorf("argument %q must be quoted", word)
+}
+
+// dict reads a dict literal, {'key': value, ...} (JSON or Python), whose
+// values are strings, numbers, booleans, null/None, lists and dicts.
+func (p *callParser) dict() (map[string]any, error) {
+	if p.depth >= maxCallDepth {
+		return nil, fmt.Errorf("dicts and lists nest more than %d deep", maxCallDepth)
+	}
+	p.depth++
+	defer func() { p.depth-- }()
+	p.i++ // {
+	m := map[string]any{}
+	for {
+		p.skipSpace()
+		if p.i >= len(p.s) {
+			return nil, fmt.Errorf("unterminated dict")
+		}
+		if p.s[p.i] == '}' {
+			p.i++
+			return m, nil
+		}
+		r, size := utf8.DecodeRuneInString(p.s[p.i:])
+		end, ok := closing[r]
+		if !ok {
+			return nil, fmt.Errorf("dict keys must be quoted strings, at %q", excerpt(p.s[p.i:]))
+		}
+		p.i += size
+		p.key = true
+		key, err := p.quoted(r, end)
+		p.key = false
+		if err != nil {
+			return nil, err
+		}
+		p.skipSpace()
+		if p.i >= len(p.s) || p.s[p.i] != ':' {
+			return nil, fmt.Errorf("expected : after the dict key %q", key)
+		}
+		p.i++
+		p.skipSpace()
+		v, err := p.element()
+		if err != nil {
+			return nil, err
+		}
+		m[key] = v
+		p.skipSpace()
+		if p.i < len(p.s) && p.s[p.i] == ',' {
+			p.i++
+		} else if p.i < len(p.s) && p.s[p.i] != '}' {
+			return nil, fmt.Errorf("expected , or } after the value of %q", key)
+		}
+	}
+}
+
+// element reads a value inside a dict: any literal, a list of any values
+// or a dict.
+func (p *callParser) element() (any, error) {
+	if p.i >= len(p.s) {
+		return nil, fmt.Errorf("unterminated dict")
+	}
+	switch p.s[p.i] {
+	case '{':
+		return p.dict()
+	case '[':
+		if p.depth >= maxCallDepth {
+			return nil, fmt.Errorf("dicts and lists nest more than %d deep", maxCallDepth)
+		}
+		p.depth++
+		defer func() { p.depth-- }()
+		p.i++
+		list := []any{}
+		for {
+			p.skipSpace()
+			if p.i >= len(p.s) {
+				return nil, fmt.Errorf("unterminated list")
+			}
+			if p.s[p.i] == ']' {
+				p.i++
+				return list, nil
+			}
+			v, err := p.element()
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, v)
+			p.skipSpace()
+			if p.i < len(p.s) && p.s[p.i] == ',' {
+				p.i++
+			} else if p.i < len(p.s) && p.s[p.i] != ']' {
+				return nil, fmt.Errorf("expected , or ] in a list")
+			}
+		}
+	}
+	return p.value()
 }
 
 func (p *callParser) quoted(open, end rune) (string, error) {
@@ -304,12 +453,17 @@ func (p *callParser) quoted(open, end rune) (string, error) {
 // follows is a separator. Models write apostrophes inside single-quoted
 // arguments ('what's this?'); reading those as text keeps the call intact.
 func (p *callParser) closes() bool {
+	if p.key {
+		return true
+	}
 	for j := p.i; j < len(p.s); j++ {
 		switch p.s[j] {
 		case ' ', '\t', '\r', '\n':
 			continue
 		case ',', ')', ']':
 			return true
+		case ':', '}':
+			return p.depth > 0
 		}
 		return false
 	}

@@ -1,7 +1,9 @@
 package workflow_test
 
 import (
+	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/switchboard-dev/switchboard/workflow"
@@ -38,7 +40,7 @@ and CALL: get_shared_context("k"). Also CALL: ask_node('x', 'what's this?')`
 
 func TestParseCallsMalformedReported(t *testing.T) {
 	tests := map[string]string{
-		"CALL: ask_node('a')":                   "ask_node takes (node_id, question), got 1 argument(s)",
+		"CALL: ask_node('a')":                   "ask_node takes (node_id, question) or (node_id, question, {context}), got 1 argument(s)",
 		"CALL: ask_node('a', 'b'":               "ask_node(...: missing closing parenthesis",
 		"CALL: ask_node('a' x)":                 "ask_node: unterminated string starting with '",
 		"CALL: ask_node(42 'q')":                "ask_node: expected , or ) after argument 1",
@@ -78,4 +80,51 @@ func FuzzParseCalls(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseCallsOriginalForms reads the original service's forms: an ask
+// with a context dict, and get_shared_context with a default.
+func TestParseCallsOriginalForms(t *testing.T) {
+	tests := []struct {
+		in   string
+		args []any
+	}{
+		{`CALL: ask_node('c', "What's up?", {"k": 1})`, []any{"c", "What's up?", map[string]any{"k": json.Number("1")}}},
+		{`CALL: ask_node('c', 'q', {'a': [1, 'x', {'b': None}], 'it\'s': True, "e": {}})`,
+			[]any{"c", "q", map[string]any{"a": []any{json.Number("1"), "x", map[string]any{"b": nil}}, "it's": true, "e": map[string]any{}}}},
+		{`CALL: ask_node('c', 'q', None)`, []any{"c", "q", nil}},
+		{`CALL: get_shared_context('topic', 'none yet')`, []any{"topic", "none yet"}},
+		{`CALL: get_shared_context("n", 0)`, []any{"n", json.Number("0")}},
+		{`CALL: get_shared_context('cfg', {'depth': 2})`, []any{"cfg", map[string]any{"depth": json.Number("2")}}},
+	}
+	for _, tt := range tests {
+		calls := workflow.ParseCalls(tt.in)
+		if len(calls) != 1 || calls[0].Err != nil || !reflect.DeepEqual(calls[0].Args, tt.args) {
+			t.Errorf("%s: got %+v, want %#v", tt.in, calls, tt.args)
+		}
+	}
+	// A dict written back by FormatCall reads the same.
+	args := []any{"c", "q", map[string]any{"k": "v", "n": []any{"x"}}}
+	if calls := workflow.ParseCalls(workflow.FormatCall("ask_node", args...)); len(calls) != 1 || !reflect.DeepEqual(calls[0].Args, args) {
+		t.Errorf("round trip: %+v", calls)
+	}
+}
+
+// TestParseCallsUnreadableLines: a line that begins with CALL: is a call
+// the model meant, so one that cannot be read is returned with an error
+// (the node is told), never dropped.
+func TestParseCallsUnreadableLines(t *testing.T) {
+	tests := map[string]string{
+		"Thinking.\nCALL: ask the teacher about it":                        `could not read "CALL: ask the teache…" as a call`,
+		"- CALL: 'teacher', 'why?'":                                        `could not read "CALL: 'teacher', 'wh…" as a call`,
+		"CALL: ask_node('c', 'q', {\"k\" 1})":                              `ask_node: expected : after the dict key "k"`,
+		"CALL: ask_node('c', 'q', 'not a dict')":                           "ask_node: the context must be a dict like {'key': 'value'}",
+		"CALL: ask_node('c', 'q', {" + strings.Repeat("'a': {", 40) + "})": "nest more than 32 deep",
+	}
+	for in, want := range tests {
+		calls := workflow.ParseCalls(in)
+		if len(calls) != 1 || calls[0].Err == nil || !strings.Contains(calls[0].Err.Error(), want) {
+			t.Errorf("%q: got %+v, want an error containing %q", in, calls, want)
+		}
+	}
 }

@@ -26,6 +26,14 @@ func (w *Workflow) Clone() *Workflow {
 			c.Variables[i] = v
 		}
 	}
+	// The copy has the same ids, types, configs and edges: it shares the
+	// graph, bound to its own slices.
+	c.graph = nil
+	if g := w.graph; g != nil && g.builtFrom(w) {
+		cg := *g
+		cg.bind(&c)
+		c.graph = &cg
+	}
 	return &c
 }
 

@@ -50,8 +50,8 @@ func TestOrderCycleNamesNodes(t *testing.T) {
 
 func TestAncestors(t *testing.T) {
 	w := wf([]string{"s", "a", "b", "c"}, [2]string{"s", "a"}, [2]string{"a", "c"}, [2]string{"s", "b"})
-	anc := workflow.Ancestors(w)
-	if !anc["c"]["s"] || !anc["c"]["a"] || anc["c"]["b"] {
-		t.Fatalf("ancestors of c: %v", anc["c"])
+	anc := w.Graph().Ancestors()
+	if !anc[3][0] || !anc[3][1] || anc[3][2] {
+		t.Fatalf("ancestors of c: %v", anc[3])
 	}
 }

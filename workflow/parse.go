@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Parse decodes a workflow document and validates it. Every problem found is
@@ -22,6 +24,7 @@ func Parse(data []byte) (*Workflow, error) {
 	}
 	d := decoder{}
 	w := d.workflow(raw)
+	w.graph = NewGraph(w)
 	d.problems = append(d.problems, Validate(w)...)
 	if len(d.problems) > 0 {
 		return w, &Error{Code: CodeInvalid, Message: "workflow is invalid", Problems: dedupe(d.problems)}
@@ -256,6 +259,8 @@ func Validate(w *Workflow) []Problem {
 	}
 	if strings.TrimSpace(w.Name) == "" {
 		add("name", "a workflow needs a name")
+	} else if hasControl(w.Name) {
+		add("name", "may not contain control characters, not %q", w.Name)
 	}
 	switch w.Status {
 	case "", StatusDraft, StatusActive:
@@ -268,12 +273,15 @@ func Validate(w *Workflow) []Problem {
 		add("nodes", "a workflow needs at least one node")
 	}
 	index := make(map[string]int, len(w.Nodes))
+	start := -1
 	for i := range w.Nodes {
 		n := &w.Nodes[i]
 		path := fmt.Sprintf("nodes[%d]", i)
 		switch {
 		case strings.TrimSpace(n.ID) == "":
 			add(path+".id", "a node needs an id")
+		case hasControl(n.ID):
+			add(path+".id", "node id %q may not contain control characters", n.ID)
 		case strings.ContainsAny(n.ID, " \t\n:*?[]"):
 			add(path+".id", "node id %q may not contain spaces or any of : * ? [ ] (it names a Redis channel)", n.ID)
 		default:
@@ -283,8 +291,17 @@ func Validate(w *Workflow) []Problem {
 				index[n.ID] = i
 			}
 		}
+		validatePosition(path+".position", n.Position, add)
 		switch n.Type {
-		case NodeStart, NodeEnd:
+		case NodeStart:
+			// Inputs enter at one place: a second start would be a second,
+			// unconnected copy of them.
+			if start >= 0 {
+				add(path+".type", "a workflow has one start node; nodes[%d] is already one", start)
+			} else {
+				start = i
+			}
+		case NodeEnd:
 		case NodeAIProcessor:
 			validateAIConfig(path+".config", n.Config, add)
 		case "":
@@ -293,8 +310,14 @@ func Validate(w *Workflow) []Problem {
 			add(path+".type", "unknown node type %q; this version runs start, end and ai-processor", n.Type)
 		}
 	}
+	edges := make(map[Edge]int, len(w.Edges))
 	for i, e := range w.Edges {
 		path := fmt.Sprintf("edges[%d]", i)
+		if j, dup := edges[e]; dup && e.From != "" && e.To != "" {
+			add(path, "duplicate edge from %q to %q (also edges[%d])", e.From, e.To, j)
+		} else {
+			edges[e] = i
+		}
 		if e.From == "" {
 			add(path+".from", "an edge needs from")
 		} else if _, ok := index[e.From]; !ok {
@@ -313,18 +336,29 @@ func Validate(w *Workflow) []Problem {
 			add(path+".name", "a variable needs a name")
 			continue
 		}
+		if hasControl(v.Name) {
+			add(path+".name", "variable name %q may not contain control characters", v.Name)
+		}
+		if v.Type != "" && !variableTypes[v.Type] {
+			add(path+".type", "unknown type %q; a variable's type is one of %s", v.Type, variableTypeList)
+		}
 		if j, dup := vars[v.Name]; dup {
 			add(path+".name", "duplicate variable %q (also variables[%d])", v.Name, j)
 		}
 		vars[v.Name] = i
-	}
-	if _, err := Order(w); err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			ps = append(ps, e.Problems...)
+		if v.Secret && v.Value != nil {
+			// Masking one or two characters in free text would garble every
+			// record they occur in, so such a value would be shown as it is.
+			if s := toText(v.Value); s != "" && len(s) < minSecretLen {
+				add(path+".value", "a secret value must be at least %d characters long (or empty, to be given at run time): a shorter one cannot be masked in logs and outputs", minSecretLen)
+			}
 		}
 	}
-	ps = append(ps, validateReferences(w, index)...)
+	g := w.Graph()
+	if g.err != nil {
+		ps = append(ps, g.err.Problems...)
+	}
+	ps = append(ps, validateReferences(w, g, index)...)
 	return ps
 }
 
@@ -335,17 +369,72 @@ func validateMetadata(m map[string]any, add func(string, string, ...any)) {
 			add("metadata.communication_mode", "must be %q or %q, not %s", ModeSimple, ModePubSub, describe(v))
 		}
 	}
-	for _, k := range []string{"max_asks", "max_asks_per_pair", "max_ask_depth", "max_llm_calls", "token_budget"} {
-		if v, ok := m[k]; ok && v != nil {
-			if f, ok := number(v); !ok || f != float64(int64(f)) || f < 1 {
-				add("metadata."+k, "must be a positive whole number, not %s", describe(v))
+	for _, l := range metaLimits {
+		if v, ok := m[l.key]; ok && v != nil {
+			if f, ok := number(v); !ok || f != math.Trunc(f) || f < 1 {
+				add("metadata."+l.key, "must be a positive whole number, not %s", describe(v))
+			} else if f > l.max {
+				add("metadata."+l.key, "must be at most %d, not %s", int64(l.max), describe(v))
 			}
 		}
 	}
 	for _, k := range []string{"ask_timeout_seconds", "timeout_seconds"} {
 		if v, ok := m[k]; ok && v != nil {
-			if f, ok := number(v); !ok || f <= 0 {
-				add("metadata."+k, "must be a positive number of seconds, not %s", describe(v))
+			checkSeconds("metadata."+k, v, add)
+		}
+	}
+}
+
+// metaLimits are the loop guards a workflow may set in its metadata, each
+// with the most it may ask for: enough for any real workflow, and small
+// enough that a typing error cannot switch a guard off.
+var metaLimits = []struct {
+	key string
+	max float64
+}{
+	{"max_asks", 10_000},
+	{"max_asks_per_pair", 1_000},
+	{"max_ask_depth", 20},
+	{"max_llm_calls", 100_000},
+	{"token_budget", 1_000_000_000},
+}
+
+// maxTokensLimit bounds an ai-processor's max_tokens, far above what any
+// model answers in one reply.
+const maxTokensLimit = 10_000_000
+
+// checkSeconds reports a timeout that is not a positive number of seconds
+// up to MaxTimeoutSeconds.
+func checkSeconds(path string, v any, add func(string, string, ...any)) {
+	f, ok := number(v)
+	switch {
+	case !ok || f <= 0:
+		add(path, "must be a positive number of seconds, not %s", describe(v))
+	case f > MaxTimeoutSeconds:
+		add(path, "must be at most %d (a week), not %s", MaxTimeoutSeconds, describe(v))
+	}
+}
+
+// variableTypes are the types a variable may declare (the original
+// service's examples use "string"); variableTypeList names them in messages.
+var (
+	variableTypes    = map[string]bool{"string": true, "number": true, "integer": true, "boolean": true, "object": true, "array": true, "json": true}
+	variableTypeList = "string, number, integer, boolean, object, array or json"
+)
+
+// hasControl reports whether s holds a control character (NUL, a newline,
+// DEL...): in an id or a name it cannot be shown, typed or told apart.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// validatePosition checks a node's dashboard position: x and y, when
+// present, are numbers.
+func validatePosition(path string, p map[string]any, add func(string, string, ...any)) {
+	for _, k := range []string{"x", "y"} {
+		if v, ok := p[k]; ok {
+			if _, ok := number(v); !ok {
+				add(path+"."+k, "must be a number, not %s", describe(v))
 			}
 		}
 	}
@@ -353,10 +442,17 @@ func validateMetadata(m map[string]any, add func(string, string, ...any)) {
 
 func validateAIConfig(path string, c map[string]any, add func(string, string, ...any)) {
 	for _, k := range []string{"name", "description", "system_prompt", "prompt", "model"} {
-		if v, ok := c[k]; ok && v != nil {
+		if v, ok := c[k]; ok {
 			if _, ok := v.(string); !ok {
-				add(path+"."+k, "must be a string, not %s", describe(v))
+				add(path+"."+k, "must be a string, not %s; leave the key out for none", describe(v))
 			}
+		}
+	}
+	// A null setting is a mistake in the document, not a default: the
+	// original service's files leave unset keys out.
+	for _, k := range []string{"temperature", "max_tokens", "timeout_seconds", "can_communicate"} {
+		if v, ok := c[k]; ok && v == nil {
+			add(path+"."+k, "must not be null; leave the key out for the default")
 		}
 	}
 	if v, ok := c["temperature"]; ok && v != nil {
@@ -367,14 +463,14 @@ func validateAIConfig(path string, c map[string]any, add func(string, string, ..
 		}
 	}
 	if v, ok := c["max_tokens"]; ok && v != nil {
-		if f, ok := number(v); !ok || f != float64(int64(f)) || f < 1 {
+		if f, ok := number(v); !ok || f != math.Trunc(f) || f < 1 {
 			add(path+".max_tokens", "must be a positive whole number, not %s", describe(v))
+		} else if f > maxTokensLimit {
+			add(path+".max_tokens", "must be at most %d, not %s", maxTokensLimit, describe(v))
 		}
 	}
 	if v, ok := c["timeout_seconds"]; ok && v != nil {
-		if f, ok := number(v); !ok || f <= 0 {
-			add(path+".timeout_seconds", "must be a positive number of seconds, not %s", describe(v))
-		}
+		checkSeconds(path+".timeout_seconds", v, add)
 	}
 	if v, ok := c["can_communicate"]; ok && v != nil {
 		if _, ok := v.(bool); !ok {
@@ -384,17 +480,20 @@ func validateAIConfig(path string, c map[string]any, add func(string, string, ..
 }
 
 // validateReferences checks what prompts refer to: ask_node targets and
-// {{outputs.NODE}} placeholders.
-func validateReferences(w *Workflow, index map[string]int) []Problem {
+// {{outputs.NODE}} placeholders. index holds the valid node ids.
+func validateReferences(w *Workflow, g *Graph, index map[string]int) []Problem {
 	var ps []Problem
-	ancestors := Ancestors(w)
+	var ancestors []map[int]bool // worked out when a prompt names an output
 	for i := range w.Nodes {
 		n := &w.Nodes[i]
 		if n.Type != NodeAIProcessor {
 			continue
 		}
 		for _, field := range []string{"prompt", "system_prompt"} {
-			text, _ := n.Config[field].(string)
+			text := g.AI[i].Prompt
+			if field == "system_prompt" {
+				text = g.AI[i].SystemPrompt
+			}
 			if text == "" {
 				continue
 			}
@@ -422,9 +521,13 @@ func validateReferences(w *Workflow, index map[string]int) []Problem {
 					continue
 				}
 				ref := strings.SplitN(strings.TrimPrefix(ph, "outputs."), ".", 2)[0]
-				if _, exists := index[ref]; !exists {
+				j, exists := index[ref]
+				if exists && ancestors == nil {
+					ancestors = g.Ancestors()
+				}
+				if !exists {
 					ps = append(ps, Problem{path, fmt.Sprintf("{{%s}} refers to node %q, which is not in this workflow", ph, ref)})
-				} else if !ancestors[n.ID][ref] {
+				} else if !ancestors[g.Index[n.ID]][j] {
 					ps = append(ps, Problem{path, fmt.Sprintf("{{%s}} needs node %q to run before %q: add a path of edges from it", ph, ref, n.ID)})
 				}
 			}

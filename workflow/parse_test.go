@@ -166,6 +166,22 @@ func FuzzParse(f *testing.F) {
 			if _, err := workflow.Order(w); err != nil {
 				t.Fatalf("valid workflow failed to order: %v", err)
 			}
+			// Every node of a valid workflow is ordered after its parents.
+			g := w.Graph()
+			at := make([]int, len(w.Nodes))
+			for k, i := range g.Order {
+				at[i] = k
+			}
+			if len(g.Order) != len(w.Nodes) {
+				t.Fatalf("order %v of %d nodes", g.Order, len(w.Nodes))
+			}
+			for i, ps := range g.Parents {
+				for _, p := range ps {
+					if at[p] >= at[i] {
+						t.Fatalf("node %d ordered before its parent %d", i, p)
+					}
+				}
+			}
 		}
 	})
 }

@@ -36,6 +36,8 @@ type Workflow struct {
 	Variables []Variable     `json:"variables"`
 	CreatedAt time.Time      `json:"created_at"`
 	UpdatedAt time.Time      `json:"updated_at"`
+
+	graph *Graph // built by Parse; see Graph
 }
 
 // MarshalJSON writes the workflow with both "id" and "_id", as the original
@@ -62,13 +64,30 @@ func (w *Workflow) Description() string {
 	return s
 }
 
+// MaxTimeoutSeconds is the longest timeout a workflow may set, a week;
+// Validate refuses more.
+const MaxTimeoutSeconds = 7 * 24 * 60 * 60
+
 // MetaSeconds reads a duration in seconds from metadata[key], returning def
 // when the key is absent or not a positive number.
 func (w *Workflow) MetaSeconds(key string, def time.Duration) time.Duration {
-	if f, ok := number(w.Metadata[key]); ok && f > 0 {
-		return time.Duration(f * float64(time.Second))
+	if d, ok := seconds(w.Metadata[key]); ok {
+		return d
 	}
 	return def
+}
+
+// seconds converts a positive number of seconds to a duration. A number
+// over MaxTimeoutSeconds, in a document stored before Validate refused it,
+// counts as MaxTimeoutSeconds: converted as it is, it could pass the
+// largest time.Duration and wrap to a negative one.
+func seconds(v any) (time.Duration, bool) {
+	f, ok := number(v)
+	if !ok || !(f > 0) {
+		return 0, false
+	}
+	d := time.Duration(min(f, MaxTimeoutSeconds) * float64(time.Second))
+	return d, d > 0 // less than a nanosecond counts as unset, not as no time at all
 }
 
 // Node returns the node with the given id, or nil.
@@ -82,7 +101,8 @@ func (w *Workflow) Node(id string) *Node {
 }
 
 // Node is one step of a workflow. Config is kept as the open object it was
-// given; AI reads the typed ai-processor settings from it.
+// given, unknown keys included; AI reads the typed ai-processor settings
+// from it, and Graph holds them read once.
 type Node struct {
 	ID       string         `json:"id"`
 	Type     string         `json:"type"`
@@ -118,12 +138,12 @@ func (n *Node) AI() AIConfig {
 	if f, ok := number(n.Config["temperature"]); ok {
 		c.Temperature = &f
 	}
-	if f, ok := number(n.Config["max_tokens"]); ok {
-		c.MaxTokens = int(f)
+	if f, ok := number(n.Config["max_tokens"]); ok && f >= 1 {
+		c.MaxTokens = int(min(f, maxTokensLimit))
 	}
 	c.CanCommunicate, _ = n.Config["can_communicate"].(bool)
-	if f, ok := number(n.Config["timeout_seconds"]); ok && f > 0 {
-		c.Timeout = time.Duration(f * float64(time.Second))
+	if d, ok := seconds(n.Config["timeout_seconds"]); ok {
+		c.Timeout = d
 	}
 	return c
 }
