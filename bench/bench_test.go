@@ -12,7 +12,7 @@ import (
 )
 
 // TestQuick runs the bench with -quick and checks that it produces every
-// figure of issue 6, each positive. It checks no figure against its target:
+// named figure, each positive. It checks no figure against its target:
 // the quick counts are too small to measure anything, and benchmarks are
 // never timed assertions.
 func TestQuick(t *testing.T) {

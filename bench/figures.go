@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// figureNames lists the named figures of issue 6 in the order they are
+// figureNames lists the named figures in the order they are
 // printed. Every one of them is produced by a run, -quick included.
 var figureNames = []string{
 	"ask_inprocess_floor_p50_us",

@@ -1,8 +1,8 @@
-// Command bench measures Switchboard against the targets of issue 6, side by
+// Command bench measures Switchboard against its performance targets, side by
 // side in one run, and prints the figures as a table (default) or as one JSON
 // object (-json).
 //
-//	go run ./bench            # the full run, about two minutes on 2 cores
+//	go run ./bench            # the full run, about half a minute on 2 cores
 //	go run ./bench -json      # the same, as JSON: every figure by name, ratios, checks
 //	go run ./bench -quick     # a smoke run with small counts (CI runs it; seconds)
 //	go run ./bench -only ask,exec -cpuprofile cpu.prof   # some sections, profiled
