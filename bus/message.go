@@ -106,10 +106,10 @@ var ErrRemote = errors.New("bus: remote agent reported an error")
 //
 // Decoding is lenient where other writers differ harmlessly: field names match ignoring case (as
 // with encoding/json), unknown fields are skipped, timestamps may have any fraction, any offset
-// or no zone at all (read as UTC), reply_to may be "" or missing (read as nil), and invalid UTF-8
-// is replaced by U+FFFD. Decoding fails, with an error wrapping [ErrMalformed], when the payload
-// is not one JSON object, when a field has the wrong JSON type, and when a name appears twice
-// in one object.
+// or no zone at all (read as UTC), and reply_to may be "" or missing (read as nil). Decoding
+// fails, with an error wrapping [ErrMalformed], when the payload is not one JSON object in
+// UTF-8, when a field has the wrong JSON type, and when a name appears twice in one object.
+// Encoding replaces invalid UTF-8 in a string by U+FFFD, so what the bus sends always decodes.
 //
 // A Message is a value; its Content and Metadata maps are shared by copies, so a handler must
 // not modify them while another goroutine may read them.

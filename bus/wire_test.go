@@ -165,6 +165,8 @@ func TestWireDecodeMalformed(t *testing.T) {
 		{`{"content":{"n":1e400}}`, ""}, {`{"content":{"n":01}}`, ""}, {`{"content":{"n":.5}}`, ""},
 		{`{"content":{"n":+1}}`, ""}, {`{"unknown":bad}`, ""}, {`{"unknown":"\x"}`, ""},
 		{`{"id":"\u12g4"}`, ""}, {`{"id":"\a"}`, ""}, {"{\"id\":\"tab\there\"}", ""}, {`{"id":"abc`, ""},
+		// JSON text is UTF-8.
+		{`{"id":"\ud83c"}`, "id"}, {"{\"id\":\"ok\xff\"}", ""}, {"{\"content\":{\"\xff\":1}}", ""},
 		// A name twice in one object: parsers disagree on which one wins, so neither does.
 		{`{"id":"a","id":"b"}`, "id"}, {`{"ID":"x","id":"y"}`, ""}, {`{"content":{"a":1,"a":2}}`, ""},
 		{`{"content":{"deep":` + strings.Repeat(`[`, 10001) + strings.Repeat(`]`, 10001) + `}}`, ""},
@@ -189,8 +191,8 @@ func TestWireDecodeMalformed(t *testing.T) {
 }
 
 // TestWireDecodeLenient checks what decoding accepts from other writers: names in another case
-// (as encoding/json matches them), unknown fields, null, escapes and invalid UTF-8, zone-less
-// or offset timestamps.
+// (as encoding/json matches them), unknown fields, null, escapes, zone-less or offset
+// timestamps.
 func TestWireDecodeLenient(t *testing.T) {
 	t.Parallel()
 	ts := func(s string) time.Time {
@@ -224,8 +226,6 @@ func TestWireDecodeLenient(t *testing.T) {
 		{`{"requires_response":true}`, bus.Message{RequiresResponse: true}},
 		{`{"id":"\"\\\/\b\f\n\r\t\u00e9\u0041"}`, bus.Message{ID: "\"\\/\b\f\n\r\té" + "A"}},
 		{`{"id":"\ud83c\udf89 \u003cb\u003e"}`, bus.Message{ID: "🎉 <b>"}},
-		{`{"id":"\ud83c"}`, bus.Message{ID: "\ufffd"}},
-		{"{\"id\":\"ok\xff\"}", bus.Message{ID: "ok\ufffd"}},
 		{`{"content":{"a":{"b":[1,"x",null,true,false,{"c":-0.5e-3}]},"":""}}`,
 			bus.Message{Content: map[string]any{"a": map[string]any{"b": []any{1.0, "x", nil, true, false, map[string]any{"c": -0.5e-3}}}, "": ""}}},
 	} {
@@ -290,7 +290,7 @@ func FuzzWireDecode(f *testing.F) {
 	q := bus.NewQuery("a", "b", "why?", map[string]any{"chain": []string{"a"}, "n": 2.5}, bus.Meta("e", "w"), time.Minute)
 	good, _ := q.MarshalJSON()
 	resp, _ := bus.NewResponse(q, "b", "because").MarshalJSON()
-	for _, s := range []string{string(good), string(resp), `{"ID":"\ud83c","content":{"a":[1e5,null]}}`, `null`} {
+	for _, s := range []string{string(good), string(resp), `{"ID":"\ud83c\udf89","content":{"a":[1e5,null]}}`, `null`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
