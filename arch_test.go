@@ -19,11 +19,14 @@ func TestImportArrows(t *testing.T) {
 		"llm":         {},
 		"llm/llmtest": {},
 		"bus":         {},
-		"bus/bustest": {"bus"},
+		"bus/bustest": {"bus", "internal/redisserver"},
 		"examples":    {},
 		"store":       {"workflow"},
 		"executor":    {"workflow", "llm", "bus"},
 		"web":         {"workflow", "executor", "store"},
+
+		// internal/redisserver starts redis-server for bustest and the bench.
+		"internal/redisserver": {},
 	}
 	seen := 0
 	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {

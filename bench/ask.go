@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/switchboard-dev/switchboard/bus"
 	"github.com/switchboard-dev/switchboard/executor"
+	"github.com/switchboard-dev/switchboard/internal/redisserver"
 	"github.com/switchboard-dev/switchboard/llm"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
@@ -22,17 +25,21 @@ func (b *bencher) asks(ctx context.Context) error {
 		return err
 	}
 	defer mini.Close()
-	rs, err := startRedisServer(b.dir)
+	rdir := filepath.Join(b.dir, "redis")
+	if err := os.MkdirAll(rdir, 0o700); err != nil {
+		return err
+	}
+	rs, err := redisserver.Start(rdir)
 	if err != nil {
 		return err
 	}
-	defer rs.stop()
+	defer func() { _ = rs.Kill() }()
 	busMini, err := connectBus(ctx, mini.URL())
 	if err != nil {
 		return err
 	}
 	defer busMini.Close()
-	busRedis, err := connectBus(ctx, rs.url())
+	busRedis, err := connectBus(ctx, rs.URL())
 	if err != nil {
 		return err
 	}
@@ -70,7 +77,7 @@ func (b *bencher) asks(ctx context.Context) error {
 		return err
 	}
 	defer rawMini.close()
-	rawRedis, err := newRawPair(ctx, rs.addr)
+	rawRedis, err := newRawPair(ctx, rs.Addr())
 	if err != nil {
 		return err
 	}

@@ -169,3 +169,25 @@ func rawExchange() (query, reply []byte, reqCh, repCh string) {
 	reply, _ = bus.NewResponse(q, "node-bench-b", "pong").MarshalJSON()
 	return query, reply, bus.Channel("node-bench-b"), bus.Channel("node-bench-a")
 }
+
+// BenchmarkMessageJSON is the JSON work of one ask: a query and its response, each encoded
+// once by its sender and decoded once by its receiver.
+func BenchmarkMessageJSON(b *testing.B) {
+	q := bus.NewQuery("node-e-asker", "node-e-answerer", "Question 1: what is the next step?",
+		map[string]any{"from_node": "asker", "to_node": "answerer", "chain": []string{"asker"}},
+		bus.Meta("e", "w"), 30*time.Second)
+	r := bus.NewResponse(q, "node-e-answerer", "An answer, in one sentence.")
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, m := range []bus.Message{q, r} {
+			data, err := m.MarshalJSON()
+			if err != nil {
+				b.Fatal(err)
+			}
+			var back bus.Message
+			if err := back.UnmarshalJSON(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

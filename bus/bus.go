@@ -94,10 +94,6 @@ type Bus struct {
 	outage    bool          // a failure was logged and no recovery since
 
 	wg sync.WaitGroup // handler goroutines and Monitor calls
-
-	// bufs holds encoding buffers for Publish: go-redis copies the payload into its writer and
-	// keeps no reference once the PUBLISH returns, so each buffer is reused.
-	bufs sync.Pool
 }
 
 type askResult struct {
@@ -222,29 +218,18 @@ func (b *Bus) Publish(ctx context.Context, channel string, m Message) error {
 	if m.Timestamp.IsZero() {
 		m.Timestamp = wireNow()
 	}
-	bp, _ := b.bufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	payload, err := m.appendWire((*bp)[:0])
+	w, err := m.encodeWire()
 	if err != nil {
-		b.bufs.Put(bp)
 		return fmt.Errorf("publish to %s: encode message %s: %w", channel, m.ID, err)
 	}
-	err = b.client.Publish(ctx, channel, payload).Err()
-	if cap(payload) <= maxPooledBuf {
-		*bp = payload
-		b.bufs.Put(bp)
-	}
+	// go-redis copies the payload into its writer and keeps no reference once PUBLISH returns.
+	err = b.client.Publish(ctx, channel, w.bytes()).Err()
+	w.release()
 	if err != nil {
 		return fmt.Errorf("publish %s %s to %s: %w", m.Type, m.ID, channel, err)
 	}
 	return nil
 }
-
-// maxPooledBuf is the largest encoding buffer Publish keeps for reuse, so that one huge message
-// does not pin its memory.
-const maxPooledBuf = 64 << 10
 
 // ActiveChannels lists, sorted, the channels matching pattern that have at least one subscriber
 // on the Redis server (PUBSUB CHANNELS), whoever the subscriber is. It fails when Redis cannot
@@ -469,8 +454,9 @@ func (b *Bus) connectionFailed(cause error) {
 // response, otherwise to every handler of its channel. Every handler but one gets a goroutine
 // of its own here; that one is returned (ok true), for the reader to run itself.
 func (b *Bus) dispatch(rm *redis.Message) (first *subscription, fm Message, ok bool) {
+	payload := []byte(rm.Payload)
 	var m Message
-	err := m.decodeWire(rm.Payload)
+	err := m.decodeWire(payload)
 	if err == nil {
 		err = m.Validate()
 	}
@@ -521,7 +507,7 @@ func (b *Bus) dispatch(rm *redis.Message) (first *subscription, fm Message, ok b
 	for _, s := range others {
 		// Each handler gets its own maps, so one cannot race another by modifying them.
 		var mm Message
-		_ = mm.decodeWire(rm.Payload)
+		_ = mm.decodeWire(payload)
 		go b.runHandler(s, mm)
 	}
 	return first, m, true

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -101,9 +102,14 @@ var ErrRemote = errors.New("bus: remote agent reported an error")
 //	expires_at         same format, or null when the message does not expire
 //	metadata           object (never null) holding execution_id and workflow_id
 //
-// Decoding is lenient where other writers differ harmlessly: timestamps may have any fraction,
-// any offset or no zone at all (read as UTC), and reply_to may be "" or missing (read as nil).
-// Decoding fails, with an error wrapping [ErrMalformed], when a field has the wrong JSON type.
+// Map keys are written sorted; strings are not HTML-escaped.
+//
+// Decoding is lenient where other writers differ harmlessly: field names match ignoring case (as
+// with encoding/json), unknown fields are skipped, timestamps may have any fraction, any offset
+// or no zone at all (read as UTC), and reply_to may be "" or missing (read as nil). Decoding
+// fails, with an error wrapping [ErrMalformed], when the payload is not one JSON object in
+// UTF-8, when a field has the wrong JSON type, and when a name appears twice in one object.
+// Encoding replaces invalid UTF-8 in a string by U+FFFD, so what the bus sends always decodes.
 //
 // A Message is a value; its Content and Metadata maps are shared by copies, so a handler must
 // not modify them while another goroutine may read them.
@@ -123,19 +129,20 @@ type Message struct {
 }
 
 // MarshalJSON encodes m in the wire format described on [Message]. It fails only when Content
-// or Metadata hold a value encoding/json cannot encode (a channel, a function, a NaN).
+// or Metadata hold a value that has no JSON form (a channel, a function, a NaN, a cycle).
 func (m Message) MarshalJSON() ([]byte, error) {
-	b, err := m.appendWire(make([]byte, 0, m.wireSize()))
+	w, err := m.encodeWire()
 	if err != nil {
 		return nil, fmt.Errorf("encode message %s: %w", m.ID, err)
 	}
-	return b, nil
+	defer w.release()
+	return bytes.Clone(w.bytes()), nil
 }
 
-// UnmarshalJSON decodes the wire format described on [Message]. Errors wrap [ErrMalformed].
+// UnmarshalJSON decodes the wire format described on [Message]; on error m is unchanged and the
+// error wraps [ErrMalformed].
 func (m *Message) UnmarshalJSON(data []byte) error {
-	// The copy lets the decoded strings share one allocation that data's owner cannot change.
-	return m.decodeWire(string(data))
+	return m.decodeWire(data)
 }
 
 func formatTime(t time.Time) string {

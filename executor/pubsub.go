@@ -32,7 +32,7 @@ type pubsubTransport struct {
 
 	mu       sync.Mutex
 	answers  map[string]*answerOnce // query id → its answer, so a re-sent query is answered once
-	degraded error                  // set when Redis was lost: later asks go in-process
+	degraded error                  // why Redis was lost, once it was: later asks go in-process
 }
 
 type answerOnce struct {
@@ -95,14 +95,51 @@ func (t *pubsubTransport) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (t *pubsubTransport) ask(ctx context.Context, r askRequest) askResult {
+// errRedisDown is the cause recorded when the bus reports its Redis connection down before an
+// ask or broadcast of this execution noticed it.
+var errRedisDown = errors.New("the bus's connection to Redis is down")
+
+// inProcess reports whether the execution's asks and broadcasts go in-process from now on:
+// Redis was lost earlier in the execution, or the bus reports it down now (which is recorded
+// as the loss).
+func (t *pubsubTransport) inProcess() bool {
 	t.mu.Lock()
-	degraded := t.degraded
+	degraded := t.degraded != nil
 	t.mu.Unlock()
-	if degraded != nil || !t.ps.Healthy() {
+	if degraded {
+		return true
+	}
+	if !t.ps.Healthy() {
+		t.lost(errRedisDown)
+		return true
+	}
+	return false
+}
+
+// lost records, the first time only, that Redis was lost in the middle of the execution: the
+// rest of it goes in-process (a reconnect later does not switch back, so that one run does not
+// mix transports), and the record's fallback_reason says when and why, as it does for a
+// fallback at start. The mode stays pubsub: the execution did use it.
+func (t *pubsubTransport) lost(cause error) {
+	t.mu.Lock()
+	first := t.degraded == nil
+	if first {
+		t.degraded = cause
+	}
+	t.mu.Unlock()
+	if !first {
+		return
+	}
+	reason := fmt.Sprintf("Redis connection lost at %s: %v; the rest of the run went in-process",
+		time.Now().UTC().Format(time.RFC3339), cause)
+	t.x.log(slog.LevelWarn, "", "%s", reason)
+	t.x.setHeader(func(h *workflow.Execution) { h.FallbackReason = reason })
+}
+
+func (t *pubsubTransport) ask(ctx context.Context, r askRequest) askResult {
+	if t.inProcess() {
 		// Redis was lost during this execution: finish it in-process.
-		res := inProcess{t.x}.ask(ctx, r)
-		return res
+		return inProcess{t.x}.ask(ctx, r)
 	}
 	x := t.x
 	from, to := x.agentID(r.from), x.agentID(r.to)
@@ -119,9 +156,7 @@ func (t *pubsubTransport) ask(ctx context.Context, r askRequest) askResult {
 	res := askResult{transport: viaRedis, messageID: q.ID}
 	if err != nil {
 		if errors.Is(err, bus.ErrConnectionLost) || errors.Is(err, bus.ErrClosed) {
-			t.mu.Lock()
-			t.degraded = err
-			t.mu.Unlock()
+			t.lost(err)
 			x.log(slog.LevelWarn, r.from, "Lost the Redis connection during an ask; the rest of this execution's asks go in-process")
 			res.err = fmt.Errorf("the Redis connection was lost while %s waited for %s", r.from, r.to)
 			return res
@@ -140,7 +175,7 @@ func (t *pubsubTransport) ask(ctx context.Context, r askRequest) askResult {
 
 func (t *pubsubTransport) broadcast(ctx context.Context, r broadcastRequest) broadcastResult {
 	x := t.x
-	if !t.ps.Healthy() {
+	if t.inProcess() {
 		return broadcastResult{transport: viaInProcess}
 	}
 	m := bus.NewBroadcast(x.agentID(r.from), r.message, r.types, bus.Meta(x.rec.ID, x.wf.ID), x.askTimeout)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -249,6 +250,7 @@ func TestPubSubRedisLostDuringAsk(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("the teacher was never asked")
 		}
+		killed := time.Now()
 		ctl.Kill()
 		status, err := r.Wait(ctx)
 		releaseOnce.Do(func() { close(release) })
@@ -275,8 +277,28 @@ func TestPubSubRedisLostDuringAsk(t *testing.T) {
 		if second == nil || second.Content != "in-process answer" || second.Metadata["transport"] != "inprocess" {
 			t.Fatalf("the later ask should go in-process: %+v", second)
 		}
+		// The record's top level says so too, with the time, not only each entry's transport.
+		if x.RequestedMode != "pubsub" || x.Mode != "pubsub" {
+			t.Errorf("modes %s→%s, want pubsub→pubsub (the run did use Redis)", x.RequestedMode, x.Mode)
+		}
+		m := lostReason.FindStringSubmatch(x.FallbackReason)
+		if m == nil {
+			t.Fatalf("fallback_reason = %q, want %s", x.FallbackReason, lostReason)
+		}
+		if at, err := time.Parse(time.RFC3339, m[1]); err != nil || at.Before(killed.Add(-time.Second)) || at.After(time.Now()) {
+			t.Errorf("fallback_reason time %s (%v), want about the kill at %s", m[1], err, killed.Format(time.RFC3339))
+		}
+		logged := false
+		for _, l := range x.Logs {
+			logged = logged || l.Level == "warning" && strings.Contains(l.Message, x.FallbackReason)
+		}
+		if !logged {
+			t.Errorf("no warning log with the reason in %+v", x.Logs)
+		}
 	})
 }
+
+var lostReason = regexp.MustCompile(`^Redis connection lost at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ): .*connection lost.*; the rest of the run went in-process$`)
 
 func TestPubSubResentQueryAnsweredOnce(t *testing.T) {
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {

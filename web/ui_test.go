@@ -684,3 +684,43 @@ func TestUILivePageListenersAreNeverReplaced(t *testing.T) {
 		}
 	}
 }
+
+// TestUIFallbackBanner checks the execution page's fallback banner: for a run that fell back to
+// simple mode at start, for one that lost Redis in the middle (still pubsub, the rest
+// in-process), and none for a run that kept Redis.
+func TestUIFallbackBanner(t *testing.T) {
+	t.Parallel()
+	s, c := newUI(t, web.Config{})
+	wid := createWorkflow(t, s, uiDoc)
+	now := time.Now().UTC()
+	for _, tc := range []struct {
+		name, mode, reason string
+		wants, unwanted    []string
+	}{
+		{"at start", workflow.ModeSimple, "redis is unreachable: dial tcp 127.0.0.1:1: connect: connection refused",
+			[]string{"banner-fallback", "Pub/Sub was not available, so this run fell back to simple mode.", "Reason: redis is unreachable"},
+			[]string{"Redis was lost during this run"}},
+		{"mid-run", workflow.ModePubSub, "Redis connection lost at 2026-12-03T08:01:02Z: bus: redis pub/sub connection lost; the rest of the run went in-process",
+			[]string{"banner-fallback", "Redis was lost during this run, so the rest of it went in-process.", "Reason: Redis connection lost at 2026-12-03T08:01:02Z"},
+			[]string{"Pub/Sub was not available"}},
+		{"kept redis", workflow.ModePubSub, "", nil, []string{"banner-fallback"}},
+	} {
+		xid := workflow.NewID()
+		if err := s.db.Record(t.Context(), workflow.Event{ExecutionID: xid, Seq: 1, Time: now, Kind: workflow.EventExecution,
+			Execution: &workflow.Execution{ID: xid, WorkflowID: wid, WorkflowName: "qa", Status: workflow.ExecSuccess,
+				CreatedAt: now, StartTime: &now, EndTime: &now, RequestedMode: workflow.ModePubSub, Mode: tc.mode,
+				FallbackReason: tc.reason}}); err != nil {
+			t.Fatal(err)
+		}
+		code, page, _ := c.get("/ui/executions/" + xid)
+		if code != 200 {
+			t.Fatalf("%s: GET execution page: %d", tc.name, code)
+		}
+		mustContain(t, tc.name+" page", page, tc.wants...)
+		for _, u := range tc.unwanted {
+			if strings.Contains(page, u) {
+				t.Errorf("%s page contains %q", tc.name, u)
+			}
+		}
+	}
+}
