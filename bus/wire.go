@@ -2,6 +2,7 @@ package bus
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -63,6 +64,7 @@ var (
 		json.FormatNilSliceAsNull(true),
 		jsontext.AllowDuplicateNames(true),
 		json.Deterministic(true),
+		json.WithMarshalers(json.MarshalToFunc(encodeNumber)),
 	)
 	// decodeOptions: field names match as encoding/json matches them (exactly, or else ignoring
 	// case, but not ignoring "_"). JSON text is UTF-8 (RFC 8259): invalid UTF-8 or a lone
@@ -74,6 +76,17 @@ var (
 		jsonv1.MatchCaseSensitiveDelimiter(true),
 	)
 )
+
+// encodeNumber writes an encoding/json Number (what a decoder with UseNumber gives, as the
+// workflow package's does for variables and CALL arguments) as the JSON number it holds; the
+// library would otherwise write it as a string, since it is a string type. A Number that is not
+// a valid JSON number fails the encode.
+func encodeNumber(enc *jsontext.Encoder, n stdjson.Number) error {
+	if n == "" {
+		return enc.WriteToken(jsontext.Int(0))
+	}
+	return enc.WriteValue(jsontext.Value(n))
+}
 
 // wireBuffer holds an encoded message. Buffers are kept in a pool: a message is encoded into
 // one, and its bytes are used (published, or copied out) before it goes back.

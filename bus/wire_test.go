@@ -135,6 +135,21 @@ func TestWireEncode(t *testing.T) {
 		t.Errorf("payload is not valid JSON: %s", first)
 	}
 
+	// A json.Number, as a decoder with UseNumber gives, is written as the number it holds.
+	nums := bus.Message{ID: "n", Type: bus.TypeQuery, FromAgent: "a",
+		Content: map[string]any{"n": json.Number("1.5"), "zero": json.Number(""), "ctx": map[string]any{"k": json.Number("1")}}}
+	data, err := nums.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"content":{"ctx":{"k":1},"n":1.5,"zero":0}`; !strings.Contains(string(data), want) {
+		t.Errorf("numbers: payload lacks %s:\n%s", want, data)
+	}
+	nums.Content = map[string]any{"n": json.Number("1e")}
+	if _, err := nums.MarshalJSON(); err == nil {
+		t.Error("a json.Number that is not a number was encoded")
+	}
+
 	cyclic := map[string]any{}
 	cyclic["self"] = cyclic
 	for name, v := range map[string]any{"NaN": math.NaN(), "Inf": math.Inf(1), "func": func() {}, "chan": make(chan int), "cycle": cyclic} {
