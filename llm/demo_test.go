@@ -29,7 +29,7 @@ func demoRequest(agent, name string, purpose llm.Purpose, last string) llm.Reque
 
 func demoChat(t *testing.T, r llm.Request) llm.Response {
 	t.Helper()
-	res, err := llm.NewDemo().Chat(context.Background(), r)
+	res, err := llm.NewDemo().Chat(t.Context(), r)
 	if err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
@@ -43,6 +43,7 @@ func demoChat(t *testing.T, r llm.Request) llm.Response {
 }
 
 func TestDemoReplies(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		req     llm.Request
@@ -127,6 +128,7 @@ func TestDemoReplies(t *testing.T) {
 }
 
 func TestDemoIsDeterministic(t *testing.T) {
+	t.Parallel()
 	for _, p := range []llm.Purpose{llm.PurposeTask, llm.PurposeAnswer, llm.PurposeFollowUp} {
 		r := demoRequest("student", "Student", p, "Mixed: CALL: ask_node('teacher', \"it's\") and more")
 		a, b := demoChat(t, r), demoChat(t, r)
@@ -137,6 +139,7 @@ func TestDemoIsDeterministic(t *testing.T) {
 }
 
 func TestDemoUsageCountsWords(t *testing.T) {
+	t.Parallel()
 	r := llm.Request{Agent: "t", Purpose: llm.PurposeAnswer, Messages: []llm.Message{
 		{Role: llm.RoleSystem, Content: "one two three"},
 		{Role: llm.RoleUser, Content: "four five"},
@@ -149,6 +152,7 @@ func TestDemoUsageCountsWords(t *testing.T) {
 }
 
 func TestDemoStreaming(t *testing.T) {
+	t.Parallel()
 	r := demoRequest("teacher", "Teacher", llm.PurposeAnswer, "Why  is the sky\nblue?")
 	var deltas []string
 	r.OnDelta = func(d string) { deltas = append(deltas, d) }
@@ -167,33 +171,35 @@ func TestDemoStreaming(t *testing.T) {
 }
 
 func TestDemoRespectsContext(t *testing.T) {
+	t.Parallel()
 	d := llm.NewDemo()
 	d.Latency = time.Hour
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer cancel()
 	_, err := d.Chat(ctx, demoRequest("a", "A", llm.PurposeTask, "hi"))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error = %v, want context.DeadlineExceeded", err)
 	}
 
-	cancelled, cancel2 := context.WithCancel(context.Background())
+	cancelled, cancel2 := context.WithCancel(t.Context())
 	cancel2()
 	if _, err := llm.NewDemo().Chat(cancelled, demoRequest("a", "A", llm.PurposeTask, "hi")); !errors.Is(err, context.Canceled) {
 		t.Errorf("error = %v, want context.Canceled", err)
 	}
-	if _, err := llm.NewDemo().Chat(context.Background(), llm.Request{}); !errors.Is(err, llm.ErrNoMessages) {
+	if _, err := llm.NewDemo().Chat(t.Context(), llm.Request{}); !errors.Is(err, llm.ErrNoMessages) {
 		t.Errorf("error = %v, want ErrNoMessages", err)
 	}
 }
 
 func TestDemoConcurrentUse(t *testing.T) {
+	t.Parallel()
 	d := llm.NewDemo()
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
 			r := demoRequest("student", "Student", llm.PurposeTask, "CALL: ask_node('teacher', 'x')")
 			r.OnDelta = func(string) {}
-			if _, err := d.Chat(context.Background(), r); err != nil {
+			if _, err := d.Chat(t.Context(), r); err != nil {
 				t.Errorf("Chat: %v", err)
 			}
 		})

@@ -2,8 +2,8 @@ package llm_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -18,6 +18,7 @@ func envFunc(env map[string]string) func(string) string {
 }
 
 func TestFromEnv(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		env      map[string]string
@@ -65,7 +66,7 @@ func TestFromEnv(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			c, info := llm.FromEnv(envFunc(tt.env), slog.New(slog.NewTextHandler(&logs, nil)))
+			c, info := llm.FromEnv(envFunc(tt.env), slog.New(slog.NewTextHandler(io.MultiWriter(&logs, t.Output()), nil)))
 			if info != tt.want || c.Info() != tt.want {
 				t.Errorf("info = %+v, client info = %+v, want %+v", info, c.Info(), tt.want)
 			}
@@ -97,6 +98,7 @@ func TestFromEnv(t *testing.T) {
 // TestFromEnvTalksToServer checks the key actually sent: the configured one, or a placeholder
 // when only a base URL is set (Ollama, LM Studio).
 func TestFromEnvTalksToServer(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ key, wantAuth string }{
 		{key: "sk-abc", wantAuth: "Bearer sk-abc"},
 		{key: "", wantAuth: "Bearer "}, // any non-empty placeholder
@@ -108,8 +110,8 @@ func TestFromEnvTalksToServer(t *testing.T) {
 				w.Header().Set("Content-Type", "application/json")
 				fmt.Fprint(w, `{"model":"local","choices":[{"index":0,"message":{"role":"assistant","content":"hello"}}]}`)
 			})
-			c, _ := llm.FromEnv(envFunc(map[string]string{"OPENAI_API_KEY": tt.key, "OPENAI_BASE_URL": url}), nil)
-			res, err := c.Chat(context.Background(), userRequest("hi"))
+			c, _ := llm.FromEnv(envFunc(map[string]string{"OPENAI_API_KEY": tt.key, "OPENAI_BASE_URL": url}), testLogger(t))
+			res, err := c.Chat(t.Context(), userRequest("hi"))
 			if err != nil || res.Content != "hello" {
 				t.Fatalf("Chat = %+v, %v", res, err)
 			}
@@ -122,12 +124,13 @@ func TestFromEnvTalksToServer(t *testing.T) {
 }
 
 func TestFromEnvWithLLMTestServer(t *testing.T) {
+	t.Parallel()
 	srv := llmtest.NewServer(t, llmtest.Echo)
-	c, info := llm.FromEnv(envFunc(map[string]string{"OPENAI_BASE_URL": srv.URL(), "SWITCHBOARD_MODEL": "m1"}), nil)
+	c, info := llm.FromEnv(envFunc(map[string]string{"OPENAI_BASE_URL": srv.URL(), "SWITCHBOARD_MODEL": "m1"}), testLogger(t))
 	if info.BaseURL != srv.URL() || info.Model != "m1" {
 		t.Errorf("info = %+v", info)
 	}
-	res, err := c.Chat(context.Background(), userRequest("ping"))
+	res, err := c.Chat(t.Context(), userRequest("ping"))
 	if err != nil || res.Content != "echo: ping" || res.Model != "m1" {
 		t.Errorf("Chat = %+v, %v, want echo: ping from m1", res, err)
 	}

@@ -77,17 +77,18 @@ func (c *capture) last(t *testing.T) openai.ChatCompletionRequest {
 }
 
 func TestOpenAIReplyWithUsage(t *testing.T) {
+	t.Parallel()
 	var cp capture
 	usage := &openai.Usage{PromptTokens: 17, CompletionTokens: 5, TotalTokens: 22}
 	srv := llmtest.NewServer(t, cp.handler(llmtest.Reply{Content: "Photosynthesis turns light into sugar.", Usage: usage}))
-	c := llm.NewOpenAI(testConfig(srv.URL()), nil)
+	c := llm.NewOpenAI(testConfig(srv.URL()), testLogger(t))
 
 	temp := 0.0
 	r := userRequest("Explain photosynthesis.")
 	r.Model = "gpt-test"
 	r.Temperature = &temp
 	r.MaxTokens = 50
-	res, err := c.Chat(context.Background(), r)
+	res, err := c.Chat(t.Context(), r)
 	if err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
@@ -117,11 +118,12 @@ func TestOpenAIReplyWithUsage(t *testing.T) {
 }
 
 func TestOpenAIDefaultModelAndEstimatedUsage(t *testing.T) {
+	t.Parallel()
 	var cp capture
 	// Zero usage from the server (as some compatible servers do) makes the client estimate.
 	srv := llmtest.NewServer(t, cp.handler(llmtest.Reply{Content: "12345678", Usage: &openai.Usage{}}))
-	c := llm.NewOpenAI(testConfig(srv.URL()), nil)
-	res, err := c.Chat(context.Background(), userRequest("abcd"))
+	c := llm.NewOpenAI(testConfig(srv.URL()), testLogger(t))
+	res, err := c.Chat(t.Context(), userRequest("abcd"))
 	if err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
@@ -135,12 +137,13 @@ func TestOpenAIDefaultModelAndEstimatedUsage(t *testing.T) {
 }
 
 func TestOpenAIRetries429ThenSucceeds(t *testing.T) {
+	t.Parallel()
 	srv := llmtest.NewServer(t, llmtest.Sequence(
 		llmtest.Reply{Status: http.StatusTooManyRequests, Content: "slow down"},
 		llmtest.Reply{Content: "ok"},
 	))
-	c := llm.NewOpenAI(testConfig(srv.URL()), nil)
-	res, err := c.Chat(context.Background(), userRequest("hi"))
+	c := llm.NewOpenAI(testConfig(srv.URL()), testLogger(t))
+	res, err := c.Chat(t.Context(), userRequest("hi"))
 	if err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
@@ -153,12 +156,13 @@ func TestOpenAIRetries429ThenSucceeds(t *testing.T) {
 }
 
 func TestOpenAIRetryableStatusExhaustsRetries(t *testing.T) {
+	t.Parallel()
 	for _, status := range []int{http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			srv := llmtest.NewServer(t, llmtest.Sequence(llmtest.Reply{Status: status}))
 			cfg := testConfig(srv.URL())
 			cfg.MaxRetries = 2
-			_, err := llm.NewOpenAI(cfg, nil).Chat(context.Background(), userRequest("hi"))
+			_, err := llm.NewOpenAI(cfg, testLogger(t)).Chat(t.Context(), userRequest("hi"))
 			e := asError(t, err)
 			if e.Status != status || !e.Retryable || e.Attempts != cfg.MaxRetries+1 {
 				t.Errorf("error = %+v, want status %d, retryable, %d attempts", e, status, cfg.MaxRetries+1)
@@ -178,10 +182,11 @@ func TestOpenAIRetryableStatusExhaustsRetries(t *testing.T) {
 }
 
 func TestOpenAIRequestErrorsAreNotRetried(t *testing.T) {
+	t.Parallel()
 	for _, status := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound, http.StatusUnprocessableEntity} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			srv := llmtest.NewServer(t, llmtest.Sequence(llmtest.Reply{Status: status, Content: "bad request"}))
-			_, err := llm.NewOpenAI(testConfig(srv.URL()), nil).Chat(context.Background(), userRequest("hi"))
+			_, err := llm.NewOpenAI(testConfig(srv.URL()), testLogger(t)).Chat(t.Context(), userRequest("hi"))
 			e := asError(t, err)
 			if e.Status != status || e.Retryable || e.Attempts != 1 {
 				t.Errorf("error = %+v, want status %d, not retryable, 1 attempt", e, status)
@@ -194,11 +199,12 @@ func TestOpenAIRequestErrorsAreNotRetried(t *testing.T) {
 }
 
 func TestOpenAIHungServerTimesOut(t *testing.T) {
+	t.Parallel()
 	srv := llmtest.NewServer(t, llmtest.Sequence(llmtest.Reply{Delay: time.Hour, Content: "never"}))
 	cfg := testConfig(srv.URL())
 	cfg.Timeout = 200 * time.Millisecond
 	cfg.MaxRetries = 1
-	_, err := llm.NewOpenAI(cfg, nil).Chat(context.Background(), userRequest("hi"))
+	_, err := llm.NewOpenAI(cfg, testLogger(t)).Chat(t.Context(), userRequest("hi"))
 	e := asError(t, err)
 	if !e.Retryable || e.Status != 0 || e.Attempts != 2 {
 		t.Errorf("error = %+v, want retryable, no status, 2 attempts", e)
@@ -216,13 +222,14 @@ func TestOpenAIHungServerTimesOut(t *testing.T) {
 }
 
 func TestOpenAIStreamTimesOutWhenStalled(t *testing.T) {
+	t.Parallel()
 	srv := llmtest.NewServer(t, llmtest.Sequence(llmtest.Reply{Delay: time.Hour, Content: "never"}))
 	cfg := testConfig(srv.URL())
 	cfg.Timeout = 200 * time.Millisecond
 	cfg.MaxRetries = -1
 	r := userRequest("hi")
 	r.OnDelta = func(string) { t.Error("OnDelta called on a hung stream") }
-	_, err := llm.NewOpenAI(cfg, nil).Chat(context.Background(), r)
+	_, err := llm.NewOpenAI(cfg, testLogger(t)).Chat(t.Context(), r)
 	e := asError(t, err)
 	if !e.Retryable || e.Attempts != 1 || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error = %+v (%v), want a retryable timeout after 1 attempt", e, err)
@@ -276,13 +283,14 @@ func waitErr(t *testing.T, done <-chan error) error {
 }
 
 func TestOpenAICancelDuringBackoffStopsRetries(t *testing.T) {
+	t.Parallel()
 	srv := llmtest.NewServer(t, llmtest.Sequence(llmtest.Reply{Status: http.StatusServiceUnavailable}))
 	sig := newSignal("llm attempt failed; retrying")
 	cfg := testConfig(srv.URL())
 	cfg.Backoff = time.Minute // capped at 10 s: only a ctx-aware wait returns promptly
 	c := llm.NewOpenAI(cfg, slog.New(sig))
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := chatAsync(ctx, c, userRequest("hi"))
 	select {
@@ -302,13 +310,14 @@ func TestOpenAICancelDuringBackoffStopsRetries(t *testing.T) {
 }
 
 func TestOpenAICancelDuringRequestStopsRetries(t *testing.T) {
+	t.Parallel()
 	arrived := make(chan struct{}, 1)
 	srv := llmtest.NewServer(t, func(openai.ChatCompletionRequest) llmtest.Reply {
 		arrived <- struct{}{}
 		return llmtest.Reply{Delay: time.Hour}
 	})
-	c := llm.NewOpenAI(testConfig(srv.URL()), nil)
-	ctx, cancel := context.WithCancel(context.Background())
+	c := llm.NewOpenAI(testConfig(srv.URL()), testLogger(t))
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := chatAsync(ctx, c, userRequest("hi"))
 	<-arrived
@@ -324,11 +333,12 @@ func TestOpenAICancelDuringRequestStopsRetries(t *testing.T) {
 }
 
 func TestOpenAINetworkErrorIsRetryable(t *testing.T) {
+	t.Parallel()
 	srv := llmtest.NewServer(t, llmtest.Echo)
 	srv.Close() // nothing listens at the URL any more: connection refused
 	cfg := testConfig(srv.URL())
 	cfg.MaxRetries = 2
-	_, err := llm.NewOpenAI(cfg, nil).Chat(context.Background(), userRequest("hi"))
+	_, err := llm.NewOpenAI(cfg, testLogger(t)).Chat(t.Context(), userRequest("hi"))
 	e := asError(t, err)
 	if !e.Retryable || e.Status != 0 || e.Attempts != 3 {
 		t.Errorf("error = %+v, want retryable, no status, 3 attempts", e)
@@ -349,11 +359,12 @@ func rawServer(t *testing.T, h http.HandlerFunc) (url string, count *atomic.Int6
 }
 
 func TestOpenAINoChoicesIsAnError(t *testing.T) {
+	t.Parallel()
 	url, count := rawServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"id":"x","object":"chat.completion","model":"m","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":0,"total_tokens":1}}`)
 	})
-	_, err := llm.NewOpenAI(testConfig(url), nil).Chat(context.Background(), userRequest("hi"))
+	_, err := llm.NewOpenAI(testConfig(url), testLogger(t)).Chat(t.Context(), userRequest("hi"))
 	e := asError(t, err)
 	if !errors.Is(err, llm.ErrNoChoices) || e.Retryable {
 		t.Errorf("error = %+v (%v), want ErrNoChoices, not retryable", e, err)
@@ -364,8 +375,9 @@ func TestOpenAINoChoicesIsAnError(t *testing.T) {
 }
 
 func TestOpenAIEmptyMessages(t *testing.T) {
+	t.Parallel()
 	srv := llmtest.NewServer(t, llmtest.Echo)
-	_, err := llm.NewOpenAI(testConfig(srv.URL()), nil).Chat(context.Background(), llm.Request{Agent: "a"})
+	_, err := llm.NewOpenAI(testConfig(srv.URL()), testLogger(t)).Chat(t.Context(), llm.Request{Agent: "a"})
 	if !errors.Is(err, llm.ErrNoMessages) {
 		t.Errorf("error = %v, want ErrNoMessages", err)
 	}
@@ -375,6 +387,7 @@ func TestOpenAIEmptyMessages(t *testing.T) {
 }
 
 func TestOpenAIStreaming(t *testing.T) {
+	t.Parallel()
 	var cp capture
 	content := "Light, water and CO2\nbecome sugar and oxygen."
 	usage := &openai.Usage{PromptTokens: 11, CompletionTokens: 9, TotalTokens: 20}
@@ -382,7 +395,7 @@ func TestOpenAIStreaming(t *testing.T) {
 	var deltas []string
 	r := userRequest("Explain photosynthesis.")
 	r.OnDelta = func(d string) { deltas = append(deltas, d) }
-	res, err := llm.NewOpenAI(testConfig(srv.URL()), nil).Chat(context.Background(), r)
+	res, err := llm.NewOpenAI(testConfig(srv.URL()), testLogger(t)).Chat(t.Context(), r)
 	if err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
@@ -405,6 +418,7 @@ func TestOpenAIStreaming(t *testing.T) {
 }
 
 func TestOpenAIStreamRetriesBeforeFirstDelta(t *testing.T) {
+	t.Parallel()
 	srv := llmtest.NewServer(t, llmtest.Sequence(
 		llmtest.Reply{Status: http.StatusServiceUnavailable},
 		llmtest.Reply{Content: "second time lucky"},
@@ -412,7 +426,7 @@ func TestOpenAIStreamRetriesBeforeFirstDelta(t *testing.T) {
 	var deltas []string
 	r := userRequest("hi")
 	r.OnDelta = func(d string) { deltas = append(deltas, d) }
-	res, err := llm.NewOpenAI(testConfig(srv.URL()), nil).Chat(context.Background(), r)
+	res, err := llm.NewOpenAI(testConfig(srv.URL()), testLogger(t)).Chat(t.Context(), r)
 	if err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
@@ -422,6 +436,7 @@ func TestOpenAIStreamRetriesBeforeFirstDelta(t *testing.T) {
 }
 
 func TestOpenAIStreamWithoutUsageIsEstimated(t *testing.T) {
+	t.Parallel()
 	url, _ := rawServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		for _, d := range []string{"abcd", "efgh"} {
@@ -435,7 +450,7 @@ func TestOpenAIStreamWithoutUsageIsEstimated(t *testing.T) {
 	})
 	r := userRequest("hi")
 	r.OnDelta = func(string) {}
-	res, err := llm.NewOpenAI(testConfig(url), nil).Chat(context.Background(), r)
+	res, err := llm.NewOpenAI(testConfig(url), testLogger(t)).Chat(t.Context(), r)
 	if err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
@@ -447,6 +462,7 @@ func TestOpenAIStreamWithoutUsageIsEstimated(t *testing.T) {
 // A server that reports no usage, streamed or not, gets an estimate marked
 // as one; reported usage is not marked.
 func TestOpenAIUsageEstimatedOnlyWhenNotReported(t *testing.T) {
+	t.Parallel()
 	reported := &openai.Usage{PromptTokens: 3, CompletionTokens: 4, TotalTokens: 7}
 	for _, tc := range []struct {
 		name   string
@@ -464,7 +480,7 @@ func TestOpenAIUsageEstimatedOnlyWhenNotReported(t *testing.T) {
 		if tc.stream {
 			r.OnDelta = func(string) {}
 		}
-		res, err := llm.NewOpenAI(testConfig(srv.URL()), nil).Chat(t.Context(), r)
+		res, err := llm.NewOpenAI(testConfig(srv.URL()), testLogger(t)).Chat(t.Context(), r)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -475,7 +491,8 @@ func TestOpenAIUsageEstimatedOnlyWhenNotReported(t *testing.T) {
 }
 
 func TestOpenAIInfo(t *testing.T) {
-	c := llm.NewOpenAI(llm.Config{APIKey: "sk-secret", BaseURL: "http://user:pw@localhost:11434/v1"}, nil)
+	t.Parallel()
+	c := llm.NewOpenAI(llm.Config{APIKey: "sk-secret", BaseURL: "http://user:pw@localhost:11434/v1"}, testLogger(t))
 	info := c.Info()
 	if info.Provider != llm.ProviderOpenAICompatible || info.Model != llm.DefaultModel {
 		t.Errorf("Info = %+v", info)
@@ -484,14 +501,15 @@ func TestOpenAIInfo(t *testing.T) {
 	if strings.Contains(string(b), "sk-secret") || strings.Contains(string(b), "pw@") {
 		t.Errorf("Info %s leaks a credential", b)
 	}
-	if got := llm.NewOpenAI(llm.Config{}, nil).Info().BaseURL; got != llm.DefaultBaseURL {
+	if got := llm.NewOpenAI(llm.Config{}, testLogger(t)).Info().BaseURL; got != llm.DefaultBaseURL {
 		t.Errorf("default BaseURL = %q, want %q", got, llm.DefaultBaseURL)
 	}
 }
 
 func TestOpenAIConcurrentUse(t *testing.T) {
+	t.Parallel()
 	srv := llmtest.NewServer(t, llmtest.Echo)
-	c := llm.NewOpenAI(testConfig(srv.URL()), nil)
+	c := llm.NewOpenAI(testConfig(srv.URL()), testLogger(t))
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Go(func() {
@@ -499,7 +517,7 @@ func TestOpenAIConcurrentUse(t *testing.T) {
 			if i%2 == 0 {
 				r.OnDelta = func(string) {}
 			}
-			res, err := c.Chat(context.Background(), r)
+			res, err := c.Chat(t.Context(), r)
 			if err != nil {
 				t.Errorf("Chat %d: %v", i, err)
 				return
@@ -525,6 +543,7 @@ func streamChunk(delta string) string {
 }
 
 func TestOpenAIStreamBrokenAfterDeltaIsNotRetried(t *testing.T) {
+	t.Parallel()
 	url, count := rawServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprint(w, streamChunk("partial "))
@@ -540,7 +559,7 @@ func TestOpenAIStreamBrokenAfterDeltaIsNotRetried(t *testing.T) {
 	var deltas []string
 	r := userRequest("hi")
 	r.OnDelta = func(d string) { deltas = append(deltas, d) }
-	_, err := llm.NewOpenAI(testConfig(url), nil).Chat(context.Background(), r)
+	_, err := llm.NewOpenAI(testConfig(url), testLogger(t)).Chat(t.Context(), r)
 	e := asError(t, err)
 	if !e.Retryable || e.Attempts != 1 {
 		t.Errorf("error = %+v (%v), want a retryable network failure after 1 attempt", e, err)
@@ -556,6 +575,7 @@ func TestOpenAIStreamBrokenAfterDeltaIsNotRetried(t *testing.T) {
 // TestOpenAIStreamTimeoutIsPerChunk streams for longer than the attempt timeout in total, but
 // with every gap well under it: a stream that keeps arriving is not cut off.
 func TestOpenAIStreamTimeoutIsPerChunk(t *testing.T) {
+	t.Parallel()
 	const pieces = 8
 	url, _ := rawServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -575,7 +595,7 @@ func TestOpenAIStreamTimeoutIsPerChunk(t *testing.T) {
 	cfg.MaxRetries = -1
 	r := userRequest("hi")
 	r.OnDelta = func(string) {}
-	res, err := llm.NewOpenAI(cfg, nil).Chat(context.Background(), r)
+	res, err := llm.NewOpenAI(cfg, testLogger(t)).Chat(t.Context(), r)
 	if err != nil {
 		t.Fatalf("Chat: %v", err)
 	}
@@ -585,6 +605,7 @@ func TestOpenAIStreamTimeoutIsPerChunk(t *testing.T) {
 }
 
 func TestOpenAIStreamStalledMidwayTimesOut(t *testing.T) {
+	t.Parallel()
 	url, _ := rawServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprint(w, streamChunk("first "))
@@ -596,7 +617,7 @@ func TestOpenAIStreamStalledMidwayTimesOut(t *testing.T) {
 	var deltas []string
 	r := userRequest("hi")
 	r.OnDelta = func(d string) { deltas = append(deltas, d) }
-	_, err := llm.NewOpenAI(cfg, nil).Chat(context.Background(), r)
+	_, err := llm.NewOpenAI(cfg, testLogger(t)).Chat(t.Context(), r)
 	e := asError(t, err)
 	if !e.Retryable || e.Attempts != 1 || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		t.Errorf("error = %+v (%v), want a retryable timeout after 1 attempt, not a cancellation", e, err)

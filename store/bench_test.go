@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -14,7 +13,7 @@ import (
 // Flush, with the mix an execution emits: mostly log lines and messages,
 // some node updates and context sets.
 func BenchmarkRecordBatch(b *testing.B) {
-	ctx := context.Background()
+	ctx := b.Context()
 	db := openAt(b, filepath.Join(b.TempDir(), "bench.db"))
 	t0 := time.Now().UTC()
 	const execs = 8
@@ -58,7 +57,7 @@ func BenchmarkRecordBatch(b *testing.B) {
 // through the batch writer once, then measures page 1 (50 rows) of one
 // workflow's executions.
 func BenchmarkListExecutions100k(b *testing.B) {
-	ctx := context.Background()
+	ctx := b.Context()
 	db := openAt(b, filepath.Join(b.TempDir(), "bench.db"))
 	const total, workflows = 100_000, 100
 	t0 := time.Now().Add(-total * time.Second).UTC()

@@ -18,7 +18,11 @@ import (
 // higher threshold (writerCheckpointFrames), as the backstop that bounds
 // the WAL: a passive checkpoint racing a busy writer never catches up with
 // the last frame, and only a complete checkpoint lets the WAL start over.
-// When it runs, most frames are copied already.
+// When it runs, most frames are copied already. SQLite runs one checkpoint
+// at a time and skips the writer's with SQLITE_BUSY while a passive pass is
+// copying, so the WAL can outgrow writerCheckpointFrames by what the writer
+// commits during one pass (more on a loaded machine); the first commit after
+// the WAL starts over truncates the file back to walSizeLimit.
 
 const (
 	// writerCheckpointFrames is the writer connection's wal_autocheckpoint.

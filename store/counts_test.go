@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,7 +12,7 @@ import (
 // keep, with counting the rows, for every filter.
 func checkCounts(t *testing.T, db *DB) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	for _, f := range []ExecutionFilter{
 		{}, {WorkflowID: "w1"}, {WorkflowID: "w2"}, {WorkflowID: "none"},
 		{Status: workflow.ExecSuccess}, {Status: workflow.ExecRunning}, {Status: workflow.ExecInterrupted},
@@ -40,7 +39,8 @@ func header(id, wf, status string, created time.Time) workflow.Event {
 }
 
 func TestCountsFollowEveryChange(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openTest(t)
 	old := time.Now().Add(-48 * time.Hour).UTC()
 	now := time.Now().UTC()
@@ -82,7 +82,8 @@ func TestCountsFollowEveryChange(t *testing.T) {
 
 // A database made before the counts existed gets them from its rows.
 func TestCountsMigrationCountsExistingRows(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "old.db")
 	raw, conn := oldDB(t, path, 2)
 	for i, st := range []string{workflow.ExecSuccess, workflow.ExecSuccess, workflow.ExecError} {

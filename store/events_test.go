@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -16,7 +15,8 @@ import (
 // execution's node states, logs, errors, communication log and shared
 // context, in the order they were read before.
 func TestExecEventsMigrationKeepsRecords(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "old.db")
 	raw, conn := oldDB(t, path, 3)
 	t0 := time.Date(2026, 11, 27, 6, 0, 0, 123456789, time.UTC)
@@ -126,7 +126,8 @@ func TestExecEventsMigrationKeepsRecords(t *testing.T) {
 // Events of one execution that arrive out of seq order read back in seq
 // order, ties in arrival order, across chunks.
 func TestFoldOrdersBySeqThenArrival(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openAt(t, filepath.Join(t.TempDir(), "f.db"))
 	t0 := time.Now().UTC()
 	if err := db.Record(ctx, workflow.Event{ExecutionID: "x", Seq: 1, Time: t0, Kind: workflow.EventExecution,
@@ -162,7 +163,8 @@ func TestFoldOrdersBySeqThenArrival(t *testing.T) {
 // RecordAsync's channel gets what Record would have returned, once the
 // event is committed; the event shares the transaction of what follows it.
 func TestRecordAsync(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openAt(t, filepath.Join(t.TempDir(), "a.db"))
 	t0 := time.Now().UTC()
 	header := workflow.Event{ExecutionID: "x", Seq: 1, Time: t0, Kind: workflow.EventExecution,
@@ -319,6 +321,7 @@ func TestChunksOfEarlierVersionsDecode(t *testing.T) {
 // Reading an execution back finds its row by primary key and its chunks
 // through their index, in order, without sorting or scanning.
 func TestGetExecutionQueryPlan(t *testing.T) {
+	t.Parallel()
 	db := openAt(t, filepath.Join(t.TempDir(), "p.db"))
 	p := queryPlan(t, db, getExecutionQuery, "x")
 	if !strings.Contains(p, "PRIMARY KEY") || !strings.Contains(p, "exec_events_execution") ||

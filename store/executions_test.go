@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"fmt"
 	"reflect"
 	"strings"
@@ -137,7 +136,7 @@ func (r *run) fullSequence() []workflow.Event {
 
 func checkExecution(t *testing.T, db *DB, want *workflow.Execution) {
 	t.Helper()
-	got, err := db.GetExecution(context.Background(), want.ID)
+	got, err := db.GetExecution(t.Context(), want.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +146,8 @@ func checkExecution(t *testing.T, db *DB, want *workflow.Execution) {
 }
 
 func TestRecordFullExecution(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openTest(t)
 	r := newRun("wf1", "exec1", time.Now())
 	for _, ev := range r.fullSequence() {
@@ -182,7 +182,8 @@ func TestRecordFullExecution(t *testing.T) {
 }
 
 func TestEnqueueFlushSameRecord(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openTest(t)
 	r := newRun("wf1", "exec1", time.Now())
 	for _, ev := range r.fullSequence() {
@@ -195,7 +196,8 @@ func TestEnqueueFlushSameRecord(t *testing.T) {
 }
 
 func TestCloseFlushesPendingWrites(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	path := t.TempDir() + "/sb.db"
 	db, err := Open(ctx, path, testLogger(t))
 	if err != nil {
@@ -224,8 +226,9 @@ func TestCloseFlushesPendingWrites(t *testing.T) {
 }
 
 func TestGetExecutionNotFound(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
-	e, err := db.GetExecution(context.Background(), "missing")
+	e, err := db.GetExecution(t.Context(), "missing")
 	if e != nil {
 		t.Fatal("GetExecution of a missing id returned a value")
 	}
@@ -233,7 +236,8 @@ func TestGetExecutionNotFound(t *testing.T) {
 }
 
 func TestEmptyExecution(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openTest(t)
 	h := &workflow.Execution{ID: "e", WorkflowID: "w", Status: workflow.ExecQueued, CreatedAt: utc(time.Now())}
 	// ExecutionID may be left to the header's id.
@@ -257,7 +261,8 @@ func TestEmptyExecution(t *testing.T) {
 }
 
 func TestConcurrentRecord(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openTest(t)
 	const goroutines, lines = 50, 20
 	t0 := time.Now()
@@ -309,7 +314,8 @@ func TestConcurrentRecord(t *testing.T) {
 }
 
 func TestWriteErrors(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openTest(t)
 	h := &workflow.Execution{ID: "good", WorkflowID: "w", Status: workflow.ExecRunning, CreatedAt: utc(time.Now())}
 	good := workflow.Event{ExecutionID: "good", Seq: 1, Kind: workflow.EventExecution, Execution: h}
@@ -382,7 +388,8 @@ func TestWriteErrors(t *testing.T) {
 }
 
 func TestMarkInterrupted(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openTest(t)
 	t0 := utc(time.Now().Add(-time.Hour))
 	header := func(id, status string) workflow.Event {
@@ -477,7 +484,8 @@ func TestMarkInterrupted(t *testing.T) {
 }
 
 func TestListExecutions(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openTest(t)
 	t0 := utc(time.Now().Add(-time.Hour))
 	statuses := []string{workflow.ExecSuccess, workflow.ExecError, workflow.ExecRunning}
@@ -579,6 +587,7 @@ func TestListExecutions(t *testing.T) {
 // timing anything: every listing must walk an index in order (no full scan,
 // no sort), so a page costs the same however many rows there are.
 func TestListExecutionsUsesIndexes(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
 	for _, tc := range []struct {
 		f     ExecutionFilter
@@ -599,7 +608,7 @@ func TestListExecutionsUsesIndexes(t *testing.T) {
 // queryPlan returns SQLite's plan for q, its steps joined by "; ".
 func queryPlan(t *testing.T, db *DB, q string, args ...any) string {
 	t.Helper()
-	rows, err := db.rdb.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
+	rows, err := db.rdb.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -620,7 +629,8 @@ func queryPlan(t *testing.T, db *DB, q string, args ...any) string {
 // running writer: every waiter gets the error, the writer keeps serving
 // (no panic, no hang), and Close reports the unflushed failure.
 func TestWriterSurvivesDatabaseFailure(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db, err := Open(ctx, t.TempDir()+"/sb.db", testLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -652,7 +662,8 @@ func TestWriterSurvivesDatabaseFailure(t *testing.T) {
 }
 
 func TestHeaderUpdateKeepsCreatedAt(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openTest(t)
 	t0 := utc(time.Now().Add(-time.Minute))
 	h := &workflow.Execution{ID: "e", WorkflowID: "w", Status: workflow.ExecQueued, CreatedAt: t0}

@@ -4,6 +4,7 @@ package store
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,7 +23,7 @@ func TestDataIsPrivate(t *testing.T) {
 	ctx := t.Context()
 	dir := filepath.Join(t.TempDir(), "new", "data")
 	path := filepath.Join(dir, "switchboard.db")
-	db, err := Open(ctx, path, nil)
+	db, err := Open(ctx, path, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestDataDirOpenToOthersIsWarnedAbout(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	db, err := Open(t.Context(), filepath.Join(dir, "switchboard.db"), slog.New(slog.NewTextHandler(&log, nil)))
+	db, err := Open(t.Context(), filepath.Join(dir, "switchboard.db"), slog.New(slog.NewTextHandler(io.MultiWriter(&log, t.Output()), nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

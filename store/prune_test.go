@@ -1,8 +1,8 @@
 package store_test
 
 import (
-	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,9 +11,16 @@ import (
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
+// testLogger sends the store's log lines to the test's output, shown with
+// a failing test.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 func TestPrune(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "p.db"), nil)
+	t.Parallel()
+	ctx := t.Context()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "p.db"), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +79,7 @@ func TestPrune(t *testing.T) {
 func TestPruneKeepsInterruptedUntilResumed(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "p.db"), nil)
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "p.db"), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

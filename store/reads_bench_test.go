@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,7 +12,7 @@ import (
 // BenchmarkGetExecution reads the whole record of one Q&A execution, as
 // GET /workflows/executions/{id} and the sync execute do.
 func BenchmarkGetExecution(b *testing.B) {
-	ctx := context.Background()
+	ctx := b.Context()
 	db := openAt(b, filepath.Join(b.TempDir(), "bench.db"))
 	t0 := time.Now().UTC()
 	id := workflow.NewID()
@@ -42,7 +41,7 @@ func BenchmarkGetExecution(b *testing.B) {
 // BenchmarkGetWorkflow reads the example Q&A workflow, as every execute
 // request does.
 func BenchmarkGetWorkflow(b *testing.B) {
-	ctx := context.Background()
+	ctx := b.Context()
 	db := openAt(b, filepath.Join(b.TempDir(), "bench.db"))
 	data, err := os.ReadFile(filepath.Join("..", "examples", "01_qa.json"))
 	if err != nil {

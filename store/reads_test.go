@@ -16,9 +16,10 @@ import (
 // transaction while its statements are not yet prepared. They must not wait
 // on each other for reader connections (a deadlock once seen in the bench).
 func TestConcurrentFirstReadsDoNotDeadlock(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "r.db"), nil)
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "r.db"), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,7 +65,7 @@ func TestResumedOnceMigratesDuplicates(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	raw, conn := oldDB(t, path, 4)
 	for _, id := range []string{"a", "b"} {
-		if _, err := conn.ExecContext(context.Background(), `INSERT INTO executions (id, workflow_id, status, created_at, resumed_from)
+		if _, err := conn.ExecContext(t.Context(), `INSERT INTO executions (id, workflow_id, status, created_at, resumed_from)
 			VALUES (?, 'w', 'success', 1, 'crashed')`, id); err != nil {
 			t.Fatal(err)
 		}

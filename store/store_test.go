@@ -25,23 +25,16 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// testLogger sends the store's log lines to the test log.
+// testLogger sends the store's log lines to the test's output, shown with
+// a failing test.
 func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // openAt opens the database at path and closes it when the test ends.
 func openAt(t testing.TB, path string) *DB {
 	t.Helper()
-	db, err := Open(context.Background(), path, testLogger(t))
+	db, err := Open(t.Context(), path, testLogger(t))
 	if err != nil {
 		t.Fatalf("Open(%s): %v", path, err)
 	}
@@ -87,7 +80,8 @@ func asJSON(v any) string {
 }
 
 func TestMigrationsAppliedOnceAndRecorded(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "nested", "dir", "sb.db") // parent dirs are created
 	migs, err := loadMigrations(migrationFS, "migrations")
 	if err != nil {
@@ -156,9 +150,10 @@ func TestMigrationsAppliedOnceAndRecorded(t *testing.T) {
 }
 
 func TestNewerSchemaRefused(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "sb.db")
-	db, err := Open(ctx, path, nil)
+	db, err := Open(ctx, path, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +169,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db, err = Open(ctx, path, nil)
+	db, err = Open(ctx, path, testLogger(t))
 	if err == nil {
 		db.Close()
 		t.Fatal("Open of a newer database succeeded")
@@ -186,6 +181,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 }
 
 func TestLoadMigrationsRejectsBadSets(t *testing.T) {
+	t.Parallel()
 	for name, files := range map[string][]string{
 		"gap":       {"0001_a.sql", "0003_c.sql"},
 		"repeat":    {"0001_a.sql", "0001_b.sql"},
@@ -214,7 +210,8 @@ func TestLoadMigrationsRejectsBadSets(t *testing.T) {
 }
 
 func TestFailedMigrationRollsBack(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "sb.db")
 	db, err := sql.Open("sqlite", writerDSN(path))
 	if err != nil {
@@ -230,7 +227,7 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 		{1, "ok", "CREATE TABLE a (x INTEGER);"},
 		{2, "broken", "CREATE TABLE b (x INTEGER); INSERT INTO nowhere VALUES (1);"},
 	}
-	err = migrate(ctx, conn, migs, slog.New(slog.DiscardHandler))
+	err = migrate(ctx, conn, migs, testLogger(t))
 	if err == nil || !strings.Contains(err.Error(), "0002_broken") {
 		t.Fatalf("migrate error = %v, want one naming 0002_broken", err)
 	}
@@ -251,7 +248,8 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 }
 
 func TestPragmas(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openTest(t)
 	var journal string
 	var fk, sync, busy int
@@ -286,7 +284,8 @@ func TestPragmas(t *testing.T) {
 }
 
 func TestPathWithURICharacters(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "a dir?x=1#frag%20", "sb.db")
 	db := openAt(t, path)
 	if err := db.Ping(ctx); err != nil {
@@ -310,7 +309,8 @@ func TestPathWithURICharacters(t *testing.T) {
 }
 
 func TestClosedDB(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db, err := Open(ctx, filepath.Join(t.TempDir(), "sb.db"), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -341,8 +341,9 @@ func TestClosedDB(t *testing.T) {
 }
 
 func TestCancelledContext(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	ev := workflow.Event{ExecutionID: "x", Kind: workflow.EventLog, Log: &workflow.LogEntry{Message: "m"}}
 	if err := db.Record(ctx, ev); !errors.Is(err, context.Canceled) {
@@ -355,10 +356,10 @@ func TestCancelledContext(t *testing.T) {
 		t.Fatalf("GetWorkflow with a cancelled ctx = %v", err)
 	}
 	// A cancelled caller does not leave an error for the next Flush.
-	if err := db.Flush(context.Background()); err != nil {
+	if err := db.Flush(t.Context()); err != nil {
 		t.Fatalf("Flush: %v", err)
 	}
-	if n, err := db.CountWorkflows(context.Background()); err != nil || n != 0 {
+	if n, err := db.CountWorkflows(t.Context()); err != nil || n != 0 {
 		t.Fatalf("CountWorkflows = %d, %v; want 0", n, err)
 	}
 }
@@ -372,7 +373,8 @@ func utcp(t time.Time) *time.Time { u := utc(t); return &u }
 // TestRecordDuringClose: writers racing Close get nil or "unavailable",
 // never a panic, and whatever they were told was stored is stored.
 func TestRecordDuringClose(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "sb.db")
 	db, err := Open(ctx, path, testLogger(t))
 	if err != nil {
@@ -426,11 +428,12 @@ func TestRecordDuringClose(t *testing.T) {
 }
 
 func TestOpenRefusesNonDatabase(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "notes.txt")
 	if err := os.WriteFile(path, []byte(strings.Repeat("not a database\n", 200)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	db, err := Open(context.Background(), path, nil)
+	db, err := Open(t.Context(), path, testLogger(t))
 	if err == nil {
 		db.Close()
 		t.Fatal("Open of a text file succeeded")
@@ -445,7 +448,7 @@ func TestOpenRefusesNonDatabase(t *testing.T) {
 // on existing rows. Close the connection (and its pool) before Open.
 func oldDB(t *testing.T, path string, version int) (*sql.DB, *sql.Conn) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	migs, err := loadMigrations(migrationFS, "migrations")
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -14,7 +13,8 @@ import (
 // the caller may change, and never answers with a document that an update
 // or a delete has replaced, even with readers racing the writes.
 func TestWorkflowCacheFollowsWrites(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openAt(t, filepath.Join(t.TempDir(), "wf.db"))
 	w := &workflow.Workflow{Name: "v0", Metadata: map[string]any{"k": "v"}, Nodes: []workflow.Node{{ID: "a", Type: "start", Config: map[string]any{}}}}
 	if err := db.CreateWorkflow(ctx, w); err != nil {

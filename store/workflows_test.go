@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"reflect"
 	"testing"
 	"time"
@@ -32,7 +31,8 @@ func sampleWorkflow(name string) *workflow.Workflow {
 }
 
 func TestWorkflowCRUD(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openTest(t)
 
 	w := sampleWorkflow("tutoring")
@@ -142,7 +142,8 @@ func TestWorkflowCRUD(t *testing.T) {
 }
 
 func TestWorkflowNotFound(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openTest(t)
 	w, err := db.GetWorkflow(ctx, "nope")
 	if w != nil {
@@ -158,17 +159,19 @@ func TestWorkflowNotFound(t *testing.T) {
 }
 
 func TestWorkflowUnencodable(t *testing.T) {
+	t.Parallel()
 	db := openTest(t)
 	w := sampleWorkflow("bad")
 	w.Metadata["ch"] = make(chan int)
-	wantCode(t, db.CreateWorkflow(context.Background(), w), workflow.CodeInvalid)
+	wantCode(t, db.CreateWorkflow(t.Context(), w), workflow.CodeInvalid)
 	if w.ID != "" {
 		t.Fatal("a failed CreateWorkflow set the id")
 	}
 }
 
 func TestDeleteWorkflowKeepsExecutions(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openTest(t)
 	w := sampleWorkflow("doomed")
 	if err := db.CreateWorkflow(ctx, w); err != nil {

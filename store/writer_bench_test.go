@@ -67,7 +67,7 @@ func recordQA(ctx context.Context, db *DB, t0 time.Time) error {
 // BenchmarkExecutionEvents is the store's share of one Q&A execution, one
 // execution after another: 24 events, the last of them waited for.
 func BenchmarkExecutionEvents(b *testing.B) {
-	ctx := context.Background()
+	ctx := b.Context()
 	db := openAt(b, filepath.Join(b.TempDir(), "bench.db"))
 	t0 := time.Now().UTC()
 	b.ReportAllocs()
@@ -84,7 +84,7 @@ func BenchmarkExecutionEvents(b *testing.B) {
 // BenchmarkExecutionEventsParallel is the same with 64 executions recorded
 // at a time, so that their events share transactions.
 func BenchmarkExecutionEventsParallel(b *testing.B) {
-	ctx := context.Background()
+	ctx := b.Context()
 	db := openAt(b, filepath.Join(b.TempDir(), "bench.db"))
 	t0 := time.Now().UTC()
 	var failed atomic.Value

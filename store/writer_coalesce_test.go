@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,7 +13,8 @@ import (
 // turn: the node keeps the position where it was first seen, the execution
 // the created_at of its first header.
 func TestCoalescedUpsertsKeepEveryEventsEffect(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openAt(t, filepath.Join(t.TempDir(), "c.db"))
 	t0 := time.Date(2026, 11, 27, 6, 0, 0, 0, time.UTC)
 	t1 := t0.Add(time.Second)
@@ -74,7 +74,8 @@ func TestCoalescedUpsertsKeepEveryEventsEffect(t *testing.T) {
 // A held-back row that fails on its own fails each of its events, and the
 // other events of the batch are written.
 func TestCoalescedUpsertFailureIsItsOwn(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	db := openAt(t, filepath.Join(t.TempDir(), "c.db"))
 	t0 := time.Now().UTC()
 	if err := db.Record(ctx, workflow.Event{ExecutionID: "real", Seq: 1, Time: t0, Kind: workflow.EventExecution,

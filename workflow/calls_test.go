@@ -10,6 +10,7 @@ import (
 )
 
 func TestParseCalls(t *testing.T) {
+	t.Parallel()
 	text := `I'll ask. CALL: ask_node('teacher', 'Can you explain "photosynthesis"?') then
 CALL: broadcast_message("It's done", ['ai-processor', 'end'])
 CALL:set_shared_context('k', 'it\'s \\ here')
@@ -39,6 +40,7 @@ and CALL: get_shared_context("k"). Also CALL: ask_node('x', 'what's this?')`
 }
 
 func TestParseCallsMalformedReported(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"CALL: ask_node('a')":                   "ask_node takes (node_id, question) or (node_id, question, {context}), got 1 argument(s)",
 		"CALL: ask_node('a', 'b'":               "ask_node(...: missing closing parenthesis",
@@ -61,6 +63,7 @@ func TestParseCallsMalformedReported(t *testing.T) {
 }
 
 func TestFormatCallRoundTrip(t *testing.T) {
+	t.Parallel()
 	args := []any{"node-1", "it's a \"q\"\nwith \\ lines"}
 	s := workflow.FormatCall("ask_node", args...)
 	calls := workflow.ParseCalls(s)
@@ -85,6 +88,7 @@ func FuzzParseCalls(f *testing.F) {
 // TestParseCallsOriginalForms reads the original service's forms: an ask
 // with a context dict, and get_shared_context with a default.
 func TestParseCallsOriginalForms(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		args []any
@@ -114,6 +118,7 @@ func TestParseCallsOriginalForms(t *testing.T) {
 // the model meant, so one that cannot be read is returned with an error
 // (the node is told), never dropped.
 func TestParseCallsUnreadableLines(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"Thinking.\nCALL: ask the teacher about it":                        `could not read "CALL: ask the teache…" as a call`,
 		"- CALL: 'teacher', 'why?'":                                        `could not read "CALL: 'teacher', 'wh…" as a call`,

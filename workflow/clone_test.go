@@ -9,6 +9,7 @@ import (
 // A clone equals its original, and changing anything in it, however deep,
 // leaves the original as it was.
 func TestCloneIsDeep(t *testing.T) {
+	t.Parallel()
 	w, err := Parse([]byte(`{"name": "c", "metadata": {"communication_mode": "pubsub", "tags": ["a", {"k": "v"}]},
 		"nodes": [{"id": "a", "type": "ai-processor", "position": {"x": 1}, "config": {"prompt": "p", "nested": {"list": [1, 2]}}},
 			{"id": "b", "type": "end"}],

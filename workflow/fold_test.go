@@ -10,6 +10,7 @@ import (
 // of a context key, entries in seq order with ties in arrival order, and
 // gives an entry without a time its event's.
 func TestFold(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 	node := func(seq int64, id, status string) Event {
 		return Event{Kind: EventNode, Seq: seq, Node: &NodeState{NodeID: id, Status: status}}

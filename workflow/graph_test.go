@@ -17,6 +17,7 @@ const graphDoc = `{"name":"g","nodes":[
  "edges":[{"from":"start","to":"a"},{"from":"a","to":"b"},{"from":"b","to":"end"},{"from":"start","to":"end"}]}`
 
 func TestGraphIsBuiltOnceAtParse(t *testing.T) {
+	t.Parallel()
 	w, err := workflow.Parse([]byte(graphDoc))
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +61,7 @@ func TestGraphIsBuiltOnceAtParse(t *testing.T) {
 // TestTypedConfigKeepsTheDocument: typing the configs changes nothing in
 // the document, so it is written back as it was read, unknown keys too.
 func TestTypedConfigKeepsTheDocument(t *testing.T) {
+	t.Parallel()
 	w, err := workflow.Parse([]byte(graphDoc))
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +83,7 @@ func TestTypedConfigKeepsTheDocument(t *testing.T) {
 }
 
 func TestGraphOfInvalidWorkflows(t *testing.T) {
+	t.Parallel()
 	w := wf([]string{"s", "a", "a"}, [2]string{"s", "a"}, [2]string{"s", "a"}, [2]string{"s", "ghost"})
 	g := w.Graph()
 	if !reflect.DeepEqual(g.Parents, [][]int{nil, {0}, nil}) || !reflect.DeepEqual(g.Dangling, []int{2}) {

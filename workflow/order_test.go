@@ -19,6 +19,7 @@ func wf(nodes []string, edges ...[2]string) *workflow.Workflow {
 }
 
 func TestOrderStable(t *testing.T) {
+	t.Parallel()
 	w := wf([]string{"end", "b", "a", "start"}, [2]string{"start", "a"}, [2]string{"start", "b"}, [2]string{"a", "end"}, [2]string{"b", "end"})
 	got, err := workflow.Order(w)
 	if err != nil {
@@ -36,6 +37,7 @@ func TestOrderStable(t *testing.T) {
 }
 
 func TestOrderCycleNamesNodes(t *testing.T) {
+	t.Parallel()
 	w := wf([]string{"s", "a", "b", "c"}, [2]string{"s", "a"}, [2]string{"a", "b"}, [2]string{"b", "c"}, [2]string{"c", "a"})
 	_, err := workflow.Order(w)
 	ps := workflow.ErrorProblems(err)
@@ -49,6 +51,7 @@ func TestOrderCycleNamesNodes(t *testing.T) {
 }
 
 func TestAncestors(t *testing.T) {
+	t.Parallel()
 	w := wf([]string{"s", "a", "b", "c"}, [2]string{"s", "a"}, [2]string{"a", "c"}, [2]string{"s", "b"})
 	anc := w.Graph().Ancestors()
 	if !anc[3][0] || !anc[3][1] || anc[3][2] {

@@ -24,6 +24,7 @@ func sharedDir(t *testing.T) string {
 }
 
 func TestParseOriginalExamples(t *testing.T) {
+	t.Parallel()
 	files, _ := filepath.Glob(filepath.Join(sharedDir(t), "*.json"))
 	if len(files) != 4 {
 		t.Fatalf("want 4 original examples, found %d", len(files))
@@ -49,6 +50,7 @@ func TestParseOriginalExamples(t *testing.T) {
 }
 
 func TestParseProjectExamples(t *testing.T) {
+	t.Parallel()
 	files, _ := filepath.Glob(filepath.Join("..", "examples", "*.json"))
 	if len(files) < 4 {
 		t.Fatalf("want at least 4 project examples, found %d", len(files))
@@ -67,6 +69,7 @@ func TestParseProjectExamples(t *testing.T) {
 const validDoc = `{"name":"ok","nodes":[{"id":"start","type":"start"},{"id":"a","type":"ai-processor","config":{"prompt":"hi"}}],"edges":[{"from":"start","to":"a"}]}`
 
 func TestValidationProblems(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		doc  string
@@ -126,6 +129,7 @@ func TestValidationProblems(t *testing.T) {
 }
 
 func TestValidationReportsEveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
 	doc := `{"nodes":[{"id":"a","type":"bogus"},{"id":"a","type":"ai-processor","config":{"temperature":"x"}}],"edges":[{"from":"a","to":"zz"}]}`
 	_, err := workflow.Parse([]byte(doc))
 	if n := len(workflow.ErrorProblems(err)); n < 5 {
@@ -134,6 +138,7 @@ func TestValidationReportsEveryProblemAtOnce(t *testing.T) {
 }
 
 func TestMalformedJSON(t *testing.T) {
+	t.Parallel()
 	for _, doc := range []string{``, `{`, `{"name": }`, `{"name":"x"} trailing`} {
 		_, err := workflow.Parse([]byte(doc))
 		if workflow.ErrorCode(err) != workflow.CodeMalformed {
@@ -147,6 +152,7 @@ func TestMalformedJSON(t *testing.T) {
 }
 
 func TestValidDoc(t *testing.T) {
+	t.Parallel()
 	w, err := workflow.Parse([]byte(validDoc))
 	if err != nil {
 		t.Fatal(err)

@@ -46,6 +46,7 @@ func wantValid(t *testing.T, doc string) *workflow.Workflow {
 }
 
 func TestShortSecretsAreRefused(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{`"ab"`, `"x"`, `42`} {
 		wantProblem(t, refuse(``, ``, `{"name":"key","value":`+v+`,"secret":true}`),
 			"variables[1].value", "cannot be masked")
@@ -58,6 +59,7 @@ func TestShortSecretsAreRefused(t *testing.T) {
 }
 
 func TestDurationsAndLimitsHaveAMaximum(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{"1e10", "1e12", "604801"} {
 		wantProblem(t, refuse(`"ask_timeout_seconds":`+v, ``, `{"name":"n","value":1}`),
 			"metadata.ask_timeout_seconds", "must be at most 604800 (a week), not "+v)
@@ -90,6 +92,7 @@ func TestDurationsAndLimitsHaveAMaximum(t *testing.T) {
 // validation (stored before it refused them): no conversion wraps to a
 // negative duration.
 func TestDurationsNeverOverflow(t *testing.T) {
+	t.Parallel()
 	week := time.Duration(workflow.MaxTimeoutSeconds) * time.Second
 	for _, f := range []float64{1e10, 1e12, 1e300, math.MaxFloat64, 9.3e9} {
 		w := &workflow.Workflow{Metadata: map[string]any{"ask_timeout_seconds": f},
@@ -110,6 +113,7 @@ func TestDurationsNeverOverflow(t *testing.T) {
 }
 
 func TestAcceptedGarbageIsRefused(t *testing.T) {
+	t.Parallel()
 	v := `{"name":"n","value":1}`
 	tests := []struct{ name, doc, path, msg string }{
 		{"position not a number", strings.Replace(refuse(``, ``, v), `"x":0`, `"x":"left"`, 1),

@@ -62,6 +62,7 @@ func checkStream(t *testing.T, r *workflow.Redactor, text string, pieces []strin
 }
 
 func TestStreamMaskerChunkings(t *testing.T) {
+	t.Parallel()
 	r := workflow.NewRedactor(streamSecrets)
 	texts := []string{
 		" SEKRETVALUE1234 done",
@@ -88,6 +89,7 @@ func TestStreamMaskerChunkings(t *testing.T) {
 // time gets shown: the start of the secret is held back until the delta
 // that completes it, which shows the mask instead.
 func TestStreamMaskerPieces(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		secrets []string
@@ -118,6 +120,7 @@ func TestStreamMaskerPieces(t *testing.T) {
 // TestStreamMaskerRandom streams random texts made of secret pieces in
 // random pieces: whatever the cut, the stream joins to Reply of the text.
 func TestStreamMaskerRandom(t *testing.T) {
+	t.Parallel()
 	r := workflow.NewRedactor(streamSecrets)
 	rng := rand.New(rand.NewPCG(1, 2))
 	words := []string{" ", "x", "SEK", "RET", "VALUE", "1234", "UE1", "234XYZ", "pa", `"ss`, `\"ss`, "Å", "ÅÅ-key"}

@@ -37,6 +37,7 @@ func checkScan(t *testing.T, text string) {
 }
 
 func TestPlaceholderScanMatchesRegexp(t *testing.T) {
+	t.Parallel()
 	for _, text := range []string{
 		"", "plain", "{{", "}}", "{{}}", "{{ }}", "{{a}}", "{{ a }}", "{{\ta\n}}", "{{\va}}",
 		"{{a.}}", "{{a..b}}", "{{a.b.c}}", "{{a.-b}}", "{{a-b.c_d.9}}", "{{9a}}", "{{_x}}", "{{-x}}",

@@ -8,6 +8,7 @@ import (
 )
 
 func TestRender(t *testing.T) {
+	t.Parallel()
 	shared := map[string]any{"topic": "bees", "cfg": map[string]any{"n": 3.0}}
 	sc := workflow.Scope{
 		Vars:        map[string]any{"input": "data", "n": 42.0, "list": []any{"x", "y"}},
@@ -43,6 +44,7 @@ func TestRender(t *testing.T) {
 // TestRenderOutputFunc: when Scope.Output is set, outputs are asked of it
 // and the Outputs map is not read.
 func TestRenderOutputFunc(t *testing.T) {
+	t.Parallel()
 	sc := workflow.Scope{
 		Outputs: map[string]any{"a": "from the map"},
 		Output: func(node string) (any, bool) {

@@ -11,6 +11,7 @@ package llmtest
 import (
 	"encoding/json"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -98,7 +99,11 @@ func NewServer(t testing.TB, h Handler) *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "llmtest: no route for "+r.URL.Path)
 	})
-	s.ts = httptest.NewServer(mux)
+	s.ts = httptest.NewUnstartedServer(mux)
+	// The server's own complaints (a broken connection, a bad write) show
+	// with the test that caused them, not on the process's stderr.
+	s.ts.Config.ErrorLog = log.New(t.Output(), "llmtest: ", 0)
+	s.ts.Start()
 	t.Cleanup(s.Close)
 	return s
 }

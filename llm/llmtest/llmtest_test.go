@@ -28,6 +28,7 @@ func post(t *testing.T, url, body string) (*http.Response, string) {
 }
 
 func TestServerPlainReply(t *testing.T) {
+	t.Parallel()
 	srv := llmtest.NewServer(t, llmtest.Echo)
 	for _, path := range []string{"/chat/completions", "/v1/chat/completions"} {
 		base := strings.TrimSuffix(srv.URL(), "/v1")
@@ -52,6 +53,7 @@ func TestServerPlainReply(t *testing.T) {
 }
 
 func TestServerErrorBody(t *testing.T) {
+	t.Parallel()
 	srv := llmtest.NewServer(t, llmtest.Sequence(llmtest.Reply{Status: http.StatusTooManyRequests}))
 	resp, body := post(t, srv.URL()+"/chat/completions", `{"model":"m","messages":[]}`)
 	if resp.StatusCode != http.StatusTooManyRequests {
@@ -70,6 +72,7 @@ func TestServerErrorBody(t *testing.T) {
 }
 
 func TestServerStream(t *testing.T) {
+	t.Parallel()
 	usage := &openai.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}
 	srv := llmtest.NewServer(t, func(openai.ChatCompletionRequest) llmtest.Reply {
 		return llmtest.Reply{Content: "a b c", Usage: usage}
@@ -114,6 +117,7 @@ func TestServerStream(t *testing.T) {
 }
 
 func TestServerChunksAndNoUsage(t *testing.T) {
+	t.Parallel()
 	srv := llmtest.NewServer(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
 		return llmtest.Reply{Content: "héllo world", Chunk: 3, NoUsage: true}
 	})
