@@ -404,7 +404,8 @@ func (c *Consumer) Name() string { return c.name }
 // It fails when ctx ends (with ctx's error, wrapped), when Redis cannot be reached, or when an
 // entry is not a task (it is acked, so it is not redelivered forever, and the error names it;
 // the other tasks of the batch are returned with the error). When the group is missing (Redis
-// restarted empty) it creates it again and goes on.
+// restarted empty) it creates it again and goes on. After an error the caller pauses before
+// calling again, since a Redis that is down fails every call at once.
 func (c *Consumer) Next(ctx context.Context, limit int) ([]Task, error) {
 	if limit <= 0 {
 		limit = 1
