@@ -382,8 +382,9 @@ type Consumer struct {
 	q    *TaskQueue
 	name string
 
-	mu        sync.Mutex
-	lastClaim time.Time // when Next last looked for lapsed leases
+	mu          sync.Mutex
+	lastClaim   time.Time // when Next last looked for lapsed leases
+	claimCursor string    // where ClaimStale's next XAUTOCLAIM scan starts
 }
 
 // Consumer returns the consumer of q named name. It does not talk to Redis; the consumer
@@ -491,6 +492,10 @@ func (c *Consumer) decode(ctx context.Context, msgs []redis.XMessage, deliveries
 // [Task.RunAttempt] is one more than the lapsed attempt. [Consumer.Next] calls it between
 // reads; it is exported for a server that wants to sweep on a timer.
 //
+// One call examines a bounded part of the pending list (XAUTOCLAIM looks at ten entries per
+// entry asked for); the next call goes on from there and wraps around at the end, so a large
+// pending list is covered over several calls.
+//
 // Entries that were trimmed away while pending (only MaxLen trimming can do that) cannot be
 // run again: Redis drops them from the pending list and they are reported in an error. The
 // stream ids in it are all that is left of them.
@@ -498,10 +503,21 @@ func (c *Consumer) ClaimStale(ctx context.Context, limit int) ([]Task, error) {
 	if limit <= 0 {
 		limit = 1
 	}
-	msgs, _, deleted, err := c.q.rdb.XAutoClaimWithDeleted(ctx, &redis.XAutoClaimArgs{
+	c.mu.Lock()
+	start := c.claimCursor
+	c.mu.Unlock()
+	if start == "" {
+		start = "0-0"
+	}
+	msgs, cursor, deleted, err := c.q.rdb.XAutoClaimWithDeleted(ctx, &redis.XAutoClaimArgs{
 		Stream: c.q.stream, Group: c.q.group, Consumer: c.name,
-		MinIdle: c.q.lease, Start: "0-0", Count: int64(limit),
+		MinIdle: c.q.lease, Start: start, Count: int64(limit),
 	}).Result()
+	if err == nil {
+		c.mu.Lock()
+		c.claimCursor = cursor // "0-0" when the scan reached the end: start over
+		c.mu.Unlock()
+	}
 	if err != nil {
 		if isNoGroup(err) {
 			return nil, nil // Next's read recreates it

@@ -530,3 +530,53 @@ func TestTaskHundredAcrossTwoWorkers(t *testing.T) {
 		}
 	})
 }
+
+// TestTaskClaimDeepInPendingList: a lapsed entry behind many live ones is still claimed.
+// XAUTOCLAIM examines only ten pending entries per entry asked for, so a consumer that always
+// scanned from the start would never reach it while the live ones stay pending.
+func TestTaskClaimDeepInPendingList(t *testing.T) {
+	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
+		ctx := testCtx(t)
+		rdb := rawClient(t, ctl)
+		const lease, live = 200 * time.Millisecond, 49
+		q := newQueue(t, rdb, bus.QueueOptions{Lease: lease, Block: 10 * time.Millisecond})
+		for i := range live + 1 {
+			if _, err := q.Submit(ctx, request("e", fmt.Sprint("n", i), "")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		busy, dead := q.Consumer("busy"), q.Consumer("dead")
+		held := next(t, busy, live)
+		if len(held) != live {
+			t.Fatalf("busy got %d tasks, want %d", len(held), live)
+		}
+		ids := make([]string, len(held))
+		for i, task := range held {
+			ids[i] = task.ID
+		}
+		stale := next(t, dead, 1)
+
+		rctx, stopRenew := context.WithCancel(ctx)
+		defer stopRenew()
+		renewed := make(chan struct{})
+		go func() {
+			defer close(renewed)
+			tick := time.NewTicker(lease / 6)
+			defer tick.Stop()
+			for {
+				select {
+				case <-rctx.Done():
+					return
+				case <-tick.C:
+					_, _ = busy.Renew(rctx, ids...)
+				}
+			}
+		}()
+		got := next(t, q.Consumer("claimer"), 1)
+		stopRenew()
+		<-renewed
+		if len(got) != 1 || got[0].ID != stale[0].ID || got[0].RunAttempt() != 2 {
+			t.Errorf("claimed %+v, want %s as attempt 2", got, stale[0].ID)
+		}
+	})
+}
