@@ -305,10 +305,17 @@ return 0
 
 // RemoveDeadConsumers removes the consumers that have nothing pending and have been idle for
 // DeadAfter leases (XGROUP DELCONSUMER), and returns their names. A consumer that still has
-// pending entries is kept until another consumer has claimed them. A live consumer is never
-// idle that long: every read, claim and renewal resets its idle time, and a waiting Next reads
-// at least every Block. Run it from one place (the server) every few leases; running it from
-// several is safe, only wasteful.
+// pending entries is kept until another consumer has claimed them.
+//
+// Idle time is what XINFO CONSUMERS reports: on Redis 7.2 and later the time since the
+// consumer's last read of any kind, so a live consumer waiting in Next stays; on Redis 7.0 the
+// time since a read last delivered something, so a live consumer that got no work for that
+// long is removed too. That costs nothing: removal happens only with nothing pending, and
+// Redis recreates the consumer with its next delivery, even one to a read already waiting.
+// (miniredis reports no idle time for XREADGROUP readers, so nothing is removed there.)
+//
+// Run it from one place (the server) every few leases; running it from several is safe, only
+// wasteful.
 func (q *TaskQueue) RemoveDeadConsumers(ctx context.Context) ([]string, error) {
 	cs, err := q.Consumers(ctx)
 	if err != nil {
@@ -388,7 +395,7 @@ type Consumer struct {
 }
 
 // Consumer returns the consumer of q named name. It does not talk to Redis; the consumer
-// exists in the group from its first read.
+// appears in the group with its first delivery.
 func (q *TaskQueue) Consumer(name string) *Consumer { return &Consumer{q: q, name: name} }
 
 // Name returns the consumer's name.

@@ -432,6 +432,15 @@ func TestTaskRemoveDeadConsumers(t *testing.T) {
 			cs, err2 := q.Consumers(ctx)
 			return len(cs) == 0, errors.Join(err, err2)
 		})
+		// A removed consumer that reads again is recreated with its delivery, and the entry is
+		// pending under it.
+		if _, err := q.Submit(ctx, request("e", "c", "")); err != nil {
+			t.Fatal(err)
+		}
+		back := next(t, done, 1)
+		if got := consumerNames(t, q); !slices.Equal(got, []string{"done"}) || len(back) != 1 || pending(t, q) != 1 {
+			t.Errorf("after reading again: consumers %v, got %+v, pending %d; want [done], one task, 1", got, back, pending(t, q))
+		}
 	})
 }
 
@@ -577,6 +586,36 @@ func TestTaskClaimDeepInPendingList(t *testing.T) {
 		<-renewed
 		if len(got) != 1 || got[0].ID != stale[0].ID || got[0].RunAttempt() != 2 {
 			t.Errorf("claimed %+v, want %s as attempt 2", got, stale[0].ID)
+		}
+	})
+}
+
+// TestTaskRedisRestart: with Redis gone, Next fails at once instead of waiting; after Redis
+// comes back empty (no persistence) the consumer recreates the group by itself and gets the
+// tasks submitted since, including one submitted before the group existed again.
+func TestTaskRedisRestart(t *testing.T) {
+	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
+		ctx := testCtx(t)
+		rdb := rawClient(t, ctl)
+		q := newQueue(t, rdb, bus.QueueOptions{Block: 50 * time.Millisecond})
+		c := q.Consumer("w")
+		ctl.Kill()
+		if _, err := c.Next(ctx, 1); err == nil || errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Next with Redis killed = %v, want a connection error", err)
+		}
+		ctl.Restart()
+		if _, err := q.Submit(ctx, request("e", "after-restart", "")); err != nil {
+			t.Fatal(err)
+		}
+		got := next(t, c, 1)
+		if len(got) != 1 || got[0].NodeID != "after-restart" {
+			t.Fatalf("after the restart Next = %+v", got)
+		}
+		if err := c.Ack(ctx, got[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if n := pending(t, q); n != 0 {
+			t.Errorf("pending = %d", n)
 		}
 	})
 }
