@@ -71,6 +71,8 @@ type Task struct {
 // RunAttempt is the attempt a delivered task_request stands for: Attempt + Deliveries - 1, so
 // the first delivery runs the submitted attempt and every claim after a lapsed lease is the
 // next one. A worker runs the node as this attempt and puts it in its task_response and events.
+// It means nothing for a delivered task_response: a response delivered twice is still the
+// attempt in its Attempt field.
 //
 // Fencing, on the server (next to the store, which knows what was applied): it keeps, per
 // execution and node, the highest attempt it has seen in any result or event, drops results
