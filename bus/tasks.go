@@ -392,8 +392,9 @@ type Consumer struct {
 	name string
 
 	mu          sync.Mutex
-	lastClaim   time.Time // when Next last looked for lapsed leases
-	claimCursor string    // where ClaimStale's next XAUTOCLAIM scan starts
+	lastClaim   time.Time                          // when Next last looked for lapsed leases
+	claimCursor string                             // where ClaimStale's next XAUTOCLAIM scan starts
+	held        map[string]context.CancelCauseFunc // running tasks KeepAlive renews, by entry id
 }
 
 // Consumer returns the consumer of q named name. It does not talk to Redis; the consumer
@@ -607,8 +608,8 @@ return lost
 `)
 
 // Renew extends the lease of tasks this consumer still holds, so a node that runs longer than
-// the lease is not claimed by another worker; a worker renews its running tasks from its
-// heartbeat (several times per lease). It returns the ids it could not renew: another
+// the lease is not claimed by another worker. [Consumer.KeepAlive] calls it for the tasks
+// registered with [Consumer.Hold], several times per lease. It returns the ids it could not renew: another
 // consumer claimed them (this worker stalled past the lease) or they are no longer pending.
 // The worker must cancel those nodes, because another attempt runs them now.
 func (c *Consumer) Renew(ctx context.Context, ids ...string) (lost []string, err error) {
