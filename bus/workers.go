@@ -115,7 +115,9 @@ return 0
 // sets w.Instance, w.StartedAt (when zero) and w.LastHeartbeat. It fails when w.Name is empty
 // or contains characters that would make the key ambiguous (':' or '*'), with an error
 // wrapping [ErrWorkerNameTaken] when a live worker holds the name, and when Redis cannot be
-// reached before ctx ends. The key is not renewed until [Registration.Run] is called.
+// reached before ctx ends. The key is not renewed until [Registration.Run] is called. Safe for
+// concurrent use (two processes racing for one name: one wins, the other gets
+// ErrWorkerNameTaken).
 func Register(ctx context.Context, rdb redis.UniversalClient, w Worker, opts HeartbeatOptions) (*Registration, error) {
 	if w.Name == "" || strings.ContainsAny(w.Name, ":*?[]") {
 		return nil, fmt.Errorf("register worker %q: name must be non-empty without ':', '*', '?', '[' or ']'", w.Name)
