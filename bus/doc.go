@@ -26,5 +26,7 @@
 // Without an external Redis, [StartEmbedded] runs an in-process miniredis that speaks the same
 // protocol.
 //
+// Worker mode adds Streams for work that must not be lost ([TaskQueue]) and [Register].
+//
 // The package imports no other package of the project.
 package bus
