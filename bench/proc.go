@@ -19,6 +19,8 @@ import (
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/switchboard-dev/switchboard/internal/redisserver"
 )
 
 // binary measures the real program: start-up time, idle memory and peak
@@ -118,11 +120,11 @@ type proc struct {
 // startBinary starts the binary with a fresh data directory and free ports
 // and returns once /readyz answers 200, with the time that took.
 func (b *bencher) startBinary(ctx context.Context, bin, name string, env map[string]string) (*proc, time.Duration, error) {
-	port, err := freePort()
+	port, err := redisserver.FreePort()
 	if err != nil {
 		return nil, 0, err
 	}
-	rport, err := freePort()
+	rport, err := redisserver.FreePort()
 	if err != nil {
 		return nil, 0, err
 	}
@@ -430,13 +432,4 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -48,7 +48,7 @@ func Start(dir string) (*Server, error) {
 	}
 	s := &Server{bin: bin, dir: dir}
 	for range attempts {
-		if s.port, err = freePort(); err != nil {
+		if s.port, err = FreePort(); err != nil {
 			continue
 		}
 		if err = s.start(); err == nil {
@@ -196,7 +196,10 @@ func ping(addr string) error {
 	return nil
 }
 
-func freePort() (int, error) {
+// FreePort returns a loopback TCP port that was free a moment ago. Another
+// process may take it before the caller listens on it; the caller reports the
+// bind error then.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
