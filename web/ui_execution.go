@@ -167,3 +167,32 @@ func (s *Server) uiResume(c echo.Context) error {
 	}
 	return goTo(c, "/ui/executions/"+run.ID)
 }
+
+// headerData is what the execution header shows.
+type headerData struct {
+	CSRF     string
+	X        *workflow.Execution
+	W        *workflow.Workflow
+	Known    bool
+	Live     bool
+	Duration string
+	Nodes    int
+	Done     int
+}
+
+func newHeaderData(csrf string, w *workflow.Workflow, known bool, x *workflow.Execution) headerData {
+	h := headerData{CSRF: csrf, X: x, W: w, Known: known, Live: !workflow.Terminal(x.Status), Nodes: len(w.Nodes)}
+	if x.StartTime != nil {
+		end := time.Now()
+		if x.EndTime != nil {
+			end = *x.EndTime
+		}
+		h.Duration = fmtDuration(end.Sub(*x.StartTime))
+	}
+	for _, st := range x.NodeStates {
+		if st.Status == workflow.NodeCompleted {
+			h.Done++
+		}
+	}
+	return h
+}
