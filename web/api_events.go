@@ -1,9 +1,6 @@
 package web
 
 import (
-	"encoding/json"
-	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -24,16 +21,12 @@ func (s *Server) executionEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	w := c.Response()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if err := writeSSE(w, "snapshot", x); err != nil {
+	out := startSSE(c)
+	if err := out.sendJSON("snapshot", x); err != nil {
 		return nil
 	}
 	if workflow.Terminal(x.Status) {
-		_ = writeSSE(w, "end", map[string]any{"status": x.Status})
+		_ = out.sendJSON("end", map[string]any{"status": x.Status})
 		return nil
 	}
 	keepalive := time.NewTicker(15 * time.Second)
@@ -43,10 +36,9 @@ func (s *Server) executionEvents(c echo.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-keepalive.C:
-			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
+			if err := out.comment("keepalive"); err != nil {
 				return nil
 			}
-			w.Flush()
 		case ev, ok := <-events:
 			if !ok {
 				final, err := s.store.GetExecution(ctx, id)
@@ -54,24 +46,12 @@ func (s *Server) executionEvents(c echo.Context) error {
 				if err == nil {
 					status = final.Status
 				}
-				_ = writeSSE(w, "end", map[string]any{"status": status})
+				_ = out.sendJSON("end", map[string]any{"status": status})
 				return nil
 			}
-			if err := writeSSE(w, string(ev.Kind), ev); err != nil {
+			if err := out.sendJSON(string(ev.Kind), ev); err != nil {
 				return nil
 			}
 		}
 	}
-}
-
-func writeSSE(w *echo.Response, event string, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data); err != nil {
-		return err
-	}
-	w.Flush()
-	return nil
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -13,8 +14,10 @@ import (
 // line early and let the rest be read as a field of its own.
 var sseLines = strings.NewReplacer("\r\n", "\n", "\r", "\n")
 
-// sseWriter writes named events whose data are HTML fragments, as the htmx
-// SSE extension swaps them (sse-swap="NAME").
+// sseWriter writes Server-Sent Events: named events whose data are HTML
+// fragments, as the htmx SSE extension swaps them (sse-swap="NAME"), for the
+// dashboard's live views, and JSON events for the API's event stream. It is
+// not safe for concurrent use: one handler goroutine owns it.
 type sseWriter struct {
 	w *echo.Response
 }
@@ -47,6 +50,19 @@ func (s sseWriter) send(event, html string) error {
 	if _, err := s.w.Write([]byte(b.String())); err != nil {
 		return err
 	}
+	return nil
+}
+
+// sendJSON sends one event whose data is v as JSON, and flushes it.
+func (s sseWriter) sendJSON(event string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := s.send(event, string(data)); err != nil {
+		return err
+	}
+	s.flush()
 	return nil
 }
 
