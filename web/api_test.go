@@ -327,3 +327,51 @@ func TestDatabaseFailureReachesTheCaller(t *testing.T) {
 		t.Fatalf("readyz with the database closed: %d %s", code, body)
 	}
 }
+
+// TestAPIJSONNotHTMLEscaped: the API writes "&", "<" and ">" as they are,
+// in every answer: a workflow, the list, an execution record, an error and
+// the event stream (a README command greps for "Q&A" in the list).
+func TestAPIJSONNotHTMLEscaped(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, web.Config{})
+	doc := `{"name":"Q&A <b>","nodes":[{"id":"start","type":"start"},{"id":"end","type":"end"}],"edges":[{"from":"start","to":"end"}],
+	 "variables":[{"name":"q","value":"salt & pepper <3"}]}`
+	code, body, _ := s.do(t, "POST", "/workflows/", doc)
+	if code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	id := decode[map[string]any](t, body)["id"].(string)
+	want := func(what string, body []byte, parts ...string) {
+		t.Helper()
+		for _, p := range parts {
+			if !strings.Contains(string(body), p) {
+				t.Errorf("%s lacks %s:\n%s", what, p, body)
+			}
+		}
+		for _, esc := range []string{`\u0026`, `\u003c`, `\u003e`} {
+			if strings.Contains(string(body), esc) {
+				t.Errorf("%s holds %s:\n%s", what, esc, body)
+			}
+		}
+	}
+	want("create", body, `"name":"Q&A <b>"`)
+	_, body, _ = s.do(t, "GET", "/workflows/", "")
+	want("list", body, `"name":"Q&A <b>"`)
+	_, body, _ = s.do(t, "GET", "/workflows/"+id, "")
+	want("get", body, `"value":"salt & pepper <3"`)
+	code, body, _ = s.do(t, "POST", "/workflows/"+id+"/execute", `{"inputs":{"q":"a & b"}}`)
+	if code != 200 {
+		t.Fatalf("execute: %d %s", code, body)
+	}
+	x := decode[workflow.Execution](t, body)
+	want("execution", body, `"workflow_name":"Q&A <b>"`, `"a & b"`)
+	_, body, _ = s.do(t, "GET", "/workflows/nope&<x>", "")
+	want("error", body, `nope&<x>`)
+	resp, err := http.Get(s.URL + "/workflows/executions/" + x.ID + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want("event stream", stream, `"workflow_name":"Q&A <b>"`)
+}

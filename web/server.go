@@ -98,6 +98,7 @@ func New(cfg Config, st Store, runner Runner, logger *slog.Logger) (*Server, err
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
+	s.echo.JSONSerializer = apiJSON{}
 	s.routes()
 	return s, nil
 }

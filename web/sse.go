@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -55,11 +54,11 @@ func (s sseWriter) send(event, html string) error {
 
 // sendJSON sends one event whose data is v as JSON, and flushes it.
 func (s sseWriter) sendJSON(event string, v any) error {
-	data, err := json.Marshal(v)
+	data, err := jsonText(v, "")
 	if err != nil {
 		return err
 	}
-	if err := s.send(event, string(data)); err != nil {
+	if err := s.send(event, data); err != nil {
 		return err
 	}
 	s.flush()
