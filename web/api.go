@@ -240,7 +240,11 @@ func (s *Server) listExecutions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := store.ExecutionFilter{WorkflowID: id, Status: c.QueryParam("status"), Limit: limit, Offset: offset}
+	status, err := statusParam(c)
+	if err != nil {
+		return err
+	}
+	f := store.ExecutionFilter{WorkflowID: id, Status: status, Limit: limit, Offset: offset}
 	list, err := s.store.ListExecutions(ctx, f)
 	if err != nil {
 		return fmt.Errorf("list executions of %s: %w", id, err)
@@ -293,7 +297,7 @@ func page(c echo.Context, def, max int) (limit, offset int, err error) {
 		}
 	}
 	if len(ps) > 0 {
-		return 0, 0, &workflow.Error{Code: workflow.CodeInvalid, Message: "bad paging parameters", Problems: ps}
+		return 0, 0, &workflow.Error{Code: workflow.CodeMalformed, Message: fmt.Sprintf("bad query parameter %q: %s", ps[0].Path, ps[0].Message), Problems: ps}
 	}
 	return limit, offset, nil
 }

@@ -108,10 +108,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.Serv
 
 func (s *Server) routes() {
 	e := s.echo
-	e.Use(securityHeaders, s.requireAuth)
+	e.Use(securityHeaders, s.requireAuth, apiQuery)
 	// The login and logout forms carry a CSRF token like every other form,
 	// so that no other site can sign a browser in or out.
-	loginCSRF := []echo.MiddlewareFunc{tokenAlways, csrfMiddleware(s.loginCSRFFailed)}
+	loginCSRF := []echo.MiddlewareFunc{strictQuery, tokenAlways, csrfMiddleware(s.loginCSRFFailed)}
 	e.GET("/ui/login", s.loginForm, loginCSRF...)
 	e.POST("/ui/login", s.login, loginCSRF...)
 	e.POST("/ui/logout", s.logout, loginCSRF...)

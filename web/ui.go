@@ -214,7 +214,7 @@ func (s *Server) uiRoutes() {
 	e.GET("/ui/static/*", s.uiStatic)
 	e.HEAD("/ui/static/*", s.uiStatic)
 
-	g := e.Group("/ui", s.uiErrorPages, s.uiBodyLimit, tokenAlways, csrfMiddleware(nil))
+	g := e.Group("/ui", s.uiErrorPages, strictQuery, s.uiBodyLimit, tokenAlways, csrfMiddleware(nil))
 	toList := func(c echo.Context) error { return c.Redirect(http.StatusFound, "/ui/workflows") }
 	g.GET("", toList)
 	g.GET("/", toList)

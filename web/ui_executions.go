@@ -29,19 +29,17 @@ type executionsPage struct {
 	Pager     pager
 }
 
-var execStatuses = []string{workflow.ExecQueued, workflow.ExecRunning, workflow.ExecSuccess, workflow.ExecError, workflow.ExecCancelled, workflow.ExecInterrupted}
-
 func (s *Server) uiExecutions(c echo.Context) error {
 	ctx := c.Request().Context()
-	pg := pageNumber(c)
-	data := executionsPage{Workflow: c.QueryParam("workflow"), Status: c.QueryParam("status"), Statuses: execStatuses}
-	known := false
-	for _, st := range execStatuses {
-		known = known || st == data.Status
+	pg, err := pageNumber(c)
+	if err != nil {
+		return err
 	}
-	if !known {
-		data.Status = ""
+	status, err := statusParam(c)
+	if err != nil {
+		return err
 	}
+	data := executionsPage{Workflow: c.QueryParam("workflow"), Status: status, Statuses: execStatuses}
 	f := store.ExecutionFilter{WorkflowID: data.Workflow, Status: data.Status, Limit: uiExecutionsPerPage, Offset: (pg - 1) * uiExecutionsPerPage}
 	rows, err := s.store.ListExecutions(ctx, f)
 	if err != nil {

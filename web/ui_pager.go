@@ -39,11 +39,16 @@ func newPager(base url.Values, path string, page, per, total int) pager {
 	return p
 }
 
-// pageNumber reads ?page=, 1 when absent or not a positive number.
-func pageNumber(c echo.Context) int {
-	n, err := strconv.Atoi(c.QueryParam("page"))
-	if err != nil || n < 1 {
-		return 1
+// pageNumber reads ?page=, 1 when absent or empty; anything but a
+// positive whole number is a 400.
+func pageNumber(c echo.Context) (int, error) {
+	v := c.QueryParam("page")
+	if v == "" {
+		return 1, nil
 	}
-	return n
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, badParam("page", "must be a whole number, 1 or more")
+	}
+	return n, nil
 }

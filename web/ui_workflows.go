@@ -33,7 +33,10 @@ type workflowsPage struct {
 
 func (s *Server) uiWorkflows(c echo.Context) error {
 	ctx := c.Request().Context()
-	pg := pageNumber(c)
+	pg, err := pageNumber(c)
+	if err != nil {
+		return err
+	}
 	list, err := s.store.ListWorkflows(ctx, uiWorkflowsPerPage, (pg-1)*uiWorkflowsPerPage)
 	if err != nil {
 		return fmt.Errorf("list workflows: %w", err)
