@@ -160,8 +160,24 @@ func statusOf(code workflow.Code) int {
 		return http.StatusRequestEntityTooLarge
 	case workflow.CodeUnavailable:
 		return http.StatusServiceUnavailable
+	// How a run ended is not a fault of the server. A cancelled run and one
+	// over its token budget conflict with what was asked of them (409, as
+	// for a cancel of an ended run; 402 is reserved and means payment); a
+	// run past its deadline timed out waiting on the model it calls (504,
+	// a gateway timeout; 408 would say the client was slow to send).
+	case workflow.CodeCancelled, workflow.CodeBudget:
+		return http.StatusConflict
+	case workflow.CodeTimeout:
+		return http.StatusGatewayTimeout
 	}
 	return http.StatusInternalServerError
+}
+
+// serverFault reports whether an answer with this status and code is the
+// server's failure, to be logged as an error: a 5xx that is not a run's
+// outcome.
+func serverFault(status int, code workflow.Code) bool {
+	return status >= 500 && code != workflow.CodeTimeout
 }
 
 func (s *Server) handleError(err error, c echo.Context) {
@@ -185,7 +201,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		body.Detail = workflow.ErrorMessage(err)
 		body.Problems = workflow.ErrorProblems(err)
 	}
-	if status >= 500 {
+	if serverFault(status, body.Code) {
 		s.logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "err", err)
 	}
 	if isHTMX(c) {

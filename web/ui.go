@@ -294,7 +294,7 @@ func (s *Server) uiErrorPages(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		status, body := errorView(err)
-		if status >= 500 {
+		if serverFault(status, body.Code) {
 			s.logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "err", err)
 		}
 		title := http.StatusText(status)
