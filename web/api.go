@@ -363,10 +363,13 @@ func (s *Server) resume(ctx context.Context, id string, overrides map[string]any
 
 // stored waits until run's record is in the store, so a client that is
 // given its id can read it. If it cannot be recorded the run is cancelled:
-// nobody could follow it.
+// nobody could follow it. A client that goes away meanwhile leaves the run
+// alone: its record is written all the same, for anyone to read.
 func (s *Server) stored(ctx context.Context, run *executor.Run) error {
 	if err := run.Stored(ctx); err != nil {
-		s.runner.Cancel(run.ID)
+		if ctx.Err() == nil {
+			s.runner.Cancel(run.ID)
+		}
 		return err
 	}
 	return nil

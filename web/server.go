@@ -181,6 +181,12 @@ func serverFault(status int, code workflow.Code) bool {
 }
 
 func (s *Server) handleError(err error, c echo.Context) {
+	if clientGone(c, err) {
+		// Nobody is left to answer, and nothing failed here: a client
+		// that stops waiting for a synchronous run leaves the run going.
+		s.logger.Info("client went away", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		return
+	}
 	if c.Response().Committed {
 		return
 	}
@@ -213,6 +219,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	_ = c.JSON(status, body)
+}
+
+// clientGone reports whether err says only that the request's client went
+// away (it closed the connection, which ends the request's context).
+func clientGone(c echo.Context, err error) bool {
+	return c.Request().Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }
 
 func codeOfStatus(status int) workflow.Code {

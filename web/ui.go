@@ -287,7 +287,7 @@ func (s *Server) uiBodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) uiErrorPages(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		err := next(c)
-		if err == nil || c.Response().Committed {
+		if err == nil || c.Response().Committed || clientGone(c, err) {
 			return err
 		}
 		if isHTMX(c) && c.Request().Header.Get("HX-Boosted") != "true" {
