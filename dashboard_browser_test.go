@@ -37,6 +37,8 @@ type browser struct {
 	ctx   context.Context
 	shots string
 
+	loaded bool // a page was loaded: do waits for it to settle first
+
 	mu         sync.Mutex
 	dialogs    []string
 	exceptions []string
@@ -121,15 +123,40 @@ func newBrowser(t *testing.T, width, height int) *browser {
 	return b
 }
 
-// do runs actions with a deadline.
+// settledJS is true once the page has loaded and htmx is done with every
+// request and swap. htmx processes swapped-in content (its hx-post,
+// hx-confirm, boosted links) only when the swap settles, 20 ms after it or
+// later on a busy machine; until then the new content is visible but inert,
+// and a click on one of its buttons submits the form without htmx (no
+// confirmation, a page reload). Each stage has its documented class: the
+// indicator's htmx-request while a request is in flight, htmx-swapping,
+// htmx-settling on the target and htmx-added on new content until it is
+// processed. A page is complete only after its deferred scripts ran and
+// htmx processed it on DOMContentLoaded.
+const settledJS = `document.readyState === 'complete' &&
+	!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')`
+
+// settled waits until the page is settled (settledJS).
+func settled(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+	return chromedp.Poll[chromedp.Void](settledJS, chromedp.WithPollingTimeout(0), chromedp.WithPollingInterval(20*time.Millisecond))(ctx, t)
+}
+
+// do runs actions with a deadline, on a settled page, and waits until the
+// page has settled again after them: what they made appear is processed
+// before the next step uses it.
 func (b *browser) do(what string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, timeout)
 	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
+	all := append(actions, settled)
+	if b.loaded { // the browser's first, blank target has no page to wait for
+		all = append([]chromedp.Action[chromedp.Void]{settled}, all...)
+	}
+	if err := chromedp.Do(ctx, all...); err != nil {
 		b.shot("failed-" + safeName(what))
 		b.t.Fatalf("%s: %v (screenshot in %s)\n%s", what, err, b.shots, b.pageState())
 	}
+	b.loaded = true
 }
 
 // pageState describes the page for a failure message: its address, the
@@ -226,6 +253,24 @@ func (b *browser) back() {
 	}))
 }
 
+// countStreamEnds makes the page count the live streams that ended with
+// the server's "end" event (window.__streamsEnded), across htmx page
+// swaps: after the last one nothing more is swapped into the page.
+func (b *browser) countStreamEnds() {
+	b.t.Helper()
+	evalJS[bool](b, `document.addEventListener('htmx:sseClose', e => {
+		if (e.detail && e.detail.type === 'message') window.__streamsEnded = (window.__streamsEnded || 0) + 1;
+	}); true`)
+}
+
+// slowSettle makes htmx settle swaps 250 ms late (20 ms by default) until
+// the next full page load, as a busy machine can: a step that does not wait
+// for the settled page then fails every time instead of now and then.
+func (b *browser) slowSettle() {
+	b.t.Helper()
+	evalJS[bool](b, `htmx.config.defaultSettleDelay = 250; true`)
+}
+
 // markPage sets a value on window; it survives anything but a reload.
 func (b *browser) markPage() {
 	b.t.Helper()
@@ -306,6 +351,7 @@ func TestDashboardPubSubLive(t *testing.T) {
 		t.Fatalf("/ led to %s, want /ui/workflows", u)
 	}
 	b.markPage()
+	b.countStreamEnds()
 	b.do("paste the example and import it", 20*time.Second,
 		chromedp.Focus(chromedp.ID("import-doc")),
 		paste(doc),
@@ -345,6 +391,9 @@ func TestDashboardPubSubLive(t *testing.T) {
 		 document.querySelectorAll('#messages li[data-kind=response]').length >= 1`, 30*time.Second)
 	b.waitJS("the status reaches success", `document.querySelector('#exec-status').textContent === 'success'`, 30*time.Second)
 	b.waitJS("the broadcast arrives", `document.querySelectorAll('#timeline .tl-row.tl-broadcast').length >= 1`, 10*time.Second)
+	// The stream's last swaps (the stored record, then "end") may follow
+	// the status; what is read and clicked below must not be replaced.
+	b.waitJS("the live stream ends", `window.__streamsEnded >= 1`, 10*time.Second)
 	b.assertNotReloaded("after the run")
 
 	text := evalJS[string](b, `document.querySelector('#exec-header').textContent`)
@@ -414,13 +463,18 @@ func TestDashboardCancel(t *testing.T) {
 	base := startServer(t, map[string]string{"OPENAI_BASE_URL": model.URL()})
 	id := importAPI(t, base, exampleFile(t, "examples/01_qa.json"))
 	b := newBrowser(t, 1280, 900)
-	b.do("run it", 20*time.Second,
+	b.do("open the workflow", 20*time.Second,
 		chromedp.Navigate(base+"/ui/workflows/"+id),
 		chromedp.WaitVisible(chromedp.ID("run-form")),
+	)
+	b.slowSettle()
+	b.do("run it", 20*time.Second,
 		chromedp.Click(chromedp.CSS(`#run-form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`.cancel-form button`)),
 	)
-	b.waitJS("the run is running", `document.querySelector('#exec-status').textContent === 'running'`, 10*time.Second)
+	// The last header swap of the run comes with the student's start; the
+	// model then holds it for a minute, so nothing replaces the button.
+	b.waitJS("the run is running", `document.querySelector('#exec-status').textContent === 'running' && !!document.querySelector('#node-1 .pill-running')`, 10*time.Second)
 	b.markPage()
 	b.do("cancel it", 10*time.Second, chromedp.Click(chromedp.CSS(`.cancel-form button`)))
 	b.waitJS("the run is cancelled", `document.querySelector('#exec-status').textContent === 'cancelled' && !document.querySelector('.cancel-form')`, 20*time.Second)
@@ -527,6 +581,7 @@ func TestDashboardPagesAndLayout(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("workflow-table")),
 	)
 	b.markPage()
+	b.slowSettle()
 	noOverflow := `document.documentElement.scrollWidth <= window.innerWidth`
 	if !evalJS[bool](b, noOverflow) {
 		t.Errorf("the workflows page is wider than 375 px: %d", evalJS[int](b, `document.documentElement.scrollWidth`))
