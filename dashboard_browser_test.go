@@ -141,18 +141,18 @@ func settled(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
 	return chromedp.Poll[chromedp.Void](settledJS, chromedp.WithPollingTimeout(0), chromedp.WithPollingInterval(20*time.Millisecond))(ctx, t)
 }
 
-// do runs actions with a deadline, on a settled page, and waits until the
-// page has settled again after them: what they made appear is processed
-// before the next step uses it.
+// do runs actions with a deadline, on a settled page: what the step before
+// made appear is processed before these actions click it. (It does not
+// wait for the page to settle after them: a live page may swap for as long
+// as its run goes on, and the next step may want to watch it.)
 func (b *browser) do(what string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, timeout)
 	defer cancel()
-	all := append(actions, settled)
 	if b.loaded { // the browser's first, blank target has no page to wait for
-		all = append([]chromedp.Action[chromedp.Void]{settled}, all...)
+		actions = append([]chromedp.Action[chromedp.Void]{settled}, actions...)
 	}
-	if err := chromedp.Do(ctx, all...); err != nil {
+	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.shot("failed-" + safeName(what))
 		b.t.Fatalf("%s: %v (screenshot in %s)\n%s", what, err, b.shots, b.pageState())
 	}
@@ -339,7 +339,23 @@ func originalExample(t *testing.T, name string) string {
 // success, all without a page reload.
 func TestDashboardPubSubLive(t *testing.T) {
 	doc := originalExample(t, "04_pubsub_collaborative_qa.json")
-	model := llmtest.NewServer(t, slowModel(400*time.Millisecond))
+	// The teacher answers only once the test has seen the student's reply
+	// stream in, so the run cannot end before the test looks, however
+	// slow the machine.
+	answer := make(chan struct{})
+	var answerOnce sync.Once
+	letTeacherAnswer := func() { answerOnce.Do(func() { close(answer) }) }
+	slow := slowModel(400 * time.Millisecond)
+	model := llmtest.NewServer(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
+		for _, m := range req.Messages {
+			if m.Role == openai.ChatMessageRoleSystem && strings.Contains(m.Content, "asks you the question") {
+				<-answer
+				break
+			}
+		}
+		return slow(req)
+	})
+	t.Cleanup(letTeacherAnswer) // before the model server's Close
 	base := startServer(t, map[string]string{"OPENAI_BASE_URL": model.URL()})
 	b := newBrowser(t, 1440, 1000)
 
@@ -384,6 +400,7 @@ func TestDashboardPubSubLive(t *testing.T) {
 		`document.querySelector('#exec-status').textContent === 'running' &&
 		 document.querySelector('#node-1 .output').textContent.includes("ask_node('teacher'")`, 20*time.Second)
 	b.shot("execution-running")
+	letTeacherAnswer()
 	b.waitJS("the timeline shows the ask and the answer",
 		`document.querySelectorAll('#timeline .tl-row.tl-ask').length >= 1 &&
 		 document.querySelectorAll('#timeline .tl-row.tl-response').length >= 1 &&
