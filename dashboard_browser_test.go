@@ -253,14 +253,20 @@ func (b *browser) back() {
 	}))
 }
 
-// countStreamEnds makes the page count the live streams that ended with
-// the server's "end" event (window.__streamsEnded), across htmx page
-// swaps: after the last one nothing more is swapped into the page.
-func (b *browser) countStreamEnds() {
+// watchStreams makes the page count, across htmx page swaps, the live
+// streams that opened (window.__streamsOpened), the header swaps they made
+// (window.__headerSwaps) and the streams that ended with the server's "end"
+// event (window.__streamsEnded): after the last, nothing more is swapped
+// into the page.
+func (b *browser) watchStreams() {
 	b.t.Helper()
-	evalJS[bool](b, `document.addEventListener('htmx:sseClose', e => {
-		if (e.detail && e.detail.type === 'message') window.__streamsEnded = (window.__streamsEnded || 0) + 1;
-	}); true`)
+	evalJS[bool](b, `(() => {
+		const bump = k => { window[k] = (window[k] || 0) + 1; };
+		document.addEventListener('htmx:sseOpen', () => bump('__streamsOpened'));
+		document.addEventListener('htmx:sseMessage', e => { if (e.target && e.target.id === 'exec-header') bump('__headerSwaps'); });
+		document.addEventListener('htmx:sseClose', e => { if (e.detail && e.detail.type === 'message') bump('__streamsEnded'); });
+		return true;
+	})()`)
 }
 
 // slowSettle makes htmx settle swaps 250 ms late (20 ms by default) until
@@ -342,11 +348,16 @@ func TestDashboardPubSubLive(t *testing.T) {
 	// The teacher answers only once the test has seen the student's reply
 	// stream in, so the run cannot end before the test looks, however
 	// slow the machine.
-	answer := make(chan struct{})
-	var answerOnce sync.Once
+	// Likewise no model answers before the page's live stream is open:
+	// text streamed before it connects is not replayed (the page shows
+	// the stored output once the node ends).
+	answer, watching := make(chan struct{}), make(chan struct{})
+	var answerOnce, watchingOnce sync.Once
 	letTeacherAnswer := func() { answerOnce.Do(func() { close(answer) }) }
+	pageWatches := func() { watchingOnce.Do(func() { close(watching) }) }
 	slow := slowModel(400 * time.Millisecond)
 	model := llmtest.NewServer(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
+		<-watching
 		for _, m := range req.Messages {
 			if m.Role == openai.ChatMessageRoleSystem && strings.Contains(m.Content, "asks you the question") {
 				<-answer
@@ -355,7 +366,7 @@ func TestDashboardPubSubLive(t *testing.T) {
 		}
 		return slow(req)
 	})
-	t.Cleanup(letTeacherAnswer) // before the model server's Close
+	t.Cleanup(func() { pageWatches(); letTeacherAnswer() }) // before the model server's Close
 	base := startServer(t, map[string]string{"OPENAI_BASE_URL": model.URL()})
 	b := newBrowser(t, 1440, 1000)
 
@@ -367,7 +378,7 @@ func TestDashboardPubSubLive(t *testing.T) {
 		t.Fatalf("/ led to %s, want /ui/workflows", u)
 	}
 	b.markPage()
-	b.countStreamEnds()
+	b.watchStreams()
 	b.do("paste the example and import it", 20*time.Second,
 		chromedp.Focus(chromedp.ID("import-doc")),
 		paste(doc),
@@ -394,6 +405,8 @@ func TestDashboardPubSubLive(t *testing.T) {
 	if !strings.HasPrefix(evalJS[string](b, `location.pathname`), "/ui/executions/") {
 		t.Fatalf("run did not lead to the execution page")
 	}
+	b.waitJS("the live stream is open", `window.__streamsOpened >= 1`, 20*time.Second)
+	pageWatches()
 	// While it runs: the student's own reply streams into its box (it asked
 	// the teacher and waits), and the page is connected for live updates.
 	b.waitJS("the student's reply streams in while the run goes on",
@@ -485,13 +498,17 @@ func TestDashboardCancel(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("run-form")),
 	)
 	b.slowSettle()
+	b.watchStreams()
 	b.do("run it", 20*time.Second,
 		chromedp.Click(chromedp.CSS(`#run-form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`.cancel-form button`)),
 	)
-	// The last header swap of the run comes with the student's start; the
-	// model then holds it for a minute, so nothing replaces the button.
-	b.waitJS("the run is running", `document.querySelector('#exec-status').textContent === 'running' && !!document.querySelector('#node-1 .pill-running')`, 10*time.Second)
+	// The live stream swaps the header in when it connects, and again
+	// with each state; the last comes with the student's start, and the
+	// model then holds the run for a minute, so nothing replaces the
+	// button after it.
+	b.waitJS("the run is running", `window.__headerSwaps >= 1 && document.querySelector('#exec-status').textContent === 'running' &&
+		!!document.querySelector('#node-1 .pill-running')`, 10*time.Second)
 	b.markPage()
 	b.do("cancel it", 10*time.Second, chromedp.Click(chromedp.CSS(`.cancel-form button`)))
 	b.waitJS("the run is cancelled", `document.querySelector('#exec-status').textContent === 'cancelled' && !document.querySelector('.cancel-form')`, 20*time.Second)
