@@ -37,6 +37,8 @@ type browser struct {
 	ctx   context.Context
 	shots string
 
+	loaded bool // a page was loaded: do waits for it to settle first
+
 	mu         sync.Mutex
 	dialogs    []string
 	exceptions []string
@@ -121,15 +123,40 @@ func newBrowser(t *testing.T, width, height int) *browser {
 	return b
 }
 
-// do runs actions with a deadline.
+// settledJS is true once the page has loaded and htmx is done with every
+// request and swap. htmx processes swapped-in content (its hx-post,
+// hx-confirm, boosted links) only when the swap settles, 20 ms after it or
+// later on a busy machine; until then the new content is visible but inert,
+// and a click on one of its buttons submits the form without htmx (no
+// confirmation, a page reload). Each stage has its documented class: the
+// indicator's htmx-request while a request is in flight, htmx-swapping,
+// htmx-settling on the target and htmx-added on new content until it is
+// processed. A page is complete only after its deferred scripts ran and
+// htmx processed it on DOMContentLoaded.
+const settledJS = `document.readyState === 'complete' &&
+	!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')`
+
+// settled waits until the page is settled (settledJS).
+func settled(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+	return chromedp.Poll[chromedp.Void](settledJS, chromedp.WithPollingTimeout(0), chromedp.WithPollingInterval(20*time.Millisecond))(ctx, t)
+}
+
+// do runs actions with a deadline, on a settled page: what the step before
+// made appear is processed before these actions click it. (It does not
+// wait for the page to settle after them: a live page may swap for as long
+// as its run goes on, and the next step may want to watch it.)
 func (b *browser) do(what string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, timeout)
 	defer cancel()
+	if b.loaded { // the browser's first, blank target has no page to wait for
+		actions = append([]chromedp.Action[chromedp.Void]{settled}, actions...)
+	}
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.shot("failed-" + safeName(what))
 		b.t.Fatalf("%s: %v (screenshot in %s)\n%s", what, err, b.shots, b.pageState())
 	}
+	b.loaded = true
 }
 
 // pageState describes the page for a failure message: its address, the
@@ -226,6 +253,30 @@ func (b *browser) back() {
 	}))
 }
 
+// watchStreams makes the page count, across htmx page swaps, the live
+// streams that opened (window.__streamsOpened), the header swaps they made
+// (window.__headerSwaps) and the streams that ended with the server's "end"
+// event (window.__streamsEnded): after the last, nothing more is swapped
+// into the page.
+func (b *browser) watchStreams() {
+	b.t.Helper()
+	evalJS[bool](b, `(() => {
+		const bump = k => { window[k] = (window[k] || 0) + 1; };
+		document.addEventListener('htmx:sseOpen', () => bump('__streamsOpened'));
+		document.addEventListener('htmx:sseMessage', e => { if (e.target && e.target.id === 'exec-header') bump('__headerSwaps'); });
+		document.addEventListener('htmx:sseClose', e => { if (e.detail && e.detail.type === 'message') bump('__streamsEnded'); });
+		return true;
+	})()`)
+}
+
+// slowSettle makes htmx settle swaps 250 ms late (20 ms by default) until
+// the next full page load, as a busy machine can: a step that does not wait
+// for the settled page then fails every time instead of now and then.
+func (b *browser) slowSettle() {
+	b.t.Helper()
+	evalJS[bool](b, `htmx.config.defaultSettleDelay = 250; true`)
+}
+
 // markPage sets a value on window; it survives anything but a reload.
 func (b *browser) markPage() {
 	b.t.Helper()
@@ -294,7 +345,28 @@ func originalExample(t *testing.T, name string) string {
 // success, all without a page reload.
 func TestDashboardPubSubLive(t *testing.T) {
 	doc := originalExample(t, "04_pubsub_collaborative_qa.json")
-	model := llmtest.NewServer(t, slowModel(400*time.Millisecond))
+	// The teacher answers only once the test has seen the student's reply
+	// stream in, so the run cannot end before the test looks, however
+	// slow the machine.
+	// Likewise no model answers before the page's live stream is open:
+	// text streamed before it connects is not replayed (the page shows
+	// the stored output once the node ends).
+	answer, watching := make(chan struct{}), make(chan struct{})
+	var answerOnce, watchingOnce sync.Once
+	letTeacherAnswer := func() { answerOnce.Do(func() { close(answer) }) }
+	pageWatches := func() { watchingOnce.Do(func() { close(watching) }) }
+	slow := slowModel(400 * time.Millisecond)
+	model := llmtest.NewServer(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
+		<-watching
+		for _, m := range req.Messages {
+			if m.Role == openai.ChatMessageRoleSystem && strings.Contains(m.Content, "asks you the question") {
+				<-answer
+				break
+			}
+		}
+		return slow(req)
+	})
+	t.Cleanup(func() { pageWatches(); letTeacherAnswer() }) // before the model server's Close
 	base := startServer(t, map[string]string{"OPENAI_BASE_URL": model.URL()})
 	b := newBrowser(t, 1440, 1000)
 
@@ -306,6 +378,7 @@ func TestDashboardPubSubLive(t *testing.T) {
 		t.Fatalf("/ led to %s, want /ui/workflows", u)
 	}
 	b.markPage()
+	b.watchStreams()
 	b.do("paste the example and import it", 20*time.Second,
 		chromedp.Focus(chromedp.ID("import-doc")),
 		paste(doc),
@@ -332,12 +405,15 @@ func TestDashboardPubSubLive(t *testing.T) {
 	if !strings.HasPrefix(evalJS[string](b, `location.pathname`), "/ui/executions/") {
 		t.Fatalf("run did not lead to the execution page")
 	}
+	b.waitJS("the live stream is open", `window.__streamsOpened >= 1`, 20*time.Second)
+	pageWatches()
 	// While it runs: the student's own reply streams into its box (it asked
 	// the teacher and waits), and the page is connected for live updates.
 	b.waitJS("the student's reply streams in while the run goes on",
 		`document.querySelector('#exec-status').textContent === 'running' &&
 		 document.querySelector('#node-1 .output').textContent.includes("ask_node('teacher'")`, 20*time.Second)
 	b.shot("execution-running")
+	letTeacherAnswer()
 	b.waitJS("the timeline shows the ask and the answer",
 		`document.querySelectorAll('#timeline .tl-row.tl-ask').length >= 1 &&
 		 document.querySelectorAll('#timeline .tl-row.tl-response').length >= 1 &&
@@ -345,6 +421,9 @@ func TestDashboardPubSubLive(t *testing.T) {
 		 document.querySelectorAll('#messages li[data-kind=response]').length >= 1`, 30*time.Second)
 	b.waitJS("the status reaches success", `document.querySelector('#exec-status').textContent === 'success'`, 30*time.Second)
 	b.waitJS("the broadcast arrives", `document.querySelectorAll('#timeline .tl-row.tl-broadcast').length >= 1`, 10*time.Second)
+	// The stream's last swaps (the stored record, then "end") may follow
+	// the status; what is read and clicked below must not be replaced.
+	b.waitJS("the live stream ends", `window.__streamsEnded >= 1`, 10*time.Second)
 	b.assertNotReloaded("after the run")
 
 	text := evalJS[string](b, `document.querySelector('#exec-header').textContent`)
@@ -414,13 +493,22 @@ func TestDashboardCancel(t *testing.T) {
 	base := startServer(t, map[string]string{"OPENAI_BASE_URL": model.URL()})
 	id := importAPI(t, base, exampleFile(t, "examples/01_qa.json"))
 	b := newBrowser(t, 1280, 900)
-	b.do("run it", 20*time.Second,
+	b.do("open the workflow", 20*time.Second,
 		chromedp.Navigate(base+"/ui/workflows/"+id),
 		chromedp.WaitVisible(chromedp.ID("run-form")),
+	)
+	b.slowSettle()
+	b.watchStreams()
+	b.do("run it", 20*time.Second,
 		chromedp.Click(chromedp.CSS(`#run-form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`.cancel-form button`)),
 	)
-	b.waitJS("the run is running", `document.querySelector('#exec-status').textContent === 'running'`, 10*time.Second)
+	// The live stream swaps the header in when it connects, and again
+	// with each state; the last comes with the student's start, and the
+	// model then holds the run for a minute, so nothing replaces the
+	// button after it.
+	b.waitJS("the run is running", `window.__headerSwaps >= 1 && document.querySelector('#exec-status').textContent === 'running' &&
+		!!document.querySelector('#node-1 .pill-running')`, 10*time.Second)
 	b.markPage()
 	b.do("cancel it", 10*time.Second, chromedp.Click(chromedp.CSS(`.cancel-form button`)))
 	b.waitJS("the run is cancelled", `document.querySelector('#exec-status').textContent === 'cancelled' && !document.querySelector('.cancel-form')`, 20*time.Second)
@@ -527,6 +615,7 @@ func TestDashboardPagesAndLayout(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("workflow-table")),
 	)
 	b.markPage()
+	b.slowSettle()
 	noOverflow := `document.documentElement.scrollWidth <= window.innerWidth`
 	if !evalJS[bool](b, noOverflow) {
 		t.Errorf("the workflows page is wider than 375 px: %d", evalJS[int](b, `document.documentElement.scrollWidth`))

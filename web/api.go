@@ -240,7 +240,11 @@ func (s *Server) listExecutions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := store.ExecutionFilter{WorkflowID: id, Status: c.QueryParam("status"), Limit: limit, Offset: offset}
+	status, err := statusParam(c)
+	if err != nil {
+		return err
+	}
+	f := store.ExecutionFilter{WorkflowID: id, Status: status, Limit: limit, Offset: offset}
 	list, err := s.store.ListExecutions(ctx, f)
 	if err != nil {
 		return fmt.Errorf("list executions of %s: %w", id, err)
@@ -293,7 +297,7 @@ func page(c echo.Context, def, max int) (limit, offset int, err error) {
 		}
 	}
 	if len(ps) > 0 {
-		return 0, 0, &workflow.Error{Code: workflow.CodeInvalid, Message: "bad paging parameters", Problems: ps}
+		return 0, 0, &workflow.Error{Code: workflow.CodeMalformed, Message: fmt.Sprintf("bad query parameter %q: %s", ps[0].Path, ps[0].Message), Problems: ps}
 	}
 	return limit, offset, nil
 }
@@ -359,10 +363,13 @@ func (s *Server) resume(ctx context.Context, id string, overrides map[string]any
 
 // stored waits until run's record is in the store, so a client that is
 // given its id can read it. If it cannot be recorded the run is cancelled:
-// nobody could follow it.
+// nobody could follow it. A client that goes away meanwhile leaves the run
+// alone: its record is written all the same, for anyone to read.
 func (s *Server) stored(ctx context.Context, run *executor.Run) error {
 	if err := run.Stored(ctx); err != nil {
-		s.runner.Cancel(run.ID)
+		if ctx.Err() == nil {
+			s.runner.Cancel(run.ID)
+		}
 		return err
 	}
 	return nil

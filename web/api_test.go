@@ -118,7 +118,7 @@ func TestAPIScenarios(t *testing.T) {
 		{"execute unknown", "POST", "/workflows/nope/execute", `{}`, 404, "not_found"},
 		{"execution unknown", "GET", "/workflows/executions/nope", "", 404, "not_found"},
 		{"executions of unknown", "GET", "/workflows/nope/executions", "", 404, "not_found"},
-		{"bad paging", "GET", "/workflows/" + id + "/executions?limit=0", "", 422, `"path":"limit"`},
+		{"bad paging", "GET", "/workflows/" + id + "/executions?limit=0", "", 400, `"path":"limit"`},
 		{"healthz", "GET", "/healthz", "", 200, `"status":"ok"`},
 		{"readyz", "GET", "/readyz", "", 200, `"database":{"status":"ok"}`},
 		{"unknown route", "GET", "/nowhere", "", 404, `"detail":"Not Found"`},
@@ -325,5 +325,114 @@ func TestDatabaseFailureReachesTheCaller(t *testing.T) {
 	code, body, _ = s.do(t, "GET", "/readyz", "")
 	if code != 503 || !strings.Contains(string(body), `"database":{"error"`) {
 		t.Fatalf("readyz with the database closed: %d %s", code, body)
+	}
+}
+
+// TestAPIJSONNotHTMLEscaped: the API writes "&", "<" and ">" as they are,
+// in every answer: a workflow, the list, an execution record, an error and
+// the event stream (a README command greps for "Q&A" in the list).
+func TestAPIJSONNotHTMLEscaped(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, web.Config{})
+	doc := `{"name":"Q&A <b>","nodes":[{"id":"start","type":"start"},{"id":"end","type":"end"}],"edges":[{"from":"start","to":"end"}],
+	 "variables":[{"name":"q","value":"salt & pepper <3"}]}`
+	code, body, _ := s.do(t, "POST", "/workflows/", doc)
+	if code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	id := decode[map[string]any](t, body)["id"].(string)
+	want := func(what string, body []byte, parts ...string) {
+		t.Helper()
+		for _, p := range parts {
+			if !strings.Contains(string(body), p) {
+				t.Errorf("%s lacks %s:\n%s", what, p, body)
+			}
+		}
+		for _, esc := range []string{`\u0026`, `\u003c`, `\u003e`} {
+			if strings.Contains(string(body), esc) {
+				t.Errorf("%s holds %s:\n%s", what, esc, body)
+			}
+		}
+	}
+	want("create", body, `"name":"Q&A <b>"`)
+	_, body, _ = s.do(t, "GET", "/workflows/", "")
+	want("list", body, `"name":"Q&A <b>"`)
+	_, body, _ = s.do(t, "GET", "/workflows/"+id, "")
+	want("get", body, `"value":"salt & pepper <3"`)
+	code, body, _ = s.do(t, "POST", "/workflows/"+id+"/execute", `{"inputs":{"q":"a & b"}}`)
+	if code != 200 {
+		t.Fatalf("execute: %d %s", code, body)
+	}
+	x := decode[workflow.Execution](t, body)
+	want("execution", body, `"workflow_name":"Q&A <b>"`, `"a & b"`)
+	_, body, _ = s.do(t, "GET", "/workflows/nope&<x>", "")
+	want("error", body, `nope&<x>`)
+	resp, err := http.Get(s.URL + "/workflows/executions/" + x.ID + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want("event stream", stream, `"workflow_name":"Q&A <b>"`)
+}
+
+// TestQueryNeverIgnored: a query parameter that does not parse or holds a
+// value the endpoint does not know is a 400 naming it, in the API and the
+// dashboard alike, never a list with the filter silently dropped.
+func TestQueryNeverIgnored(t *testing.T) {
+	t.Parallel()
+	s, c := newUI(t, web.Config{})
+	code, body, _ := s.do(t, "POST", "/workflows/", `{"name":"q","nodes":[{"id":"start","type":"start"},{"id":"end","type":"end"}],"edges":[{"from":"start","to":"end"}]}`)
+	if code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	id := decode[map[string]any](t, body)["id"].(string)
+	if code, body, _ := s.do(t, "POST", "/workflows/"+id+"/execute", `{}`); code != 200 {
+		t.Fatalf("execute: %d %s", code, body)
+	}
+	execs := "/workflows/" + id + "/executions"
+	tests := []struct {
+		path, param string
+	}{
+		{execs + "?status=error;", "status"},
+		{execs + "?status=error;x=1", "status"},
+		{execs + "?limit=1&status=error;", "status"},
+		{execs + "?status=%zz", "status"},
+		{execs + "?status=nonsense", "status"},
+		{execs + "?status=ERROR", "status"},
+		{execs + "?limit=abc", "limit"},
+		{execs + "?limit=0", "limit"},
+		{execs + "?limit=100000", "limit"},
+		{execs + "?limit=1;", "limit"},
+		{execs + "?offset=-1", "offset"},
+		{execs + "?offset=x", "offset"},
+		{execs + "?skip=-3", "skip"},
+		{"/workflows/?limit=-1", "limit"},
+		{"/workflows/?offset=1;", "offset"},
+		{"/workflows/?a%3Bb;=1", "a;b"},
+		{"/ui/executions?status=error;", "status"},
+		{"/ui/executions?status=bogus", "status"},
+		{"/ui/executions?page=0", "page"},
+		{"/ui/executions?page=two", "page"},
+		{"/ui/executions?workflow=" + id + ";", "workflow"},
+		{"/ui/workflows?page=-1", "page"},
+		{"/ui/workflows?page=1;", "page"},
+		{"/ui/login?next=%2Fui%2F;", "next"},
+	}
+	for _, tt := range tests {
+		code, body, _ := c.get(tt.path)
+		want := `"` + tt.param + `"`
+		if strings.HasPrefix(body, "<!doctype") {
+			want = "&#34;" + tt.param + "&#34;" // the error page escapes the quotes
+		}
+		if code != http.StatusBadRequest || !strings.Contains(body, want) {
+			t.Errorf("GET %s: %d, want 400 naming %s:\n%s", tt.path, code, want, clip(body))
+		}
+	}
+	// The good forms still work: an empty value is no filter.
+	for _, p := range []string{execs + "?status=success&limit=5&offset=0", execs + "?status=", "/ui/executions?status=&workflow=", "/ui/executions?status=success&page=1", "/ui/workflows?page=1"} {
+		if code, body, _ := c.get(p); code != http.StatusOK {
+			t.Errorf("GET %s: %d\n%s", p, code, clip(body))
+		}
 	}
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -10,9 +11,12 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -144,6 +148,7 @@ const loginPage = `<!doctype html>
 <body><main class="login">
 <h1>Switchboard</h1>
 <form method="post" action="/ui/login">
+<input type="hidden" name="_csrf" value="{{.CSRF}}">
 <input type="hidden" name="next" value="{{.Next}}">
 <label for="token">Access token</label>
 <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
@@ -157,7 +162,29 @@ var loginTemplate = template.Must(template.New("login").Parse(loginPage))
 func (s *Server) renderLogin(c echo.Context, status int, next, msg string) error {
 	c.Response().Header().Set("Content-Type", "text/html; charset=utf-8")
 	c.Response().WriteHeader(status)
-	return loginTemplate.Execute(c.Response(), map[string]string{"Next": next, "Error": msg})
+	return loginTemplate.Execute(c.Response(), map[string]string{"Next": next, "Error": msg, "CSRF": csrfToken(c)})
+}
+
+// loginCSRFFailed answers a login or logout post without the form's CSRF
+// token (forged by another site, or a form older than its token) with a
+// fresh login form, so a person can simply try again.
+func (s *Server) loginCSRFFailed(err error, c echo.Context) error {
+	if s.auth == nil {
+		return err
+	}
+	// The middleware issues no token on failure; the new form needs one.
+	tok := ""
+	if ck, cerr := c.Cookie(csrfCookie); cerr == nil && ck.Value != "" {
+		tok = ck.Value
+	} else {
+		b := make([]byte, 24)
+		_, _ = rand.Read(b)
+		tok = base64.RawURLEncoding.EncodeToString(b)
+		c.SetCookie(&http.Cookie{Name: csrfCookie, Value: tok, Path: "/ui", Expires: s.auth.now().Add(24 * time.Hour),
+			HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	}
+	c.Set("csrf", tok)
+	return s.renderLogin(c, http.StatusForbidden, safeNext(c.FormValue("next")), "The form had expired. Sign in again.")
 }
 
 func (s *Server) loginForm(c echo.Context) error {
@@ -192,12 +219,56 @@ func (s *Server) logout(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/ui/login")
 }
 
-// safeNext keeps redirects after login on this site.
+// safeNext keeps the redirect after login on this site's dashboard: next
+// must parse as a path under /ui/ with no scheme, host or user, and hold no
+// backslash or control character, neither raw nor percent-encoded (a
+// browser drops a tab or reads a backslash as a slash, so "/\t/host" and
+// "/\\host" lead off-site). Anything else goes to /ui/.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
-		return "/ui/"
+	const home = "/ui/"
+	if !cleanText(next) {
+		return home
 	}
-	return next
+	// Decode until nothing changes, so that an encoding of an encoding is
+	// judged by what it finally stands for.
+	for d, i := next, 0; i < 4; i++ {
+		u, err := url.PathUnescape(d)
+		if err != nil {
+			return home
+		}
+		if !cleanText(u) {
+			return home
+		}
+		if u == d {
+			break
+		}
+		d = u
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return home
+	}
+	if p := path.Clean(u.Path); p != "/ui" && !strings.HasPrefix(p, "/ui/") {
+		return home
+	}
+	if !strings.HasPrefix(u.Path, "/ui/") && u.Path != "/ui" {
+		return home
+	}
+	return u.String()
+}
+
+// cleanText reports whether s is valid UTF-8 without backslashes or control
+// characters.
+func cleanText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r == '\\' || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // tokenFingerprint is a short, non-reversible id of the token for logs.

@@ -98,6 +98,7 @@ func New(cfg Config, st Store, runner Runner, logger *slog.Logger) (*Server, err
 	s.echo.HideBanner = true
 	s.echo.HidePort = true
 	s.echo.HTTPErrorHandler = s.handleError
+	s.echo.JSONSerializer = apiJSON{}
 	s.routes()
 	return s, nil
 }
@@ -107,10 +108,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.Serv
 
 func (s *Server) routes() {
 	e := s.echo
-	e.Use(securityHeaders, s.requireAuth)
-	e.GET("/ui/login", s.loginForm)
-	e.POST("/ui/login", s.login)
-	e.POST("/ui/logout", s.logout)
+	e.Use(securityHeaders, s.requireAuth, apiQuery)
+	// The login and logout forms carry a CSRF token like every other form,
+	// so that no other site can sign a browser in or out.
+	loginCSRF := []echo.MiddlewareFunc{strictQuery, tokenAlways, csrfMiddleware(s.loginCSRFFailed)}
+	e.GET("/ui/login", s.loginForm, loginCSRF...)
+	e.POST("/ui/login", s.login, loginCSRF...)
+	e.POST("/ui/logout", s.logout, loginCSRF...)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 
@@ -156,11 +160,33 @@ func statusOf(code workflow.Code) int {
 		return http.StatusRequestEntityTooLarge
 	case workflow.CodeUnavailable:
 		return http.StatusServiceUnavailable
+	// How a run ended is not a fault of the server. A cancelled run and one
+	// over its token budget conflict with what was asked of them (409, as
+	// for a cancel of an ended run; 402 is reserved and means payment); a
+	// run past its deadline timed out waiting on the model it calls (504,
+	// a gateway timeout; 408 would say the client was slow to send).
+	case workflow.CodeCancelled, workflow.CodeBudget:
+		return http.StatusConflict
+	case workflow.CodeTimeout:
+		return http.StatusGatewayTimeout
 	}
 	return http.StatusInternalServerError
 }
 
+// serverFault reports whether an answer with this status and code is the
+// server's failure, to be logged as an error: a 5xx that is not a run's
+// outcome.
+func serverFault(status int, code workflow.Code) bool {
+	return status >= 500 && code != workflow.CodeTimeout
+}
+
 func (s *Server) handleError(err error, c echo.Context) {
+	if clientGone(c, err) {
+		// Nobody is left to answer, and nothing failed here: a client
+		// that stops waiting for a synchronous run leaves the run going.
+		s.logger.Info("client went away", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		return
+	}
 	if c.Response().Committed {
 		return
 	}
@@ -181,7 +207,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		body.Detail = workflow.ErrorMessage(err)
 		body.Problems = workflow.ErrorProblems(err)
 	}
-	if status >= 500 {
+	if serverFault(status, body.Code) {
 		s.logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "err", err)
 	}
 	if isHTMX(c) {
@@ -193,6 +219,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	_ = c.JSON(status, body)
+}
+
+// clientGone reports whether err says only that the request's client went
+// away (it closed the connection, which ends the request's context).
+func clientGone(c echo.Context, err error) bool {
+	return c.Request().Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }
 
 func codeOfStatus(status int) workflow.Code {

@@ -1,77 +1,76 @@
 package web
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"time"
+	"strings"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/switchboard-dev/switchboard/workflow"
 )
 
-// executionEvents streams an execution's events as Server-Sent Events: first
-// a "snapshot" with the stored record, then each event as it happens, then
-// "end". A finished execution gets its snapshot and "end" at once.
-func (s *Server) executionEvents(c echo.Context) error {
-	ctx := c.Request().Context()
-	id := c.Param("execution_id")
-	// Subscribe before reading the snapshot so no event falls in between.
-	events, stop := s.runner.Subscribe(id)
-	defer stop()
-	x, err := s.store.GetExecution(ctx, id)
-	if err != nil {
-		return err
-	}
-	w := c.Response()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if err := writeSSE(w, "snapshot", x); err != nil {
-		return nil
-	}
-	if workflow.Terminal(x.Status) {
-		_ = writeSSE(w, "end", map[string]any{"status": x.Status})
-		return nil
-	}
-	keepalive := time.NewTicker(15 * time.Second)
-	defer keepalive.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-keepalive.C:
-			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
-				return nil
-			}
-			w.Flush()
-		case ev, ok := <-events:
-			if !ok {
-				final, err := s.store.GetExecution(ctx, id)
-				status := ""
-				if err == nil {
-					status = final.Status
-				}
-				_ = writeSSE(w, "end", map[string]any{"status": status})
-				return nil
-			}
-			if err := writeSSE(w, string(ev.Kind), ev); err != nil {
-				return nil
-			}
-		}
-	}
+// sseLines makes text safe to carry in data: lines. Event streams end a
+// line at CR as well as LF, so a CR left in user text would end the data
+// line early and let the rest be read as a field of its own.
+var sseLines = strings.NewReplacer("\r\n", "\n", "\r", "\n")
+
+// sseWriter writes Server-Sent Events: named events whose data are HTML
+// fragments, as the htmx SSE extension swaps them (sse-swap="NAME"), for the
+// dashboard's live views, and JSON events for the API's event stream. It is
+// not safe for concurrent use: one handler goroutine owns it.
+type sseWriter struct {
+	w *echo.Response
 }
 
-func writeSSE(w *echo.Response, event string, v any) error {
-	data, err := json.Marshal(v)
+func startSSE(c echo.Context) sseWriter {
+	w := c.Response()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	// Reconnect after a few seconds when the stream breaks.
+	fmt.Fprint(w, "retry: 3000\n\n")
+	w.Flush()
+	return sseWriter{w}
+}
+
+func (s sseWriter) send(event, html string) error {
+	var b strings.Builder
+	b.Grow(len(html) + len(event) + 16)
+	b.WriteString("event: ")
+	b.WriteString(event)
+	b.WriteByte('\n')
+	for _, line := range strings.Split(sseLines.Replace(html), "\n") {
+		b.WriteString("data: ")
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	if _, err := s.w.Write([]byte(b.String())); err != nil {
+		return err
+	}
+	return nil
+}
+
+// sendJSON sends one event whose data is v as JSON, and flushes it.
+func (s sseWriter) sendJSON(event string, v any) error {
+	data, err := jsonText(v, "")
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data); err != nil {
+	if err := s.send(event, data); err != nil {
 		return err
 	}
-	w.Flush()
+	s.flush()
+	return nil
+}
+
+func (s sseWriter) flush() { s.w.Flush() }
+
+func (s sseWriter) comment(text string) error {
+	if _, err := fmt.Fprintf(s.w, ": %s\n\n", text); err != nil {
+		return err
+	}
+	s.w.Flush()
 	return nil
 }

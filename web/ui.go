@@ -157,6 +157,7 @@ type pageData struct {
 	CSRF      string
 	HXHeaders string
 	Version   string
+	SignOut   bool // a token is configured: the top bar has a sign-out form
 	Data      any
 }
 
@@ -169,7 +170,7 @@ func csrfToken(c echo.Context) string {
 func (s *Server) page(c echo.Context, status int, name, title, nav string, data any) error {
 	tok := csrfToken(c)
 	hdr, _ := json.Marshal(map[string]string{"X-CSRF-Token": tok})
-	html, err := s.ui.render(name, "base", pageData{Title: title, Nav: nav, CSRF: tok, HXHeaders: string(hdr), Version: s.cfg.Version, Data: data})
+	html, err := s.ui.render(name, "base", pageData{Title: title, Nav: nav, CSRF: tok, HXHeaders: string(hdr), Version: s.cfg.Version, SignOut: s.auth != nil, Data: data})
 	if err != nil {
 		return err
 	}
@@ -213,14 +214,7 @@ func (s *Server) uiRoutes() {
 	e.GET("/ui/static/*", s.uiStatic)
 	e.HEAD("/ui/static/*", s.uiStatic)
 
-	g := e.Group("/ui", s.uiErrorPages, s.uiBodyLimit, tokenAlways, middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
-		CookieName:     "_csrf",
-		CookiePath:     "/ui",
-		CookieHTTPOnly: true,
-		CookieSameSite: http.SameSiteStrictMode,
-		ContextKey:     "csrf",
-	}))
+	g := e.Group("/ui", s.uiErrorPages, strictQuery, s.uiBodyLimit, tokenAlways, csrfMiddleware(nil))
 	toList := func(c echo.Context) error { return c.Redirect(http.StatusFound, "/ui/workflows") }
 	g.GET("", toList)
 	g.GET("/", toList)
@@ -239,6 +233,25 @@ func (s *Server) uiRoutes() {
 	g.GET("/bus/info", s.uiBusInfo)
 	g.GET("/bus/live", s.uiBusLive)
 	g.GET("/settings", s.uiSettings)
+}
+
+// csrfCookie names the cookie that holds the dashboard's CSRF token.
+const csrfCookie = "_csrf"
+
+// csrfMiddleware checks the double-submit token of every dashboard form
+// (the _csrf field or the X-CSRF-Token header htmx sends, against the _csrf
+// cookie) and issues it on every request. onError, when not nil, answers a
+// missing or wrong token instead of the usual error.
+func csrfMiddleware(onError middleware.CSRFErrorHandler) echo.MiddlewareFunc {
+	return middleware.CSRFWithConfig(middleware.CSRFConfig{
+		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
+		CookieName:     csrfCookie,
+		CookiePath:     "/ui",
+		CookieHTTPOnly: true,
+		CookieSameSite: http.SameSiteStrictMode,
+		ContextKey:     "csrf",
+		ErrorHandler:   onError,
+	})
 }
 
 // tokenAlways makes echo's CSRF middleware issue and check its
@@ -274,14 +287,14 @@ func (s *Server) uiBodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) uiErrorPages(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		err := next(c)
-		if err == nil || c.Response().Committed {
+		if err == nil || c.Response().Committed || clientGone(c, err) {
 			return err
 		}
 		if isHTMX(c) && c.Request().Header.Get("HX-Boosted") != "true" {
 			return err
 		}
 		status, body := errorView(err)
-		if status >= 500 {
+		if serverFault(status, body.Code) {
 			s.logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "err", err)
 		}
 		title := http.StatusText(status)

@@ -677,7 +677,7 @@ func TestUILivePageListenersAreNeverReplaced(t *testing.T) {
 		}
 		stack = append(stack, open{name, swap})
 	}
-	// The events the live stream sends (ui_live.go) all have a listener.
+	// The events the live stream sends (ui_live_execution.go) all have a listener.
 	for _, ev := range []string{"header", "graph", "timeline", "messages", "message", "context", "logs", "log", "node-1", "out-1", "delta-1"} {
 		if !listeners[ev] {
 			t.Errorf("no listener for the %q event", ev)

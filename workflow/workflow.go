@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 )
@@ -41,13 +42,21 @@ type Workflow struct {
 }
 
 // MarshalJSON writes the workflow with both "id" and "_id", as the original
-// service's clients read "_id".
+// service's clients read "_id". It leaves "&", "<" and ">" as they are: an
+// encoder that escapes them (json.Marshal) escapes this output too, and one
+// that does not (the API's) must not find them escaped already.
 func (w Workflow) MarshalJSON() ([]byte, error) {
 	type plain Workflow
-	return json.Marshal(struct {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(struct {
 		MongoID string `json:"_id"`
 		plain
-	}{w.ID, plain(w)})
+	}{w.ID, plain(w)}); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // Mode returns the workflow's communication mode, simple when unset.

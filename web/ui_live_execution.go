@@ -1,12 +1,7 @@
 package web
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
 	"html/template"
-	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -15,58 +10,6 @@ import (
 
 	"github.com/switchboard-dev/switchboard/workflow"
 )
-
-// sseLines makes text safe to carry in data: lines. Event streams end a
-// line at CR as well as LF, so a CR left in user text would end the data
-// line early and let the rest be read as a field of its own.
-var sseLines = strings.NewReplacer("\r\n", "\n", "\r", "\n")
-
-// sseWriter writes named events whose data are HTML fragments, as the htmx
-// SSE extension swaps them (sse-swap="NAME").
-type sseWriter struct {
-	w *echo.Response
-}
-
-func startSSE(c echo.Context) sseWriter {
-	w := c.Response()
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	// Reconnect after a few seconds when the stream breaks.
-	fmt.Fprint(w, "retry: 3000\n\n")
-	w.Flush()
-	return sseWriter{w}
-}
-
-func (s sseWriter) send(event, html string) error {
-	var b strings.Builder
-	b.Grow(len(html) + len(event) + 16)
-	b.WriteString("event: ")
-	b.WriteString(event)
-	b.WriteByte('\n')
-	for _, line := range strings.Split(sseLines.Replace(html), "\n") {
-		b.WriteString("data: ")
-		b.WriteString(line)
-		b.WriteByte('\n')
-	}
-	b.WriteByte('\n')
-	if _, err := s.w.Write([]byte(b.String())); err != nil {
-		return err
-	}
-	return nil
-}
-
-func (s sseWriter) flush() { s.w.Flush() }
-
-func (s sseWriter) comment(text string) error {
-	if _, err := fmt.Fprintf(s.w, ": %s\n\n", text); err != nil {
-		return err
-	}
-	s.w.Flush()
-	return nil
-}
 
 // liveExec is the view of one execution kept by one live connection: the
 // stored record at connect time with every later event applied, and which
@@ -339,35 +282,6 @@ func (l *liveExec) sendAll(sent int) error {
 	return nil
 }
 
-// headerData is what the execution header shows.
-type headerData struct {
-	CSRF     string
-	X        *workflow.Execution
-	W        *workflow.Workflow
-	Known    bool
-	Live     bool
-	Duration string
-	Nodes    int
-	Done     int
-}
-
-func newHeaderData(csrf string, w *workflow.Workflow, known bool, x *workflow.Execution) headerData {
-	h := headerData{CSRF: csrf, X: x, W: w, Known: known, Live: !workflow.Terminal(x.Status), Nodes: len(w.Nodes)}
-	if x.StartTime != nil {
-		end := time.Now()
-		if x.EndTime != nil {
-			end = *x.EndTime
-		}
-		h.Duration = fmtDuration(end.Sub(*x.StartTime))
-	}
-	for _, st := range x.NodeStates {
-		if st.Status == workflow.NodeCompleted {
-			h.Done++
-		}
-	}
-	return h
-}
-
 // uiExecutionLive streams an execution's page parts as it runs, until it
 // ends (then "end" tells the page to close the stream).
 func (s *Server) uiExecutionLive(c echo.Context) error {
@@ -446,114 +360,6 @@ func (s *Server) uiExecutionLive(c echo.Context) error {
 			}
 			if closed {
 				return finish()
-			}
-		}
-	}
-}
-
-// busMessage is one message seen on the bus, for the traffic table.
-type busMessage struct {
-	Time     time.Time
-	Clock    string // time of day, to the millisecond
-	Channel  string
-	Agent    string // the channel's agent, shortened for the table
-	ID       string
-	Type     string
-	From, To string
-	Subject  string
-	Content  string
-	Payload  string
-}
-
-func parseBusMessage(channel string, payload []byte) busMessage {
-	now := time.Now().UTC()
-	m := busMessage{Time: now, Clock: now.Format("15:04:05.000"), Channel: channel, Payload: string(payload),
-		Agent: shortAgent(strings.TrimPrefix(channel, "agent:messages:"))}
-	var raw map[string]any
-	if json.Unmarshal(payload, &raw) == nil {
-		get := func(k string) string { v, _ := raw[k].(string); return v }
-		m.ID, m.Type, m.From, m.To, m.Subject = get("id"), get("type"), shortAgent(get("from_agent")), shortAgent(get("to_agent")), get("subject")
-		switch v := raw["content"].(type) {
-		case string:
-			m.Content = v
-		case nil:
-		default:
-			m.Content, _ = jsonText(v, "")
-		}
-		if p, err := jsonText(raw, "  "); err == nil {
-			m.Payload = p
-		}
-	}
-	return m
-}
-
-// agentID matches the agent ids of pubsub mode, node-{execution}-{node}.
-var agentID = regexp.MustCompile(`^node-([0-9a-f]{8})[0-9a-f]{8,}-(.+)$`)
-
-// shortAgent keeps what tells agents apart in a table: the start of the
-// execution id and the node id.
-func shortAgent(id string) string {
-	if m := agentID.FindStringSubmatch(id); m != nil {
-		return m[1] + "…/" + m[2]
-	}
-	return id
-}
-
-// uiBusLive streams the traffic of agent:messages:* as table rows, one
-// monitor per open page, stopped when the page goes away.
-func (s *Server) uiBusLive(c echo.Context) error {
-	ctx, cancel := context.WithCancel(c.Request().Context())
-	defer cancel()
-	out := startSSE(c)
-	if s.cfg.Bus == nil {
-		_ = out.send("bus-status", "No bus is configured in this server.")
-		out.flush()
-		<-ctx.Done()
-		return nil
-	}
-	msgs := make(chan busMessage, 256)
-	monErr := make(chan error, 1)
-	go func() {
-		monErr <- s.cfg.Bus.Monitor(ctx, "agent:messages:*", func(channel string, payload []byte) {
-			select {
-			case msgs <- parseBusMessage(channel, payload):
-			default: // the page is behind; it misses a message rather than slowing the monitor
-			}
-		})
-	}()
-	_ = out.send("bus-status", "Watching agent:messages:* …")
-	out.flush()
-	keepalive := time.NewTicker(15 * time.Second)
-	defer keepalive.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			<-monErr
-			return nil
-		case err := <-monErr:
-			text := "The monitor stopped."
-			if err != nil {
-				text = "Cannot watch the bus: " + err.Error() + ". Retrying…"
-			}
-			_ = out.send("bus-status", template.HTMLEscapeString(text))
-			out.flush()
-			return nil
-		case <-keepalive.C:
-			if err := out.comment("keepalive"); err != nil {
-				cancel()
-				<-monErr
-				return nil
-			}
-		case m := <-msgs:
-			html, err := s.ui.render("", "bus-row", m)
-			if err == nil {
-				err = out.send("traffic", html)
-			}
-			out.flush()
-			if err != nil {
-				cancel()
-				<-monErr
-				return nil
 			}
 		}
 	}
