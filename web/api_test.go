@@ -29,21 +29,54 @@ type testServer struct {
 	exec *executor.Executor
 }
 
-func newServer(t *testing.T, cfg web.Config) *testServer {
+// testLogger writes a test's logs to its output, shown when it fails or
+// runs with -v.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// serverOption changes what newServer builds beyond its web.Config.
+type serverOption func(*serverParts)
+
+type serverParts struct {
+	model  executor.LLM
+	logger *slog.Logger
+}
+
+// withModel runs the server's executions on model instead of the demo
+// model.
+func withModel(model executor.LLM) serverOption {
+	return func(p *serverParts) { p.model = model }
+}
+
+// withLogger sends the server's logs to logger instead of the test's
+// output.
+func withLogger(logger *slog.Logger) serverOption {
+	return func(p *serverParts) { p.logger = logger }
+}
+
+// newServer serves cfg over a database of its own in t.TempDir(), with the
+// demo model unless an option says otherwise, and stops both when the test
+// ends.
+func newServer(t *testing.T, cfg web.Config, opts ...serverOption) *testServer {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "web.db"), logger)
+	p := serverParts{model: llm.NewDemo(), logger: testLogger(t)}
+	for _, o := range opts {
+		o(&p)
+	}
+	db, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "web.db"), p.logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := executor.New(db, llm.NewDemo(), nil, logger, executor.Config{})
-	srv, err := web.New(cfg, db, ex, logger)
+	ex := executor.New(db, p.model, nil, p.logger, executor.Config{})
+	srv, err := web.New(cfg, db, ex, p.logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		ts.Close()
+		// t.Context() is done by now: the shutdown gets its own deadline.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = ex.Shutdown(ctx)
@@ -86,6 +119,7 @@ const qaDoc = `{"name":"qa","metadata":{"team":"blue"},"nodes":[
  "variables":[{"name":"topic","value":"rain"}]}`
 
 func TestAPIScenarios(t *testing.T) {
+	t.Parallel()
 	s := newServer(t, web.Config{BodyLimit: 64 << 10})
 	code, body, _ := s.do(t, "POST", "/workflows/", qaDoc)
 	if code != 201 {
@@ -134,6 +168,7 @@ func TestAPIScenarios(t *testing.T) {
 }
 
 func TestExecuteSyncAsyncAndList(t *testing.T) {
+	t.Parallel()
 	s := newServer(t, web.Config{})
 	_, body, _ := s.do(t, "POST", "/workflows/", qaDoc)
 	id := decode[map[string]any](t, body)["id"].(string)
@@ -192,6 +227,7 @@ func TestExecuteSyncAsyncAndList(t *testing.T) {
 }
 
 func TestFiftyConcurrentExecutionsNoCrossTalk(t *testing.T) {
+	t.Parallel()
 	s := newServer(t, web.Config{})
 	doc := `{"name":"iso","nodes":[
 		{"id":"a","type":"ai-processor","config":{"can_communicate":true,"prompt":"CALL: set_shared_context('me', '{{n}}') CALL: ask_node('b', 'are you {{n}}?')"}},
@@ -237,6 +273,7 @@ func TestFiftyConcurrentExecutionsNoCrossTalk(t *testing.T) {
 }
 
 func TestOriginalExamplesImportAndRun(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join("..", "..", "shared", "compat", "original-examples")
 	if _, err := os.Stat(dir); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -262,6 +299,7 @@ func TestOriginalExamplesImportAndRun(t *testing.T) {
 }
 
 func TestSecretVariablesMaskedInAPI(t *testing.T) {
+	t.Parallel()
 	s := newServer(t, web.Config{})
 	doc := `{"name":"s","nodes":[{"id":"a","type":"ai-processor","config":{"prompt":"key {{key}}"}}],
 		"variables":[{"name":"key","value":"sk-very-secret-1","secret":true},{"name":"plain","value":"visible"}]}`
@@ -281,7 +319,7 @@ func TestSecretVariablesMaskedInAPI(t *testing.T) {
 	if code, body, _ := s.do(t, "PUT", "/workflows/"+id, string(body)); code != 200 {
 		t.Fatalf("put back: %d %s", code, body)
 	}
-	stored, err := s.db.GetWorkflow(context.Background(), id)
+	stored, err := s.db.GetWorkflow(t.Context(), id)
 	if err != nil || stored.Variables[0].Value != "sk-very-secret-1" {
 		t.Fatalf("stored secret lost: %+v %v", stored.Variables, err)
 	}
@@ -293,6 +331,7 @@ func TestSecretVariablesMaskedInAPI(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
+	t.Parallel()
 	s := newServer(t, web.Config{Limits: workflow.Limits{MaxNodes: 2, MaxPromptBytes: 10, MaxVariables: 1, MaxValueBytes: 5}})
 	tests := []struct{ name, path, body, want string }{
 		{"nodes", "/workflows/", `{"name":"x","nodes":[{"id":"a","type":"start"},{"id":"b","type":"end"},{"id":"c","type":"end"}]}`, `{"path":"nodes","message":"has 3 nodes; the limit is 2"}`},
@@ -314,6 +353,7 @@ func TestLimits(t *testing.T) {
 }
 
 func TestDatabaseFailureReachesTheCaller(t *testing.T) {
+	t.Parallel()
 	s := newServer(t, web.Config{})
 	_, body, _ := s.do(t, "POST", "/workflows/", `{"name":"x","nodes":[{"id":"a","type":"start"}]}`)
 	id := decode[map[string]any](t, body)["id"].(string)

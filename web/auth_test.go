@@ -14,6 +14,7 @@ import (
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 func TestAuthAPI(t *testing.T) {
+	t.Parallel()
 	s := newServer(t, web.Config{Token: "s3cret-token"})
 	tests := []struct {
 		name, method, path, auth string
@@ -262,6 +263,7 @@ func TestLoginNextStaysOnSite(t *testing.T) {
 }
 
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	s := newServer(t, web.Config{})
 	resp, err := http.Get(s.URL + "/healthz")
 	if err != nil {

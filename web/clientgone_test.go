@@ -5,18 +5,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
 
-	"github.com/switchboard-dev/switchboard/executor"
 	"github.com/switchboard-dev/switchboard/llm"
 	"github.com/switchboard-dev/switchboard/llm/llmtest"
-	"github.com/switchboard-dev/switchboard/store"
 	"github.com/switchboard-dev/switchboard/web"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
@@ -41,34 +37,18 @@ func TestClientGoneIsNotAServerError(t *testing.T) {
 
 	logs := web.NewLogCapture()
 	logger := slog.New(logs)
-	db, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "web.db"), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex := executor.New(db, llm.NewOpenAI(llm.Config{BaseURL: model.URL(), MaxRetries: -1}, logger), nil, logger, executor.Config{})
-	srv, err := web.New(web.Config{}, db, ex, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ts.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = ex.Shutdown(ctx)
-		db.Close()
-	})
-	s := &testServer{Server: ts, db: db, exec: ex}
+	s := newServer(t, web.Config{}, withLogger(logger),
+		withModel(llm.NewOpenAI(llm.Config{BaseURL: model.URL(), MaxRetries: -1}, logger)))
 	// Without "later" the node fails before it asks the model: a failed
 	// execution to resume.
 	id := createWorkflow(t, s, `{"name":"slow","nodes":[{"id":"first","type":"ai-processor","config":{"prompt":"one {{later}}"}}]}`)
 	failed := runAndWait(t, s, id)
 
-	events, stop := ex.SubscribeAll()
+	events, stop := s.exec.SubscribeAll()
 	defer stop()
 	for _, path := range []string{"/workflows/" + id + "/execute", "/workflows/executions/" + failed + "/resume"} {
 		ctx, hangUp := context.WithCancel(t.Context())
-		req, _ := http.NewRequestWithContext(ctx, "POST", ts.URL+path, strings.NewReader(`{"inputs":{"later":"now"}}`))
+		req, _ := http.NewRequestWithContext(ctx, "POST", s.URL+path, strings.NewReader(`{"inputs":{"later":"now"}}`))
 		req.Header.Set("Content-Type", "application/json")
 		done := make(chan error, 1)
 		go func() {

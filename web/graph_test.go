@@ -39,6 +39,7 @@ func row(g graphView, id string) int {
 }
 
 func TestLayoutGraphLayersAreLongestPaths(t *testing.T) {
+	t.Parallel()
 	// start → a → b → end, and start → end directly: end goes after b.
 	g := layoutGraph(wf([]string{"end", "b", "a", "start"},
 		[2]string{"start", "a"}, [2]string{"a", "b"}, [2]string{"b", "end"}, [2]string{"start", "end"}), nil)
@@ -61,6 +62,7 @@ func TestLayoutGraphLayersAreLongestPaths(t *testing.T) {
 }
 
 func TestLayoutGraphOrdersByParents(t *testing.T) {
+	t.Parallel()
 	// Two chains listed crosswise: p1 → c1, p2 → c2, with c2 listed first.
 	// The barycenter pass puts each child level with its parent.
 	g := layoutGraph(wf([]string{"p1", "p2", "c2", "c1"}, [2]string{"p1", "c1"}, [2]string{"p2", "c2"}), nil)
@@ -70,6 +72,7 @@ func TestLayoutGraphOrdersByParents(t *testing.T) {
 }
 
 func TestLayoutGraphToleratesBadInput(t *testing.T) {
+	t.Parallel()
 	// A cycle, a self edge, an edge to nowhere, a duplicate edge: no panic,
 	// every node placed once.
 	g := layoutGraph(wf([]string{"a", "b", "c"}, [2]string{"a", "b"}, [2]string{"b", "a"}, [2]string{"c", "c"},
@@ -93,6 +96,7 @@ func TestLayoutGraphToleratesBadInput(t *testing.T) {
 }
 
 func TestLayoutGraphStates(t *testing.T) {
+	t.Parallel()
 	w := wf([]string{"a", "b"}, [2]string{"a", "b"})
 	w.Nodes[0].Config["can_communicate"] = true
 	w.Nodes[0].Config["name"] = "An agent with a name far too long for its box"
@@ -112,6 +116,7 @@ func TestLayoutGraphStates(t *testing.T) {
 }
 
 func TestTimelineLayout(t *testing.T) {
+	t.Parallel()
 	w := wf([]string{"s", "t", "c"})
 	for i := range w.Nodes {
 		w.Nodes[i].Config["can_communicate"] = true
@@ -157,6 +162,7 @@ func TestTimelineLayout(t *testing.T) {
 
 // The SVG templates escape user text like the rest of the page.
 func TestGraphAndTimelineEscape(t *testing.T) {
+	t.Parallel()
 	u, err := newUI(os.DirFS("."))
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 // A failed execution can be resumed from the API and from the dashboard's
 // button; a successful one cannot.
 func TestResume(t *testing.T) {
+	t.Parallel()
 	s, ui := newUI(t, web.Config{})
 	// "second" fails on an unknown placeholder; "first" completes.
 	id := createWorkflow(t, s, `{"name":"r","nodes":[

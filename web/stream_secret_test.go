@@ -1,16 +1,10 @@
 package web_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"html"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,38 +12,11 @@ import (
 
 	openai "github.com/sashabaranov/go-openai"
 
-	"github.com/switchboard-dev/switchboard/executor"
 	"github.com/switchboard-dev/switchboard/llm"
 	"github.com/switchboard-dev/switchboard/llm/llmtest"
-	"github.com/switchboard-dev/switchboard/store"
 	"github.com/switchboard-dev/switchboard/web"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
-
-// newModelServer is newServer with the dashboard's templates and the given
-// model in place of the demo model.
-func newModelServer(t *testing.T, model executor.LLM) *testServer {
-	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	db, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "web.db"), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex := executor.New(db, model, nil, logger, executor.Config{})
-	srv, err := web.New(web.Config{Assets: os.DirFS("."), Version: "9.9.9-test"}, db, ex, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ts.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = ex.Shutdown(ctx)
-		db.Close()
-	})
-	return &testServer{Server: ts, db: db, exec: ex}
-}
 
 var streamSecrets = []string{"SEKRETVALUE1234", "SEKRET", "UE1234XYZ"}
 
@@ -102,6 +69,7 @@ func checkStreamed(t *testing.T, where string, pieces []string, output string, w
 // on the dashboard's live view at once: neither shows a secret, whole or in
 // pieces, and each joins its streamed text to the node's masked output.
 func TestStreamedSecretsMaskedInLiveStreams(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	srv := llmtest.NewServer(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
 		n := 4
@@ -115,8 +83,8 @@ func TestStreamedSecretsMaskedInLiveStreams(t *testing.T) {
 		}
 		return llmtest.Reply{Content: streamedReply, Chunk: n}
 	})
-	model := llm.NewOpenAI(llm.Config{BaseURL: srv.URL(), Timeout: 40 * time.Second, MaxRetries: -1}, nil)
-	s := newModelServer(t, model)
+	model := llm.NewOpenAI(llm.Config{BaseURL: srv.URL(), Timeout: 40 * time.Second, MaxRetries: -1}, testLogger(t))
+	s, _ := newUI(t, web.Config{}, withModel(model))
 	code, body, _ := s.do(t, "POST", "/workflows/", secretStreamDoc)
 	if code != 201 {
 		t.Fatalf("create: %d %s", code, body)

@@ -1,10 +1,7 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,8 +23,8 @@ import (
 // and one execution id.
 func seedDashboard(b *testing.B) (http.Handler, string, string) {
 	b.Helper()
-	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx := b.Context()
+	logger := testLogger(b)
 	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), logger)
 	if err != nil {
 		b.Fatal(err)

@@ -54,13 +54,14 @@ type uiClient struct {
 	csrf string
 }
 
-func newUI(t *testing.T, cfg web.Config) (*testServer, *uiClient) {
+// newUI is newServer with the dashboard's templates, and a client for it.
+func newUI(t *testing.T, cfg web.Config, opts ...serverOption) (*testServer, *uiClient) {
 	t.Helper()
 	cfg.Assets = os.DirFS(".")
 	if cfg.Version == "" {
 		cfg.Version = "9.9.9-test"
 	}
-	s := newServer(t, cfg)
+	s := newServer(t, cfg, opts...)
 	jar, _ := cookiejar.New(nil)
 	c := &uiClient{t: t, base: s.URL, c: &http.Client{Jar: jar, Timeout: 20 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
@@ -149,6 +150,7 @@ func runAndWait(t *testing.T, s *testServer, id string) string {
 }
 
 func TestUIPagesRender(t *testing.T) {
+	t.Parallel()
 	s, c := newUI(t, web.Config{Bus: &fakeBus{}, DataDir: "/var/lib/switchboard",
 		Settings: map[string]any{"llm": map[string]any{"provider": "openai-compatible", "base_url": "http://u:pw@llm.local/v1", "model": "gpt-x", "api_key": "sk-SECRET"}}})
 	wid := createWorkflow(t, s, uiDoc)
@@ -185,6 +187,7 @@ func TestUIPagesRender(t *testing.T) {
 }
 
 func TestUIRedirects(t *testing.T) {
+	t.Parallel()
 	_, c := newUI(t, web.Config{})
 	for path, want := range map[string]string{"/": "/ui/", "/ui/": "/ui/workflows", "/ui": "/ui/workflows"} {
 		code, _, hdr := c.get(path)
@@ -195,6 +198,7 @@ func TestUIRedirects(t *testing.T) {
 }
 
 func TestUINotFound(t *testing.T) {
+	t.Parallel()
 	_, c := newUI(t, web.Config{})
 	for _, p := range []string{"/ui/workflows/nope", "/ui/executions/nope", "/ui/no-such-page"} {
 		code, body, _ := c.get(p)
@@ -211,6 +215,7 @@ func TestUINotFound(t *testing.T) {
 }
 
 func TestUIImport(t *testing.T) {
+	t.Parallel()
 	s, c := newUI(t, web.Config{})
 	c.get("/ui/workflows")
 
@@ -263,6 +268,7 @@ func TestUIImport(t *testing.T) {
 }
 
 func TestUICSRF(t *testing.T) {
+	t.Parallel()
 	s, c := newUI(t, web.Config{})
 	form := url.Values{"document": {uiDoc}}.Encode()
 	// No token at all (and no cookie): refused.
@@ -293,6 +299,7 @@ func TestUICSRF(t *testing.T) {
 }
 
 func TestUIRunSaveDeleteCancel(t *testing.T) {
+	t.Parallel()
 	s, c := newUI(t, web.Config{})
 	wid := createWorkflow(t, s, uiDoc)
 	c.get("/ui/workflows/" + wid)
@@ -359,7 +366,7 @@ func waitEnd(t *testing.T, s *testServer, all <-chan workflow.Event, xid string)
 		select {
 		case ev := <-all:
 			if ev.ExecutionID == xid && ev.Kind == workflow.EventExecution && ev.Execution != nil && workflow.Terminal(ev.Execution.Status) {
-				if err := s.db.Flush(context.Background()); err != nil {
+				if err := s.db.Flush(t.Context()); err != nil {
 					t.Fatal(err)
 				}
 				return ev.Execution.Status
@@ -371,6 +378,7 @@ func waitEnd(t *testing.T, s *testServer, all <-chan workflow.Event, xid string)
 }
 
 func TestUIExecutionsFilterFragment(t *testing.T) {
+	t.Parallel()
 	s, c := newUI(t, web.Config{})
 	wid := createWorkflow(t, s, uiDoc)
 	other := createWorkflow(t, s, strings.Replace(uiDoc, `"name":"qa"`, `"name":"other"`, 1))
@@ -391,6 +399,7 @@ func TestUIExecutionsFilterFragment(t *testing.T) {
 }
 
 func TestUIEscapesUserText(t *testing.T) {
+	t.Parallel()
 	s, c := newUI(t, web.Config{})
 	doc := `{"name":"<script>alert(1)</script>","metadata":{"description":"<img src=x onerror=alert(2)>"},
 		"nodes":[{"id":"n1","type":"ai-processor","config":{"name":"<svg onload=alert(3)>","prompt":"<img src=x onerror=alert(4)>"}}],"edges":[]}`
@@ -410,6 +419,7 @@ func TestUIEscapesUserText(t *testing.T) {
 }
 
 func TestUIStaticAssets(t *testing.T) {
+	t.Parallel()
 	_, c := newUI(t, web.Config{})
 	_, page, _ := c.get("/ui/workflows")
 	m := regexp.MustCompile(`/ui/static/app\.css\?v=([0-9a-f]{12})`).FindStringSubmatch(page)
@@ -471,6 +481,7 @@ func sseEvents(t *testing.T, body io.Reader, stop func(event string) bool) [][2]
 }
 
 func TestUIExecutionLiveStream(t *testing.T) {
+	t.Parallel()
 	s, c := newUI(t, web.Config{})
 	wid := createWorkflow(t, s, uiDoc)
 	c.get("/ui/workflows/" + wid)
@@ -478,7 +489,7 @@ func TestUIExecutionLiveStream(t *testing.T) {
 	// Subscribe to everything first, so the test knows when the run ends.
 	all, stopAll := s.exec.SubscribeAll()
 	defer stopAll()
-	wf, err := s.db.GetWorkflow(context.Background(), wid)
+	wf, err := s.db.GetWorkflow(t.Context(), wid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,9 +551,10 @@ func keys(m map[string]string) []string {
 }
 
 func TestUIBusLiveStopsMonitor(t *testing.T) {
+	t.Parallel()
 	bus := &fakeBus{stopped: make(chan struct{})}
 	_, c := newUI(t, web.Config{Bus: bus})
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/ui/bus/live", nil)
 	resp, err := c.c.Do(req)
 	if err != nil {
@@ -566,6 +578,7 @@ func TestUIBusLiveStopsMonitor(t *testing.T) {
 }
 
 func TestUISecretsStayHidden(t *testing.T) {
+	t.Parallel()
 	s, c := newUI(t, web.Config{})
 	doc := strings.Replace(uiDoc, `"variables":[{"name":"question_topic","value":"photosynthesis"}]`,
 		`"variables":[{"name":"question_topic","value":"photosynthesis"},{"name":"api_token","value":"hunter2-secret","secret":true}]`, 1)
@@ -584,7 +597,7 @@ func TestUISecretsStayHidden(t *testing.T) {
 	if code, body, _ := c.post("/ui/workflows/"+wid+"/save", url.Values{"document": {text}}); code != 200 {
 		t.Fatalf("save: %d %s", code, body)
 	}
-	stored, err := s.db.GetWorkflow(context.Background(), wid)
+	stored, err := s.db.GetWorkflow(t.Context(), wid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -598,7 +611,7 @@ func TestUISecretsStayHidden(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("run: %d %s", code, body)
 	}
-	x, err := s.db.GetExecution(context.Background(), strings.TrimPrefix(hdr.Get("HX-Location"), "/ui/executions/"))
+	x, err := s.db.GetExecution(t.Context(), strings.TrimPrefix(hdr.Get("HX-Location"), "/ui/executions/"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -614,16 +627,17 @@ func TestUISecretsStayHidden(t *testing.T) {
 // first streamed words of a node). Every listener stays in the page; those
 // that add to a list or an output box name it with hx-target.
 func TestUILivePageListenersAreNeverReplaced(t *testing.T) {
+	t.Parallel()
 	s, c := newUI(t, web.Config{})
 	wid := createWorkflow(t, s, uiDoc)
-	wf, err := s.db.GetWorkflow(context.Background(), wid)
+	wf, err := s.db.GetWorkflow(t.Context(), wid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A running execution: its page is the live one.
 	xid := workflow.NewID()
 	now := time.Now().UTC()
-	if err := s.db.Record(context.Background(), workflow.Event{ExecutionID: xid, Seq: 1, Time: now, Kind: workflow.EventExecution,
+	if err := s.db.Record(t.Context(), workflow.Event{ExecutionID: xid, Seq: 1, Time: now, Kind: workflow.EventExecution,
 		Execution: &workflow.Execution{ID: xid, WorkflowID: wf.ID, WorkflowName: wf.Name, Status: workflow.ExecRunning,
 			CreatedAt: now, StartTime: &now, RequestedMode: workflow.ModeSimple, Mode: workflow.ModeSimple}}); err != nil {
 		t.Fatal(err)

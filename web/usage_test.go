@@ -9,19 +9,21 @@ import (
 
 	"github.com/switchboard-dev/switchboard/llm"
 	"github.com/switchboard-dev/switchboard/llm/llmtest"
+	"github.com/switchboard-dev/switchboard/web"
 )
 
 // The dashboard shows token counts the model server did not report as
 // approximate, in the execution list, the execution's facts and the node's,
 // and reported counts as they are.
 func TestDashboardMarksEstimatedTokens(t *testing.T) {
+	t.Parallel()
 	srv := llmtest.NewServer(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
 		if strings.Contains(req.Messages[len(req.Messages)-1].Content, "unreported") {
 			return llmtest.Reply{Content: "a reply", NoUsage: true}
 		}
 		return llmtest.Reply{Content: "a reply", Usage: &openai.Usage{PromptTokens: 10, CompletionTokens: 5, TotalTokens: 15}}
 	})
-	s := newModelServer(t, llm.NewOpenAI(llm.Config{BaseURL: srv.URL(), Timeout: 10 * time.Second, MaxRetries: -1}, nil))
+	s, _ := newUI(t, web.Config{}, withModel(llm.NewOpenAI(llm.Config{BaseURL: srv.URL(), Timeout: 10 * time.Second, MaxRetries: -1}, testLogger(t))))
 	for _, tc := range []struct {
 		prompt string
 		want   bool

@@ -13,6 +13,7 @@ import (
 // files of the pinned npm packages (sums taken from the tarballs; see
 // static/vendor/VERSIONS.md and .ci/vendor-check).
 func TestVendoredAssets(t *testing.T) {
+	t.Parallel()
 	want := map[string]string{
 		"htmx.min.js":          "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717", // htmx.org 2.0.11 package/dist/htmx.min.js
 		"htmx.LICENSE":         "d3d2456f76414f2456104660ebd65aff1c04cd7966b942bdabd63f3cdb316a38", // htmx.org 2.0.11 package/LICENSE
