@@ -79,3 +79,34 @@ func TestResumedOnceMigratesDuplicates(t *testing.T) {
 		}
 	}
 }
+
+// ResumedBy names the execution that resumed one, the first where an older
+// database holds two, and "" for one not resumed or not there; it finds
+// it through the index on resumed_from.
+func TestResumedBy(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTest(t)
+	now := time.Now()
+	for _, ev := range []workflow.Event{
+		resumeHeader("crashed", "", workflow.ExecInterrupted, now),
+		resumeHeader("failed", "", workflow.ExecError, now),
+		resumeHeader("again", "crashed", workflow.ExecSuccess, now.Add(time.Second)),
+	} {
+		if err := db.Record(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, want := range map[string]string{"crashed": "again", "failed": "", "again": "", "nope": ""} {
+		if got, err := db.ResumedBy(ctx, id); err != nil || got != want {
+			t.Errorf("ResumedBy(%s) = %q, %v; want %q", id, got, err, want)
+		}
+	}
+	if p := queryPlan(t, db, resumedByQuery, "crashed"); !strings.Contains(p, "executions_resumed_from") {
+		t.Errorf("ResumedBy does not use the index on resumed_from:\n%s", p)
+	}
+	db.Close()
+	if _, err := db.ResumedBy(ctx, "crashed"); workflow.ErrorCode(err) != workflow.CodeUnavailable {
+		t.Errorf("ResumedBy on a closed database: %v, want unavailable", err)
+	}
+}

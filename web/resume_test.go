@@ -124,3 +124,39 @@ func TestResumeOnce(t *testing.T) {
 		}
 	}
 }
+
+// The page of an execution that was resumed names the execution that
+// resumed it, with a link, instead of offering a Resume button that could
+// only fail; the resume, failed in turn, still offers its own.
+func TestUIResumedExecutionLinksItsResume(t *testing.T) {
+	t.Parallel()
+	s, ui := newUI(t, web.Config{})
+	id := createWorkflow(t, s, `{"name":"r","nodes":[
+		{"id":"first","type":"ai-processor","config":{"prompt":"one"}},
+		{"id":"second","type":"ai-processor","config":{"prompt":"two {{later}}"}}],
+		"edges":[{"from":"first","to":"second"}]}`)
+	failed := runAndWait(t, s, id)
+	button := `action="/ui/executions/` + failed + `/resume"`
+	_, page, _ := ui.get("/ui/executions/" + failed)
+	mustContain(t, "failed execution page", page, button, ">Resume</button>")
+	if strings.Contains(page, "Resumed by") {
+		t.Fatalf("an execution not resumed says it was:\n%s", clip(page))
+	}
+
+	// Without "later" the resume fails on the same node.
+	code, body, _ := s.do(t, "POST", "/workflows/executions/"+failed+"/resume", `{}`)
+	again := decode[workflow.Execution](t, body)
+	if code != 200 || again.Status != workflow.ExecError || again.ResumedFrom != failed {
+		t.Fatalf("resume: %d %s", code, body)
+	}
+	_, page, _ = ui.get("/ui/executions/" + failed)
+	mustContain(t, "resumed execution page", page, `Resumed by <a href="/ui/executions/`+again.ID+`">`)
+	if strings.Contains(page, button) || strings.Contains(page, ">Resume</button>") {
+		t.Errorf("the page of a resumed execution offers to resume it again:\n%s", clip(page))
+	}
+	_, page, _ = ui.get("/ui/executions/" + again.ID)
+	mustContain(t, "failed resume's page", page, "Resumed from", `action="/ui/executions/`+again.ID+`/resume"`, ">Resume</button>")
+	if strings.Contains(page, "Resumed by") {
+		t.Errorf("a resume not resumed says it was:\n%s", clip(page))
+	}
+}

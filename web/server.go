@@ -29,6 +29,7 @@ type Store interface {
 	GetExecution(ctx context.Context, id string) (*workflow.Execution, error)
 	ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]*workflow.Execution, error)
 	CountExecutions(ctx context.Context, f store.ExecutionFilter) (int, error)
+	ResumedBy(ctx context.Context, id string) (string, error)
 	Ping(ctx context.Context) error
 }
 

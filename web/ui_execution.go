@@ -130,8 +130,16 @@ func (s *Server) uiExecution(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	p := newExecutionPage(csrfToken(c), w, known, x)
+	// Only an interrupted or failed execution can have been resumed; the
+	// page names its resume instead of offering a button that would fail.
+	if resumable(x) {
+		if p.Header.ResumedBy, err = s.store.ResumedBy(ctx, x.ID); err != nil {
+			return err
+		}
+	}
 	title := "Execution of " + x.WorkflowName
-	return s.page(c, http.StatusOK, "execution", title, "executions", newExecutionPage(csrfToken(c), w, known, x))
+	return s.page(c, http.StatusOK, "execution", title, "executions", p)
 }
 
 // uiCancel asks a running execution to stop; the live page shows the
@@ -178,6 +186,14 @@ type headerData struct {
 	Duration string
 	Nodes    int
 	Done     int
+	// ResumedBy is the execution that resumed this one, if any; the live
+	// view leaves it empty, as a running execution cannot be resumed.
+	ResumedBy string
+}
+
+// resumable reports whether x ended in a state that resume continues.
+func resumable(x *workflow.Execution) bool {
+	return x.Status == workflow.ExecInterrupted || x.Status == workflow.ExecError
 }
 
 func newHeaderData(csrf string, w *workflow.Workflow, known bool, x *workflow.Execution) headerData {
