@@ -13,6 +13,7 @@ import (
 // toward workflow, and bus and llm import no internal package. Test files
 // may import more.
 func TestImportArrows(t *testing.T) {
+	t.Parallel()
 	const module = "github.com/switchboard-dev/switchboard/"
 	allowed := map[string][]string{
 		"workflow":    {},

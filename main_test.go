@@ -21,7 +21,7 @@ import (
 // its base URL. The program stops when the test ends.
 func startServer(t *testing.T, env map[string]string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	getenv := func(k string) string {
@@ -30,9 +30,14 @@ func startServer(t *testing.T, env map[string]string, args ...string) string {
 		}
 		return testEnv(k)
 	}
-	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn"}, args...)
-	// The program's log (warnings and errors) is shown when the test fails,
-	// after the program has stopped: a run that hangs says why there.
+	// The embedded Redis gets a free port too, so that tests running in
+	// parallel each own theirs.
+	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--embedded-redis-addr", "127.0.0.1:0",
+		"--data", t.TempDir(), "--log-level", "warn"}, args...)
+	// The program's output and log (warnings and errors) are shown when the
+	// test fails, after the program has stopped: a run that hangs says why
+	// there. (Not t.Output(): a program that does not stop could write to it
+	// after the test has ended.)
 	var (
 		logMu sync.Mutex
 		logs  []string
@@ -46,7 +51,7 @@ func startServer(t *testing.T, env map[string]string, args ...string) string {
 		t.Logf("the program's log (%d lines):\n%s", len(logs), strings.Join(logs, "\n"))
 	})
 	go func() {
-		done <- run(ctx, all, getenv, pw, io.Discard)
+		done <- run(ctx, all, getenv, pw, pw)
 		pw.Close()
 	}()
 	t.Cleanup(func() {
@@ -100,6 +105,7 @@ func postJSON(t *testing.T, url, body string, out any) int {
 }
 
 func TestEndToEndOriginalSimpleQA(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join("..", "shared", "compat", "original-examples", "01_simple_qa.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -149,6 +155,7 @@ func TestEndToEndOriginalSimpleQA(t *testing.T) {
 }
 
 func TestServeLoadsExamplesOnFirstStart(t *testing.T) {
+	t.Parallel()
 	base := startServer(t, nil)
 	resp, err := http.Get(base + "/workflows/")
 	if err != nil {
@@ -165,24 +172,26 @@ func TestServeLoadsExamplesOnFirstStart(t *testing.T) {
 }
 
 func TestValidateCommand(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`{"name":"x","nodes":[{"id":"a","type":"start"}],"edges":[{"from":"a","to":"b"}]}`), 0o600)
 	var out strings.Builder
-	err := run(context.Background(), []string{"validate", bad}, testEnv, &out, io.Discard)
+	err := run(t.Context(), []string{"validate", bad}, testEnv, &out, t.Output())
 	if err == nil || !strings.Contains(out.String(), `edges[0].to: edge to "b": no node has that id`) {
 		t.Fatalf("validate bad: %v\n%s", err, out.String())
 	}
 	out.Reset()
-	if err := run(context.Background(), []string{"validate", "examples/01_qa.json"}, testEnv, &out, io.Discard); err != nil {
+	if err := run(t.Context(), []string{"validate", "examples/01_qa.json"}, testEnv, &out, t.Output()); err != nil {
 		t.Fatalf("validate good: %v %s", err, out.String())
 	}
 }
 
 func TestRunCommand(t *testing.T) {
+	t.Parallel()
 	var out strings.Builder
-	err := run(context.Background(), []string{"run", "examples/01_qa.json", "--input", "question_topic=volcanoes"},
-		testEnv, &out, io.Discard)
+	err := run(t.Context(), []string{"run", "examples/01_qa.json", "--input", "question_topic=volcanoes"},
+		testEnv, &out, t.Output())
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
@@ -195,14 +204,15 @@ func TestRunCommand(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "fail.json")
 	os.WriteFile(f, []byte(`{"name":"x","nodes":[{"id":"a","type":"ai-processor","config":{"prompt":"{{missing}}"}}]}`), 0o600)
-	if err := run(context.Background(), []string{"run", f}, testEnv, io.Discard, io.Discard); err == nil {
+	if err := run(t.Context(), []string{"run", f}, testEnv, io.Discard, t.Output()); err == nil {
 		t.Fatal("want an error for a failing execution")
 	}
 }
 
 func TestServeRefusesOpenAddressWithoutToken(t *testing.T) {
-	err := run(context.Background(), []string{"serve", "--addr", "0.0.0.0:0", "--data", t.TempDir()},
-		testEnv, io.Discard, io.Discard)
+	t.Parallel()
+	err := run(t.Context(), []string{"serve", "--addr", "0.0.0.0:0", "--data", t.TempDir()},
+		testEnv, io.Discard, t.Output())
 	if err == nil || !strings.Contains(err.Error(), "refusing to listen on 0.0.0.0:0 without a token") ||
 		!strings.Contains(err.Error(), "SWITCHBOARD_TOKEN") {
 		t.Fatalf("got %v", err)
@@ -220,6 +230,7 @@ func TestServeRefusesOpenAddressWithoutToken(t *testing.T) {
 }
 
 func TestServeWithRedisDown(t *testing.T) {
+	t.Parallel()
 	base := startServer(t, map[string]string{"REDIS_URL": "redis://127.0.0.1:1"})
 	var ready map[string]any
 	if code := getJSON(t, base+"/readyz", &ready); code != http.StatusServiceUnavailable {

@@ -119,6 +119,7 @@ func readmeShell(t *testing.T) [][]readmeCommand {
 // empty, and a "# → …" comment's "key":"value" pairs must be in the answer
 // above it.
 func TestReadmeShellBlocks(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash is not installed")
 	}

@@ -140,6 +140,7 @@ func getJSON(t *testing.T, url string, out any) int {
 // and proves through the model server's counts that the completed node was
 // not run again.
 func TestSIGTERMDuringRunThenResume(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	calls := map[string]int{}
 	slowArrived := make(chan struct{}, 1)
@@ -226,6 +227,7 @@ func TestSIGTERMDuringRunThenResume(t *testing.T) {
 // and its total usage must be what its completed node stored. Then it is
 // resumed.
 func TestKillDuringRunThenRetainAndResume(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	hang := true
 	slowArrived := make(chan struct{}, 1)
