@@ -11,16 +11,19 @@ import (
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
+// resumeDoc fails in its node "second" on an unknown placeholder unless the
+// inputs give "later"; its node "first" completes.
+const resumeDoc = `{"name":"r","nodes":[
+	{"id":"first","type":"ai-processor","config":{"prompt":"one"}},
+	{"id":"second","type":"ai-processor","config":{"prompt":"two {{later}}"}}],
+	"edges":[{"from":"first","to":"second"}]}`
+
 // A failed execution can be resumed from the API and from the dashboard's
 // button; a successful one cannot.
 func TestResume(t *testing.T) {
 	t.Parallel()
 	s, ui := newUI(t, web.Config{})
-	// "second" fails on an unknown placeholder; "first" completes.
-	id := createWorkflow(t, s, `{"name":"r","nodes":[
-		{"id":"first","type":"ai-processor","config":{"prompt":"one"}},
-		{"id":"second","type":"ai-processor","config":{"prompt":"two {{later}}"}}],
-		"edges":[{"from":"first","to":"second"}]}`)
+	id := createWorkflow(t, s, resumeDoc)
 	failed := runAndWait(t, s, id)
 
 	code, body, _ := s.do(t, "POST", "/workflows/executions/"+failed+"/resume", `{"inputs":{"later":"now"}}`)
@@ -62,10 +65,7 @@ func TestResume(t *testing.T) {
 func TestResumeOnce(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, web.Config{})
-	id := createWorkflow(t, s, `{"name":"r","nodes":[
-		{"id":"first","type":"ai-processor","config":{"prompt":"one"}},
-		{"id":"second","type":"ai-processor","config":{"prompt":"two {{later}}"}}],
-		"edges":[{"from":"first","to":"second"}]}`)
+	id := createWorkflow(t, s, resumeDoc)
 	for _, async := range []bool{false, true} {
 		failed := runAndWait(t, s, id)
 		const n = 4
@@ -131,10 +131,7 @@ func TestResumeOnce(t *testing.T) {
 func TestUIResumedExecutionLinksItsResume(t *testing.T) {
 	t.Parallel()
 	s, ui := newUI(t, web.Config{})
-	id := createWorkflow(t, s, `{"name":"r","nodes":[
-		{"id":"first","type":"ai-processor","config":{"prompt":"one"}},
-		{"id":"second","type":"ai-processor","config":{"prompt":"two {{later}}"}}],
-		"edges":[{"from":"first","to":"second"}]}`)
+	id := createWorkflow(t, s, resumeDoc)
 	failed := runAndWait(t, s, id)
 	button := `action="/ui/executions/` + failed + `/resume"`
 	_, page, _ := ui.get("/ui/executions/" + failed)
