@@ -200,29 +200,86 @@ func (t *pubsubTransport) onBroadcast(_ context.Context, m bus.Message) {
 // config through the model and publishes the RESPONSE to the asker. It reads
 // only the node's config, the model and the message (plus this execution's
 // shared context and broadcasts), so that it can move to another process.
+//
+// It takes queries as other programs write them too: a task_request, and a
+// query without metadata.execution_id, since the channel it arrived on names
+// the agent and so the execution. What it cannot use is logged at warn level
+// with the channel and the reason, never dropped silently.
 func (t *pubsubTransport) handler(node string) bus.Handler {
+	self := t.x.agentID(node)
+	channel := bus.Channel(self)
 	return func(ctx context.Context, m bus.Message) {
-		if m.Type != bus.TypeQuery || m.ExecutionID() != t.x.rec.ID {
+		if reason := t.unusable(m); reason != "" {
+			t.x.logger.Warn("ignored a message an agent cannot use", "channel", channel, "id", m.ID,
+				"type", m.Type, "from_agent", m.FromAgent, "reason", reason)
 			return
 		}
-		answer, err := t.answerOnce(ctx, node, m)
+		outside := !t.isAgent(m.FromAgent)
+		answer, first, err := t.answerOnce(ctx, node, m, outside)
 		var reply bus.Message
 		if err != nil {
-			reply = bus.NewErrorResponse(m, t.x.agentID(node), err.Error())
+			reply = bus.NewErrorResponse(m, self, err.Error())
 		} else {
-			reply = bus.NewResponse(m, t.x.agentID(node), answer)
+			reply = bus.NewResponse(m, self, answer)
 		}
+		// Strict in what it sends: the reply names the execution even when the
+		// query did not.
+		reply.Metadata[bus.MetaExecutionID], reply.Metadata[bus.MetaWorkflowID] = t.x.rec.ID, t.x.wf.ID
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := t.ps.Publish(pctx, bus.Channel(m.FromAgent), reply); err != nil {
-			t.x.logger.Warn("publish response", "query_id", m.ID, "err", err)
+		perr := t.ps.Publish(pctx, bus.Channel(m.FromAgent), reply)
+		if perr != nil {
+			t.x.logger.Warn("publish response", "query_id", m.ID, "err", perr)
+		}
+		if outside && first {
+			// The execution's own asks are logged by the asker; an outside
+			// agent's are logged here, the only place that sees them.
+			meta := map[string]any{"mode": viaRedis, "transport": viaRedis, "reply_to": m.ID, "message_id": reply.ID,
+				"outside": true, "success": err == nil}
+			content := answer
+			if err != nil {
+				content, meta["error"] = "", err.Error()
+			}
+			if perr != nil {
+				meta["publish_error"] = perr.Error()
+			}
+			t.x.comm(workflow.CommEntry{From: node, To: m.FromAgent, Type: workflow.CommResponse, Content: content, Metadata: meta})
 		}
 	}
 }
 
+// unusable says why a message that arrived on an agent's channel cannot be
+// answered, or "" when it can. Responses to this execution's asks never get
+// here: the bus hands them to the ask waiting for them.
+func (t *pubsubTransport) unusable(m bus.Message) string {
+	switch {
+	case m.IsResponse():
+		return "a response without reply_to answers no question"
+	case !m.IsQuery():
+		return fmt.Sprintf("type %q is not a query (or task_request)", m.Type)
+	case m.ExecutionID() != "" && m.ExecutionID() != t.x.rec.ID:
+		return fmt.Sprintf("metadata.execution_id %q is not the execution of this channel's agent (%s)", m.ExecutionID(), t.x.rec.ID)
+	case m.Question() == "":
+		return "content.question is missing, empty or not a string"
+	}
+	return ""
+}
+
+// isAgent reports whether agent is one of this execution's agents.
+func (t *pubsubTransport) isAgent(agent string) bool {
+	for i := range t.x.wf.Nodes {
+		if n := &t.x.wf.Nodes[i]; n.Type == workflow.NodeAIProcessor && agent == t.x.agentID(n.ID) {
+			return true
+		}
+	}
+	return false
+}
+
 // answerOnce answers a query id once: a re-sent query waits for, and gets,
-// the first answer instead of calling the model again.
-func (t *pubsubTransport) answerOnce(ctx context.Context, node string, m bus.Message) (string, error) {
+// the first answer instead of calling the model again. first is true for the
+// call that answered. A query from outside the execution (outside) is asked
+// by its agent id, is logged as an ask when it arrives, and has no chain.
+func (t *pubsubTransport) answerOnce(ctx context.Context, node string, m bus.Message, outside bool) (answer string, first bool, err error) {
 	t.mu.Lock()
 	a, seen := t.answers[m.ID]
 	if !seen {
@@ -233,29 +290,41 @@ func (t *pubsubTransport) answerOnce(ctx context.Context, node string, m bus.Mes
 	if seen {
 		select {
 		case <-a.done:
-			return a.answer, a.err
+			return a.answer, false, a.err
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return "", false, ctx.Err()
 		}
 	}
 	defer close(a.done)
 	r := askRequest{to: node, question: m.Question()}
 	qc := m.QueryContext()
 	r.context = askerContext(qc)
-	r.from, _ = qc["from_node"].(string)
-	if list, ok := qc["chain"].([]any); ok {
-		for _, c := range list {
-			if s, ok := c.(string); ok {
-				r.chain = append(r.chain, s)
+	if outside {
+		r.from = m.FromAgent
+		meta := map[string]any{"mode": viaRedis, "transport": viaRedis, "message_id": m.ID, "outside": true}
+		if r.context != nil {
+			meta["context"] = r.context
+		}
+		t.x.comm(workflow.CommEntry{From: m.FromAgent, To: node, Type: workflow.CommAsk, Content: r.question, Metadata: meta})
+	} else {
+		r.from, _ = qc["from_node"].(string)
+		if list, ok := qc["chain"].([]any); ok {
+			for _, c := range list {
+				if s, ok := c.(string); ok {
+					r.chain = append(r.chain, s)
+				}
 			}
 		}
 	}
 	actx := t.x.ctx
+	var cancel context.CancelFunc
 	if m.ExpiresAt != nil {
-		var cancel context.CancelFunc
 		actx, cancel = context.WithDeadline(actx, *m.ExpiresAt)
-		defer cancel()
+	} else {
+		// A query from another program may not say when it expires.
+		actx, cancel = context.WithTimeout(actx, t.x.askTimeout)
 	}
+	defer cancel()
 	a.answer, a.err = t.x.answer(actx, r)
-	return a.answer, a.err
+	return a.answer, true, a.err
 }
