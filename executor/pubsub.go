@@ -33,6 +33,8 @@ type pubsubTransport struct {
 	mu       sync.Mutex
 	answers  map[string]*answerOnce // query id → its answer, so a re-sent query is answered once
 	degraded error                  // why Redis was lost, once it was: later asks go in-process
+	closing  bool                   // close has begun: no query is taken any more
+	inflight sync.WaitGroup         // queries being answered; close waits for them
 }
 
 type answerOnce struct {
@@ -83,8 +85,14 @@ func (t *pubsubTransport) closeSubs() {
 	_ = t.close(ctx)
 }
 
-// close unsubscribes every agent of the execution, whatever way it ended.
+// close unsubscribes every agent of the execution, whatever way it ended,
+// and waits for the queries they are answering: closing their
+// subscriptions cancels them, so no agent outlives its execution.
 func (t *pubsubTransport) close(ctx context.Context) error {
+	t.mu.Lock()
+	t.closing = true
+	t.mu.Unlock()
+	defer t.inflight.Wait()
 	var errs []error
 	for _, s := range t.subs {
 		if err := s.Close(ctx); err != nil {
@@ -214,6 +222,10 @@ func (t *pubsubTransport) handler(node string) bus.Handler {
 				"type", m.Type, "from_agent", m.FromAgent, "reason", reason)
 			return
 		}
+		if !t.enter() {
+			return
+		}
+		defer t.inflight.Done()
 		outside := !t.isAgent(m.FromAgent)
 		answer, first, err := t.answerOnce(ctx, node, m, outside)
 		var reply bus.Message
@@ -225,12 +237,6 @@ func (t *pubsubTransport) handler(node string) bus.Handler {
 		// Strict in what it sends: the reply names the execution even when the
 		// query did not.
 		reply.Metadata[bus.MetaExecutionID], reply.Metadata[bus.MetaWorkflowID] = t.x.rec.ID, t.x.wf.ID
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		perr := t.ps.Publish(pctx, bus.Channel(m.FromAgent), reply)
-		if perr != nil {
-			t.x.logger.Warn("publish response", "query_id", m.ID, "err", perr)
-		}
 		if outside && first {
 			// The execution's own asks are logged by the asker; an outside
 			// agent's are logged here, the only place that sees them.
@@ -240,10 +246,12 @@ func (t *pubsubTransport) handler(node string) bus.Handler {
 			if err != nil {
 				content, meta["error"] = "", err.Error()
 			}
-			if perr != nil {
-				meta["publish_error"] = perr.Error()
-			}
 			t.x.comm(workflow.CommEntry{From: node, To: m.FromAgent, Type: workflow.CommResponse, Content: content, Metadata: meta})
+		}
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := t.ps.Publish(pctx, bus.Channel(m.FromAgent), reply); err != nil {
+			t.x.logger.Warn("publish response", "query_id", m.ID, "err", err)
 		}
 	}
 }
@@ -263,6 +271,18 @@ func (t *pubsubTransport) unusable(m bus.Message) string {
 		return "content.question is missing, empty or not a string"
 	}
 	return ""
+}
+
+// enter counts a query being answered, so that close can wait for it; it
+// reports false once the transport is closing.
+func (t *pubsubTransport) enter() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closing {
+		return false
+	}
+	t.inflight.Add(1)
+	return true
 }
 
 // isAgent reports whether agent is one of this execution's agents.
@@ -316,7 +336,11 @@ func (t *pubsubTransport) answerOnce(ctx context.Context, node string, m bus.Mes
 			}
 		}
 	}
-	actx := t.x.ctx
+	// The answer ends with the execution, with the agent's subscription
+	// (closing it cancels ctx), or when the query expires.
+	actx, stop := context.WithCancel(t.x.ctx)
+	defer stop()
+	defer context.AfterFunc(ctx, stop)()
 	var cancel context.CancelFunc
 	if m.ExpiresAt != nil {
 		actx, cancel = context.WithDeadline(actx, *m.ExpiresAt)
