@@ -23,7 +23,7 @@ func (x *execution) runAI(ctx context.Context, node *workflow.Node) (any, error)
 	if err != nil {
 		return nil, fmt.Errorf("render prompt of node %q: %w", node.ID, err)
 	}
-	if n, max := len(prompt), x.guard.limits.MaxPromptBytes; n > max {
+	if n, max := len(prompt), x.guard.limits().MaxPromptBytes; n > max {
 		return nil, workflow.Errorf(workflow.CodeInvalid, "the rendered prompt of node %q is %d bytes; the limit is %d", node.ID, n, max)
 	}
 	if strings.TrimSpace(prompt) == "" {
@@ -148,7 +148,7 @@ func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Me
 			}
 		}
 	}
-	if err := x.guard.admitLLMCall(); err != nil {
+	if err := x.guard.admitLLMCall(ctx); err != nil {
 		x.log(slog.LevelWarn, node.ID, "%s", workflow.ErrorMessage(err))
 		return "", err
 	}
@@ -163,7 +163,7 @@ func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Me
 	if rest := mask.Flush(); rest != "" {
 		x.delta(node.ID, rest)
 	}
-	if n, max := len(resp.Content), x.guard.limits.MaxReplyBytes; n > max {
+	if n, max := len(resp.Content), x.guard.limits().MaxReplyBytes; n > max {
 		return "", workflow.Errorf(workflow.CodeInvalid, "the model's reply to node %q is %d bytes; the limit is %d", node.ID, n, max)
 	}
 	u := workflow.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens,
@@ -177,8 +177,8 @@ func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Me
 	}
 	x.usage = x.usage.Add(u)
 	x.mu.Unlock()
-	if total, over := x.guard.spend(u.TotalTokens); over {
-		x.log(slog.LevelError, node.ID, "Token budget exceeded: %d tokens used, budget %d; ending the execution", total, x.guard.limits.TokenBudget)
+	if total, over := x.guard.spend(ctx, u.TotalTokens); over {
+		x.log(slog.LevelError, node.ID, "Token budget exceeded: %d tokens used, budget %d; ending the execution", total, x.guard.limits().TokenBudget)
 		x.cancel(errBudget)
 		return "", errBudget
 	}
@@ -290,7 +290,7 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 				fmt.Sprintf("refused: %s is already waiting for your answer (%s); answer with what you know instead of asking it", target, loop))
 		}
 	}
-	limits := x.guard.limits
+	limits := x.guard.limits()
 	ctxText := contextText(qctx)
 	if n := len(question) + len(ctxText); n > limits.MaxPromptBytes {
 		return fmt.Sprintf("error: your question and its context are %d bytes; the limit is %d", n, limits.MaxPromptBytes)
@@ -300,17 +300,16 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 			fmt.Sprintf("refused: questions may nest at most %d deep (metadata.max_ask_depth); answer with what you know", limits.MaxDepth))
 	}
 	// The same question with another context is another question.
-	earlier, mine, refusal, reason := x.guard.admitAsk(node.ID, target, question+ctxText)
+	adm := x.guard.admitAsk(ctx, node.ID, target, question+ctxText)
 	switch {
-	case refusal != "":
-		return x.refuse(node.ID, target, question, reason, refusal)
-	case earlier != nil:
+	case adm.refusal != "":
+		return x.refuse(node.ID, target, question, adm.reason, adm.refusal)
+	case adm.repeat != nil:
 		// The same node asked the same node the same question before:
 		// answer from the first time, and say so.
-		select {
-		case <-earlier.done:
-		case <-ctx.Done():
-			return "error: " + context.Cause(ctx).Error()
+		earlier := adm.repeat
+		if err := x.guard.awaitRepeat(ctx, earlier); err != nil {
+			return "error: " + err.Error()
 		}
 		meta := map[string]any{"mode": x.rec.Mode, "duplicate": true}
 		if qctx != nil {
@@ -327,7 +326,11 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 		x.comm(workflow.CommEntry{From: target, To: node.ID, Type: workflow.CommResponse, Content: earlier.answer, Metadata: meta})
 		return fmt.Sprintf("%s (%s) answered (you asked this before; this is the same answer): %s", t.Label(), target, earlier.answer)
 	}
-	defer close(mine.done)
+	var settled struct {
+		answer, id string
+		ok         bool
+	}
+	defer func() { x.guard.settle(adm.ticket, settled.answer, settled.id, settled.ok) }()
 	actx, cancel := context.WithTimeoutCause(ctx, x.askTimeout, fmt.Errorf("no answer from %q within %s", target, x.askTimeout))
 	defer cancel()
 	started := time.Now()
@@ -369,10 +372,10 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 		meta["error"] = msg
 		x.comm(workflow.CommEntry{From: target, To: node.ID, Type: workflow.CommResponse, Content: "", Metadata: meta})
 		x.log(slog.LevelWarn, node.ID, "Ask from %s to %s failed: %s", node.ID, target, msg)
-		mine.answer, mine.id = msg, res.messageID
+		settled.answer, settled.id = msg, res.messageID
 		return "error: " + msg
 	}
-	mine.answer, mine.id, mine.ok = res.answer, res.messageID, true
+	settled.answer, settled.id, settled.ok = res.answer, res.messageID, true
 	meta["success"] = true
 	x.comm(workflow.CommEntry{From: target, To: node.ID, Type: workflow.CommResponse, Content: res.answer, Metadata: meta})
 	return fmt.Sprintf("%s (%s) answered: %s", t.Label(), target, res.answer)

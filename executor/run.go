@@ -29,7 +29,7 @@ type execution struct {
 
 	askTimeout time.Duration
 	transport  transport
-	guard      *guard
+	guard      guardHandle
 	reused     map[string]any          // node → output taken over from the resumed execution
 	redact     *workflow.Redactor      // masks secret values in everything recorded or shown; nil: no secrets
 	secretIn   map[string]bool         // names of secret variables, masked in the inputs whatever their length
@@ -323,7 +323,7 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 			x.mu.Lock()
 			used := x.usage.TotalTokens
 			x.mu.Unlock()
-			msg := fmt.Sprintf("budget_exceeded: the execution used %d tokens, over its token_budget of %d", used, x.guard.limits.TokenBudget)
+			msg := fmt.Sprintf("budget_exceeded: the execution used %d tokens, over its token_budget of %d", used, x.guard.limits().TokenBudget)
 			x.fail("", workflow.CodeBudget, msg)
 			return workflow.ExecError, msg
 		case errors.Is(cause, errCancelled):
