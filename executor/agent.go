@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/bus"
 	"github.com/switchboard-dev/switchboard/llm"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
@@ -331,32 +331,22 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 		ok         bool
 	}
 	defer func() { x.guard.settle(adm.ticket, settled.answer, settled.id, settled.ok) }()
-	actx, cancel := context.WithTimeoutCause(ctx, x.askTimeout, fmt.Errorf("no answer from %q within %s", target, x.askTimeout))
+	actx, cancel := askContext(ctx, time.Time{}, x.askTimeout, target)
 	defer cancel()
-	started := time.Now()
-	var once sync.Once
-	sent := func(transport, id string) {
-		once.Do(func() {
-			started = time.Now()
-			m := map[string]any{"mode": transport, "transport": transport, "depth": len(chain)}
-			if id != "" {
-				m["message_id"] = id
-			}
-			if qctx != nil {
-				m["context"] = qctx
-			}
-			x.comm(workflow.CommEntry{From: node.ID, To: target, Type: workflow.CommAsk, Content: question, Metadata: m})
-		})
+	// The ask is recorded as it leaves, not when the answer comes.
+	r := askRequest{from: node.ID, to: target, question: question, context: qctx, chain: chain, via: x.transport.route()}
+	askMeta := map[string]any{"mode": r.via, "transport": r.via, "depth": len(chain)}
+	if r.via == viaRedis {
+		// The id names the nodes, as the original's did: query:{from}:{to}:{time}-{suffix}.
+		r.id = bus.NewQueryID(node.ID, target, time.Now())
+		askMeta["message_id"] = r.id
 	}
-	res := x.transport.ask(actx, askRequest{from: node.ID, to: target, question: question, context: qctx, chain: chain,
-		sent: func(id string) {
-			if id != "" {
-				sent(viaRedis, id)
-			} else {
-				sent(viaInProcess, "")
-			}
-		}})
-	sent(res.transport, res.messageID) // when the transport failed before sending
+	if qctx != nil {
+		askMeta["context"] = qctx
+	}
+	x.comm(workflow.CommEntry{From: node.ID, To: target, Type: workflow.CommAsk, Content: question, Metadata: askMeta})
+	started := time.Now()
+	res := x.transport.ask(actx, r)
 	meta := map[string]any{"mode": res.transport, "transport": res.transport, "depth": len(chain)}
 	meta["latency_ms"] = float64(time.Since(started).Microseconds()) / 1000
 	if res.messageID != "" {
@@ -379,6 +369,17 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 	meta["success"] = true
 	x.comm(workflow.CommEntry{From: target, To: node.ID, Type: workflow.CommResponse, Content: res.answer, Metadata: meta})
 	return fmt.Sprintf("%s (%s) answered: %s", t.Label(), target, res.answer)
+}
+
+// askContext bounds an ask, and is the one place that works out its
+// deadline: the deadline given (an asker's, as its QUERY's expires_at
+// carries it), or else timeout from now. When it passes, the cause says
+// that target gave no answer in time.
+func askContext(ctx context.Context, deadline time.Time, timeout time.Duration, target string) (context.Context, context.CancelFunc) {
+	if deadline.IsZero() {
+		return context.WithTimeoutCause(ctx, timeout, fmt.Errorf("no answer from %q within %s", target, timeout))
+	}
+	return context.WithDeadlineCause(ctx, deadline, fmt.Errorf("no answer from %q before %s", target, deadline.UTC().Format(time.RFC3339Nano)))
 }
 
 // refuse records an ask that a guard turned down and returns the refusal,

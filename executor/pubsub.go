@@ -144,22 +144,31 @@ func (t *pubsubTransport) lost(cause error) {
 	t.x.setHeader(func(h *workflow.Execution) { h.FallbackReason = reason })
 }
 
-func (t *pubsubTransport) ask(ctx context.Context, r askRequest) askResult {
+// route is viaRedis until Redis is lost during the execution.
+func (t *pubsubTransport) route() string {
 	if t.inProcess() {
+		return viaInProcess
+	}
+	return viaRedis
+}
+
+func (t *pubsubTransport) ask(ctx context.Context, r askRequest) askResult {
+	if r.via != viaRedis {
 		// Redis was lost during this execution: finish it in-process.
 		return inProcess{t.x}.ask(ctx, r)
 	}
 	x := t.x
 	from, to := x.agentID(r.from), x.agentID(r.to)
-	deadline, ok := ctx.Deadline()
-	timeout := x.askTimeout
-	if ok {
+	// The ask's deadline is ctx's; the QUERY carries it as expires_at, and
+	// the bus re-sends it once half of it has passed.
+	var timeout time.Duration
+	if deadline, ok := ctx.Deadline(); ok {
 		timeout = time.Until(deadline)
 	}
 	q := bus.NewQuery(from, to, r.question, queryContext(r), bus.Meta(x.rec.ID, x.wf.ID), timeout)
-	// The id names the nodes, as the original's did: query:{from}:{to}:{time}-{suffix}.
-	q.ID = bus.NewQueryID(r.from, r.to, q.Timestamp)
-	r.markSent(q.ID)
+	if r.id != "" {
+		q.ID = r.id
+	}
 	reply, err := t.ps.Ask(ctx, bus.Channel(to), q, timeout)
 	res := askResult{transport: viaRedis, messageID: q.ID}
 	if err != nil {
@@ -341,13 +350,13 @@ func (t *pubsubTransport) answerOnce(ctx context.Context, node string, m bus.Mes
 	actx, stop := context.WithCancel(t.x.ctx)
 	defer stop()
 	defer context.AfterFunc(ctx, stop)()
-	var cancel context.CancelFunc
+	// The asker's deadline came as expires_at; a query from another program
+	// may have none.
+	var deadline time.Time
 	if m.ExpiresAt != nil {
-		actx, cancel = context.WithDeadline(actx, *m.ExpiresAt)
-	} else {
-		// A query from another program may not say when it expires.
-		actx, cancel = context.WithTimeout(actx, t.x.askTimeout)
+		deadline = *m.ExpiresAt
 	}
+	actx, cancel := askContext(actx, deadline, t.x.askTimeout, node)
 	defer cancel()
 	a.answer, a.err = t.x.answer(actx, r)
 	return a.answer, true, a.err
