@@ -62,7 +62,7 @@ func newPubSubTransport(ctx context.Context, x *execution) (transport, error) {
 			continue
 		}
 		agent := x.agentID(n.ID)
-		sub, err := ps.Subscribe(pctx, bus.Channel(agent), t.handler(n.ID))
+		sub, err := ps.Subscribe(pctx, bus.Channel(agent), t.handler(x.agentOf(n)))
 		if err != nil {
 			t.closeSubs()
 			return nil, fmt.Errorf("subscribe agent %s: %w", agent, err)
@@ -213,16 +213,17 @@ func (t *pubsubTransport) onBroadcast(_ context.Context, m bus.Message) {
 	t.x.logger.Debug("broadcast received", "message_id", m.ID, "from", m.FromAgent)
 }
 
-// handler is the query handler of agent node: it answers with the node's own
-// config through the model and publishes the RESPONSE to the asker. It reads
-// only the node's config, the model and the message (plus this execution's
-// shared context and broadcasts), so that it can move to another process.
+// handler is the query handler of agent a: the agent answers with its own
+// config and model, and the handler publishes the RESPONSE to the asker.
+// The answer needs only the agent and the message (the agent's calls go to
+// its team), so that it can move to another process.
 //
 // It takes queries as other programs write them too: a task_request, and a
 // query without metadata.execution_id, since the channel it arrived on names
 // the agent and so the execution. What it cannot use is logged at warn level
 // with the channel and the reason, never dropped silently.
-func (t *pubsubTransport) handler(node string) bus.Handler {
+func (t *pubsubTransport) handler(a *agent) bus.Handler {
+	node := a.node.ID
 	self := t.x.agentID(node)
 	channel := bus.Channel(self)
 	return func(ctx context.Context, m bus.Message) {
@@ -236,7 +237,7 @@ func (t *pubsubTransport) handler(node string) bus.Handler {
 		}
 		defer t.inflight.Done()
 		outside := !t.isAgent(m.FromAgent)
-		answer, first, err := t.answerOnce(ctx, node, m, outside)
+		answer, first, err := t.answerOnce(ctx, a, m, outside)
 		var reply bus.Message
 		if err != nil {
 			reply = bus.NewErrorResponse(m, self, err.Error())
@@ -308,7 +309,8 @@ func (t *pubsubTransport) isAgent(agent string) bool {
 // the first answer instead of calling the model again. first is true for the
 // call that answered. A query from outside the execution (outside) is asked
 // by its agent id, is logged as an ask when it arrives, and has no chain.
-func (t *pubsubTransport) answerOnce(ctx context.Context, node string, m bus.Message, outside bool) (answer string, first bool, err error) {
+func (t *pubsubTransport) answerOnce(ctx context.Context, ag *agent, m bus.Message, outside bool) (answer string, first bool, err error) {
+	node := ag.node.ID
 	t.mu.Lock()
 	a, seen := t.answers[m.ID]
 	if !seen {
@@ -345,19 +347,16 @@ func (t *pubsubTransport) answerOnce(ctx context.Context, node string, m bus.Mes
 			}
 		}
 	}
-	// The answer ends with the execution, with the agent's subscription
-	// (closing it cancels ctx), or when the query expires.
-	actx, stop := context.WithCancel(t.x.ctx)
-	defer stop()
-	defer context.AfterFunc(ctx, stop)()
-	// The asker's deadline came as expires_at; a query from another program
+	// The answer ends with the agent's subscription (closing it, which the
+	// end of the execution does, cancels ctx), or when the query expires:
+	// the asker's deadline came as expires_at; a query from another program
 	// may have none.
 	var deadline time.Time
 	if m.ExpiresAt != nil {
 		deadline = *m.ExpiresAt
 	}
-	actx, cancel := askContext(actx, deadline, t.x.askTimeout, node)
+	actx, cancel := askContext(ctx, deadline, t.x.askTimeout, node)
 	defer cancel()
-	a.answer, a.err = t.x.answer(actx, r)
+	a.answer, a.err = ag.answer(actx, r)
 	return a.answer, true, a.err
 }
