@@ -470,7 +470,7 @@ func (b *Bus) dispatch(rm *redis.Message) (first *subscription, fm Message, ok b
 			"expires_at", formatTime(*m.ExpiresAt))
 		return
 	}
-	if m.Type == TypeResponse && m.IsReply() {
+	if m.IsResponse() && m.IsReply() {
 		b.mu.Lock()
 		w, found := b.waiters[*m.ReplyTo]
 		if found {

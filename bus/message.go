@@ -45,7 +45,9 @@ func Channel(agentID string) string {
 }
 
 // MessageType is the "type" field of a [Message]. Values other than the constants below are
-// carried through unchanged, so that newer tools can add types.
+// carried through unchanged, so that newer tools can add types. Decoding lowercases the type,
+// so that "QUERY" and "Response", as other writers spell them, are the constants below; the
+// bus always sends them lowercase.
 type MessageType string
 
 // The message types of the protocol.
@@ -184,6 +186,18 @@ func (m Message) Expired(now time.Time) bool {
 	return m.ExpiresAt != nil && !now.Before(*m.ExpiresAt)
 }
 
+// IsQuery reports whether m asks an agent for an answer: a query, or a task_request as the
+// original service's agents send them.
+func (m Message) IsQuery() bool {
+	return m.Type == TypeQuery || m.Type == TypeTaskRequest
+}
+
+// IsResponse reports whether m is an answer: a response, or a task_response as the original
+// service's agents send them.
+func (m Message) IsResponse() bool {
+	return m.Type == TypeResponse || m.Type == TypeTaskResponse
+}
+
 // IsReply reports whether m answers a query, that is whether reply_to is set.
 func (m Message) IsReply() bool {
 	return m.ReplyTo != nil && *m.ReplyTo != ""
@@ -212,17 +226,45 @@ func (m Message) QueryContext() map[string]any {
 	return c
 }
 
-// Answer returns the answer carried by a response (content field "response"). It fails when m
-// is not a response, and, with an error wrapping [ErrRemote] that includes the remote error
-// text, when the response reports "success": false.
+// Answer returns the answer carried by a response or task_response. Other writers put it in
+// different places; the first of these that is a string is the answer: content.response,
+// content.result.response, content.result. It fails when m is not a response; with an error
+// wrapping [ErrRemote] that includes the remote error text (content.error or
+// content.result.error) when the response reports "success": false (in content or in
+// content.result); and with an error wrapping [ErrMalformed] when no answer is in any of those
+// places and the response does not say "success": true.
 func (m Message) Answer() (string, error) {
-	if m.Type != TypeResponse {
+	if !m.IsResponse() {
 		return "", fmt.Errorf("message %s is a %s, not a response", m.ID, m.Type)
 	}
-	if ok, _ := m.Content["success"].(bool); !ok {
-		return "", fmt.Errorf("answer from %s to %s: %w: %s", m.FromAgent, m.ReplyToID(), ErrRemote, m.Text("error"))
+	result, _ := m.Content["result"].(map[string]any)
+	if failed(m.Content) || failed(result) {
+		errText := m.Text("error")
+		if errText == "" {
+			errText, _ = result["error"].(string)
+		}
+		return "", fmt.Errorf("answer from %s to %s: %w: %s", m.FromAgent, m.ReplyToID(), ErrRemote, errText)
 	}
-	return m.Text("response"), nil
+	if s, ok := m.Content["response"].(string); ok {
+		return s, nil
+	}
+	if s, ok := result["response"].(string); ok {
+		return s, nil
+	}
+	if s, ok := m.Content["result"].(string); ok {
+		return s, nil
+	}
+	if ok, _ := m.Content["success"].(bool); ok {
+		return "", nil
+	}
+	return "", fmt.Errorf("answer from %s to %s: %w: no answer in content.response, content.result.response or content.result",
+		m.FromAgent, m.ReplyToID(), ErrMalformed)
+}
+
+// failed reports whether an object says "success": false.
+func failed(c map[string]any) bool {
+	ok, present := c["success"].(bool)
+	return present && !ok
 }
 
 // BroadcastText returns the text of a broadcast (content field "message"), or "".

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	stdjson "encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -181,7 +182,7 @@ func (m *Message) decodeWire(data []byte) error {
 	}
 	*m = Message{
 		ID:               w.ID,
-		Type:             w.Type,
+		Type:             lowerType(w.Type),
 		FromAgent:        w.FromAgent,
 		ToAgent:          w.ToAgent,
 		Subject:          w.Subject,
@@ -194,6 +195,17 @@ func (m *Message) decodeWire(data []byte) error {
 		Metadata:         meta,
 	}
 	return nil
+}
+
+// lowerType returns t in lower case; a type that is lowercase already, as every type the bus
+// sends is, is returned without a copy.
+func lowerType(t MessageType) MessageType {
+	for i := 0; i < len(t); i++ {
+		if 'A' <= t[i] && t[i] <= 'Z' {
+			return MessageType(strings.ToLower(string(t)))
+		}
+	}
+	return t
 }
 
 // wireObject returns v as an object: nil (JSON null or absent) stays nil, anything else but an

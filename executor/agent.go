@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/bus"
 	"github.com/switchboard-dev/switchboard/llm"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
@@ -23,7 +23,7 @@ func (x *execution) runAI(ctx context.Context, node *workflow.Node) (any, error)
 	if err != nil {
 		return nil, fmt.Errorf("render prompt of node %q: %w", node.ID, err)
 	}
-	if n, max := len(prompt), x.guard.limits.MaxPromptBytes; n > max {
+	if n, max := len(prompt), x.guard.limits().MaxPromptBytes; n > max {
 		return nil, workflow.Errorf(workflow.CodeInvalid, "the rendered prompt of node %q is %d bytes; the limit is %d", node.ID, n, max)
 	}
 	if strings.TrimSpace(prompt) == "" {
@@ -34,7 +34,7 @@ func (x *execution) runAI(ctx context.Context, node *workflow.Node) (any, error)
 		msgs = append(msgs, llm.Message{Role: llm.RoleSystem, Content: sys})
 	}
 	msgs = append(msgs, llm.Message{Role: llm.RoleUser, Content: prompt})
-	return x.converse(ctx, node, msgs, llm.PurposeTask, []string{node.ID}, true)
+	return x.agentOf(node).converse(ctx, msgs, llm.PurposeTask, []string{node.ID}, true)
 }
 
 // scope is what a prompt of this execution can refer to. Variables and
@@ -92,21 +92,78 @@ func (x *execution) output(id string) (any, bool) {
 	return v, ok
 }
 
-// converse calls the model for node, then performs the CALL statements of
-// each reply and sends their results back, up to MaxRounds follow-ups. chain
+// agent is one ai-processor node as an agent: what it needs to hold its
+// conversations and answer questions, and nothing of the execution that
+// coordinates it. It holds its node's config, from the workflow's graph
+// (read only, shared by every execution of the workflow); a model client; a
+// handle on the execution's loop guards; and a function that emits what it
+// does (model usage, log lines, streamed text). Its calls (ask, broadcast,
+// shared context) go to its team. The same value answers in the process
+// that coordinates the execution and, with other handles, elsewhere.
+type agent struct {
+	node      *workflow.Node
+	cfg       *workflow.AIConfig
+	wf        *workflow.Workflow // the workflow it belongs to and its graph, read only: the other agents
+	graph     *workflow.Graph
+	model     LLM
+	guard     guardHandle
+	emit      func(agentEvent)
+	team      team
+	redact    *workflow.Redactor // masks secrets in streamed text; nil: no secrets
+	maxRounds int
+}
+
+// agentEvent is what an agent reports about itself: one model call
+// (usage set), a log line (log set), or streamed text (delta set).
+type agentEvent struct {
+	node  string
+	usage *modelCall
+	level slog.Level
+	log   string
+	delta string
+}
+
+// modelCall is the accounting of one model call.
+type modelCall struct {
+	usage workflow.Usage
+	model string // as the model reported it; "" when it did not
+	// overBudget: the call took the execution over its token budget, which
+	// ends the execution.
+	overBudget bool
+}
+
+// team is what an agent's calls reach beyond the agent: the other agents,
+// through the execution's transport, and the execution's shared context
+// and broadcasts. It is safe for concurrent use.
+type team interface {
+	ask(ctx context.Context, from *workflow.Node, target, question string, qctx map[string]any, chain []string) string
+	broadcast(ctx context.Context, from *workflow.Node, message string, types []string) string
+	setShared(from, key string, value any)
+	getShared(key string) (any, bool)
+	// systemPrompt is the node's system message: its own and what it was
+	// told (the communication guide, broadcasts so far).
+	systemPrompt(node *workflow.Node) string
+}
+
+func (a *agent) log(level slog.Level, format string, args ...any) {
+	a.emit(agentEvent{node: a.node.ID, level: level, log: fmt.Sprintf(format, args...)})
+}
+
+// converse calls the model, then performs the CALL statements of each
+// reply and sends their results back, up to maxRounds follow-ups. chain
 // lists the nodes waiting on this conversation, the asker of the first ask
-// first and node last. own says whether this is the node's own run (its
-// streamed text is shown live) rather than an answer to another node.
-func (x *execution) converse(ctx context.Context, node *workflow.Node, msgs []llm.Message, purpose llm.Purpose, chain []string, own bool) (string, error) {
-	cfg := x.aiOf(node)
+// first and this node last. own says whether this is the node's own run
+// (its streamed text is shown live) rather than an answer to another node.
+func (a *agent) converse(ctx context.Context, msgs []llm.Message, purpose llm.Purpose, chain []string, own bool) (string, error) {
+	node := a.node
 	for round := 0; ; round++ {
-		reply, err := x.chat(ctx, node, msgs, purpose, own)
+		reply, err := a.chat(ctx, msgs, purpose, own)
 		if err != nil {
 			return "", err
 		}
-		if !cfg.CanCommunicate {
+		if !a.cfg.CanCommunicate {
 			if strings.Contains(reply, "CALL:") && len(workflow.ParseCalls(reply)) > 0 {
-				x.log(slog.LevelWarn, node.ID, "Node %s wrote CALL statements, but it cannot communicate (can_communicate is not true): they were not carried out", node.ID)
+				a.log(slog.LevelWarn, "Node %s wrote CALL statements, but it cannot communicate (can_communicate is not true): they were not carried out", node.ID)
 			}
 			return reply, nil
 		}
@@ -114,11 +171,11 @@ func (x *execution) converse(ctx context.Context, node *workflow.Node, msgs []ll
 		if len(calls) == 0 {
 			return reply, nil
 		}
-		if round >= x.e.cfg.MaxRounds {
-			x.log(slog.LevelWarn, node.ID, "Node %s still made calls after %d follow-up rounds; using its last reply as it is", node.ID, round)
+		if round >= a.maxRounds {
+			a.log(slog.LevelWarn, "Node %s still made calls after %d follow-up rounds; using its last reply as it is", node.ID, round)
 			return reply, nil
 		}
-		results := x.perform(ctx, node, calls, chain)
+		results := a.perform(ctx, calls, chain)
 		if ctx.Err() != nil {
 			return "", context.Cause(ctx)
 		}
@@ -129,9 +186,9 @@ func (x *execution) converse(ctx context.Context, node *workflow.Node, msgs []ll
 	}
 }
 
-// chat makes one model call for node and accounts for it.
-func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Message, purpose llm.Purpose, own bool) (string, error) {
-	cfg := x.aiOf(node)
+// chat makes one model call and accounts for it.
+func (a *agent) chat(ctx context.Context, msgs []llm.Message, purpose llm.Purpose, own bool) (string, error) {
+	node, cfg := a.node, a.cfg
 	req := llm.Request{
 		Model: cfg.Model, Messages: msgs, Temperature: cfg.Temperature, MaxTokens: cfg.MaxTokens,
 		Agent: node.ID, AgentName: cfg.Name, Purpose: purpose,
@@ -140,19 +197,19 @@ func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Me
 	// each delta on its own misses it: the masker holds back what could
 	// still be the start of one. Without secrets it is nil and holds
 	// nothing back.
-	mask := x.redact.Stream()
+	mask := a.redact.Stream()
 	if own {
 		req.OnDelta = func(d string) {
 			if d = mask.Write(d); d != "" {
-				x.delta(node.ID, d)
+				a.emit(agentEvent{node: node.ID, delta: d})
 			}
 		}
 	}
-	if err := x.guard.admitLLMCall(); err != nil {
-		x.log(slog.LevelWarn, node.ID, "%s", workflow.ErrorMessage(err))
+	if err := a.guard.admitLLMCall(ctx); err != nil {
+		a.log(slog.LevelWarn, "%s", workflow.ErrorMessage(err))
 		return "", err
 	}
-	resp, err := x.e.model.Chat(ctx, req)
+	resp, err := a.model.Chat(ctx, req)
 	if err != nil {
 		var le *llm.Error
 		if errors.As(err, &le) && le.Retryable {
@@ -161,28 +218,50 @@ func (x *execution) chat(ctx context.Context, node *workflow.Node, msgs []llm.Me
 		return "", fmt.Errorf("model call for node %q: %w", node.ID, err)
 	}
 	if rest := mask.Flush(); rest != "" {
-		x.delta(node.ID, rest)
+		a.emit(agentEvent{node: node.ID, delta: rest})
 	}
-	if n, max := len(resp.Content), x.guard.limits.MaxReplyBytes; n > max {
+	limits := a.guard.limits()
+	if n, max := len(resp.Content), limits.MaxReplyBytes; n > max {
 		return "", workflow.Errorf(workflow.CodeInvalid, "the model's reply to node %q is %d bytes; the limit is %d", node.ID, n, max)
 	}
-	u := workflow.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens,
-		TotalTokens: resp.Usage.TotalTokens, Estimated: resp.Usage.Estimated}
-	x.mu.Lock()
-	s := x.states[node.ID]
-	s.Usage = s.Usage.Add(u)
-	s.Calls++
-	if resp.Model != "" {
-		s.Model = resp.Model
+	call := modelCall{usage: workflow.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens,
+		TotalTokens: resp.Usage.TotalTokens, Estimated: resp.Usage.Estimated}, model: resp.Model}
+	total, over := a.guard.spend(ctx, call.usage.TotalTokens)
+	if over {
+		a.log(slog.LevelError, "Token budget exceeded: %d tokens used, budget %d; ending the execution", total, limits.TokenBudget)
+		call.overBudget = true
 	}
-	x.usage = x.usage.Add(u)
-	x.mu.Unlock()
-	if total, over := x.guard.spend(u.TotalTokens); over {
-		x.log(slog.LevelError, node.ID, "Token budget exceeded: %d tokens used, budget %d; ending the execution", total, x.guard.limits.TokenBudget)
-		x.cancel(errBudget)
+	a.emit(agentEvent{node: node.ID, usage: &call})
+	if over {
 		return "", errBudget
 	}
 	return resp.Content, nil
+}
+
+// onAgentEvent is how the execution takes what its agents emit: usage goes
+// into the node's state and the execution's total, log lines and streamed
+// text into its events; a call over the token budget ends the execution.
+func (x *execution) onAgentEvent(ev agentEvent) {
+	switch {
+	case ev.usage != nil:
+		c := ev.usage
+		x.mu.Lock()
+		s := x.states[ev.node]
+		s.Usage = s.Usage.Add(c.usage)
+		s.Calls++
+		if c.model != "" {
+			s.Model = c.model
+		}
+		x.usage = x.usage.Add(c.usage)
+		x.mu.Unlock()
+		if c.overBudget {
+			x.cancel(errBudget)
+		}
+	case ev.log != "":
+		x.logText(ev.level, ev.node, ev.log)
+	case ev.delta != "":
+		x.delta(ev.node, ev.delta)
+	}
 }
 
 // delta shows streamed text of node, masked already, to live subscribers.
@@ -199,20 +278,21 @@ type callResult struct {
 
 // perform carries out a reply's calls in text order. Every call gets a
 // result, including refused and malformed ones, so the model learns why.
-func (x *execution) perform(ctx context.Context, node *workflow.Node, calls []workflow.Call, chain []string) []callResult {
+func (a *agent) perform(ctx context.Context, calls []workflow.Call, chain []string) []callResult {
 	results := make([]callResult, 0, len(calls))
 	for _, c := range calls {
 		if ctx.Err() != nil {
 			break
 		}
-		results = append(results, callResult{c.Raw, x.performOne(ctx, node, c, chain)})
+		results = append(results, callResult{c.Raw, a.performOne(ctx, c, chain)})
 	}
 	return results
 }
 
-func (x *execution) performOne(ctx context.Context, node *workflow.Node, c workflow.Call, chain []string) string {
+func (a *agent) performOne(ctx context.Context, c workflow.Call, chain []string) string {
+	node := a.node
 	if c.Err != nil {
-		x.log(slog.LevelWarn, node.ID, "Node %s wrote a malformed call %q: %v", node.ID, c.Raw, c.Err)
+		a.log(slog.LevelWarn, "Node %s wrote a malformed call %q: %v", node.ID, c.Raw, c.Err)
 		if c.Name == "" { // the error already shows how to write a call
 			return fmt.Sprintf("error: %v.", c.Err)
 		}
@@ -220,16 +300,14 @@ func (x *execution) performOne(ctx context.Context, node *workflow.Node, c workf
 	}
 	switch c.Name {
 	case workflow.CallAsk:
-		return x.ask(ctx, node, c.Arg(0), c.Arg(1), c.Dict(2), chain)
+		return a.team.ask(ctx, node, c.Arg(0), c.Arg(1), c.Dict(2), chain)
 	case workflow.CallBroadcast:
-		return x.broadcast(ctx, node, c.Arg(0), c.Strings(1))
+		return a.team.broadcast(ctx, node, c.Arg(0), c.Strings(1))
 	case workflow.CallSetContext:
-		x.setShared(node.ID, c.Arg(0), c.Args[1])
+		a.team.setShared(node.ID, c.Arg(0), c.Args[1])
 		return fmt.Sprintf("stored %q in the shared context", c.Arg(0))
 	case workflow.CallGetContext:
-		x.mu.Lock()
-		v, ok := x.shared[c.Arg(0)]
-		x.mu.Unlock()
+		v, ok := a.team.getShared(c.Arg(0))
 		if !ok && len(c.Args) > 1 {
 			return fmt.Sprintf("%q = %s (nothing is stored under it yet: this is the default you gave)", c.Arg(0), renderValue(c.Args[1]))
 		}
@@ -258,6 +336,13 @@ func (x *execution) setShared(from, key string, value any) {
 	x.send(ev)
 	x.comm(workflow.CommEntry{From: from, Type: workflow.CommContext, Content: key + " = " + renderValue(value),
 		Metadata: map[string]any{"key": key, "mode": x.rec.Mode}})
+}
+
+func (x *execution) getShared(key string) (any, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	v, ok := x.shared[key]
+	return v, ok
 }
 
 func (x *execution) comm(c workflow.CommEntry) {
@@ -290,7 +375,7 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 				fmt.Sprintf("refused: %s is already waiting for your answer (%s); answer with what you know instead of asking it", target, loop))
 		}
 	}
-	limits := x.guard.limits
+	limits := x.guard.limits()
 	ctxText := contextText(qctx)
 	if n := len(question) + len(ctxText); n > limits.MaxPromptBytes {
 		return fmt.Sprintf("error: your question and its context are %d bytes; the limit is %d", n, limits.MaxPromptBytes)
@@ -300,17 +385,16 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 			fmt.Sprintf("refused: questions may nest at most %d deep (metadata.max_ask_depth); answer with what you know", limits.MaxDepth))
 	}
 	// The same question with another context is another question.
-	earlier, mine, refusal, reason := x.guard.admitAsk(node.ID, target, question+ctxText)
+	adm := x.guard.admitAsk(ctx, node.ID, target, question+ctxText)
 	switch {
-	case refusal != "":
-		return x.refuse(node.ID, target, question, reason, refusal)
-	case earlier != nil:
+	case adm.refusal != "":
+		return x.refuse(node.ID, target, question, adm.reason, adm.refusal)
+	case adm.repeat != nil:
 		// The same node asked the same node the same question before:
 		// answer from the first time, and say so.
-		select {
-		case <-earlier.done:
-		case <-ctx.Done():
-			return "error: " + context.Cause(ctx).Error()
+		earlier := adm.repeat
+		if err := x.guard.awaitRepeat(ctx, earlier); err != nil {
+			return "error: " + err.Error()
 		}
 		meta := map[string]any{"mode": x.rec.Mode, "duplicate": true}
 		if qctx != nil {
@@ -327,33 +411,27 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 		x.comm(workflow.CommEntry{From: target, To: node.ID, Type: workflow.CommResponse, Content: earlier.answer, Metadata: meta})
 		return fmt.Sprintf("%s (%s) answered (you asked this before; this is the same answer): %s", t.Label(), target, earlier.answer)
 	}
-	defer close(mine.done)
-	actx, cancel := context.WithTimeoutCause(ctx, x.askTimeout, fmt.Errorf("no answer from %q within %s", target, x.askTimeout))
-	defer cancel()
-	started := time.Now()
-	var once sync.Once
-	sent := func(transport, id string) {
-		once.Do(func() {
-			started = time.Now()
-			m := map[string]any{"mode": transport, "transport": transport, "depth": len(chain)}
-			if id != "" {
-				m["message_id"] = id
-			}
-			if qctx != nil {
-				m["context"] = qctx
-			}
-			x.comm(workflow.CommEntry{From: node.ID, To: target, Type: workflow.CommAsk, Content: question, Metadata: m})
-		})
+	var settled struct {
+		answer, id string
+		ok         bool
 	}
-	res := x.transport.ask(actx, askRequest{from: node.ID, to: target, question: question, context: qctx, chain: chain,
-		sent: func(id string) {
-			if id != "" {
-				sent(viaRedis, id)
-			} else {
-				sent(viaInProcess, "")
-			}
-		}})
-	sent(res.transport, res.messageID) // when the transport failed before sending
+	defer func() { x.guard.settle(adm.ticket, settled.answer, settled.id, settled.ok) }()
+	actx, cancel := askContext(ctx, time.Time{}, x.askTimeout, target)
+	defer cancel()
+	// The ask is recorded as it leaves, not when the answer comes.
+	r := askRequest{from: node.ID, to: target, question: question, context: qctx, chain: chain, via: x.transport.route()}
+	askMeta := map[string]any{"mode": r.via, "transport": r.via, "depth": len(chain)}
+	if r.via == viaRedis {
+		// The id names the nodes, as the original's did: query:{from}:{to}:{time}-{suffix}.
+		r.id = bus.NewQueryID(node.ID, target, time.Now())
+		askMeta["message_id"] = r.id
+	}
+	if qctx != nil {
+		askMeta["context"] = qctx
+	}
+	x.comm(workflow.CommEntry{From: node.ID, To: target, Type: workflow.CommAsk, Content: question, Metadata: askMeta})
+	started := time.Now()
+	res := x.transport.ask(actx, r)
 	meta := map[string]any{"mode": res.transport, "transport": res.transport, "depth": len(chain)}
 	meta["latency_ms"] = float64(time.Since(started).Microseconds()) / 1000
 	if res.messageID != "" {
@@ -369,13 +447,39 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 		meta["error"] = msg
 		x.comm(workflow.CommEntry{From: target, To: node.ID, Type: workflow.CommResponse, Content: "", Metadata: meta})
 		x.log(slog.LevelWarn, node.ID, "Ask from %s to %s failed: %s", node.ID, target, msg)
-		mine.answer, mine.id = msg, res.messageID
+		settled.answer, settled.id = msg, res.messageID
 		return "error: " + msg
 	}
-	mine.answer, mine.id, mine.ok = res.answer, res.messageID, true
+	settled.answer, settled.id, settled.ok = res.answer, res.messageID, true
 	meta["success"] = true
 	x.comm(workflow.CommEntry{From: target, To: node.ID, Type: workflow.CommResponse, Content: res.answer, Metadata: meta})
 	return fmt.Sprintf("%s (%s) answered: %s", t.Label(), target, res.answer)
+}
+
+// askContext bounds an ask, and is the one place that works out its
+// deadline: the deadline given (an asker's, as its QUERY's expires_at
+// carries it), or else timeout from now. When it passes, the cause says
+// that target gave no answer in time.
+func askContext(ctx context.Context, deadline time.Time, timeout time.Duration, target string) (context.Context, context.CancelFunc) {
+	if deadline.IsZero() {
+		return context.WithTimeoutCause(ctx, timeout, &askTimedOut{target: target, timeout: timeout})
+	}
+	return context.WithDeadlineCause(ctx, deadline, &askTimedOut{target: target, deadline: deadline})
+}
+
+// askTimedOut is the cause of an ask's deadline; its message is only
+// formatted when the deadline passes, which few asks see.
+type askTimedOut struct {
+	target   string
+	timeout  time.Duration // set when the ask had a timeout,
+	deadline time.Time     // else the deadline it was given
+}
+
+func (e *askTimedOut) Error() string {
+	if e.timeout > 0 {
+		return fmt.Sprintf("no answer from %q within %s", e.target, e.timeout)
+	}
+	return fmt.Sprintf("no answer from %q before %s", e.target, e.deadline.UTC().Format(time.RFC3339Nano))
 }
 
 // refuse records an ask that a guard turned down and returns the refusal,
@@ -397,21 +501,17 @@ func (x *execution) askable(self string) []string {
 	return ids
 }
 
-// answer is how target answers a question: a fresh conversation with its own
-// system prompt, model and settings, whose own calls nest one level deeper.
-// It is what an agent's query handler runs in either mode.
-func (x *execution) answer(ctx context.Context, r askRequest) (string, error) {
-	t := x.node(r.to)
-	if t == nil {
-		return "", fmt.Errorf("no node %q", r.to)
-	}
+// answer is how the agent answers a question: a fresh conversation with
+// its own system prompt, model and settings, whose own calls nest one level
+// deeper. It is what an agent's query handler runs in either mode.
+func (a *agent) answer(ctx context.Context, r askRequest) (string, error) {
 	from := r.from
-	if n := x.node(r.from); n != nil {
-		from = fmt.Sprintf("%s (%s)", n.Label(), r.from)
+	if i, ok := a.graph.Index[r.from]; ok {
+		from = fmt.Sprintf("%s (%s)", a.wf.Nodes[i].Label(), r.from)
 	}
 	// The question is the whole user message, as the asker wrote it; who
 	// asks goes in the system prompt.
-	sys := x.systemPrompt(t) + fmt.Sprintf("\n\n%s asks you the question in the next message. Answer it directly and briefly.", from)
+	sys := a.team.systemPrompt(a.node) + fmt.Sprintf("\n\n%s asks you the question in the next message. Answer it directly and briefly.", from)
 	if len(r.context) > 0 {
 		sys += "\nWith the question, " + from + " gives you this context (JSON): " + contextText(r.context)
 	}
@@ -420,7 +520,16 @@ func (x *execution) answer(ctx context.Context, r askRequest) (string, error) {
 		{Role: llm.RoleUser, Content: r.question},
 	}
 	chain := append(append([]string{}, r.chain...), r.to)
-	return x.converse(ctx, t, msgs, llm.PurposeAnswer, chain, false)
+	return a.converse(ctx, msgs, llm.PurposeAnswer, chain, false)
+}
+
+// answer is how node r.to of this execution answers r.
+func (x *execution) answer(ctx context.Context, r askRequest) (string, error) {
+	t := x.node(r.to)
+	if t == nil {
+		return "", fmt.Errorf("no node %q", r.to)
+	}
+	return x.agentOf(t).answer(ctx, r)
 }
 
 // broadcast tells every communicating node of the listed types (all when

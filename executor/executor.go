@@ -3,6 +3,21 @@
 // talk to each other (ask, broadcast, shared context) in simple or pubsub
 // mode, and reports every change as a workflow.Event to a Recorder and to
 // live subscribers.
+//
+// The loop guards of an execution (ask limits, depth, cycles, repeats,
+// model calls, token budget) have one authority: the server that
+// coordinates the execution. An agent holds a guard handle; in process it
+// is the guard itself, and an agent hosted by a worker gets a handle that
+// asks the server. Counters in Redis were the other choice, and lose on
+// every count: the repeat guard keeps an answer and makes a second asker
+// wait for the first, which Redis counters cannot do without a waiter of
+// their own; each check-and-count spans several keys (the execution's
+// asks and the pair's) and would need a script to stay atomic; and the
+// keys would need an expiry matched to an execution whose end only the
+// server knows. The server already holds the execution's state and ends
+// it when the budget is spent; asking it costs one round trip on the bus
+// per ask or model call, small next to the model call itself, and an
+// execution's agents on the server (the fallback) pay nothing.
 package executor
 
 import (

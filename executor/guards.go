@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -65,10 +66,45 @@ func limitsFor(w *workflow.Workflow, def Limits) Limits {
 // budget.
 var errBudget = errors.New(string(workflow.CodeBudget))
 
+// guardHandle is an execution's loop guards as one of its agents sees
+// them: the ask limits, the depth, the repeats, the model calls and the
+// token budget all count over the whole execution, wherever its agents
+// run. The guards of an execution have one authority, the server that
+// coordinates it (see the package comment); guard is that authority in
+// process, and an agent hosted elsewhere would get a handle that asks it.
+// Implementations are safe for concurrent use.
+type guardHandle interface {
+	// limits returns the execution's limits.
+	limits() Limits
+	// admitAsk decides whether from may ask to the question (with its
+	// context text): refused, a repeat of an earlier ask (whose answer the
+	// asker waits for with awaitRepeat), or admitted (settle the ticket
+	// with the answer).
+	admitAsk(ctx context.Context, from, to, question string) askAdmission
+	// awaitRepeat waits until the earlier ask a repeat refers to has its
+	// answer; it fails when ctx ends first.
+	awaitRepeat(ctx context.Context, a *askedOnce) error
+	// settle records the answer of an admitted ask, for its repeats.
+	settle(a *askedOnce, answer, id string, ok bool)
+	// admitLLMCall counts one model call, or refuses it over the limit.
+	admitLLMCall(ctx context.Context) error
+	// spend adds tokens and reports whether the budget is now overrun.
+	spend(ctx context.Context, tokens int) (total int, over bool)
+}
+
+// askAdmission is a guard's decision on one ask: exactly one of refusal,
+// repeat and ticket is set.
+type askAdmission struct {
+	refusal, reason string     // refused: what the asker reads, and which guard refused
+	repeat          *askedOnce // the same question was asked before
+	ticket          *askedOnce // admitted: settle it with the answer
+}
+
 // guard counts what an execution's agents do and refuses what is over a
-// limit. It is safe for concurrent use.
+// limit: the in-process authority behind guardHandle. It is safe for
+// concurrent use.
 type guard struct {
-	limits Limits
+	lim Limits
 
 	mu        sync.Mutex
 	asks      int
@@ -88,13 +124,12 @@ type askedOnce struct {
 }
 
 func newGuard(l Limits) *guard {
-	return &guard{limits: l, pairs: map[[2]string]int{}, questions: map[[3]string]*askedOnce{}}
+	return &guard{lim: l, pairs: map[[2]string]int{}, questions: map[[3]string]*askedOnce{}}
 }
 
-// admitAsk decides whether from may ask to. It returns the earlier ask of
-// the same question when there is one (wait on its done channel), or a
-// refusal the model can read, or neither and a new askedOnce to complete.
-func (g *guard) admitAsk(from, to, question string) (earlier, mine *askedOnce, refusal, reason string) {
+func (g *guard) limits() Limits { return g.lim }
+
+func (g *guard) admitAsk(_ context.Context, from, to, question string) askAdmission {
 	key := [3]string{from, to, strings.TrimSpace(question)}
 	pair := [2]string{from, to}
 	if to < from {
@@ -103,37 +138,49 @@ func (g *guard) admitAsk(from, to, question string) (earlier, mine *askedOnce, r
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if a, ok := g.questions[key]; ok {
-		return a, nil, "", ""
+		return askAdmission{repeat: a}
 	}
-	if g.asks >= g.limits.MaxAsks {
-		return nil, nil, fmt.Sprintf("refused: this execution has used its limit of %d asks; answer with what you know", g.limits.MaxAsks), "max_asks"
+	if g.asks >= g.lim.MaxAsks {
+		return askAdmission{refusal: fmt.Sprintf("refused: this execution has used its limit of %d asks; answer with what you know", g.lim.MaxAsks), reason: "max_asks"}
 	}
-	if g.pairs[pair] >= g.limits.MaxAsksPerPair {
-		return nil, nil, fmt.Sprintf("refused: %s and %s have asked each other %d times, the limit; answer with what you know", from, to, g.limits.MaxAsksPerPair), "max_asks_per_pair"
+	if g.pairs[pair] >= g.lim.MaxAsksPerPair {
+		return askAdmission{refusal: fmt.Sprintf("refused: %s and %s have asked each other %d times, the limit; answer with what you know", from, to, g.lim.MaxAsksPerPair), reason: "max_asks_per_pair"}
 	}
 	g.asks++
 	g.pairs[pair]++
 	a := &askedOnce{done: make(chan struct{})}
 	g.questions[key] = a
-	return nil, a, "", ""
+	return askAdmission{ticket: a}
 }
 
-// admitLLMCall counts one model call, or refuses it over the limit.
-func (g *guard) admitLLMCall() error {
+func (g *guard) awaitRepeat(ctx context.Context, a *askedOnce) error {
+	select {
+	case <-a.done:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (g *guard) settle(a *askedOnce, answer, id string, ok bool) {
+	a.answer, a.id, a.ok = answer, id, ok
+	close(a.done)
+}
+
+func (g *guard) admitLLMCall(context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.llmCalls >= g.limits.MaxLLMCalls {
+	if g.llmCalls >= g.lim.MaxLLMCalls {
 		return &workflow.Error{Code: workflow.CodeInvalid,
-			Message: fmt.Sprintf("refused: this execution has used its limit of %d model calls (metadata.max_llm_calls)", g.limits.MaxLLMCalls)}
+			Message: fmt.Sprintf("refused: this execution has used its limit of %d model calls (metadata.max_llm_calls)", g.lim.MaxLLMCalls)}
 	}
 	g.llmCalls++
 	return nil
 }
 
-// spend adds tokens and reports whether the budget is now overrun.
-func (g *guard) spend(tokens int) (total int, over bool) {
+func (g *guard) spend(_ context.Context, tokens int) (total int, over bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.tokens += tokens
-	return g.tokens, g.limits.TokenBudget > 0 && g.tokens > g.limits.TokenBudget
+	return g.tokens, g.lim.TokenBudget > 0 && g.tokens > g.lim.TokenBudget
 }

@@ -33,6 +33,8 @@ type pubsubTransport struct {
 	mu       sync.Mutex
 	answers  map[string]*answerOnce // query id → its answer, so a re-sent query is answered once
 	degraded error                  // why Redis was lost, once it was: later asks go in-process
+	closing  bool                   // close has begun: no query is taken any more
+	inflight sync.WaitGroup         // queries being answered; close waits for them
 }
 
 type answerOnce struct {
@@ -60,7 +62,7 @@ func newPubSubTransport(ctx context.Context, x *execution) (transport, error) {
 			continue
 		}
 		agent := x.agentID(n.ID)
-		sub, err := ps.Subscribe(pctx, bus.Channel(agent), t.handler(n.ID))
+		sub, err := ps.Subscribe(pctx, bus.Channel(agent), t.handler(x.agentOf(n)))
 		if err != nil {
 			t.closeSubs()
 			return nil, fmt.Errorf("subscribe agent %s: %w", agent, err)
@@ -83,8 +85,14 @@ func (t *pubsubTransport) closeSubs() {
 	_ = t.close(ctx)
 }
 
-// close unsubscribes every agent of the execution, whatever way it ended.
+// close unsubscribes every agent of the execution, whatever way it ended,
+// and waits for the queries they are answering: closing their
+// subscriptions cancels them, so no agent outlives its execution.
 func (t *pubsubTransport) close(ctx context.Context) error {
+	t.mu.Lock()
+	t.closing = true
+	t.mu.Unlock()
+	defer t.inflight.Wait()
 	var errs []error
 	for _, s := range t.subs {
 		if err := s.Close(ctx); err != nil {
@@ -136,22 +144,31 @@ func (t *pubsubTransport) lost(cause error) {
 	t.x.setHeader(func(h *workflow.Execution) { h.FallbackReason = reason })
 }
 
-func (t *pubsubTransport) ask(ctx context.Context, r askRequest) askResult {
+// route is viaRedis until Redis is lost during the execution.
+func (t *pubsubTransport) route() string {
 	if t.inProcess() {
+		return viaInProcess
+	}
+	return viaRedis
+}
+
+func (t *pubsubTransport) ask(ctx context.Context, r askRequest) askResult {
+	if r.via != viaRedis {
 		// Redis was lost during this execution: finish it in-process.
 		return inProcess{t.x}.ask(ctx, r)
 	}
 	x := t.x
 	from, to := x.agentID(r.from), x.agentID(r.to)
-	deadline, ok := ctx.Deadline()
-	timeout := x.askTimeout
-	if ok {
+	// The ask's deadline is ctx's; the QUERY carries it as expires_at, and
+	// the bus re-sends it once half of it has passed.
+	var timeout time.Duration
+	if deadline, ok := ctx.Deadline(); ok {
 		timeout = time.Until(deadline)
 	}
 	q := bus.NewQuery(from, to, r.question, queryContext(r), bus.Meta(x.rec.ID, x.wf.ID), timeout)
-	// The id names the nodes, as the original's did: query:{from}:{to}:{time}-{suffix}.
-	q.ID = bus.NewQueryID(r.from, r.to, q.Timestamp)
-	r.markSent(q.ID)
+	if r.id != "" {
+		q.ID = r.id
+	}
 	reply, err := t.ps.Ask(ctx, bus.Channel(to), q, timeout)
 	res := askResult{transport: viaRedis, messageID: q.ID}
 	if err != nil {
@@ -196,21 +213,50 @@ func (t *pubsubTransport) onBroadcast(_ context.Context, m bus.Message) {
 	t.x.logger.Debug("broadcast received", "message_id", m.ID, "from", m.FromAgent)
 }
 
-// handler is the query handler of agent node: it answers with the node's own
-// config through the model and publishes the RESPONSE to the asker. It reads
-// only the node's config, the model and the message (plus this execution's
-// shared context and broadcasts), so that it can move to another process.
-func (t *pubsubTransport) handler(node string) bus.Handler {
+// handler is the query handler of agent a: the agent answers with its own
+// config and model, and the handler publishes the RESPONSE to the asker.
+// The answer needs only the agent and the message (the agent's calls go to
+// its team), so that it can move to another process.
+//
+// It takes queries as other programs write them too: a task_request, and a
+// query without metadata.execution_id, since the channel it arrived on names
+// the agent and so the execution. What it cannot use is logged at warn level
+// with the channel and the reason, never dropped silently.
+func (t *pubsubTransport) handler(a *agent) bus.Handler {
+	node := a.node.ID
+	self := t.x.agentID(node)
+	channel := bus.Channel(self)
 	return func(ctx context.Context, m bus.Message) {
-		if m.Type != bus.TypeQuery || m.ExecutionID() != t.x.rec.ID {
+		if reason := t.unusable(m); reason != "" {
+			t.x.logger.Warn("ignored a message an agent cannot use", "channel", channel, "id", m.ID,
+				"type", m.Type, "from_agent", m.FromAgent, "reason", reason)
 			return
 		}
-		answer, err := t.answerOnce(ctx, node, m)
+		if !t.enter() {
+			return
+		}
+		defer t.inflight.Done()
+		outside := !t.isAgent(m.FromAgent)
+		answer, first, err := t.answerOnce(ctx, a, m, outside)
 		var reply bus.Message
 		if err != nil {
-			reply = bus.NewErrorResponse(m, t.x.agentID(node), err.Error())
+			reply = bus.NewErrorResponse(m, self, err.Error())
 		} else {
-			reply = bus.NewResponse(m, t.x.agentID(node), answer)
+			reply = bus.NewResponse(m, self, answer)
+		}
+		// Strict in what it sends: the reply names the execution even when the
+		// query did not.
+		reply.Metadata[bus.MetaExecutionID], reply.Metadata[bus.MetaWorkflowID] = t.x.rec.ID, t.x.wf.ID
+		if outside && first {
+			// The execution's own asks are logged by the asker; an outside
+			// agent's are logged here, the only place that sees them.
+			meta := map[string]any{"mode": viaRedis, "transport": viaRedis, "reply_to": m.ID, "message_id": reply.ID,
+				"outside": true, "success": err == nil}
+			content := answer
+			if err != nil {
+				content, meta["error"] = "", err.Error()
+			}
+			t.x.comm(workflow.CommEntry{From: node, To: m.FromAgent, Type: workflow.CommResponse, Content: content, Metadata: meta})
 		}
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -220,9 +266,51 @@ func (t *pubsubTransport) handler(node string) bus.Handler {
 	}
 }
 
+// unusable says why a message that arrived on an agent's channel cannot be
+// answered, or "" when it can. Responses to this execution's asks never get
+// here: the bus hands them to the ask waiting for them.
+func (t *pubsubTransport) unusable(m bus.Message) string {
+	switch {
+	case m.IsResponse():
+		return "a response without reply_to answers no question"
+	case !m.IsQuery():
+		return fmt.Sprintf("type %q is not a query (or task_request)", m.Type)
+	case m.ExecutionID() != "" && m.ExecutionID() != t.x.rec.ID:
+		return fmt.Sprintf("metadata.execution_id %q is not the execution of this channel's agent (%s)", m.ExecutionID(), t.x.rec.ID)
+	case m.Question() == "":
+		return "content.question is missing, empty or not a string"
+	}
+	return ""
+}
+
+// enter counts a query being answered, so that close can wait for it; it
+// reports false once the transport is closing.
+func (t *pubsubTransport) enter() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closing {
+		return false
+	}
+	t.inflight.Add(1)
+	return true
+}
+
+// isAgent reports whether agent is one of this execution's agents.
+func (t *pubsubTransport) isAgent(agent string) bool {
+	for i := range t.x.wf.Nodes {
+		if n := &t.x.wf.Nodes[i]; n.Type == workflow.NodeAIProcessor && agent == t.x.agentID(n.ID) {
+			return true
+		}
+	}
+	return false
+}
+
 // answerOnce answers a query id once: a re-sent query waits for, and gets,
-// the first answer instead of calling the model again.
-func (t *pubsubTransport) answerOnce(ctx context.Context, node string, m bus.Message) (string, error) {
+// the first answer instead of calling the model again. first is true for the
+// call that answered. A query from outside the execution (outside) is asked
+// by its agent id, is logged as an ask when it arrives, and has no chain.
+func (t *pubsubTransport) answerOnce(ctx context.Context, ag *agent, m bus.Message, outside bool) (answer string, first bool, err error) {
+	node := ag.node.ID
 	t.mu.Lock()
 	a, seen := t.answers[m.ID]
 	if !seen {
@@ -233,29 +321,42 @@ func (t *pubsubTransport) answerOnce(ctx context.Context, node string, m bus.Mes
 	if seen {
 		select {
 		case <-a.done:
-			return a.answer, a.err
+			return a.answer, false, a.err
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return "", false, ctx.Err()
 		}
 	}
 	defer close(a.done)
 	r := askRequest{to: node, question: m.Question()}
 	qc := m.QueryContext()
 	r.context = askerContext(qc)
-	r.from, _ = qc["from_node"].(string)
-	if list, ok := qc["chain"].([]any); ok {
-		for _, c := range list {
-			if s, ok := c.(string); ok {
-				r.chain = append(r.chain, s)
+	if outside {
+		r.from = m.FromAgent
+		meta := map[string]any{"mode": viaRedis, "transport": viaRedis, "message_id": m.ID, "outside": true}
+		if r.context != nil {
+			meta["context"] = r.context
+		}
+		t.x.comm(workflow.CommEntry{From: m.FromAgent, To: node, Type: workflow.CommAsk, Content: r.question, Metadata: meta})
+	} else {
+		r.from, _ = qc["from_node"].(string)
+		if list, ok := qc["chain"].([]any); ok {
+			for _, c := range list {
+				if s, ok := c.(string); ok {
+					r.chain = append(r.chain, s)
+				}
 			}
 		}
 	}
-	actx := t.x.ctx
+	// The answer ends with the agent's subscription (closing it, which the
+	// end of the execution does, cancels ctx), or when the query expires:
+	// the asker's deadline came as expires_at; a query from another program
+	// may have none.
+	var deadline time.Time
 	if m.ExpiresAt != nil {
-		var cancel context.CancelFunc
-		actx, cancel = context.WithDeadline(actx, *m.ExpiresAt)
-		defer cancel()
+		deadline = *m.ExpiresAt
 	}
-	a.answer, a.err = t.x.answer(actx, r)
-	return a.answer, a.err
+	actx, cancel := askContext(ctx, deadline, t.x.askTimeout, node)
+	defer cancel()
+	a.answer, a.err = ag.answer(actx, r)
+	return a.answer, true, a.err
 }

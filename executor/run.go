@@ -29,13 +29,16 @@ type execution struct {
 
 	askTimeout time.Duration
 	transport  transport
-	guard      *guard
+	guard      guardHandle
 	reused     map[string]any          // node → output taken over from the resumed execution
 	redact     *workflow.Redactor      // masks secret values in everything recorded or shown; nil: no secrets
 	secretIn   map[string]bool         // names of secret variables, masked in the inputs whatever their length
 	cancel     context.CancelCauseFunc // ends the whole execution (budget overrun)
 
 	kept *keptRecord // what the run records, for Run.Record; nil unless Options.KeepRecord
+
+	agents    []agent          // by node position; set for ai-processor nodes (agentOf)
+	emitAgent func(agentEvent) // x.onAgentEvent, made once for every agent
 
 	promptMu sync.Mutex
 	prompts  map[string]string // node → the static part of its system prompt (prompt.go)
@@ -73,9 +76,14 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, g
 	for k, v := range rec.Inputs {
 		x.vars[k] = v
 	}
+	x.emitAgent = x.onAgentEvent
+	x.agents = make([]agent, len(wf.Nodes))
 	for i := range wf.Nodes {
 		n := &wf.Nodes[i]
 		x.states[n.ID] = &workflow.NodeState{NodeID: n.ID, Type: n.Type, Name: n.Label(), Status: workflow.NodePending}
+		if n.Type == workflow.NodeAIProcessor {
+			x.agents[i] = x.newAgent(n)
+		}
 	}
 	return x
 }
@@ -97,6 +105,23 @@ func (x *execution) aiOf(n *workflow.Node) *workflow.AIConfig {
 	}
 	cfg := n.AI()
 	return &cfg
+}
+
+// agentOf returns n, an ai-processor node of this execution's workflow, as
+// an agent. The agents are made once per execution, all in one slice; a
+// node that is not the workflow's own (never the case in a run) gets one
+// of its own.
+func (x *execution) agentOf(n *workflow.Node) *agent {
+	if i, ok := x.graph.Index[n.ID]; ok && &x.wf.Nodes[i] == n {
+		return &x.agents[i]
+	}
+	a := x.newAgent(n)
+	return &a
+}
+
+func (x *execution) newAgent(n *workflow.Node) agent {
+	return agent{node: n, cfg: x.aiOf(n), wf: x.wf, graph: x.graph, model: x.e.model, guard: x.guard,
+		emit: x.emitAgent, team: x, redact: x.redact, maxRounds: x.e.cfg.MaxRounds}
 }
 
 // newEvent starts an event of this execution; the caller sets its payload
@@ -323,7 +348,7 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 			x.mu.Lock()
 			used := x.usage.TotalTokens
 			x.mu.Unlock()
-			msg := fmt.Sprintf("budget_exceeded: the execution used %d tokens, over its token_budget of %d", used, x.guard.limits.TokenBudget)
+			msg := fmt.Sprintf("budget_exceeded: the execution used %d tokens, over its token_budget of %d", used, x.guard.limits().TokenBudget)
 			x.fail("", workflow.CodeBudget, msg)
 			return workflow.ExecError, msg
 		case errors.Is(cause, errCancelled):

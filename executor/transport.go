@@ -12,6 +12,11 @@ import (
 // The simple transport calls the target in-process; the pubsub transport
 // sends Redis messages. Both are safe for concurrent use.
 type transport interface {
+	// route says how the next ask will travel (viaRedis or viaInProcess),
+	// so that the asker records it, with its id, before it leaves.
+	route() string
+	// ask carries r and waits for its answer until ctx ends: ctx carries
+	// the ask's deadline (see askContext), and nothing else bounds it.
 	ask(ctx context.Context, r askRequest) askResult
 	broadcast(ctx context.Context, r broadcastRequest) broadcastResult
 	close(ctx context.Context) error
@@ -21,16 +26,8 @@ type askRequest struct {
 	from, to, question string
 	context            map[string]any // the asker's context for the question; nil: none
 	chain              []string       // nodes waiting on this ask, the first asker first; from is last
-	// sent is called once, as the question leaves (with the QUERY id in
-	// pubsub mode), so the ask is recorded when it happens, not when the
-	// answer comes. It may be nil.
-	sent func(messageID string)
-}
-
-func (r askRequest) markSent(id string) {
-	if r.sent != nil {
-		r.sent(id)
-	}
+	via                string         // the route the asker recorded: viaRedis or viaInProcess
+	id                 string         // the QUERY id over Redis, made and recorded by the asker
 }
 
 type askResult struct {
@@ -60,8 +57,9 @@ const (
 // inProcess is simple mode: an ask is a direct call of the target's answer.
 type inProcess struct{ x *execution }
 
+func (t inProcess) route() string { return viaInProcess }
+
 func (t inProcess) ask(ctx context.Context, r askRequest) askResult {
-	r.markSent("")
 	answer, err := t.x.answer(ctx, r)
 	return askResult{answer: answer, err: err, transport: viaInProcess}
 }
