@@ -7,24 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/switchboard-dev/switchboard/bus"
 	"github.com/switchboard-dev/switchboard/bus/bustest"
 )
-
-// rawClient is a Redis client of its own, as another program has, for publishing JSON that the
-// bus did not write.
-func rawClient(t *testing.T, url string) *redis.Client {
-	t.Helper()
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opts)
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 // TestAskTakesOtherWritersReplies answers an Ask with replies shaped as other programs write
 // them: the type in any case, the original's task_response, and the answer in
@@ -43,10 +28,10 @@ func TestAskTakesOtherWritersReplies(t *testing.T) {
 		{"failure in result", "response", `{"result":{"success":false,"error":"boom"}}`, "", bus.ErrRemote},
 		{"no answer", "response", `{"note":"nothing here"}`, "", bus.ErrMalformed},
 	}
-	bustest.ForEach(t, func(t *testing.T, url string, _ bustest.Controller) {
+	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		b, _ := connect(t, url)
-		raw := rawClient(t, url)
+		raw := rawClient(t, ctl)
 		exec := uniqueExec(t)
 		asker, target := bus.AgentID(exec, "asker"), "outside-agent"
 		subscribe(t, b, bus.Channel(asker), ignore)
@@ -94,10 +79,10 @@ func TestAskTakesOtherWritersReplies(t *testing.T) {
 // TestQueryTypesAsOthersWriteThem: a query and a task_request arrive as queries whatever the
 // case of their type, and are handed to the channel's handler.
 func TestQueryTypesAsOthersWriteThem(t *testing.T) {
-	bustest.ForEach(t, func(t *testing.T, url string, _ bustest.Controller) {
+	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		b, _ := connect(t, url)
-		raw := rawClient(t, url)
+		raw := rawClient(t, ctl)
 		agent := bus.AgentID(uniqueExec(t), "a")
 		h, got := collector(10)
 		subscribe(t, b, bus.Channel(agent), h)
