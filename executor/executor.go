@@ -211,8 +211,8 @@ var errCancelled = errors.New("cancelled by request")
 // not be written). A resume (Options.Resume) runs only once its record is
 // stored; one the store refuses, as a second resume of the same execution,
 // ends without running, with Run.Stored's error. Start fails when the
-// workflow cannot be ordered, the requested mode is unknown, or the
-// executor is shutting down.
+// workflow cannot be ordered, an input gives a secret a value too short to
+// mask, the requested mode is unknown, or the executor is shutting down.
 func (e *Executor) Start(wf *workflow.Workflow, opts Options) (*Run, error) {
 	g := wf.Graph()
 	if err := g.Err(); err != nil {
@@ -224,6 +224,9 @@ func (e *Executor) Start(wf *workflow.Workflow, opts Options) (*Run, error) {
 		return nil, &workflow.Error{Code: workflow.CodeInvalid, Message: "workflow is invalid", Problems: []workflow.Problem{{
 			Path:    fmt.Sprintf("edges[%d]", k),
 			Message: fmt.Sprintf("edge from %q to %q names a node that is not in this workflow", wf.Edges[k].From, wf.Edges[k].To)}}}
+	}
+	if ps := wf.CheckSecretInputs(opts.Inputs); len(ps) > 0 {
+		return nil, &workflow.Error{Code: workflow.CodeInvalid, Message: "inputs are invalid", Problems: ps}
 	}
 	mode := opts.Mode
 	if mode == "" {

@@ -21,6 +21,11 @@ func TestValidationAnswers(t *testing.T) {
 	withVar := func(v string) string {
 		return strings.Replace(qaDoc, `{"name":"topic","value":"rain"}`, `{"name":"topic","value":"rain"},`+v, 1)
 	}
+	code, body, _ = s.do(t, "POST", "/workflows/", withVar(`{"name":"pin","value":"","secret":true}`))
+	if code != 201 {
+		t.Fatalf("create with a secret: %d %s", code, body)
+	}
+	secretID := decode[map[string]any](t, body)["id"].(string)
 	tests := []struct {
 		name, method, path, body string
 		wantPath, wantMessage    string
@@ -47,10 +52,15 @@ func TestValidationAnswers(t *testing.T) {
 			"nodes[2].id", "may not contain control characters"},
 		{"execute mode a number", "POST", "/workflows/ID/execute", `{"communication_mode":5}`,
 			"communication_mode", `must be "simple" or "pubsub"`},
+		{"short secret input", "POST", "/workflows/SECRET/execute", `{"inputs":{"pin":"42"}}`,
+			"inputs.pin", "cannot be masked"},
+		{"short secret input, async", "POST", "/workflows/SECRET/execute", `{"inputs":{"pin":"42"},"async_execution":true}`,
+			"inputs.pin", "cannot be masked"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, body, _ := s.do(t, tt.method, strings.ReplaceAll(tt.path, "ID", id), tt.body)
+			path := strings.ReplaceAll(strings.ReplaceAll(tt.path, "SECRET", secretID), "ID", id)
+			code, body, _ := s.do(t, tt.method, path, tt.body)
 			if code != 422 {
 				t.Fatalf("%d %s; want 422", code, body)
 			}

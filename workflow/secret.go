@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -74,6 +75,23 @@ func (w *Workflow) Secrets(inputs map[string]any) []string {
 		}
 	}
 	return out
+}
+
+// CheckSecretInputs returns a problem for each run input that gives a
+// secret variable a value too short to be masked in text (1 or 2
+// characters), as Validate refuses such a stored value.
+func (w *Workflow) CheckSecretInputs(inputs map[string]any) []Problem {
+	var ps []Problem
+	for _, v := range w.Variables {
+		in, ok := inputs[v.Name]
+		if !v.Secret || !ok {
+			continue
+		}
+		if s := toText(in); s != "" && len(s) < minSecretLen {
+			ps = append(ps, Problem{"inputs." + v.Name, fmt.Sprintf("a secret value must be at least %d characters long: a shorter one cannot be masked in logs and outputs", minSecretLen)})
+		}
+	}
+	return ps
 }
 
 // Redactor masks secret values in text. The zero value and nil mask
