@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"time"
@@ -335,6 +336,9 @@ func (s *Server) resume(ctx context.Context, id string, overrides map[string]any
 	if prev.Status != workflow.ExecInterrupted && prev.Status != workflow.ExecError {
 		return nil, nil, workflow.Errorf(workflow.CodeConflict, "only an interrupted or failed execution can be resumed; %s is %s", prev.ID, prev.Status)
 	}
+	if prev, err = s.withResumed(ctx, prev); err != nil {
+		return nil, nil, err
+	}
 	w, err := s.store.GetWorkflow(ctx, prev.WorkflowID)
 	if workflow.ErrorCode(err) == workflow.CodeNotFound {
 		return nil, nil, workflow.Errorf(workflow.CodeConflict, "execution %s cannot be resumed: its workflow %s was deleted", prev.ID, prev.WorkflowID)
@@ -359,6 +363,46 @@ func (s *Server) resume(ctx context.Context, id string, overrides map[string]any
 		return nil, nil, err
 	}
 	return run, w, nil
+}
+
+// withResumed returns prev with the completed nodes and the shared context
+// of the executions it resumed, nearest first, where prev's own record lacks
+// them. A resume takes its predecessor's completed nodes over as it runs;
+// one that stopped before it recorded them would otherwise pass nothing on,
+// and its predecessor, resumed once already, cannot be resumed again. An
+// execution pruned from the chain ends it.
+func (s *Server) withResumed(ctx context.Context, prev *workflow.Execution) (*workflow.Execution, error) {
+	if prev.ResumedFrom == "" {
+		return prev, nil
+	}
+	merged := *prev
+	merged.NodeStates = make(map[string]*workflow.NodeState, len(prev.NodeStates))
+	maps.Copy(merged.NodeStates, prev.NodeStates)
+	merged.SharedContext = make(map[string]any, len(prev.SharedContext))
+	maps.Copy(merged.SharedContext, prev.SharedContext)
+	seen := map[string]bool{prev.ID: true}
+	for from := prev.ResumedFrom; from != "" && !seen[from]; {
+		seen[from] = true
+		older, err := s.store.GetExecution(ctx, from)
+		if workflow.ErrorCode(err) == workflow.CodeNotFound {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read execution %s, which %s resumed: %w", from, prev.ID, err)
+		}
+		for id, st := range older.NodeStates {
+			if cur := merged.NodeStates[id]; st.Status == workflow.NodeCompleted && (cur == nil || cur.Status != workflow.NodeCompleted) {
+				merged.NodeStates[id] = st
+			}
+		}
+		for k, v := range older.SharedContext {
+			if _, ok := merged.SharedContext[k]; !ok {
+				merged.SharedContext[k] = v
+			}
+		}
+		from = older.ResumedFrom
+	}
+	return &merged, nil
 }
 
 // stored waits until run's record is in the store, so a client that is

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/switchboard-dev/switchboard/web"
 	"github.com/switchboard-dev/switchboard/workflow"
@@ -155,5 +156,33 @@ func TestUIResumedExecutionLinksItsResume(t *testing.T) {
 	mustContain(t, "failed resume's page", page, "Resumed from", `action="/ui/executions/`+again.ID+`/resume"`, ">Resume</button>")
 	if strings.Contains(page, "Resumed by") {
 		t.Errorf("a resume not resumed says it was:\n%s", clip(page))
+	}
+}
+
+// A resume that stopped before it recorded the nodes it took over still
+// passes them on: resuming it reuses the completed nodes of the execution it
+// resumed, which cannot be resumed again itself.
+func TestResumeOfAResumeThatRecordedNothing(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, web.Config{})
+	id := createWorkflow(t, s, resumeDoc)
+	failed := runAndWait(t, s, id)
+	// The resume's header was committed, and then the process died.
+	crashed := workflow.NewID()
+	now := time.Now().UTC()
+	if err := s.db.Record(t.Context(), workflow.Event{ExecutionID: crashed, Kind: workflow.EventExecution, Time: now,
+		Execution: &workflow.Execution{ID: crashed, WorkflowID: id, Status: workflow.ExecInterrupted, CreatedAt: now, ResumedFrom: failed}}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body, _ := s.do(t, "POST", "/workflows/executions/"+failed+"/resume", `{}`); code != 409 {
+		t.Fatalf("resume of the resumed execution: %d %s", code, body)
+	}
+	code, body, _ := s.do(t, "POST", "/workflows/executions/"+crashed+"/resume", `{"inputs":{"later":"now"}}`)
+	x := decode[workflow.Execution](t, body)
+	if code != 200 || x.Status != workflow.ExecSuccess || x.ResumedFrom != crashed {
+		t.Fatalf("resume of the crashed resume: %d %s", code, body)
+	}
+	if first := x.NodeStates["first"]; first == nil || first.Status != workflow.NodeCompleted || first.Calls != 0 {
+		t.Fatalf("first should be reused from %s, not run again: %+v", failed, first)
 	}
 }
