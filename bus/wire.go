@@ -86,7 +86,11 @@ func encodeNumber(enc *jsontext.Encoder, n stdjson.Number) error {
 	if n == "" {
 		return enc.WriteToken(jsontext.Int(0))
 	}
-	return enc.WriteValue(jsontext.Value(n))
+	v := jsontext.Value(n)
+	if !v.IsValid() || v.Kind() != '0' {
+		return fmt.Errorf("json.Number %q is not a JSON number", string(n))
+	}
+	return enc.WriteValue(v)
 }
 
 // wireBuffer holds an encoded message. Buffers are kept in a pool: a message is encoded into

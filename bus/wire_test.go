@@ -145,9 +145,11 @@ func TestWireEncode(t *testing.T) {
 	if want := `"content":{"ctx":{"k":1},"n":1.5,"zero":0}`; !strings.Contains(string(data), want) {
 		t.Errorf("numbers: payload lacks %s:\n%s", want, data)
 	}
-	nums.Content = map[string]any{"n": json.Number("1e")}
-	if _, err := nums.MarshalJSON(); err == nil {
-		t.Error("a json.Number that is not a number was encoded")
+	for _, bad := range []string{"1e", `{"a":1}`, `"x"`, "true", "null", "1 2"} {
+		nums.Content = map[string]any{"n": json.Number(bad)}
+		if data, err := nums.MarshalJSON(); err == nil {
+			t.Errorf("json.Number %q, not a number, was encoded: %s", bad, data)
+		}
 	}
 
 	cyclic := map[string]any{}
