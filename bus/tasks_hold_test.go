@@ -17,6 +17,7 @@ import (
 // claimed away is cancelled with ErrTaskLost while the others go on; and when Redis goes away
 // the remaining ones are cancelled after a lease, since another worker may have them by then.
 func TestTaskHoldKeepAlive(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)

@@ -34,7 +34,7 @@ func request(exec, node string, payload string) bus.Task {
 // next calls c.Next, failing the test if no task comes within eventWait.
 func next(t *testing.T, c *bus.Consumer, limit int) []bus.Task {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), eventWait)
+	ctx, cancel := context.WithTimeout(t.Context(), eventWait)
 	defer cancel()
 	tasks, err := c.Next(ctx, limit)
 	if err != nil {
@@ -55,6 +55,7 @@ func pending(t *testing.T, q *bus.TaskQueue) int64 {
 // TestTaskRoundTrip: a task_request goes from the server to a worker, the worker's
 // task_response comes back, and once both are acked nothing is pending.
 func TestTaskRoundTrip(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
@@ -112,6 +113,7 @@ func TestTaskRoundTrip(t *testing.T) {
 }
 
 func TestTaskSubmitInvalid(t *testing.T) {
+	t.Parallel()
 	ctl := bustest.Start(t, bustest.Miniredis)
 	q := bus.NewTaskQueue(rawClient(t, ctl), bus.QueueOptions{})
 	for _, tc := range []struct {
@@ -137,6 +139,7 @@ func TestTaskSubmitInvalid(t *testing.T) {
 // TestTaskForeignEntry: an entry another program wrote that is not a task is reported, naming
 // it, and acked so it does not come back; the tasks around it are delivered.
 func TestTaskForeignEntry(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
@@ -163,6 +166,7 @@ func TestTaskForeignEntry(t *testing.T) {
 }
 
 func TestTaskEnsureIdempotent(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
@@ -207,6 +211,7 @@ func TestTaskEnsureIdempotent(t *testing.T) {
 // the lease another worker claims it as attempt 2, and the first one, if it comes back,
 // learns from Renew that the task is no longer its own.
 func TestTaskClaimAfterLease(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
@@ -248,6 +253,7 @@ func TestTaskClaimAfterLease(t *testing.T) {
 // TestTaskRenewKeepsLease: a worker that renews its task more often than the lease keeps it,
 // however long it runs, and renewing does not count as a delivery.
 func TestTaskRenewKeepsLease(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
@@ -300,6 +306,7 @@ func TestTaskRenewKeepsLease(t *testing.T) {
 // TestTaskTrim: XADD keeps the stream near MaxLen, and Trim removes exactly the entries that
 // are neither pending nor undelivered.
 func TestTaskTrim(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
@@ -389,6 +396,7 @@ func consumerNames(t *testing.T, q *bus.TaskQueue) []string {
 // TestTaskRemoveDeadConsumers: a consumer idle for DeadAfter leases is removed once it has
 // nothing pending; one that still holds an entry is kept until another has claimed it.
 func TestTaskRemoveDeadConsumers(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
@@ -448,6 +456,7 @@ func TestTaskRemoveDeadConsumers(t *testing.T) {
 // task runs, every result arrives, nothing stays pending, and once the workers stop their
 // consumers are removed as dead.
 func TestTaskHundredAcrossTwoWorkers(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
@@ -544,6 +553,7 @@ func TestTaskHundredAcrossTwoWorkers(t *testing.T) {
 // XAUTOCLAIM examines only ten pending entries per entry asked for, so a consumer that always
 // scanned from the start would never reach it while the live ones stay pending.
 func TestTaskClaimDeepInPendingList(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
@@ -594,6 +604,7 @@ func TestTaskClaimDeepInPendingList(t *testing.T) {
 // comes back empty (no persistence) the consumer recreates the group by itself and gets the
 // tasks submitted since, including one submitted before the group existed again.
 func TestTaskRedisRestart(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
