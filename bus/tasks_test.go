@@ -460,7 +460,9 @@ func TestTaskHundredAcrossTwoWorkers(t *testing.T) {
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
-		opts := bus.QueueOptions{Lease: 200 * time.Millisecond, DeadAfter: 1, Block: 20 * time.Millisecond}
+		// The lease outlasts the test, so a worker stalled by a loaded machine never has its
+		// task claimed and run twice (which is the queue's promise once a lease runs out).
+		opts := bus.QueueOptions{Lease: time.Minute, Block: 20 * time.Millisecond}
 		tasks := newQueue(t, rdb, opts)
 		ropts := opts
 		ropts.Stream, ropts.Group = bus.ResultsStream, bus.ResultsGroup
@@ -483,14 +485,16 @@ func TestTaskHundredAcrossTwoWorkers(t *testing.T) {
 						}
 						return
 					}
+					// A task in hand is finished on ctx: its result can reach the server,
+					// which then stops the workers, before its ack is sent.
 					for _, task := range batch {
 						res := bus.Task{Kind: bus.TypeTaskResponse, ExecutionID: task.ExecutionID, NodeID: task.NodeID,
 							Attempt: task.RunAttempt(), Payload: task.Payload}
-						if _, err := results.Submit(wctx, res); err != nil {
+						if _, err := results.Submit(ctx, res); err != nil {
 							errs <- err
 							return
 						}
-						if err := c.Ack(wctx, task.ID); err != nil {
+						if err := c.Ack(ctx, task.ID); err != nil {
 							errs <- err
 							return
 						}
@@ -539,7 +543,12 @@ func TestTaskHundredAcrossTwoWorkers(t *testing.T) {
 			}
 		}
 		skipIdleOnMiniredis(t, ctl)
-		for _, q := range []*bus.TaskQueue{tasks, results} {
+		// The reaper sees the same streams with a short lease, so the stopped consumers are
+		// dead after 200 ms.
+		reap := bus.QueueOptions{Lease: 200 * time.Millisecond, DeadAfter: 1}
+		rreap := reap
+		rreap.Stream, rreap.Group = bus.ResultsStream, bus.ResultsGroup
+		for _, q := range []*bus.TaskQueue{newQueue(t, rdb, reap), newQueue(t, rdb, rreap)} {
 			waitFor(t, "the stopped consumers of "+q.Stream()+" to be removed", func() (bool, error) {
 				_, err := q.RemoveDeadConsumers(ctx)
 				cs, err2 := q.Consumers(ctx)
