@@ -257,7 +257,8 @@ func TestTaskRenewKeepsLease(t *testing.T) {
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
-		const lease = 300 * time.Millisecond
+		// A lease a loaded machine cannot stall past: the test expects it to hold.
+		const lease = time.Second
 		q := newQueue(t, rdb, bus.QueueOptions{Lease: lease, Block: 20 * time.Millisecond})
 		id, err := q.Submit(ctx, request("e", "long", ""))
 		if err != nil {
@@ -400,7 +401,8 @@ func TestTaskRemoveDeadConsumers(t *testing.T) {
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
-		const lease = 50 * time.Millisecond
+		// A lease a loaded machine cannot stall past: the test expects it to hold.
+		const lease = time.Second
 		q := newQueue(t, rdb, bus.QueueOptions{Lease: lease, DeadAfter: 2, Block: 10 * time.Millisecond})
 		for _, n := range []string{"a", "b"} {
 			if _, err := q.Submit(ctx, request("e", n, "")); err != nil {
@@ -566,7 +568,8 @@ func TestTaskClaimDeepInPendingList(t *testing.T) {
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
-		const lease, live = 200 * time.Millisecond, 49
+		// A lease a loaded machine cannot stall past: the test expects it to hold.
+		const lease, live = time.Second, 49
 		q := newQueue(t, rdb, bus.QueueOptions{Lease: lease, Block: 10 * time.Millisecond})
 		for i := range live + 1 {
 			if _, err := q.Submit(ctx, request("e", fmt.Sprint("n", i), "")); err != nil {
