@@ -16,6 +16,7 @@ import (
 // the quick counts are too small to measure anything, and benchmarks are
 // never timed assertions.
 func TestQuick(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("skipping the bench smoke run in -short mode")
 	}
@@ -25,11 +26,12 @@ func TestQuick(t *testing.T) {
 		}
 		t.Skip("skipping: redis-server not found on PATH (apt-get install redis-server)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	var out, errs bytes.Buffer
-	if err := run(ctx, []string{"-quick", "-json"}, &out, &errs); err != nil {
-		t.Fatalf("bench -quick: %v\n%s", err, errs.String())
+	var out bytes.Buffer
+	// The progress lines go to the test's output, shown when it fails or with -v.
+	if err := run(ctx, []string{"-quick", "-json"}, &out, t.Output()); err != nil {
+		t.Fatalf("bench -quick: %v", err)
 	}
 	var got map[string]any
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
@@ -53,6 +55,7 @@ func TestQuick(t *testing.T) {
 // TestTable checks the readable output on made-up figures: a target row per
 // target, and a missing figure shown as missing.
 func TestTable(t *testing.T) {
+	t.Parallel()
 	r := &results{figures: map[string]float64{"exec_per_s_seq": 6000, "ask_simple_p50_us": 9, "ask_inprocess_floor_p50_us": 2}}
 	var out bytes.Buffer
 	writeTable(&out, r)

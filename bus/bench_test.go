@@ -1,7 +1,6 @@
 package bus_test
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +16,7 @@ import (
 // and the asker receiving it. No JSON work and no bus code.
 func BenchmarkRawRoundTrip(b *testing.B) {
 	bustest.ForEachB(b, func(b *testing.B, url string, ctl bustest.Controller) {
-		ctx := context.Background()
+		ctx := b.Context()
 		query, reply, reqCh, repCh := rawExchange()
 
 		rc := redis.NewClient(&redis.Options{Addr: ctl.Addr()})
@@ -63,7 +62,7 @@ func BenchmarkRawRoundTrip(b *testing.B) {
 // publishes a response, the reader resolves the waiter.
 func BenchmarkAsk(b *testing.B) {
 	bustest.ForEachB(b, func(b *testing.B, url string, _ bustest.Controller) {
-		ctx := context.Background()
+		ctx := b.Context()
 		bb, err := bus.Connect(ctx, url, nil)
 		if err != nil {
 			b.Fatal(err)
@@ -105,7 +104,7 @@ func BenchmarkSharedSubscriber(b *testing.B) {
 }
 
 func benchSharedSubscriber(b *testing.B, addr, how string) {
-	ctx := context.Background()
+	ctx := b.Context()
 	query, reply, reqCh, repCh := rawExchange()
 
 	rc := redis.NewClient(&redis.Options{Addr: addr})

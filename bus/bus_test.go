@@ -41,7 +41,7 @@ func rawPSubscribe(t *testing.T, addr, pattern string) *redis.PubSub {
 // rawNext returns the next message of a raw subscriber, failing after eventWait.
 func rawNext(t *testing.T, ps *redis.PubSub) *redis.Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), eventWait)
+	ctx, cancel := context.WithTimeout(t.Context(), eventWait)
 	defer cancel()
 	m, err := ps.ReceiveMessage(ctx)
 	if err != nil {
@@ -51,6 +51,7 @@ func rawNext(t *testing.T, ps *redis.PubSub) *redis.Message {
 }
 
 func TestWireProtocolSeenByIndependentSubscriber(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		b, _ := connect(t, url)
@@ -101,6 +102,7 @@ func TestWireProtocolSeenByIndependentSubscriber(t *testing.T) {
 }
 
 func TestAskAnswer(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, _ bustest.Controller) {
 		ctx := testCtx(t)
 		b, _ := connect(t, url)
@@ -152,6 +154,7 @@ func TestAskAnswer(t *testing.T) {
 }
 
 func TestDuplicateResponseDropped(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, _ bustest.Controller) {
 		ctx := testCtx(t)
 		b, logs := connect(t, url)
@@ -199,6 +202,7 @@ func TestDuplicateResponseDropped(t *testing.T) {
 }
 
 func TestAskTimeoutResendsOnce(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		b, _ := connect(t, url)
@@ -239,6 +243,7 @@ func TestAskTimeoutResendsOnce(t *testing.T) {
 }
 
 func TestConcurrentAsks(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, _ bustest.Controller) {
 		ctx := testCtx(t)
 		b, _ := connect(t, url)
@@ -282,6 +287,7 @@ func TestConcurrentAsks(t *testing.T) {
 }
 
 func TestSlowHandlerDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, _ bustest.Controller) {
 		ctx := testCtx(t)
 		b, _ := connect(t, url)
@@ -322,6 +328,7 @@ func TestSlowHandlerDoesNotBlockOthers(t *testing.T) {
 }
 
 func TestBroadcast(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, _ bustest.Controller) {
 		ctx := testCtx(t)
 		b, _ := connect(t, url)
@@ -366,6 +373,7 @@ func TestBroadcast(t *testing.T) {
 }
 
 func TestExpiredMessageDropped(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, _ bustest.Controller) {
 		ctx := testCtx(t)
 		b, logs := connect(t, url)
@@ -399,6 +407,7 @@ func TestExpiredMessageDropped(t *testing.T) {
 }
 
 func TestMalformedPayloadSurvives(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		b, logs := connect(t, url)
@@ -438,6 +447,7 @@ func TestMalformedPayloadSurvives(t *testing.T) {
 }
 
 func TestNoLeakedChannels(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, _ bustest.Controller) {
 		ctx := testCtx(t)
 		b, _ := connect(t, url)
@@ -520,6 +530,7 @@ func TestNoLeakedChannels(t *testing.T) {
 }
 
 func TestMultipleHandlersOnOneChannel(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, _ bustest.Controller) {
 		ctx := testCtx(t)
 		b, _ := connect(t, url)
@@ -559,6 +570,7 @@ func TestMultipleHandlersOnOneChannel(t *testing.T) {
 }
 
 func TestHandlerPanicRecovered(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, _ bustest.Controller) {
 		ctx := testCtx(t)
 		b, logs := connect(t, url)
@@ -587,6 +599,7 @@ func TestHandlerPanicRecovered(t *testing.T) {
 }
 
 func TestCloseWaitsForHandlersAndFailsAsks(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, _ bustest.Controller) {
 		ctx := testCtx(t)
 		b, _ := connect(t, url)
@@ -626,6 +639,7 @@ func TestCloseWaitsForHandlersAndFailsAsks(t *testing.T) {
 }
 
 func TestMonitor(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, _ bustest.Controller) {
 		ctx := testCtx(t)
 		b, _ := connect(t, url)
@@ -712,7 +726,7 @@ func TestConnectWhileRedisDown(t *testing.T) {
 	}
 	defer b.Close()
 
-	pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	pctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	if err := b.Ping(pctx); err == nil {
 		t.Fatal("Ping succeeded with nothing listening")
@@ -720,7 +734,7 @@ func TestConnectWhileRedisDown(t *testing.T) {
 	if b.Healthy() {
 		t.Error("Healthy with Redis down")
 	}
-	sctx, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	sctx, cancel2 := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel2()
 	if _, err := b.Subscribe(sctx, bus.Channel("node-x-y"), ignore); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Subscribe with Redis down = %v, want DeadlineExceeded", err)
@@ -738,7 +752,7 @@ func TestConnectWhileRedisDown(t *testing.T) {
 	if e.Addr() != addr {
 		t.Skipf("port %s was taken meanwhile", addr)
 	}
-	wctx, cancel3 := context.WithTimeout(context.Background(), eventWait)
+	wctx, cancel3 := context.WithTimeout(t.Context(), eventWait)
 	defer cancel3()
 	if err := b.WaitHealthy(wctx); err != nil {
 		t.Fatalf("bus did not connect once Redis came up: %v", err)
@@ -767,7 +781,7 @@ func TestDescribeMasksPassword(t *testing.T) {
 		{"redis://:s3cret@localhost:6379", "redis://:xxxxx@localhost:6379/0"},
 		{"rediss://127.0.0.1:6390", "rediss://127.0.0.1:6390/0"},
 	} {
-		b, err := bus.Connect(context.Background(), tc.url, nil)
+		b, err := bus.Connect(t.Context(), tc.url, nil)
 		if err != nil {
 			t.Fatalf("Connect %s: %v", tc.url, err)
 		}
@@ -779,16 +793,17 @@ func TestDescribeMasksPassword(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	_, err := bus.Connect(context.Background(), "redis://user:s3cret@[::1/0", nil)
+	_, err := bus.Connect(t.Context(), "redis://user:s3cret@[::1/0", nil)
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("Connect with a bad URL = %v, want an error without the password", err)
 	}
-	if _, err := bus.Connect(context.Background(), "http://example.com", nil); err == nil {
+	if _, err := bus.Connect(t.Context(), "http://example.com", nil); err == nil {
 		t.Error("Connect accepted http://")
 	}
 }
 
 func TestStartEmbeddedFallsBack(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

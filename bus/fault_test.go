@@ -15,6 +15,7 @@ import (
 // Ask must fail with ErrConnectionLost long before its 30 s timeout (the test's own wait is
 // eventWait), and once the server is back the bus must re-subscribe by itself and work again.
 func TestConnectionLoss(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		b, logs := connect(t, url)

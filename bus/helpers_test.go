@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -20,26 +20,30 @@ const eventWait = 10 * time.Second
 
 // testCtx returns a context for the test's calls, bounded so a hang fails instead of blocking.
 func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // logRecorder is a slog.Handler keeping every record (debug included) for assertions, and
-// printing them when the test failed.
+// writing each to the test's output as it comes, so a failing or -v run shows the bus's log
+// in order with the test's own.
 type logRecorder struct {
 	mu    *sync.Mutex
 	buf   *bytes.Buffer
+	out   *io.Writer // the test's output, shared by WithAttrs copies; nil once the test is over
 	attrs []slog.Attr
 }
 
 func newLogger(t testing.TB) (*slog.Logger, *logRecorder) {
-	rec := &logRecorder{mu: &sync.Mutex{}, buf: &bytes.Buffer{}}
+	out := t.Output()
+	rec := &logRecorder{mu: &sync.Mutex{}, buf: &bytes.Buffer{}, out: &out}
+	// Writing to a finished test's output panics; a record logged after the test (by a
+	// goroutine that outlives it) is kept in buf only.
 	t.Cleanup(func() {
-		// BUS_TEST_LOG=1 shows the bus's log of passing tests too.
-		if t.Failed() || os.Getenv("BUS_TEST_LOG") != "" {
-			t.Logf("bus log:\n%s", rec.String())
-		}
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		*rec.out = nil
 	})
 	return slog.New(rec), rec
 }
@@ -56,9 +60,13 @@ func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
 		fmt.Fprintf(&sb, " %s", a)
 		return true
 	})
+	sb.WriteString("\n")
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.buf.WriteString(sb.String() + "\n")
+	r.buf.WriteString(sb.String())
+	if *r.out != nil {
+		_, _ = io.WriteString(*r.out, sb.String())
+	}
 	return nil
 }
 
@@ -94,7 +102,7 @@ func connect(t *testing.T, url string) (*bus.Bus, *logRecorder) {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), eventWait)
+	ctx, cancel := context.WithTimeout(t.Context(), eventWait)
 	defer cancel()
 	if err := b.WaitHealthy(ctx); err != nil {
 		t.Fatalf("WaitHealthy: %v", err)
@@ -105,13 +113,14 @@ func connect(t *testing.T, url string) (*bus.Bus, *logRecorder) {
 // subscribe subscribes h to channel, closing the subscription when the test ends.
 func subscribe(t *testing.T, b *bus.Bus, channel string, h bus.Handler) bus.Subscription {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), eventWait)
+	ctx, cancel := context.WithTimeout(t.Context(), eventWait)
 	defer cancel()
 	s, err := b.Subscribe(ctx, channel, h)
 	if err != nil {
 		t.Fatalf("Subscribe %s: %v", channel, err)
 	}
 	t.Cleanup(func() {
+		// t.Context() has ended by the time cleanups run.
 		ctx, cancel := context.WithTimeout(context.Background(), eventWait)
 		defer cancel()
 		if err := s.Close(ctx); err != nil {

@@ -50,6 +50,7 @@ func decodeWire(t *testing.T, payload []byte) map[string]any {
 }
 
 func TestAgentIDAndChannel(t *testing.T) {
+	t.Parallel()
 	id := bus.AgentID("exec-1", "teacher")
 	if id != "node-exec-1-teacher" {
 		t.Errorf("AgentID = %q", id)
@@ -63,6 +64,7 @@ func TestAgentIDAndChannel(t *testing.T) {
 }
 
 func TestNewQueryID(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1732690000, 123456789)
 	re := regexp.MustCompile(`^query:node-e-a:node-e-b:1732690000\.123456-[0-9a-f]{8}$`)
 	seen := map[string]bool{}
@@ -79,6 +81,7 @@ func TestNewQueryID(t *testing.T) {
 }
 
 func TestMessageJSONRoundTrip(t *testing.T) {
+	t.Parallel()
 	from, to := bus.AgentID("e1", "student"), bus.AgentID("e1", "teacher")
 	meta := bus.Meta("e1", "wf1")
 	q := bus.NewQuery(from, to, "Why is the sky blue?", map[string]any{"topic": "physics"}, meta, time.Minute)
@@ -193,6 +196,7 @@ func TestMessageJSONRoundTrip(t *testing.T) {
 }
 
 func TestMessageDecodeLenient(t *testing.T) {
+	t.Parallel()
 	// As a Python writer may send it: naive timestamp, reply_to "", no expires_at.
 	payload := `{"id":"q1","type":"response","from_agent":"a","to_agent":"b","subject":"s",
 		"content":{"response":"ok","success":true},"priority":"high","requires_response":false,
@@ -222,6 +226,7 @@ func TestMessageDecodeLenient(t *testing.T) {
 }
 
 func TestExpired(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	past, future := now.Add(-time.Second), now.Add(time.Second)
 	for _, tc := range []struct {

@@ -21,7 +21,7 @@ func benchQueue(b *testing.B, rdb *redis.Client, name string) *bus.TaskQueue {
 	b.Helper()
 	n := benchStreams.Add(1)
 	q := bus.NewTaskQueue(rdb, bus.QueueOptions{Stream: fmt.Sprintf("bench:%s:%d", name, n), Group: "g"})
-	if err := q.Ensure(context.Background()); err != nil {
+	if err := q.Ensure(b.Context()); err != nil {
 		b.Fatal(err)
 	}
 	return q
@@ -33,7 +33,7 @@ var benchPayload = json.RawMessage(`{"prompt":"Summarise the input in one senten
 // Next (XREADGROUP, and an XAUTOCLAIM every 500 ms), Ack (XACK). Three round trips to Redis.
 func BenchmarkTaskRoundTrip(b *testing.B) {
 	bustest.ForEachB(b, func(b *testing.B, url string, ctl bustest.Controller) {
-		ctx := context.Background()
+		ctx := b.Context()
 		rdb := redis.NewClient(&redis.Options{Addr: ctl.Addr()})
 		defer rdb.Close()
 		q := benchQueue(b, rdb, "tasks")
@@ -60,7 +60,7 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 // acks, and the server takes the result and acks it.
 func BenchmarkTaskResultRoundTrip(b *testing.B) {
 	bustest.ForEachB(b, func(b *testing.B, url string, ctl bustest.Controller) {
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(b.Context())
 		defer cancel()
 		rdb := redis.NewClient(&redis.Options{Addr: ctl.Addr()})
 		defer rdb.Close()

@@ -34,7 +34,7 @@ func request(exec, node string, payload string) bus.Task {
 // next calls c.Next, failing the test if no task comes within eventWait.
 func next(t *testing.T, c *bus.Consumer, limit int) []bus.Task {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), eventWait)
+	ctx, cancel := context.WithTimeout(t.Context(), eventWait)
 	defer cancel()
 	tasks, err := c.Next(ctx, limit)
 	if err != nil {
@@ -55,6 +55,7 @@ func pending(t *testing.T, q *bus.TaskQueue) int64 {
 // TestTaskRoundTrip: a task_request goes from the server to a worker, the worker's
 // task_response comes back, and once both are acked nothing is pending.
 func TestTaskRoundTrip(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
@@ -112,6 +113,7 @@ func TestTaskRoundTrip(t *testing.T) {
 }
 
 func TestTaskSubmitInvalid(t *testing.T) {
+	t.Parallel()
 	ctl := bustest.Start(t, bustest.Miniredis)
 	q := bus.NewTaskQueue(rawClient(t, ctl), bus.QueueOptions{})
 	for _, tc := range []struct {
@@ -137,6 +139,7 @@ func TestTaskSubmitInvalid(t *testing.T) {
 // TestTaskForeignEntry: an entry another program wrote that is not a task is reported, naming
 // it, and acked so it does not come back; the tasks around it are delivered.
 func TestTaskForeignEntry(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
@@ -163,6 +166,7 @@ func TestTaskForeignEntry(t *testing.T) {
 }
 
 func TestTaskEnsureIdempotent(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
@@ -207,6 +211,7 @@ func TestTaskEnsureIdempotent(t *testing.T) {
 // the lease another worker claims it as attempt 2, and the first one, if it comes back,
 // learns from Renew that the task is no longer its own.
 func TestTaskClaimAfterLease(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
@@ -248,10 +253,12 @@ func TestTaskClaimAfterLease(t *testing.T) {
 // TestTaskRenewKeepsLease: a worker that renews its task more often than the lease keeps it,
 // however long it runs, and renewing does not count as a delivery.
 func TestTaskRenewKeepsLease(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
-		const lease = 300 * time.Millisecond
+		// A lease a loaded machine cannot stall past: the test expects it to hold.
+		const lease = time.Second
 		q := newQueue(t, rdb, bus.QueueOptions{Lease: lease, Block: 20 * time.Millisecond})
 		id, err := q.Submit(ctx, request("e", "long", ""))
 		if err != nil {
@@ -300,6 +307,7 @@ func TestTaskRenewKeepsLease(t *testing.T) {
 // TestTaskTrim: XADD keeps the stream near MaxLen, and Trim removes exactly the entries that
 // are neither pending nor undelivered.
 func TestTaskTrim(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
@@ -389,10 +397,12 @@ func consumerNames(t *testing.T, q *bus.TaskQueue) []string {
 // TestTaskRemoveDeadConsumers: a consumer idle for DeadAfter leases is removed once it has
 // nothing pending; one that still holds an entry is kept until another has claimed it.
 func TestTaskRemoveDeadConsumers(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
-		const lease = 50 * time.Millisecond
+		// A lease a loaded machine cannot stall past: the test expects it to hold.
+		const lease = time.Second
 		q := newQueue(t, rdb, bus.QueueOptions{Lease: lease, DeadAfter: 2, Block: 10 * time.Millisecond})
 		for _, n := range []string{"a", "b"} {
 			if _, err := q.Submit(ctx, request("e", n, "")); err != nil {
@@ -448,10 +458,13 @@ func TestTaskRemoveDeadConsumers(t *testing.T) {
 // task runs, every result arrives, nothing stays pending, and once the workers stop their
 // consumers are removed as dead.
 func TestTaskHundredAcrossTwoWorkers(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
-		opts := bus.QueueOptions{Lease: 200 * time.Millisecond, DeadAfter: 1, Block: 20 * time.Millisecond}
+		// The lease outlasts the test, so a worker stalled by a loaded machine never has its
+		// task claimed and run twice (which is the queue's promise once a lease runs out).
+		opts := bus.QueueOptions{Lease: time.Minute, Block: 20 * time.Millisecond}
 		tasks := newQueue(t, rdb, opts)
 		ropts := opts
 		ropts.Stream, ropts.Group = bus.ResultsStream, bus.ResultsGroup
@@ -474,14 +487,16 @@ func TestTaskHundredAcrossTwoWorkers(t *testing.T) {
 						}
 						return
 					}
+					// A task in hand is finished on ctx: its result can reach the server,
+					// which then stops the workers, before its ack is sent.
 					for _, task := range batch {
 						res := bus.Task{Kind: bus.TypeTaskResponse, ExecutionID: task.ExecutionID, NodeID: task.NodeID,
 							Attempt: task.RunAttempt(), Payload: task.Payload}
-						if _, err := results.Submit(wctx, res); err != nil {
+						if _, err := results.Submit(ctx, res); err != nil {
 							errs <- err
 							return
 						}
-						if err := c.Ack(wctx, task.ID); err != nil {
+						if err := c.Ack(ctx, task.ID); err != nil {
 							errs <- err
 							return
 						}
@@ -530,7 +545,12 @@ func TestTaskHundredAcrossTwoWorkers(t *testing.T) {
 			}
 		}
 		skipIdleOnMiniredis(t, ctl)
-		for _, q := range []*bus.TaskQueue{tasks, results} {
+		// The reaper sees the same streams with a short lease, so the stopped consumers are
+		// dead after 200 ms.
+		reap := bus.QueueOptions{Lease: 200 * time.Millisecond, DeadAfter: 1}
+		rreap := reap
+		rreap.Stream, rreap.Group = bus.ResultsStream, bus.ResultsGroup
+		for _, q := range []*bus.TaskQueue{newQueue(t, rdb, reap), newQueue(t, rdb, rreap)} {
 			waitFor(t, "the stopped consumers of "+q.Stream()+" to be removed", func() (bool, error) {
 				_, err := q.RemoveDeadConsumers(ctx)
 				cs, err2 := q.Consumers(ctx)
@@ -544,10 +564,12 @@ func TestTaskHundredAcrossTwoWorkers(t *testing.T) {
 // XAUTOCLAIM examines only ten pending entries per entry asked for, so a consumer that always
 // scanned from the start would never reach it while the live ones stay pending.
 func TestTaskClaimDeepInPendingList(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
-		const lease, live = 200 * time.Millisecond, 49
+		// A lease a loaded machine cannot stall past: the test expects it to hold.
+		const lease, live = time.Second, 49
 		q := newQueue(t, rdb, bus.QueueOptions{Lease: lease, Block: 10 * time.Millisecond})
 		for i := range live + 1 {
 			if _, err := q.Submit(ctx, request("e", fmt.Sprint("n", i), "")); err != nil {
@@ -594,6 +616,7 @@ func TestTaskClaimDeepInPendingList(t *testing.T) {
 // comes back empty (no persistence) the consumer recreates the group by itself and gets the
 // tasks submitted since, including one submitted before the group existed again.
 func TestTaskRedisRestart(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)

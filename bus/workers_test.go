@@ -58,6 +58,7 @@ func expire(t *testing.T, ctl bustest.Controller, ttl time.Duration, what string
 }
 
 func TestWorkerRegistry(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
@@ -131,6 +132,7 @@ func TestWorkerRegistry(t *testing.T) {
 }
 
 func TestListWorkersMalformed(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
@@ -159,6 +161,7 @@ func TestListWorkersMalformed(t *testing.T) {
 // TestHeartbeatLost checks each way a worker learns that its lease is gone: Redis stops
 // answering (Run gives up after one TTL), the key expired, or another instance took the name.
 func TestHeartbeatLost(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)

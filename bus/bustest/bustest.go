@@ -20,6 +20,7 @@
 package bustest
 
 import (
+	"log/slog"
 	"os"
 	"os/exec"
 	"sync"
@@ -127,13 +128,19 @@ type mini struct {
 
 func startMiniredis(tb testing.TB) *mini {
 	tb.Helper()
-	e, err := bus.StartEmbedded("127.0.0.1:0", nil)
+	e, err := bus.StartEmbedded("127.0.0.1:0", logger(tb))
 	if err != nil {
 		tb.Fatalf("bustest: start miniredis: %v", err)
 	}
 	m := &mini{tb: tb, addr: e.Addr(), e: e}
 	tb.Cleanup(m.Kill)
 	return m
+}
+
+// logger returns a logger writing to tb's output, where a failing test shows what the server
+// said.
+func logger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func (m *mini) Name() string { return Miniredis }
@@ -157,7 +164,7 @@ func (m *mini) Restart() {
 		m.e.Close()
 		m.e = nil
 	}
-	e, err := bus.StartEmbedded(m.addr, nil)
+	e, err := bus.StartEmbedded(m.addr, logger(m.tb))
 	if err != nil {
 		m.tb.Fatalf("bustest: restart miniredis on %s: %v", m.addr, err)
 	}

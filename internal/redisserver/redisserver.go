@@ -20,7 +20,7 @@ import (
 // ErrNotInstalled is returned by Start when redis-server is not on PATH.
 var ErrNotInstalled = errors.New("redis-server not found on PATH: install redis-server (apt-get install redis-server)")
 
-// startTimeout bounds how long a server may take to answer PING, and to exit after SIGKILL.
+// startTimeout bounds how long a server may take to answer, and to exit after SIGKILL.
 const startTimeout = 15 * time.Second
 
 // attempts is how often Start and Restart try: a free port can be taken between choosing it
@@ -39,8 +39,8 @@ type Server struct {
 }
 
 // Start starts redis-server on a free 127.0.0.1 port with dir as its working directory (and
-// log file), and returns once it answers PING. It fails with ErrNotInstalled when redis-server
-// is not on PATH, and with the tail of the server's log when it does not come up.
+// log file), and returns once it answers on that port. It fails with ErrNotInstalled when
+// redis-server is not on PATH, and with the tail of the server's log when it does not come up.
 func Start(dir string) (*Server, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -95,7 +95,7 @@ func (s *Server) Kill() error {
 }
 
 // Restart kills the server and starts a new, empty one on the same address, returning once it
-// answers PING.
+// answers there.
 func (s *Server) Restart() error {
 	if err := s.Kill(); err != nil {
 		return err
@@ -143,7 +143,7 @@ func (s *Server) start() error {
 		_ = cmd.Wait()
 		close(exited)
 	}()
-	if err := waitReady(s.Addr(), exited); err != nil {
+	if err := waitReady(s.Addr(), cmd.Process.Pid, exited); err != nil {
 		_ = cmd.Process.Kill()
 		<-exited
 		return fmt.Errorf("redis-server on port %d (pid %d): %w\n%s", s.port, cmd.Process.Pid, err, s.LogTail(20))
@@ -152,29 +152,31 @@ func (s *Server) start() error {
 	return nil
 }
 
-// waitReady polls addr with PING until it answers PONG, the process exits, or startTimeout
-// passes. Polling is the only way to learn that another process is ready.
-func waitReady(addr string, exited <-chan struct{}) error {
+// waitReady polls addr until the server of process pid answers there, the process exits, or
+// startTimeout passes. Polling is the only way to learn that another process is ready.
+func waitReady(addr string, pid int, exited <-chan struct{}) error {
 	deadline := time.NewTimer(startTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	var last error
 	for {
-		if last = ping(addr); last == nil {
+		if last = ping(addr, pid); last == nil {
 			return nil
 		}
 		select {
 		case <-exited:
-			return errors.New("exited before answering PING")
+			return fmt.Errorf("exited before answering (last try: %v)", last)
 		case <-deadline.C:
-			return fmt.Errorf("no PONG within %s: %w", startTimeout, last)
+			return fmt.Errorf("no answer within %s: %w", startTimeout, last)
 		case <-tick.C:
 		}
 	}
 }
 
-func ping(addr string) error {
+// ping asks the server on addr for its process id: a PONG alone may come from another server
+// that took the port while this one was starting (it then exits, unable to bind).
+func ping(addr string, pid int) error {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return err
@@ -183,17 +185,29 @@ func ping(addr string) error {
 	if err := c.SetDeadline(time.Now().Add(time.Second)); err != nil {
 		return err
 	}
-	if _, err := c.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
+	if _, err := c.Write([]byte("*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")); err != nil {
 		return err
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	r := bufio.NewReader(c)
+	line, err := r.ReadString('\n')
 	if err != nil {
 		return err
 	}
-	if strings.TrimSpace(line) != "+PONG" {
-		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
+	if !strings.HasPrefix(line, "$") {
+		return fmt.Errorf("INFO answered %q", strings.TrimSpace(line))
 	}
-	return nil
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("INFO answered no process_id: %w", err)
+		}
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			if v != strconv.Itoa(pid) {
+				return fmt.Errorf("the server on %s is process %s, not %d", addr, v, pid)
+			}
+			return nil
+		}
+	}
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago. Another

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -102,5 +104,52 @@ func TestTwoServers(t *testing.T) {
 	a, b := start(t), start(t)
 	if a.Addr() == b.Addr() {
 		t.Fatalf("two servers on one address %s", a.Addr())
+	}
+}
+
+// TestRestartRefusesAForeignServer: when another server has taken the address while the
+// server was down (a parallel test's server, say), Restart fails instead of handing back an
+// address where someone else's server answers PING.
+func TestRestartRefusesAForeignServer(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	if err := s.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", s.Addr())
+	if err != nil {
+		t.Skipf("%s was taken meanwhile: %v", s.Addr(), err)
+	}
+	var conns sync.WaitGroup
+	defer conns.Wait() // after ln.Close ends Accept; each client closes its connection
+	defer ln.Close()
+	conns.Go(func() { // answers every command with PONG, as a foreign Redis answers PING
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Go(func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if strings.HasPrefix(line, "*") { // one reply per command
+						if _, err := c.Write([]byte("+PONG\r\n")); err != nil {
+							return
+						}
+					}
+				}
+			})
+		}
+	})
+	if err := s.Restart(); err == nil {
+		t.Fatalf("Restart on an address another server holds succeeded (pid %d)", s.Pid())
+	}
+	if s.Pid() != 0 {
+		t.Errorf("Pid() = %d after the failed Restart, want 0", s.Pid())
 	}
 }
