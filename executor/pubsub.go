@@ -92,7 +92,6 @@ func (t *pubsubTransport) close(ctx context.Context) error {
 	t.mu.Lock()
 	t.closing = true
 	t.mu.Unlock()
-	defer t.inflight.Wait()
 	var errs []error
 	for _, s := range t.subs {
 		if err := s.Close(ctx); err != nil {
@@ -100,6 +99,18 @@ func (t *pubsubTransport) close(ctx context.Context) error {
 		}
 	}
 	t.subs = nil
+	// An answer that ignores its cancelled context must not keep the
+	// execution from ending: the wait is bounded by ctx.
+	answered := make(chan struct{})
+	go func() {
+		t.inflight.Wait()
+		close(answered)
+	}()
+	select {
+	case <-answered:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("queries still being answered when the agents closed: %w", context.Cause(ctx)))
+	}
 	return errors.Join(errs...)
 }
 
