@@ -38,6 +38,13 @@ func newEnv(t *testing.T, model executor.LLM, ps executor.PubSub, cfg executor.C
 	if err != nil {
 		t.Fatal(err)
 	}
+	if cfg.PingTimeout == 0 {
+		// A pubsub execution whose ping and subscriptions take longer than
+		// PingTimeout rightly goes in-process; on a loaded machine, among
+		// parallel tests and under -race, they can outlast the default 2 s,
+		// and the tests that expect Redis to be used would fail.
+		cfg.PingTimeout = 30 * time.Second
+	}
 	ex := executor.New(db, model, ps, testLogger(t), cfg)
 	t.Cleanup(func() {
 		// t.Context() is done before cleanups run: the shutdown gets its own.

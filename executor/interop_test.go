@@ -60,7 +60,7 @@ func newEnvLogger(t *testing.T, model executor.LLM, ps executor.PubSub, logger *
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := executor.New(db, model, ps, slog.New(slog.NewMultiHandler(logger.Handler(), testLogger(t).Handler())), executor.Config{})
+	ex := executor.New(db, model, ps, slog.New(slog.NewMultiHandler(logger.Handler(), testLogger(t).Handler())), executor.Config{PingTimeout: 30 * time.Second}) // as newEnv
 	t.Cleanup(func() {
 		// t.Context() is done before cleanups run: the shutdown gets its own.
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
