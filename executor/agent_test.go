@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,11 @@ import (
 	"github.com/switchboard-dev/switchboard/llm/llmtest"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
+
+// testLogger writes what the code under test logs to the test's output.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
 
 // recordingTeam is the agent's team as a test sees it: it answers every ask with a fixed text
 // and keeps what it was asked.
@@ -37,6 +43,7 @@ func (r *recordingTeam) systemPrompt(n *workflow.Node) string { return "You are 
 // TestAgentAnswersWithoutAnExecution: an agent is a value that answers a question with only its
 // node config, a model client, a guard handle, an emit func and its team; no execution exists.
 func TestAgentAnswersWithoutAnExecution(t *testing.T) {
+	t.Parallel()
 	w, err := workflow.Parse([]byte(`{"name":"a","nodes":[
 		{"id":"student","type":"ai-processor","config":{"name":"Student"}},
 		{"id":"expert","type":"ai-processor","config":{"name":"Expert","model":"m1","can_communicate":true}},
@@ -54,7 +61,7 @@ func TestAgentAnswersWithoutAnExecution(t *testing.T) {
 		}
 		return llmtest.Reply{Content: "CALL: ask_node('librarian', 'When did it open?')", Usage: &openai.Usage{PromptTokens: 3, CompletionTokens: 4, TotalTokens: 7}}
 	})
-	model := llm.NewOpenAI(llm.Config{BaseURL: srv.URL(), APIKey: "test", Timeout: 10 * time.Second, MaxRetries: -1}, nil)
+	model := llm.NewOpenAI(llm.Config{BaseURL: srv.URL(), APIKey: "test", Timeout: 10 * time.Second, MaxRetries: -1}, testLogger(t))
 	g := w.Graph()
 	i := g.Index["expert"]
 	var mu sync.Mutex

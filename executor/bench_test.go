@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,6 +56,10 @@ func recorded() <-chan error {
 	return done
 }
 
+// quietLogger drops the engine's logs in benchmarks: a benchmark's output is
+// printed whether it fails or not, and writing it would be timed too.
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
 func benchExecutor(b *testing.B, rec executor.Recorder, ps executor.PubSub) *executor.Executor {
 	ex := executor.New(rec, benchModel{}, ps, quietLogger(), executor.Config{})
 	b.Cleanup(func() {
@@ -79,7 +84,7 @@ func benchParse(b *testing.B, doc any) *workflow.Workflow {
 }
 
 func benchRun(b *testing.B, ex *executor.Executor, w *workflow.Workflow, mode string) {
-	ctx := context.Background()
+	ctx := b.Context()
 	r, err := ex.Start(w, executor.Options{Mode: mode})
 	if err != nil {
 		b.Fatal(err)
@@ -170,7 +175,7 @@ func BenchmarkAskSimple(b *testing.B) {
 }
 
 func benchStore(b *testing.B) *store.DB {
-	db, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), quietLogger())
+	db, err := store.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"), quietLogger())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -186,7 +191,7 @@ func BenchmarkAskPubSub(b *testing.B) {
 	bustest.ForEachB(b, func(b *testing.B, url string, ctl bustest.Controller) {
 		b.Run("raw", func(b *testing.B) { benchRawRoundTrip(b, ctl.Addr()) })
 		b.Run("engine", func(b *testing.B) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(b.Context(), 10*time.Second)
 			defer cancel()
 			bb, err := bus.Connect(ctx, url, quietLogger())
 			if err != nil {
@@ -203,7 +208,7 @@ func BenchmarkAskPubSub(b *testing.B) {
 }
 
 func benchRawRoundTrip(b *testing.B, addr string) {
-	ctx := context.Background()
+	ctx := b.Context()
 	q := bus.NewQuery("node-raw-asker", "node-raw-answerer", "Question 1: what is the next step?", nil, bus.Meta("raw", "wf"), 0)
 	query, _ := q.MarshalJSON()
 	reply, _ := bus.NewResponse(q, "node-raw-answerer", "An answer, in one sentence.").MarshalJSON()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,7 +21,11 @@ import (
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+// testLogger writes what the engine, the store and the model client log to
+// the test's output, so a failing test shows what they said.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
 
 type env struct {
 	db   *store.DB
@@ -31,13 +34,20 @@ type env struct {
 
 func newEnv(t *testing.T, model executor.LLM, ps executor.PubSub, cfg executor.Config) *env {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "test.db"), quietLogger())
+	db, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "test.db"), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := executor.New(db, model, ps, quietLogger(), cfg)
+	if cfg.PingTimeout == 0 {
+		// A pubsub execution whose ping and subscriptions take longer than
+		// PingTimeout rightly goes in-process; on a loaded machine, among
+		// parallel tests and under -race, they can outlast the default 2 s,
+		// and the tests that expect Redis to be used would fail.
+		cfg.PingTimeout = 30 * time.Second
+	}
+	ex := executor.New(db, model, ps, testLogger(t), cfg)
 	t.Cleanup(func() {
+		// t.Context() is done before cleanups run: the shutdown gets its own.
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = ex.Shutdown(sctx)
@@ -49,7 +59,7 @@ func newEnv(t *testing.T, model executor.LLM, ps executor.PubSub, cfg executor.C
 // openAIModel is the real go-openai client pointed at a test server.
 func openAIModel(t *testing.T, h llmtest.Handler) (*llm.OpenAI, *llmtest.Server) {
 	srv := llmtest.NewServer(t, h)
-	return llm.NewOpenAI(llm.Config{BaseURL: srv.URL(), APIKey: "test", Timeout: 10 * time.Second, MaxRetries: -1}, quietLogger()), srv
+	return llm.NewOpenAI(llm.Config{BaseURL: srv.URL(), APIKey: "test", Timeout: 10 * time.Second, MaxRetries: -1}, testLogger(t)), srv
 }
 
 func parse(t *testing.T, doc string) *workflow.Workflow {
@@ -63,7 +73,7 @@ func parse(t *testing.T, doc string) *workflow.Workflow {
 
 func (e *env) run(t *testing.T, w *workflow.Workflow, opts executor.Options) *workflow.Execution {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	if w.ID == "" {
 		if err := e.db.CreateWorkflow(ctx, w); err != nil {
@@ -122,6 +132,7 @@ func findComm(x *workflow.Execution, typ, from, to string) *workflow.CommEntry {
 }
 
 func TestQAWithDemoModel(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, llm.NewDemo(), nil, executor.Config{})
 	x := e.run(t, example(t, "01_qa.json"), executor.Options{Inputs: map[string]any{"question_topic": "tides"}})
 	if x.Status != workflow.ExecSuccess {
@@ -156,6 +167,7 @@ func TestQAWithDemoModel(t *testing.T) {
 }
 
 func TestTeamBroadcastAndSharedContext(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	systems := map[string]string{}
 	model, _ := openAIModel(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
@@ -204,6 +216,7 @@ func TestTeamBroadcastAndSharedContext(t *testing.T) {
 }
 
 func TestDiamondRunsBranchesAtTheSameTime(t *testing.T) {
+	t.Parallel()
 	// The model answers a branch only once both branches are waiting on it,
 	// so the run succeeds only if optimist and pessimist overlap in time.
 	arrived := make(chan string, 2)
@@ -240,6 +253,7 @@ func TestDiamondRunsBranchesAtTheSameTime(t *testing.T) {
 }
 
 func TestFailedNodeSkipsDependentsAndOthersFinish(t *testing.T) {
+	t.Parallel()
 	model, _ := openAIModel(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
 		if strings.Contains(req.Messages[len(req.Messages)-1].Content, "FAIL") {
 			return llmtest.Reply{Status: 400, Content: "bad request for this node"}
@@ -270,6 +284,7 @@ func TestFailedNodeSkipsDependentsAndOthersFinish(t *testing.T) {
 }
 
 func TestAskCycleIsRefused(t *testing.T) {
+	t.Parallel()
 	// The demo model repeats the CALL statements it is given, so b, asked a
 	// question that contains an ask back to a, asks a: a cycle.
 	e := newEnv(t, llm.NewDemo(), nil, executor.Config{})
@@ -295,6 +310,7 @@ func TestAskCycleIsRefused(t *testing.T) {
 }
 
 func TestNestedAskDepthLimit(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, llm.NewDemo(), nil, executor.Config{Limits: executor.Limits{MaxDepth: 1}})
 	w := parse(t, `{"name":"deep","nodes":[
 		{"id":"a","type":"ai-processor","config":{"can_communicate":true,"prompt":"CALL: ask_node('b', 'CALL: ask_node(\"c\", \"deeper?\")')"}},
@@ -313,6 +329,7 @@ func TestNestedAskDepthLimit(t *testing.T) {
 }
 
 func TestTemplateErrorFailsTheNode(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, llm.NewDemo(), nil, executor.Config{})
 	w := parse(t, `{"name":"t","nodes":[{"id":"a","type":"ai-processor","config":{"prompt":"Hello {{who}}"}}]}`)
 	x := e.run(t, w, executor.Options{})
@@ -322,6 +339,7 @@ func TestTemplateErrorFailsTheNode(t *testing.T) {
 }
 
 func TestNodeTimeout(t *testing.T) {
+	t.Parallel()
 	model, _ := openAIModel(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
 		return llmtest.Reply{Delay: time.Minute}
 	})
@@ -334,13 +352,14 @@ func TestNodeTimeout(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
+	t.Parallel()
 	model, srv := openAIModel(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
 		return llmtest.Reply{Delay: time.Minute}
 	})
 	e := newEnv(t, model, nil, executor.Config{})
 	w := parse(t, `{"name":"c","nodes":[{"id":"s","type":"start"},{"id":"a","type":"ai-processor","config":{"prompt":"hi"}},{"id":"z","type":"end"}],
 		"edges":[{"from":"s","to":"a"},{"from":"a","to":"z"}]}`)
-	ctx := context.Background()
+	ctx := t.Context()
 	if err := e.db.CreateWorkflow(ctx, w); err != nil {
 		t.Fatal(err)
 	}
@@ -386,6 +405,7 @@ func waitFor(t *testing.T, events <-chan workflow.Event, match func(workflow.Eve
 }
 
 func TestPubSubWithoutBusFallsBack(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, llm.NewDemo(), nil, executor.Config{})
 	x := e.run(t, example(t, "04_pubsub_qa.json"), executor.Options{})
 	if x.Status != workflow.ExecSuccess || x.RequestedMode != "pubsub" || x.Mode != "simple" || x.FallbackReason == "" {
@@ -403,13 +423,14 @@ func TestPubSubWithoutBusFallsBack(t *testing.T) {
 }
 
 func TestConcurrentExecutionsDoNotSeeEachOther(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, llm.NewDemo(), nil, executor.Config{})
 	w := parse(t, `{"name":"iso","nodes":[
 		{"id":"s","type":"start"},
 		{"id":"a","type":"ai-processor","config":{"can_communicate":true,"prompt":"CALL: set_shared_context('who', '{{n}}') CALL: ask_node('b', 'who is {{n}}?')"}},
 		{"id":"b","type":"ai-processor","config":{"can_communicate":true}}],
 		"edges":[{"from":"s","to":"a"}]}`)
-	ctx := context.Background()
+	ctx := t.Context()
 	if err := e.db.CreateWorkflow(ctx, w); err != nil {
 		t.Fatal(err)
 	}
@@ -446,7 +467,8 @@ func TestConcurrentExecutionsDoNotSeeEachOther(t *testing.T) {
 // waits for it, and reports it when the record cannot be written, as does
 // the end of the run.
 func TestStoredReportsTheRecord(t *testing.T) {
-	ctx := context.Background()
+	t.Parallel()
+	ctx := t.Context()
 	e := newEnv(t, llm.NewDemo(), nil, executor.Config{})
 	w := parse(t, `{"name": "one", "nodes": [{"id": "a", "type": "ai-processor", "config": {"prompt": "hi"}}]}`)
 	if err := e.db.CreateWorkflow(ctx, w); err != nil {

@@ -49,6 +49,7 @@ func refusals(x *workflow.Execution, reason string) int {
 }
 
 func TestGuardAsksPerPair(t *testing.T) {
+	t.Parallel()
 	var calls []string
 	for i := range 7 {
 		calls = append(calls, fmt.Sprintf("CALL: ask_node('b', 'question %d?')", i))
@@ -62,6 +63,7 @@ func TestGuardAsksPerPair(t *testing.T) {
 }
 
 func TestGuardAsksPerExecution(t *testing.T) {
+	t.Parallel()
 	calls := "CALL: ask_node('b', 'one?') CALL: ask_node('c', 'two?') CALL: ask_node('b', 'three?') CALL: ask_node('c', 'four?')"
 	var answers atomic.Int32
 	e := newEnv(t, loopingModel(t, calls, &answers, nil), nil, executor.Config{})
@@ -75,6 +77,7 @@ func TestGuardAsksPerExecution(t *testing.T) {
 }
 
 func TestGuardSameQuestionAnsweredFromTheFirst(t *testing.T) {
+	t.Parallel()
 	calls := "CALL: ask_node('b', 'same?')\nCALL: ask_node('b', 'same?')"
 	var answers atomic.Int32
 	e := newEnv(t, loopingModel(t, calls, &answers, nil), nil, executor.Config{})
@@ -91,6 +94,7 @@ func TestGuardSameQuestionAnsweredFromTheFirst(t *testing.T) {
 }
 
 func TestGuardLLMCalls(t *testing.T) {
+	t.Parallel()
 	var answers atomic.Int32
 	e := newEnv(t, loopingModel(t, "CALL: ask_node('b', 'q?')", &answers, nil), nil, executor.Config{})
 	// b and c run first (2 calls); a's own call is the 3rd; b's answer would be the 4th.
@@ -109,6 +113,7 @@ func TestGuardLLMCalls(t *testing.T) {
 }
 
 func TestGuardTokenBudget(t *testing.T) {
+	t.Parallel()
 	var answers atomic.Int32
 	usage := &openai.Usage{PromptTokens: 30, CompletionTokens: 10, TotalTokens: 40}
 	e := newEnv(t, loopingModel(t, "CALL: ask_node('b', 'q?')", &answers, usage), nil, executor.Config{})

@@ -56,12 +56,13 @@ func (w warnings) waitWarning(t *testing.T, channel, reason string) {
 
 func newEnvLogger(t *testing.T, model executor.LLM, ps executor.PubSub, logger *slog.Logger) *env {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), quietLogger())
+	db, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "test.db"), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := executor.New(db, model, ps, logger, executor.Config{})
+	ex := executor.New(db, model, ps, slog.New(slog.NewMultiHandler(logger.Handler(), testLogger(t).Handler())), executor.Config{PingTimeout: 30 * time.Second}) // as newEnv
 	t.Cleanup(func() {
+		// t.Context() is done before cleanups run: the shutdown gets its own.
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = ex.Shutdown(sctx)
@@ -95,8 +96,9 @@ func blockedExpert(t *testing.T, started chan<- struct{}, release <-chan struct{
 // in the shapes other writers use, and gets answers; what cannot be used is logged at warn
 // level with the channel and the reason; the answered asks are in the communication log.
 func TestPubSubOutsideAgentAsks(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, _ bustest.Controller) {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 		defer cancel()
 		b := connectBus(t, url)
 		warn := warnings{ch: make(chan slog.Record, 1000)}

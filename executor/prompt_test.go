@@ -1,8 +1,6 @@
 package executor
 
 import (
-	"context"
-	"log/slog"
 	"strings"
 	"testing"
 
@@ -14,6 +12,7 @@ import (
 // once per node and is the same for every call; a node that may not
 // communicate gets no guide.
 func TestCommunicationGuideListsThePeers(t *testing.T) {
+	t.Parallel()
 	w, err := workflow.Parse([]byte(`{"name": "g", "nodes": [
 		{"id": "s", "type": "start"},
 		{"id": "a", "type": "ai-processor", "config": {"prompt": "p", "can_communicate": true, "system_prompt": "You are A."}},
@@ -22,8 +21,8 @@ func TestCommunicationGuideListsThePeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := New(nil, nil, nil, slog.New(slog.DiscardHandler), Config{})
-	x := newExecution(e, w, &workflow.Execution{ID: "x"}, w.Graph(), context.Background())
+	e := New(nil, nil, nil, testLogger(t), Config{})
+	x := newExecution(e, w, &workflow.Execution{ID: "x"}, w.Graph(), t.Context())
 	got := x.systemPrompt(x.node("a"))
 	want := "You are A.\n\nYou are one agent in a team."
 	if !strings.HasPrefix(got, want) {

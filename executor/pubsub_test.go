@@ -24,9 +24,9 @@ import (
 
 func connectBus(t *testing.T, url string) *bus.Bus {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	b, err := bus.Connect(ctx, url, quietLogger())
+	b, err := bus.Connect(ctx, url, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,8 +46,8 @@ func watch(t *testing.T, url string) <-chan map[string]any {
 		t.Fatal(err)
 	}
 	c := redis.NewClient(opts)
-	ps := c.PSubscribe(context.Background(), "agent:messages:*")
-	if _, err := ps.Receive(context.Background()); err != nil { // the confirmation
+	ps := c.PSubscribe(t.Context(), "agent:messages:*")
+	if _, err := ps.Receive(t.Context()); err != nil { // the confirmation
 		t.Fatal(err)
 	}
 	out := make(chan map[string]any, 1000)
@@ -66,7 +66,7 @@ func watch(t *testing.T, url string) <-chan map[string]any {
 
 func noAgentChannels(t *testing.T, b *bus.Bus) {
 	t.Helper()
-	chans, err := b.ActiveChannels(context.Background(), "agent:messages:node-*")
+	chans, err := b.ActiveChannels(t.Context(), "agent:messages:node-*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +76,7 @@ func noAgentChannels(t *testing.T, b *bus.Bus) {
 }
 
 func TestPubSubExampleEndToEnd(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		b := connectBus(t, url)
 		wire := watch(t, url)
@@ -150,6 +151,7 @@ func TestPubSubExampleEndToEnd(t *testing.T) {
 }
 
 func TestPubSubConcurrentExecutions(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		b := connectBus(t, url)
 		e := newEnv(t, llm.NewDemo(), b, executor.Config{})
@@ -158,7 +160,7 @@ func TestPubSubConcurrentExecutions(t *testing.T) {
 			{"id":"a","type":"ai-processor","config":{"can_communicate":true,"prompt":"CALL: broadcast_message('hello from {{n}}') CALL: ask_node('b', 'are you {{n}}?')"}},
 			{"id":"b","type":"ai-processor","config":{"can_communicate":true}}],
 			"edges":[{"from":"s","to":"a"}]}`)
-		ctx := context.Background()
+		ctx := t.Context()
 		if err := e.db.CreateWorkflow(ctx, w); err != nil {
 			t.Fatal(err)
 		}
@@ -191,8 +193,9 @@ func TestPubSubConcurrentExecutions(t *testing.T) {
 }
 
 func TestPubSubFallsBackWhenRedisIsDown(t *testing.T) {
+	t.Parallel()
 	// A port nothing listens on: bus.Connect succeeds, Ping fails.
-	b, err := bus.Connect(context.Background(), "redis://127.0.0.1:1", quietLogger())
+	b, err := bus.Connect(t.Context(), "redis://127.0.0.1:1", testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +211,7 @@ func TestPubSubFallsBackWhenRedisIsDown(t *testing.T) {
 }
 
 func TestPubSubRedisLostDuringAsk(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		b := connectBus(t, url)
 		release := make(chan struct{})
@@ -235,7 +239,7 @@ func TestPubSubRedisLostDuringAsk(t *testing.T) {
 			{"id":"student","type":"ai-processor","config":{"can_communicate":true,"prompt":"go"}},
 			{"id":"teacher","type":"ai-processor","config":{"can_communicate":false,"prompt":"wait","system_prompt":"teach"}}],
 			"edges":[{"from":"student","to":"teacher"}]}`)
-		ctx := context.Background()
+		ctx := t.Context()
 		if err := e.db.CreateWorkflow(ctx, w); err != nil {
 			t.Fatal(err)
 		}
@@ -301,6 +305,7 @@ func TestPubSubRedisLostDuringAsk(t *testing.T) {
 var lostReason = regexp.MustCompile(`^Redis connection lost at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ): .*connection lost.*; the rest of the run went in-process$`)
 
 func TestPubSubResentQueryAnsweredOnce(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		b := connectBus(t, url)
 		wire := watch(t, url)
@@ -326,7 +331,7 @@ func TestPubSubResentQueryAnsweredOnce(t *testing.T) {
 		w := parse(t, `{"name":"dup","metadata":{"communication_mode":"pubsub","ask_timeout_seconds":4},"nodes":[
 			{"id":"student","type":"ai-processor","config":{"can_communicate":true,"prompt":"go"}},
 			{"id":"teacher","type":"ai-processor","config":{"system_prompt":"teach"}}]}`)
-		ctx := context.Background()
+		ctx := t.Context()
 		if err := e.db.CreateWorkflow(ctx, w); err != nil {
 			t.Fatal(err)
 		}
@@ -373,19 +378,29 @@ func TestPubSubResentQueryAnsweredOnce(t *testing.T) {
 }
 
 func TestPubSubRedisRestartBetweenExecutions(t *testing.T) {
+	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		b := connectBus(t, url)
-		e := newEnv(t, llm.NewDemo(), b, executor.Config{PingTimeout: 500 * time.Millisecond})
+		// The runs that must use Redis wait for it as newEnv's executors do;
+		// the run while Redis is down uses an executor on the same store and
+		// bus that gives up after 500 ms, so the test does not wait that out.
+		e := newEnv(t, llm.NewDemo(), b, executor.Config{})
+		down := &env{db: e.db, exec: executor.New(e.db, llm.NewDemo(), b, testLogger(t), executor.Config{PingTimeout: 500 * time.Millisecond})}
+		t.Cleanup(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = down.exec.Shutdown(sctx)
+		})
 		w := example(t, "04_pubsub_qa.json")
 		if x := e.run(t, w, executor.Options{}); x.Mode != "pubsub" || x.Status != "success" {
 			t.Fatalf("before: %s %s", x.Mode, x.Status)
 		}
 		ctl.Kill()
-		if x := e.run(t, w, executor.Options{}); x.Mode != "simple" || x.FallbackReason == "" || x.Status != "success" {
+		if x := down.run(t, w, executor.Options{}); x.Mode != "simple" || x.FallbackReason == "" || x.Status != "success" {
 			t.Fatalf("while down: mode %s reason %q status %s", x.Mode, x.FallbackReason, x.Status)
 		}
 		ctl.Restart()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 		defer cancel()
 		if err := b.WaitHealthy(ctx); err != nil {
 			t.Fatalf("bus did not come back: %v", err)
@@ -402,14 +417,15 @@ func TestPubSubRedisRestartBetweenExecutions(t *testing.T) {
 // modes, cancels some, and checks that every one is stored in a terminal
 // state with every node settled. CI runs it under -race.
 func TestTwoHundredConcurrentExecutions(t *testing.T) {
-	emb, err := bus.StartEmbedded("127.0.0.1:0", quietLogger())
+	t.Parallel()
+	emb, err := bus.StartEmbedded("127.0.0.1:0", testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer emb.Close()
 	b := connectBus(t, emb.URL())
 	e := newEnv(t, &llm.Demo{Latency: 5 * time.Millisecond}, b, executor.Config{})
-	ctx := context.Background()
+	ctx := t.Context()
 	w := example(t, "02_research_team.json")
 	if err := e.db.CreateWorkflow(ctx, w); err != nil {
 		t.Fatal(err)

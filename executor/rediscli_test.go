@@ -131,6 +131,7 @@ func recvPayload(t *testing.T, ch <-chan string, what string) map[string]any {
 // real redis-server while an execution runs: an outside program asks the teacher, and answers
 // the student's question for it.
 func TestREADMERedisCLI(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("redis-cli is missing (apt-get install redis-tools)")
@@ -147,7 +148,7 @@ func TestREADMERedisCLI(t *testing.T) {
 		}
 	}
 	ctl := bustest.Start(t, bustest.RedisServer)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	b := connectBus(t, ctl.URL())
 

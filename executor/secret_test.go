@@ -20,6 +20,7 @@ import (
 // the shared context, in a broadcast. The model gets the real value; the
 // record, the live events and what the bus monitor is shown carry the mask.
 func TestSecretsAreMasked(t *testing.T) {
+	t.Parallel()
 	const secret = "sk-live-ABCDEF123456"
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		var mu sync.Mutex
@@ -95,6 +96,7 @@ func TestSecretsAreMasked(t *testing.T) {
 }
 
 func TestRedactor(t *testing.T) {
+	t.Parallel()
 	r := workflow.NewRedactor([]string{"hunter22", `a"quote`})
 	if got := r.String(`pw hunter22 and {"k":"a\"quote"}`); got != `pw •••• and {"k":"••••"}` {
 		t.Fatalf("got %q", got)
@@ -153,8 +155,10 @@ func checkDeltas(t *testing.T, deltas []string, output string) {
 // place: the live deltas join to the masked output and show no secret, not
 // even in pieces.
 func TestStreamedSecretsAreMasked(t *testing.T) {
+	t.Parallel()
 	for n := 1; n <= 4; n++ {
 		t.Run(fmt.Sprintf("%d_chars", n), func(t *testing.T) {
+			t.Parallel()
 			model, _ := openAIModel(t, func(openai.ChatCompletionRequest) llmtest.Reply {
 				return llmtest.Reply{Content: streamedReply, Chunk: n}
 			})

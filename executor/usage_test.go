@@ -15,6 +15,7 @@ import (
 // whose server reported its usage does not. Node a streams its reply (its
 // own run), node b also answers a, plainly, so both ways are covered.
 func TestUsageEstimatedWhenNotReported(t *testing.T) {
+	t.Parallel()
 	doc := `{"name":"usage","nodes":[
 		{"id":"a","type":"ai-processor","config":{"can_communicate":true,"prompt":"ask b"}},
 		{"id":"b","type":"ai-processor","config":{"system_prompt":"b answers"}}]}`
@@ -29,6 +30,7 @@ func TestUsageEstimatedWhenNotReported(t *testing.T) {
 		{"b reply without usage", true, false, false, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			model, _ := openAIModel(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
 				var r llmtest.Reply
 				reports := tc.aReports
