@@ -80,7 +80,6 @@ func timePtrOf(n int64) *time.Time {
 // It fails when a value cannot be encoded as JSON; the caller turns that
 // into an "invalid" error naming the event.
 func encodeEvent(ev *workflow.Event) ([]byte, error) {
-	se := storedEvent{Kind: ev.Kind, Seq: ev.Seq}
 	entryTime := func(t time.Time) int64 {
 		if t.IsZero() {
 			t = ev.Time
@@ -90,27 +89,85 @@ func encodeEvent(ev *workflow.Event) ([]byte, error) {
 	switch ev.Kind {
 	case workflow.EventNode:
 		n := ev.Node
-		se.Node, se.Type, se.Name, se.Status, se.Value = n.NodeID, n.Type, n.Name, n.Status, n.Output
-		se.Start, se.Finish, se.Model = nanosOf(n.StartedAt), nanosOf(n.FinishedAt), n.Model
-		se.PT, se.CT, se.TT, se.Calls, se.Err = n.Usage.PromptTokens, n.Usage.CompletionTokens, n.Usage.TotalTokens, n.Calls, n.Error
-		se.Est = n.Usage.Estimated
+		return json.Marshal(&storedNode{Kind: ev.Kind, Seq: ev.Seq,
+			Node: n.NodeID, Type: n.Type, Name: n.Name, Status: n.Status, Value: n.Output,
+			Start: nanosOf(n.StartedAt), Finish: nanosOf(n.FinishedAt), Model: n.Model,
+			PT: n.Usage.PromptTokens, CT: n.Usage.CompletionTokens, TT: n.Usage.TotalTokens, Est: n.Usage.Estimated,
+			Calls: n.Calls, Err: n.Error})
 	case workflow.EventLog:
 		l := ev.Log
-		se.Time, se.Level, se.Text, se.Node = entryTime(l.Time), l.Level, l.Message, l.NodeID
+		return json.Marshal(&storedLog{Kind: ev.Kind, Seq: ev.Seq, Time: entryTime(l.Time), Node: l.NodeID, Level: l.Level, Text: l.Message})
 	case workflow.EventError:
 		e := ev.Error
-		se.Time, se.Node, se.Code, se.Text = entryTime(e.Time), e.NodeID, string(e.Code), e.Message
+		return json.Marshal(&storedError{Kind: ev.Kind, Seq: ev.Seq, Time: entryTime(e.Time), Node: e.NodeID, Text: e.Message, Code: string(e.Code)})
 	case workflow.EventMessage:
 		m := ev.Message
-		se.Time, se.From, se.To, se.Type, se.Text, se.Meta = entryTime(m.Time), m.From, m.To, m.Type, m.Content, &m.Metadata
+		return json.Marshal(&storedMessage{Kind: ev.Kind, Seq: ev.Seq, Time: entryTime(m.Time), Type: m.Type, Text: m.Content,
+			From: m.From, To: m.To, Meta: &m.Metadata})
 	case workflow.EventContext:
 		c := ev.Context
-		se.Time, se.Key, se.Value = nanosOf(&ev.Time), c.Key, c.Value
-	default:
-		return nil, fmt.Errorf("kind %q is not stored in chunks", ev.Kind)
+		return json.Marshal(&storedContext{Kind: ev.Kind, Seq: ev.Seq, Time: nanosOf(&ev.Time), Value: c.Value, Key: c.Key})
 	}
-	return json.Marshal(&se)
+	return nil, fmt.Errorf("kind %q is not stored in chunks", ev.Kind)
 }
+
+// Each kind of event is encoded from a struct of its own fields, with the
+// keys and tags of storedEvent, which decodes them all: encoding/json
+// visits every field of a struct for each value it encodes, and a log line
+// would otherwise pay for all of storedEvent's.
+type (
+	storedNode struct {
+		Kind   workflow.EventKind `json:"k"`
+		Seq    int64              `json:"s"`
+		Node   string             `json:"node,omitempty"`
+		Type   string             `json:"type,omitempty"`
+		Name   string             `json:"name,omitempty"`
+		Status string             `json:"status,omitempty"`
+		Value  any                `json:"v,omitempty"`
+		Start  int64              `json:"start,omitempty"`
+		Finish int64              `json:"finish,omitempty"`
+		Model  string             `json:"model,omitempty"`
+		PT     int                `json:"pt,omitempty"`
+		CT     int                `json:"ct,omitempty"`
+		TT     int                `json:"tt,omitempty"`
+		Est    bool               `json:"est,omitempty"`
+		Calls  int                `json:"calls,omitempty"`
+		Err    string             `json:"err,omitempty"`
+	}
+	storedLog struct {
+		Kind  workflow.EventKind `json:"k"`
+		Seq   int64              `json:"s"`
+		Time  int64              `json:"t,omitempty"`
+		Node  string             `json:"node,omitempty"`
+		Level string             `json:"level,omitempty"`
+		Text  string             `json:"msg,omitempty"`
+	}
+	storedError struct {
+		Kind workflow.EventKind `json:"k"`
+		Seq  int64              `json:"s"`
+		Time int64              `json:"t,omitempty"`
+		Node string             `json:"node,omitempty"`
+		Text string             `json:"msg,omitempty"`
+		Code string             `json:"code,omitempty"`
+	}
+	storedMessage struct {
+		Kind workflow.EventKind `json:"k"`
+		Seq  int64              `json:"s"`
+		Time int64              `json:"t,omitempty"`
+		Type string             `json:"type,omitempty"`
+		Text string             `json:"msg,omitempty"`
+		From string             `json:"from,omitempty"`
+		To   string             `json:"to,omitempty"`
+		Meta *map[string]any    `json:"meta,omitempty"`
+	}
+	storedContext struct {
+		Kind  workflow.EventKind `json:"k"`
+		Seq   int64              `json:"s"`
+		Time  int64              `json:"t,omitempty"`
+		Value any                `json:"v,omitempty"`
+		Key   string             `json:"key,omitempty"`
+	}
+)
 
 // fold decodes chunks (JSON arrays of storedEvent, in the order they were
 // written) and folds them into the parts of an execution record with
