@@ -237,9 +237,21 @@ func safeName(s string) string {
 	return strings.Trim(regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(strings.ToLower(s), "-"), "-")
 }
 
-// back presses the browser's back button (the previous history entry).
+// back presses the browser's back button (the previous history entry, one
+// that htmx pushed) and waits until htmx has restored that page. htmx keeps
+// no history cache here (historyCacheSize 0), so it fetches the page; its
+// request shows no indicator, and a second back while it is in flight would
+// have the first page swapped in under the second one's address.
 func (b *browser) back() {
 	b.t.Helper()
+	restored := evalJS[int](b, `(() => {
+		if (!window.__restoreWatch) {
+			window.__restoreWatch = true;
+			window.__restores = 0;
+			document.addEventListener('htmx:historyRestore', () => { window.__restores++; });
+		}
+		return window.__restores;
+	})()`)
 	b.do("go back", 10*time.Second, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		h, err := chromedp.Call(ctx, page.GetNavigationHistory, cdp.Empty{})
 		if err != nil {
@@ -251,6 +263,7 @@ func (b *browser) back() {
 		_, err = chromedp.Call(ctx, page.NavigateToHistoryEntry, page.NavigateToHistoryEntryParams{EntryID: h.Entries[h.CurrentIndex-1].ID})
 		return err
 	}))
+	b.waitJS("htmx restored the page", fmt.Sprintf(`window.__restores > %d`, restored), 10*time.Second)
 }
 
 // watchStreams makes the page count, across htmx page swaps, the live
