@@ -266,12 +266,24 @@ func (p *callParser) recover() {
 
 var closing = map[rune]rune{'\'': '\'', '"': '"', '‘': '’', '“': '”'}
 
-func (p *callParser) value() (any, error) {
+// quotedHere reads the quoted string that opens at p.i; ok is false, and
+// nothing is read, when no quote opens there.
+func (p *callParser) quotedHere() (s string, ok bool, err error) {
 	r, size := utf8.DecodeRuneInString(p.s[p.i:])
-	if end, ok := closing[r]; ok {
-		p.i += size
-		return p.quoted(r, end)
+	end, ok := closing[r]
+	if !ok {
+		return "", false, nil
 	}
+	p.i += size
+	s, err = p.quoted(r, end)
+	return s, true, err
+}
+
+func (p *callParser) value() (any, error) {
+	if s, ok, err := p.quotedHere(); ok {
+		return s, err
+	}
+	r, _ := utf8.DecodeRuneInString(p.s[p.i:])
 	if r == '{' {
 		return p.dict()
 	}
@@ -287,13 +299,10 @@ func (p *callParser) value() (any, error) {
 				p.i++
 				return list, nil
 			}
-			r, size := utf8.DecodeRuneInString(p.s[p.i:])
-			end, ok := closing[r]
+			s, ok, err := p.quotedHere()
 			if !ok {
 				return nil, fmt.Errorf("list items must be quoted strings")
 			}
-			p.i += size
-			s, err := p.quoted(r, end)
 			if err != nil {
 				return nil, err
 			}
@@ -346,15 +355,12 @@ func (p *callParser) dict() (map[string]any, error) {
 			p.i++
 			return m, nil
 		}
-		r, size := utf8.DecodeRuneInString(p.s[p.i:])
-		end, ok := closing[r]
+		p.key = true
+		key, ok, err := p.quotedHere()
+		p.key = false
 		if !ok {
 			return nil, fmt.Errorf("dict keys must be quoted strings, at %q", excerpt(p.s[p.i:]))
 		}
-		p.i += size
-		p.key = true
-		key, err := p.quoted(r, end)
-		p.key = false
 		if err != nil {
 			return nil, err
 		}
