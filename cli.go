@@ -61,6 +61,7 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 	inputs := inputFlags{}
 	fs.Var(inputs, "input", "an input as key=value (repeatable); overrides the workflow's variable of that name")
 	mode := fs.String("mode", "", "communication mode: simple or pubsub (default: the workflow's)")
+	placement := fs.String("placement", "", "where pubsub agents run: auto (on the workers sharing the Redis, if any) or local")
 	data := fs.String("data", "", "directory for the database (default: a temporary one, removed afterwards)")
 	logLevel := fs.String("log-level", envOr(getenv, "SWITCHBOARD_LOG_LEVEL", "warn"), "debug, info, warn or error")
 	var bc busConfig
@@ -117,7 +118,7 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	events, stop := a.exec.SubscribeAll()
 	defer stop()
-	r, err := a.exec.Start(w, executor.Options{Inputs: inputs, Mode: *mode})
+	r, err := a.exec.Start(w, executor.Options{Inputs: inputs, Mode: *mode, Placement: *placement})
 	if err != nil {
 		return err
 	}

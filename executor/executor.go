@@ -84,6 +84,10 @@ func (c Config) withDefaults() Config {
 type Options struct {
 	Inputs map[string]any // override workflow variables by name
 	Mode   string         // "simple", "pubsub" or "" for the workflow's own mode
+	// Placement is where a pubsub execution's agents run: "auto" (or "")
+	// places them on the workers registered on the bus, and in the server
+	// when there is none; "local" keeps them in the server.
+	Placement string
 	// Resume, when set, is an interrupted or failed execution of the same
 	// workflow: its completed nodes are not run again, their outputs and
 	// its shared context are taken over, and the new execution links to it.
@@ -235,6 +239,12 @@ func (e *Executor) Start(wf *workflow.Workflow, opts Options) (*Run, error) {
 	if mode != workflow.ModeSimple && mode != workflow.ModePubSub {
 		return nil, &workflow.Error{Code: workflow.CodeInvalid, Message: "unknown communication mode",
 			Problems: []workflow.Problem{{Path: "communication_mode", Message: fmt.Sprintf("must be %q or %q, not %q", workflow.ModeSimple, workflow.ModePubSub, mode)}}}
+	}
+	switch opts.Placement {
+	case "", workflow.PlacementAuto, workflow.PlacementLocal:
+	default:
+		return nil, &workflow.Error{Code: workflow.CodeInvalid, Message: "unknown placement",
+			Problems: []workflow.Problem{{Path: "placement", Message: fmt.Sprintf("must be %q or %q, not %q", workflow.PlacementAuto, workflow.PlacementLocal, opts.Placement)}}}
 	}
 	now := time.Now().UTC()
 	x := &workflow.Execution{

@@ -40,7 +40,9 @@ type storedEvent struct {
 	TT     int    `json:"tt,omitempty"`
 	Est    bool   `json:"est,omitempty"` // the usage is an estimate
 	Calls  int    `json:"calls,omitempty"`
-	Err    string `json:"err,omitempty"` // a node's error
+	Err    string `json:"err,omitempty"`    // a node's error
+	Worker string `json:"worker,omitempty"` // the worker a node ran on
+	Att    int    `json:"att,omitempty"`    // a node's attempt, when above 1
 
 	Level string          `json:"level,omitempty"`
 	Text  string          `json:"msg,omitempty"` // log message, error message, communication content
@@ -93,7 +95,7 @@ func encodeEvent(ev *workflow.Event) ([]byte, error) {
 			Node: n.NodeID, Type: n.Type, Name: n.Name, Status: n.Status, Value: n.Output,
 			Start: nanosOf(n.StartedAt), Finish: nanosOf(n.FinishedAt), Model: n.Model,
 			PT: n.Usage.PromptTokens, CT: n.Usage.CompletionTokens, TT: n.Usage.TotalTokens, Est: n.Usage.Estimated,
-			Calls: n.Calls, Err: n.Error})
+			Calls: n.Calls, Err: n.Error, Worker: n.Worker, Att: n.Attempt})
 	case workflow.EventLog:
 		l := ev.Log
 		return json.Marshal(&storedLog{Kind: ev.Kind, Seq: ev.Seq, Time: entryTime(l.Time), Node: l.NodeID, Level: l.Level, Text: l.Message})
@@ -133,6 +135,8 @@ type (
 		Est    bool               `json:"est,omitempty"`
 		Calls  int                `json:"calls,omitempty"`
 		Err    string             `json:"err,omitempty"`
+		Worker string             `json:"worker,omitempty"`
+		Att    int                `json:"att,omitempty"`
 	}
 	storedLog struct {
 		Kind  workflow.EventKind `json:"k"`
@@ -199,7 +203,7 @@ func (se *storedEvent) event() (workflow.Event, error) {
 			NodeID: se.Node, Type: se.Type, Name: se.Name, Status: se.Status, Output: se.Value,
 			StartedAt: timePtrOf(se.Start), FinishedAt: timePtrOf(se.Finish), Model: se.Model,
 			Usage: workflow.Usage{PromptTokens: se.PT, CompletionTokens: se.CT, TotalTokens: se.TT, Estimated: se.Est},
-			Calls: se.Calls, Error: se.Err,
+			Calls: se.Calls, Error: se.Err, Worker: se.Worker, Attempt: se.Att,
 		}
 	case workflow.EventLog:
 		ev.Log = &workflow.LogEntry{Time: ev.Time, Level: se.Level, Message: se.Text, NodeID: se.Node}

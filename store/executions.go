@@ -48,7 +48,8 @@ type RunSummary struct {
 }
 
 const executionCols = `id, workflow_id, workflow_name, status, created_at, start_time, end_time, requested_mode, mode,
-	fallback_reason, error, inputs, prompt_tokens, completion_tokens, total_tokens, resumed_from, usage_estimated`
+	fallback_reason, error, inputs, prompt_tokens, completion_tokens, total_tokens, resumed_from, usage_estimated,
+	placement, placement_fallback_reason`
 
 func scanExecution(s interface{ Scan(...any) error }) (*workflow.Execution, error) {
 	var (
@@ -58,7 +59,7 @@ func scanExecution(s interface{ Scan(...any) error }) (*workflow.Execution, erro
 	)
 	if err := s.Scan(&e.ID, &e.WorkflowID, &e.WorkflowName, &e.Status, &created, &start, &end, &e.RequestedMode,
 		&e.Mode, &e.FallbackReason, &e.Error, &inputs, &e.Usage.PromptTokens, &e.Usage.CompletionTokens,
-		&e.Usage.TotalTokens, &e.ResumedFrom, &e.Usage.Estimated); err != nil {
+		&e.Usage.TotalTokens, &e.ResumedFrom, &e.Usage.Estimated, &e.Placement, &e.PlacementFallbackReason); err != nil {
 		return nil, err
 	}
 	e.CreatedAt = fromNanos(created)

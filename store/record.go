@@ -112,7 +112,8 @@ func prepare(j *job, ev *workflow.Event) error {
 		// In the order of stmtSQL[stmtExecution]'s columns (argCreatedAt, argResumedFrom).
 		j.args = []any{execID, e.WorkflowID, e.WorkflowName, e.Status, created.UnixNano(),
 			nanosPtr(e.StartTime), nanosPtr(e.EndTime), e.RequestedMode, e.Mode, e.FallbackReason, e.Error,
-			inputs, e.Usage.PromptTokens, e.Usage.CompletionTokens, e.Usage.TotalTokens, e.ResumedFrom, e.Usage.Estimated}
+			inputs, e.Usage.PromptTokens, e.Usage.CompletionTokens, e.Usage.TotalTokens, e.ResumedFrom, e.Usage.Estimated,
+			e.Placement, e.PlacementFallbackReason}
 	case workflow.EventNode:
 		if ev.Node == nil {
 			return bad(nil, "no node")

@@ -140,6 +140,7 @@ type executeRequest struct {
 	Inputs            map[string]any `json:"inputs"`
 	AsyncExecution    bool           `json:"async_execution"`
 	CommunicationMode string         `json:"communication_mode"`
+	Placement         string         `json:"placement"` // "auto" (default) or "local"
 }
 
 func (s *Server) executeWorkflow(c echo.Context) error {
@@ -156,7 +157,7 @@ func (s *Server) executeWorkflow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	run, err := s.runner.Start(w, executor.Options{Inputs: req.Inputs, Mode: req.CommunicationMode, KeepRecord: !req.AsyncExecution})
+	run, err := s.runner.Start(w, executor.Options{Inputs: req.Inputs, Mode: req.CommunicationMode, Placement: req.Placement, KeepRecord: !req.AsyncExecution})
 	if err != nil {
 		return err
 	}
@@ -210,6 +211,11 @@ func parseExecuteRequest(body []byte) (executeRequest, error) {
 	if v, ok := raw["communication_mode"]; ok && v != nil {
 		if m, ok := v.(string); !ok || m != "" && m != workflow.ModeSimple && m != workflow.ModePubSub {
 			ps = append(ps, workflow.Problem{Path: "communication_mode", Message: fmt.Sprintf("must be %q or %q", workflow.ModeSimple, workflow.ModePubSub)})
+		}
+	}
+	if v, ok := raw["placement"]; ok && v != nil {
+		if p, ok := v.(string); !ok || p != "" && p != workflow.PlacementAuto && p != workflow.PlacementLocal {
+			ps = append(ps, workflow.Problem{Path: "placement", Message: fmt.Sprintf("must be %q or %q", workflow.PlacementAuto, workflow.PlacementLocal)})
 		}
 	}
 	if len(ps) > 0 {

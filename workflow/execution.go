@@ -41,25 +41,30 @@ func Terminal(status string) bool {
 
 // Execution is the record of one run of a workflow.
 type Execution struct {
-	ID               string                `json:"execution_id"`
-	WorkflowID       string                `json:"workflow_id"`
-	WorkflowName     string                `json:"workflow_name,omitempty"`
-	Status           string                `json:"status"`
-	CreatedAt        time.Time             `json:"created_at"`
-	StartTime        *time.Time            `json:"start_time"`
-	EndTime          *time.Time            `json:"end_time"`
-	RequestedMode    string                `json:"requested_communication_mode"`
-	Mode             string                `json:"communication_mode"`
-	FallbackReason   string                `json:"fallback_reason,omitempty"`
-	Error            string                `json:"error,omitempty"`
-	Inputs           map[string]any        `json:"inputs"`
-	NodeStates       map[string]*NodeState `json:"node_states"`
-	Logs             []LogEntry            `json:"logs"`
-	Errors           []ErrorEntry          `json:"errors"`
-	CommunicationLog []CommEntry           `json:"communication_log"`
-	SharedContext    map[string]any        `json:"shared_context"`
-	Usage            Usage                 `json:"usage"`
-	ResumedFrom      string                `json:"resumed_from,omitempty"` // the execution this one resumed
+	ID             string     `json:"execution_id"`
+	WorkflowID     string     `json:"workflow_id"`
+	WorkflowName   string     `json:"workflow_name,omitempty"`
+	Status         string     `json:"status"`
+	CreatedAt      time.Time  `json:"created_at"`
+	StartTime      *time.Time `json:"start_time"`
+	EndTime        *time.Time `json:"end_time"`
+	RequestedMode  string     `json:"requested_communication_mode"`
+	Mode           string     `json:"communication_mode"`
+	FallbackReason string     `json:"fallback_reason,omitempty"`
+	// Placement is where a pubsub execution's agents ran: PlacementWorkers
+	// or PlacementLocal; empty in simple mode. PlacementFallbackReason
+	// says why they ran locally when workers were asked for.
+	Placement               string                `json:"placement,omitempty"`
+	PlacementFallbackReason string                `json:"placement_fallback_reason,omitempty"`
+	Error                   string                `json:"error,omitempty"`
+	Inputs                  map[string]any        `json:"inputs"`
+	NodeStates              map[string]*NodeState `json:"node_states"`
+	Logs                    []LogEntry            `json:"logs"`
+	Errors                  []ErrorEntry          `json:"errors"`
+	CommunicationLog        []CommEntry           `json:"communication_log"`
+	SharedContext           map[string]any        `json:"shared_context"`
+	Usage                   Usage                 `json:"usage"`
+	ResumedFrom             string                `json:"resumed_from,omitempty"` // the execution this one resumed
 }
 
 // Header returns a copy of the execution without its per-node and log
@@ -99,6 +104,11 @@ type NodeState struct {
 	Usage      Usage      `json:"usage"`
 	Calls      int        `json:"llm_calls"`
 	Error      string     `json:"error,omitempty"`
+	// Worker is the worker process the node last ran on; empty when it ran
+	// in the server. Attempt counts its runs when a worker was lost while
+	// running it (2 and up); 0 or 1 is the first.
+	Worker  string `json:"worker,omitempty"`
+	Attempt int    `json:"attempt,omitempty"`
 }
 
 // LogEntry is one line of an execution's log.

@@ -18,6 +18,16 @@ const (
 	ModePubSub = "pubsub"
 )
 
+// Placements of a pubsub execution's agents: on the workers that share the
+// server's Redis (PlacementWorkers), or in the server itself
+// (PlacementLocal). A run asks for PlacementAuto (workers when any is
+// registered) or PlacementLocal; the record says which was used.
+const (
+	PlacementAuto    = "auto"
+	PlacementWorkers = "workers"
+	PlacementLocal   = "local"
+)
+
 // Node types known to this version.
 const (
 	NodeStart       = "start"
