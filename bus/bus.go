@@ -147,6 +147,11 @@ func Connect(ctx context.Context, rawURL string, logger *slog.Logger) (*Bus, err
 	return b, nil
 }
 
+// Client returns the Bus's command client, for the streams and the worker registry of worker
+// mode, which share its connection pool. Blocking stream reads each hold a connection of the
+// pool while they wait. The client is closed by [Bus.Close].
+func (b *Bus) Client() redis.UniversalClient { return b.client }
+
 // Ping checks that Redis answers a PING on the command connection. It fails when Redis cannot
 // be reached before ctx ends (callers pass a 2 s deadline). Safe for concurrent use.
 func (b *Bus) Ping(ctx context.Context) error {
