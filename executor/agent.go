@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/switchboard-dev/switchboard/bus"
 	"github.com/switchboard-dev/switchboard/llm"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
@@ -357,105 +356,6 @@ func (x *execution) comm(c workflow.CommEntry) {
 	x.send(ev)
 }
 
-// ask sends question, with the asker's context (nil for none), from node to
-// target through the execution's transport and returns the text the asker
-// gets back: the answer, or why there is none.
-func (x *execution) ask(ctx context.Context, node *workflow.Node, target, question string, qctx map[string]any, chain []string) string {
-	t := x.node(target)
-	switch {
-	case t == nil || t.Type != workflow.NodeAIProcessor:
-		return fmt.Sprintf("error: %q is not an ai-processor node of this workflow; you can ask: %s", target, strings.Join(x.askable(node.ID), ", "))
-	case target == node.ID:
-		return "error: a node cannot ask itself"
-	}
-	for _, c := range chain {
-		if c == target {
-			loop := strings.Join(append(append([]string{}, chain...), target), " → ")
-			return x.refuse(node.ID, target, question, "cycle",
-				fmt.Sprintf("refused: %s is already waiting for your answer (%s); answer with what you know instead of asking it", target, loop))
-		}
-	}
-	limits := x.guard.limits()
-	ctxText := contextText(qctx)
-	if n := len(question) + len(ctxText); n > limits.MaxPromptBytes {
-		return fmt.Sprintf("error: your question and its context are %d bytes; the limit is %d", n, limits.MaxPromptBytes)
-	}
-	if depth := len(chain); depth > limits.MaxDepth {
-		return x.refuse(node.ID, target, question, "max_ask_depth",
-			fmt.Sprintf("refused: questions may nest at most %d deep (metadata.max_ask_depth); answer with what you know", limits.MaxDepth))
-	}
-	// The same question with another context is another question.
-	adm := x.guard.admitAsk(ctx, node.ID, target, question+ctxText)
-	switch {
-	case adm.refusal != "":
-		return x.refuse(node.ID, target, question, adm.reason, adm.refusal)
-	case adm.repeat != nil:
-		// The same node asked the same node the same question before:
-		// answer from the first time, and say so.
-		earlier := adm.repeat
-		if err := x.guard.awaitRepeat(ctx, earlier); err != nil {
-			return "error: " + err.Error()
-		}
-		meta := map[string]any{"mode": x.rec.Mode, "duplicate": true}
-		if qctx != nil {
-			meta["context"] = qctx
-		}
-		if earlier.id != "" {
-			meta["answered_from"] = earlier.id
-		}
-		x.comm(workflow.CommEntry{From: node.ID, To: target, Type: workflow.CommAsk, Content: question, Metadata: copyMap(meta)})
-		if !earlier.ok {
-			return "error: you asked this before and it failed: " + earlier.answer
-		}
-		meta["success"] = true
-		x.comm(workflow.CommEntry{From: target, To: node.ID, Type: workflow.CommResponse, Content: earlier.answer, Metadata: meta})
-		return fmt.Sprintf("%s (%s) answered (you asked this before; this is the same answer): %s", t.Label(), target, earlier.answer)
-	}
-	var settled struct {
-		answer, id string
-		ok         bool
-	}
-	defer func() { x.guard.settle(adm.ticket, settled.answer, settled.id, settled.ok) }()
-	actx, cancel := askContext(ctx, time.Time{}, x.askTimeout, target)
-	defer cancel()
-	// The ask is recorded as it leaves, not when the answer comes.
-	r := askRequest{from: node.ID, to: target, question: question, context: qctx, chain: chain, via: x.transport.route()}
-	askMeta := map[string]any{"mode": r.via, "transport": r.via, "depth": len(chain)}
-	if r.via == viaRedis {
-		// The id names the nodes, as the original's did: query:{from}:{to}:{time}-{suffix}.
-		r.id = bus.NewQueryID(node.ID, target, time.Now())
-		askMeta["message_id"] = r.id
-	}
-	if qctx != nil {
-		askMeta["context"] = qctx
-	}
-	x.comm(workflow.CommEntry{From: node.ID, To: target, Type: workflow.CommAsk, Content: question, Metadata: askMeta})
-	started := time.Now()
-	res := x.transport.ask(actx, r)
-	meta := map[string]any{"mode": res.transport, "transport": res.transport, "depth": len(chain)}
-	meta["latency_ms"] = float64(time.Since(started).Microseconds()) / 1000
-	if res.messageID != "" {
-		meta["reply_to"] = res.messageID
-		meta["message_id"] = res.responseID
-	}
-	if res.err != nil {
-		msg := res.err.Error()
-		if actx.Err() != nil && ctx.Err() == nil {
-			msg = context.Cause(actx).Error()
-		}
-		meta["success"] = false
-		meta["error"] = msg
-		x.comm(workflow.CommEntry{From: target, To: node.ID, Type: workflow.CommResponse, Content: "", Metadata: meta})
-		x.log(slog.LevelWarn, node.ID, "Ask from %s to %s failed: %s", node.ID, target, msg)
-		settled.answer, settled.id = msg, res.messageID
-		return "error: " + msg
-	}
-	settled.answer, settled.id, settled.ok = res.answer, res.messageID, true
-	meta["success"] = true
-	x.comm(workflow.CommEntry{From: target, To: node.ID, Type: workflow.CommResponse, Content: res.answer, Metadata: meta})
-	return fmt.Sprintf("%s (%s) answered: %s", t.Label(), target, res.answer)
-}
-
 // askContext bounds an ask, and is the one place that works out its
 // deadline: the deadline given (an asker's, as its QUERY's expires_at
 // carries it), or else timeout from now. When it passes, the cause says
@@ -482,23 +382,9 @@ func (e *askTimedOut) Error() string {
 	return fmt.Sprintf("no answer from %q before %s", e.target, e.deadline.UTC().Format(time.RFC3339Nano))
 }
 
-// refuse records an ask that a guard turned down and returns the refusal,
-// which the asking model reads as the call's result.
-func (x *execution) refuse(from, to, question, reason, refusal string) string {
-	x.log(slog.LevelWarn, from, "Refused ask from %s to %s (%s): %s", from, to, reason, refusal)
-	x.comm(workflow.CommEntry{From: from, To: to, Type: workflow.CommAsk, Content: question,
-		Metadata: map[string]any{"mode": x.rec.Mode, "refused": reason, "refusal": refusal}})
-	return refusal
-}
-
-func (x *execution) askable(self string) []string {
-	var ids []string
-	for i := range x.wf.Nodes {
-		if n := &x.wf.Nodes[i]; n.Type == workflow.NodeAIProcessor && n.ID != self {
-			ids = append(ids, n.ID)
-		}
-	}
-	return ids
+// ask is the ask of one of this execution's agents hosted in the server.
+func (x *execution) ask(ctx context.Context, node *workflow.Node, target, question string, qctx map[string]any, chain []string) string {
+	return x.crew.ask(ctx, node, target, question, qctx, chain)
 }
 
 // answer is how the agent answers a question: a fresh conversation with

@@ -29,6 +29,7 @@ type execution struct {
 
 	askTimeout time.Duration
 	transport  transport
+	crew       *crew // the asks of the agents hosted here; its transport is set when the run opens it
 	guard      guardHandle
 	reused     map[string]any          // node → output taken over from the resumed execution
 	redact     *workflow.Redactor      // masks secret values in everything recorded or shown; nil: no secrets
@@ -77,6 +78,8 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, g
 		x.vars[k] = v
 	}
 	x.emitAgent = x.onAgentEvent
+	x.crew = &crew{wf: wf, graph: g, guard: x.guard, askTimeout: x.askTimeout, comm: x.comm, log: x.log,
+		mode: func() string { return x.rec.Mode }}
 	x.agents = make([]agent, len(wf.Nodes))
 	for i := range wf.Nodes {
 		n := &wf.Nodes[i]
@@ -249,6 +252,7 @@ func (x *execution) run() (status string, err error) {
 	}
 
 	x.transport = x.openTransport(ctx)
+	x.crew.transport = x.transport
 	status, reason := x.schedule(ctx)
 	// The transport closes after every node has stopped, whatever way the
 	// run ended, so no agent outlives its execution.
