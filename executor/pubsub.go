@@ -28,19 +28,11 @@ type PubSub interface {
 type pubsubTransport struct {
 	x    *execution
 	ps   PubSub
+	desk *desk // answers the queries of the agents hosted here
 	subs []bus.Subscription
 
 	mu       sync.Mutex
-	answers  map[string]*answerOnce // query id → its answer, so a re-sent query is answered once
-	degraded error                  // why Redis was lost, once it was: later asks go in-process
-	closing  bool                   // close has begun: no query is taken any more
-	inflight sync.WaitGroup         // queries being answered; close waits for them
-}
-
-type answerOnce struct {
-	done   chan struct{}
-	answer string
-	err    error
+	degraded error // why Redis was lost, once it was: later asks go in-process
 }
 
 func (x *execution) agentID(node string) string { return bus.AgentID(x.rec.ID, node) }
@@ -54,7 +46,7 @@ func newPubSubTransport(ctx context.Context, x *execution) (transport, error) {
 	if err := ps.Ping(pctx); err != nil {
 		return nil, fmt.Errorf("redis is unreachable: %w", err)
 	}
-	t := &pubsubTransport{x: x, ps: ps, answers: map[string]*answerOnce{}}
+	t := &pubsubTransport{x: x, ps: ps, desk: newDesk(x.rec.ID, x.wf, ps, x.askTimeout, x.comm, x.logger)}
 	x.log(slog.LevelInfo, "", "Initialized Redis Pub/Sub communication")
 	for i := range x.wf.Nodes {
 		n := &x.wf.Nodes[i]
@@ -62,7 +54,7 @@ func newPubSubTransport(ctx context.Context, x *execution) (transport, error) {
 			continue
 		}
 		agent := x.agentID(n.ID)
-		sub, err := ps.Subscribe(pctx, bus.Channel(agent), t.handler(x.agentOf(n)))
+		sub, err := ps.Subscribe(pctx, bus.Channel(agent), t.desk.handler(x.agentOf(n)))
 		if err != nil {
 			t.closeSubs()
 			return nil, fmt.Errorf("subscribe agent %s: %w", agent, err)
@@ -89,29 +81,7 @@ func (t *pubsubTransport) closeSubs() {
 // and waits for the queries they are answering: closing their
 // subscriptions cancels them, so no agent outlives its execution.
 func (t *pubsubTransport) close(ctx context.Context) error {
-	t.mu.Lock()
-	t.closing = true
-	t.mu.Unlock()
-	var errs []error
-	for _, s := range t.subs {
-		if err := s.Close(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	t.subs = nil
-	// An answer that ignores its cancelled context must not keep the
-	// execution from ending: the wait is bounded by ctx.
-	answered := make(chan struct{})
-	go func() {
-		t.inflight.Wait()
-		close(answered)
-	}()
-	select {
-	case <-answered:
-	case <-ctx.Done():
-		errs = append(errs, fmt.Errorf("queries still being answered when the agents closed: %w", context.Cause(ctx)))
-	}
-	return errors.Join(errs...)
+	return t.desk.close(ctx, t.subs)
 }
 
 // errRedisDown is the cause recorded when the bus reports its Redis connection down before an
@@ -222,152 +192,4 @@ func (t *pubsubTransport) onBroadcast(_ context.Context, m bus.Message) {
 		return
 	}
 	t.x.logger.Debug("broadcast received", "message_id", m.ID, "from", m.FromAgent)
-}
-
-// handler is the query handler of agent a: the agent answers with its own
-// config and model, and the handler publishes the RESPONSE to the asker.
-// The answer needs only the agent and the message (the agent's calls go to
-// its team), so that it can move to another process.
-//
-// It takes queries as other programs write them too: a task_request, and a
-// query without metadata.execution_id, since the channel it arrived on names
-// the agent and so the execution. What it cannot use is logged at warn level
-// with the channel and the reason, never dropped silently.
-func (t *pubsubTransport) handler(a *agent) bus.Handler {
-	node := a.node.ID
-	self := t.x.agentID(node)
-	channel := bus.Channel(self)
-	return func(ctx context.Context, m bus.Message) {
-		if reason := t.unusable(m); reason != "" {
-			t.x.logger.Warn("ignored a message an agent cannot use", "channel", channel, "id", m.ID,
-				"type", m.Type, "from_agent", m.FromAgent, "reason", reason)
-			return
-		}
-		if !t.enter() {
-			return
-		}
-		defer t.inflight.Done()
-		outside := !t.isAgent(m.FromAgent)
-		answer, first, err := t.answerOnce(ctx, a, m, outside)
-		var reply bus.Message
-		if err != nil {
-			reply = bus.NewErrorResponse(m, self, err.Error())
-		} else {
-			reply = bus.NewResponse(m, self, answer)
-		}
-		// Strict in what it sends: the reply names the execution even when the
-		// query did not.
-		reply.Metadata[bus.MetaExecutionID], reply.Metadata[bus.MetaWorkflowID] = t.x.rec.ID, t.x.wf.ID
-		if outside && first {
-			// The execution's own asks are logged by the asker; an outside
-			// agent's are logged here, the only place that sees them.
-			meta := map[string]any{"mode": viaRedis, "transport": viaRedis, "reply_to": m.ID, "message_id": reply.ID,
-				"outside": true, "success": err == nil}
-			content := answer
-			if err != nil {
-				content, meta["error"] = "", err.Error()
-			}
-			t.x.comm(workflow.CommEntry{From: node, To: m.FromAgent, Type: workflow.CommResponse, Content: content, Metadata: meta})
-		}
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := t.ps.Publish(pctx, bus.Channel(m.FromAgent), reply); err != nil {
-			t.x.logger.Warn("publish response", "query_id", m.ID, "err", err)
-		}
-	}
-}
-
-// unusable says why a message that arrived on an agent's channel cannot be
-// answered, or "" when it can. Responses to this execution's asks never get
-// here: the bus hands them to the ask waiting for them.
-func (t *pubsubTransport) unusable(m bus.Message) string {
-	switch {
-	case m.IsResponse():
-		return "a response without reply_to answers no question"
-	case !m.IsQuery():
-		return fmt.Sprintf("type %q is not a query (or task_request)", m.Type)
-	case m.ExecutionID() != "" && m.ExecutionID() != t.x.rec.ID:
-		return fmt.Sprintf("metadata.execution_id %q is not the execution of this channel's agent (%s)", m.ExecutionID(), t.x.rec.ID)
-	case m.Question() == "":
-		return "content.question is missing, empty or not a string"
-	}
-	return ""
-}
-
-// enter counts a query being answered, so that close can wait for it; it
-// reports false once the transport is closing.
-func (t *pubsubTransport) enter() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closing {
-		return false
-	}
-	t.inflight.Add(1)
-	return true
-}
-
-// isAgent reports whether agent is one of this execution's agents.
-func (t *pubsubTransport) isAgent(agent string) bool {
-	for i := range t.x.wf.Nodes {
-		if n := &t.x.wf.Nodes[i]; n.Type == workflow.NodeAIProcessor && agent == t.x.agentID(n.ID) {
-			return true
-		}
-	}
-	return false
-}
-
-// answerOnce answers a query id once: a re-sent query waits for, and gets,
-// the first answer instead of calling the model again. first is true for the
-// call that answered. A query from outside the execution (outside) is asked
-// by its agent id, is logged as an ask when it arrives, and has no chain.
-func (t *pubsubTransport) answerOnce(ctx context.Context, ag *agent, m bus.Message, outside bool) (answer string, first bool, err error) {
-	node := ag.node.ID
-	t.mu.Lock()
-	a, seen := t.answers[m.ID]
-	if !seen {
-		a = &answerOnce{done: make(chan struct{})}
-		t.answers[m.ID] = a
-	}
-	t.mu.Unlock()
-	if seen {
-		select {
-		case <-a.done:
-			return a.answer, false, a.err
-		case <-ctx.Done():
-			return "", false, ctx.Err()
-		}
-	}
-	defer close(a.done)
-	r := askRequest{to: node, question: m.Question()}
-	qc := m.QueryContext()
-	r.context = askerContext(qc)
-	if outside {
-		r.from = m.FromAgent
-		meta := map[string]any{"mode": viaRedis, "transport": viaRedis, "message_id": m.ID, "outside": true}
-		if r.context != nil {
-			meta["context"] = r.context
-		}
-		t.x.comm(workflow.CommEntry{From: m.FromAgent, To: node, Type: workflow.CommAsk, Content: r.question, Metadata: meta})
-	} else {
-		r.from, _ = qc["from_node"].(string)
-		if list, ok := qc["chain"].([]any); ok {
-			for _, c := range list {
-				if s, ok := c.(string); ok {
-					r.chain = append(r.chain, s)
-				}
-			}
-		}
-	}
-	// The answer ends with the agent's subscription (closing it, which the
-	// end of the execution does, cancels ctx), or when the query expires:
-	// the asker's deadline came as expires_at; a query from another program
-	// may have none.
-	var deadline time.Time
-	if m.ExpiresAt != nil {
-		deadline = *m.ExpiresAt
-	}
-	actx, cancel := askContext(ctx, deadline, t.x.askTimeout, node)
-	defer cancel()
-	a.answer, a.err = ag.answer(actx, r)
-	return a.answer, true, a.err
 }
