@@ -24,6 +24,16 @@ const (
 	ResultsGroup  = "switchboard:server"
 )
 
+// WorkerTasksStream is the task stream of the worker named name: the server adds the
+// task_requests of the agents it placed on that worker there, and the worker reads it as a
+// consumer of TasksGroup named after itself.
+func WorkerTasksStream(name string) string { return TasksStream + ":" + name }
+
+// ServerResultsStream is the result stream of the server whose agent id is server: its
+// workers add their task_responses and events there, and it reads it as a consumer of
+// ResultsGroup.
+func ServerResultsStream(server string) string { return ResultsStream + ":" + server }
+
 // Defaults of [QueueOptions].
 const (
 	// DefaultLease is how long a delivered entry may go without an ack or a renewal before

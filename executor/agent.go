@@ -421,16 +421,18 @@ func (x *execution) answer(ctx context.Context, r askRequest) (string, error) {
 // broadcast tells every communicating node of the listed types (all when
 // none are listed). Nodes that run later see it in their system prompt.
 func (x *execution) broadcast(ctx context.Context, node *workflow.Node, message string, types []string) string {
-	var to []string
-	for i := range x.wf.Nodes {
-		n := &x.wf.Nodes[i]
-		if n.ID != node.ID && n.Type == workflow.NodeAIProcessor && x.aiOf(n).CanCommunicate && matchesType(n.Type, types) {
-			to = append(to, n.ID)
-		}
-	}
 	res := x.transport.broadcast(ctx, broadcastRequest{from: node.ID, message: message, types: types})
+	return broadcastSummary(x.recordBroadcast(node.ID, message, types, res))
+}
+
+// recordBroadcast keeps a broadcast for the system prompts of the nodes
+// that run later, records it in the communication log, and returns its
+// recipients. A broadcast of an agent hosted by a worker is recorded here
+// too, when its event arrives.
+func (x *execution) recordBroadcast(from, message string, types []string, res broadcastResult) []string {
+	to := recipients(x.wf, x.graph, from, types)
 	x.mu.Lock()
-	x.broadcasts = append(x.broadcasts, broadcast{from: node.ID, message: message, types: types})
+	x.broadcasts = append(x.broadcasts, broadcast{from: from, message: message, types: types})
 	x.mu.Unlock()
 	meta := map[string]any{"mode": res.transport, "transport": res.transport, "recipients": to}
 	if len(types) > 0 {
@@ -442,7 +444,25 @@ func (x *execution) broadcast(ctx context.Context, node *workflow.Node, message 
 	if res.err != nil {
 		meta["error"] = res.err.Error()
 	}
-	x.comm(workflow.CommEntry{From: node.ID, To: "*", Type: workflow.CommBroadcast, Content: message, Metadata: meta})
+	x.comm(workflow.CommEntry{From: from, To: "*", Type: workflow.CommBroadcast, Content: message, Metadata: meta})
+	return to
+}
+
+// recipients are the nodes a broadcast from node from to the node types
+// types (all when none) tells: the other communicating ai-processors.
+func recipients(wf *workflow.Workflow, g *workflow.Graph, from string, types []string) []string {
+	var to []string
+	for i := range wf.Nodes {
+		n := &wf.Nodes[i]
+		if n.ID != from && n.Type == workflow.NodeAIProcessor && g.AI[i].CanCommunicate && matchesType(n.Type, types) {
+			to = append(to, n.ID)
+		}
+	}
+	return to
+}
+
+// broadcastSummary is what the broadcasting model reads as its call's result.
+func broadcastSummary(to []string) string {
 	return fmt.Sprintf("broadcast delivered to %d agent(s): %s", len(to), strings.Join(to, ", "))
 }
 

@@ -121,6 +121,10 @@ type askedOnce struct {
 	answer string
 	id     string // the first ask's message id, when it had one
 	ok     bool
+	// ticket and node name an admitted ask of an agent hosted by a worker:
+	// the server's ticket, which its settle event names, and the asker.
+	ticket string
+	node   string
 }
 
 func newGuard(l Limits) *guard {

@@ -138,47 +138,60 @@ func (t *pubsubTransport) ask(ctx context.Context, r askRequest) askResult {
 		// Redis was lost during this execution: finish it in-process.
 		return inProcess{t.x}.ask(ctx, r)
 	}
-	x := t.x
-	from, to := x.agentID(r.from), x.agentID(r.to)
+	res, lost := busAsk(ctx, t.ps, t.x.rec.ID, t.x.wf.ID, r)
+	if lost != nil {
+		t.lost(lost)
+		t.x.log(slog.LevelWarn, r.from, "Lost the Redis connection during an ask; the rest of this execution's asks go in-process")
+	}
+	return res
+}
+
+// busAsk sends r as a QUERY to its target's channel and waits for the
+// RESPONSE, until ctx's deadline (the ask's). lost is set when the bus lost
+// its connection to Redis meanwhile.
+func busAsk(ctx context.Context, ps PubSub, execID, wfID string, r askRequest) (res askResult, lost error) {
+	from, to := bus.AgentID(execID, r.from), bus.AgentID(execID, r.to)
 	// The ask's deadline is ctx's; the QUERY carries it as expires_at, and
 	// the bus re-sends it once half of it has passed.
 	var timeout time.Duration
 	if deadline, ok := ctx.Deadline(); ok {
 		timeout = time.Until(deadline)
 	}
-	q := bus.NewQuery(from, to, r.question, queryContext(r), bus.Meta(x.rec.ID, x.wf.ID), timeout)
+	q := bus.NewQuery(from, to, r.question, queryContext(r), bus.Meta(execID, wfID), timeout)
 	if r.id != "" {
 		q.ID = r.id
 	}
-	reply, err := t.ps.Ask(ctx, bus.Channel(to), q, timeout)
-	res := askResult{transport: viaRedis, messageID: q.ID}
+	reply, err := ps.Ask(ctx, bus.Channel(to), q, timeout)
+	res = askResult{transport: viaRedis, messageID: q.ID}
 	if err != nil {
 		if errors.Is(err, bus.ErrConnectionLost) || errors.Is(err, bus.ErrClosed) {
-			t.lost(err)
-			x.log(slog.LevelWarn, r.from, "Lost the Redis connection during an ask; the rest of this execution's asks go in-process")
 			res.err = fmt.Errorf("the Redis connection was lost while %s waited for %s", r.from, r.to)
-			return res
+			return res, err
 		}
 		if errors.Is(err, bus.ErrAskTimeout) {
 			res.err = fmt.Errorf("no answer from %q within %s", r.to, timeout.Round(time.Millisecond))
-			return res
+			return res, nil
 		}
 		res.err = err
-		return res
+		return res, nil
 	}
 	res.responseID = reply.ID
 	res.answer, res.err = reply.Answer()
-	return res
+	return res, nil
 }
 
 func (t *pubsubTransport) broadcast(ctx context.Context, r broadcastRequest) broadcastResult {
-	x := t.x
 	if t.inProcess() {
 		return broadcastResult{transport: viaInProcess}
 	}
-	m := bus.NewBroadcast(x.agentID(r.from), r.message, r.types, bus.Meta(x.rec.ID, x.wf.ID), x.askTimeout)
-	err := t.ps.Publish(ctx, bus.BroadcastChannel, m)
-	if err != nil {
+	return busBroadcast(ctx, t.ps, t.x.rec.ID, t.x.wf.ID, r, t.x.askTimeout)
+}
+
+// busBroadcast publishes r on the broadcast channel; it expires after ttl
+// (never when ttl <= 0).
+func busBroadcast(ctx context.Context, ps PubSub, execID, wfID string, r broadcastRequest, ttl time.Duration) broadcastResult {
+	m := bus.NewBroadcast(bus.AgentID(execID, r.from), r.message, r.types, bus.Meta(execID, wfID), ttl)
+	if err := ps.Publish(ctx, bus.BroadcastChannel, m); err != nil {
 		return broadcastResult{transport: viaInProcess, err: fmt.Errorf("publish broadcast: %w", err)}
 	}
 	return broadcastResult{transport: viaRedis, messageID: m.ID}

@@ -1,0 +1,173 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/bus"
+	"github.com/switchboard-dev/switchboard/llm"
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+// Worker mode's messages between the server and its workers.
+//
+// Work that must not be lost goes through Redis Streams. The server adds
+// task_requests to the stream of the worker it placed an agent on
+// (bus.WorkerTasksStream): host the agents of an execution, run a node,
+// release the execution. The worker adds task_responses to the server's
+// result stream (bus.ServerResultsStream): the agents are hosted, a node's
+// result, and the events of its agents (model usage, log lines, the
+// communication log, shared-context updates, broadcasts, settled asks).
+// Every entry carries the execution, the node (or "*" for the whole
+// execution) and the attempt, and the server applies an attempt's result
+// and events only while that attempt is the node's current one.
+//
+// What needs an answer at once goes over Pub/Sub as a query to the
+// server's own agent channel, answered like any ask: a guard's decision on
+// an ask, a shared-context value, a node's system prompt. Streamed text
+// goes that way too, as notifications that may be lost.
+const (
+	opHost    = "host"
+	opRun     = "run"
+	opRelease = "release"
+
+	opHosted = "hosted"
+	opResult = "result"
+	opEvent  = "event"
+
+	rpcAdmitAsk     = "admit_ask"
+	rpcAdmitCall    = "admit_call"
+	rpcGetShared    = "get_shared"
+	rpcSystemPrompt = "system_prompt"
+	noteDelta       = "delta"
+)
+
+// allNodes is the node id of a task about a whole execution.
+const allNodes = "*"
+
+// taskPayload is the body of a task_request (server → worker).
+type taskPayload struct {
+	Op string `json:"op"`
+	// Server is the agent id of the server: its RPCs and streamed text go
+	// to bus.Channel(Server), its events to bus.ServerResultsStream.
+	Server string `json:"server"`
+
+	// host: the workflow, the agents to host and what they need.
+	Workflow     json.RawMessage `json:"workflow,omitempty"`
+	Agents       []string        `json:"agents,omitempty"`
+	Secrets      []string        `json:"secrets,omitempty"` // values to mask in streamed text
+	AskTimeoutMS int64           `json:"ask_timeout_ms,omitempty"`
+	Limits       *Limits         `json:"limits,omitempty"`
+	MaxRounds    int             `json:"max_rounds,omitempty"`
+
+	// run: the node's opening messages, rendered by the server, and the
+	// node's deadline.
+	Messages []llm.Message `json:"messages,omitempty"`
+	Deadline time.Time     `json:"deadline,omitzero"`
+}
+
+// resultPayload is the body of a task_response (worker → server).
+type resultPayload struct {
+	Op     string `json:"op"`
+	Worker string `json:"worker"`
+
+	// result: the node's output, or why there is none.
+	Output string       `json:"output,omitempty"`
+	Error  *remoteError `json:"error,omitempty"`
+
+	// event: what an agent did.
+	Event *remoteEvent `json:"event,omitempty"`
+}
+
+type remoteError struct {
+	Code    workflow.Code `json:"code,omitempty"`
+	Message string        `json:"message"`
+}
+
+// remoteEvent is one thing an agent hosted by a worker reports.
+type remoteEvent struct {
+	Kind string `json:"kind"` // usage, log, comm, shared, broadcast, settle
+
+	Usage *workflow.Usage `json:"usage,omitempty"` // usage
+	Model string          `json:"model,omitempty"`
+
+	Level int    `json:"level,omitempty"` // log: slog level
+	Text  string `json:"text,omitempty"`  // log line; broadcast message; settled answer
+
+	Comm *workflow.CommEntry `json:"comm,omitempty"` // comm
+
+	Key   string `json:"key,omitempty"` // shared
+	Value any    `json:"value,omitempty"`
+
+	Types []string `json:"types,omitempty"` // broadcast
+
+	Ticket string `json:"ticket,omitempty"` // settle
+	ID     string `json:"id,omitempty"`
+	OK     bool   `json:"ok,omitempty"`
+}
+
+// rpcRequest and rpcReply are the arguments and the result of a query to
+// the server, carried as JSON text in the query's context and response.
+type rpcRequest struct {
+	Node     string `json:"node"` // the asking agent's node
+	To       string `json:"to,omitempty"`
+	Question string `json:"question,omitempty"`
+	Key      string `json:"key,omitempty"`
+}
+
+type rpcReply struct {
+	Refusal string `json:"refusal,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Ticket  string `json:"ticket,omitempty"`
+	Repeat  *struct {
+		Answer string `json:"answer"`
+		ID     string `json:"id,omitempty"`
+		OK     bool   `json:"ok"`
+	} `json:"repeat,omitempty"`
+	Value  any    `json:"value,omitempty"`
+	Found  bool   `json:"found,omitempty"`
+	Prompt string `json:"prompt,omitempty"`
+}
+
+// rpcArgs is the key of a query's context that holds an rpcRequest.
+const rpcArgs = "args"
+
+// callServer asks the server (its agent id) op with req from the worker's
+// agent id, and decodes the reply into out. ctx bounds it.
+func callServer(ctx context.Context, ps PubSub, from, server, execID string, op string, req rpcRequest, out *rpcReply) error {
+	args, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", op, err)
+	}
+	timeout := 30 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	q := bus.NewQuery(from, server, op, map[string]any{rpcArgs: string(args)}, bus.Meta(execID, ""), timeout)
+	reply, err := ps.Ask(ctx, bus.Channel(server), q, timeout)
+	if err != nil {
+		return fmt.Errorf("ask the server %s: %w", op, err)
+	}
+	text, err := reply.Answer()
+	if err != nil {
+		return fmt.Errorf("the server refused %s: %w", op, err)
+	}
+	if err := json.Unmarshal([]byte(text), out); err != nil {
+		return fmt.Errorf("decode the server's %s reply: %w", op, err)
+	}
+	return nil
+}
+
+// sleepCtx waits d or until ctx ends, and then returns ctx's error.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,725 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard-dev/switchboard/bus"
+	"github.com/switchboard-dev/switchboard/llm"
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+// WorkerConfig configures a Worker. Zero fields take the defaults.
+type WorkerConfig struct {
+	Name        string        // unique among the workers sharing the Redis; required
+	Host        string        // shown on the dashboard; the host name when empty
+	Concurrency int           // nodes run at once; 16 when <= 0
+	Lease       time.Duration // a task's lease; bus.DefaultLease when <= 0
+	Heartbeat   time.Duration // registration renewal; bus.DefaultHeartbeat when <= 0
+	MaxRounds   int           // follow-up turns per conversation when the server does not say; 3
+	Logger      *slog.Logger
+}
+
+// Worker hosts the agents of executions that a server coordinates, and runs
+// their nodes. It has no database: what its agents do travels back to the
+// server over Redis (see remote.go), and the server's loop guards decide
+// on every ask and model call. The agents are the same values as in the
+// server, with a guard handle and a team that reach the server.
+type Worker struct {
+	cfg    WorkerConfig
+	rdb    redis.UniversalClient
+	ps     PubSub
+	model  LLM
+	logger *slog.Logger
+	self   string // the worker's agent id: the server's replies to its queries come to its channel
+	queue  *bus.TaskQueue
+	cons   *bus.Consumer
+	slots  chan struct{}
+
+	mu      sync.Mutex
+	reg     *bus.Registration
+	hosted  map[string]*hostedExec // by execution id
+	results map[string]*bus.TaskQueue
+	inUse   int
+	wg      sync.WaitGroup
+}
+
+// NewWorker returns a worker that talks through ps and rdb (the same
+// Redis) and calls model. Run starts it.
+func NewWorker(rdb redis.UniversalClient, ps PubSub, model LLM, cfg WorkerConfig) (*Worker, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("a worker needs a name")
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 16
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = bus.DefaultLease
+	}
+	if cfg.MaxRounds <= 0 {
+		cfg.MaxRounds = 3
+	}
+	if cfg.Host == "" {
+		cfg.Host, _ = os.Hostname()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	q := bus.NewTaskQueue(rdb, bus.QueueOptions{Stream: bus.WorkerTasksStream(cfg.Name), Lease: cfg.Lease})
+	return &Worker{
+		cfg: cfg, rdb: rdb, ps: ps, model: model, logger: cfg.Logger.With("worker", cfg.Name),
+		self: "worker-" + cfg.Name, queue: q, cons: q.Consumer(cfg.Name),
+		slots:  make(chan struct{}, cfg.Concurrency),
+		hosted: map[string]*hostedExec{}, results: map[string]*bus.TaskQueue{},
+	}, nil
+}
+
+// Registration returns the worker's registry entry as last written, for
+// its health endpoint; ok is false while it is not registered.
+func (w *Worker) Registration() (info bus.Worker, ok bool) {
+	w.mu.Lock()
+	reg := w.reg
+	w.mu.Unlock()
+	if reg == nil {
+		return bus.Worker{}, false
+	}
+	return reg.Info(), true
+}
+
+// Run registers the worker and serves tasks until ctx ends; then it stops
+// its nodes, releases its agents and deregisters. When Redis is lost long
+// enough for the registration to lapse, the worker drops what it hosted
+// (the server places it again) and registers anew once Redis is back.
+func (w *Worker) Run(ctx context.Context) error {
+	sub, err := w.subscribeSelf(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = sub.Close(cctx)
+	}()
+	w.wg.Add(2)
+	go func() {
+		defer w.wg.Done()
+		_ = w.cons.KeepAlive(ctx, func(err error) { w.logger.Warn("renewing task leases failed", "err", err) })
+	}()
+	go func() {
+		defer w.wg.Done()
+		w.serve(ctx)
+	}()
+	err = w.register(ctx)
+	w.releaseAll("the worker is stopping")
+	w.wg.Wait()
+	return err
+}
+
+// subscribeSelf subscribes the worker's own channel, where the server's
+// replies to its queries arrive (the bus hands them to the waiting query
+// before any handler sees them). Anything else sent there is logged.
+func (w *Worker) subscribeSelf(ctx context.Context) (bus.Subscription, error) {
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		sub, err := w.ps.Subscribe(sctx, bus.Channel(w.self), func(_ context.Context, m bus.Message) {
+			w.logger.Warn("ignored a message on the worker's channel", "channel", bus.Channel(w.self), "id", m.ID, "type", m.Type, "from_agent", m.FromAgent)
+		})
+		cancel()
+		if err == nil {
+			return sub, nil
+		}
+		w.logger.Warn("subscribing the worker's channel failed; retrying", "err", err)
+		if err := sleepCtx(ctx, time.Second); err != nil {
+			return bus.Subscription{}, fmt.Errorf("subscribe worker %s: %w", w.cfg.Name, err)
+		}
+	}
+}
+
+// register keeps the worker registered until ctx ends.
+func (w *Worker) register(ctx context.Context) error {
+	for ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		reg, err := bus.Register(rctx, w.rdb, bus.Worker{Name: w.cfg.Name, Host: w.cfg.Host, PID: os.Getpid(), Capacity: w.cfg.Concurrency},
+			bus.HeartbeatOptions{Interval: w.cfg.Heartbeat, OnError: func(err error) { w.logger.Warn("heartbeat failed", "err", err) }})
+		cancel()
+		if err != nil {
+			if errors.Is(err, bus.ErrWorkerNameTaken) {
+				return err
+			}
+			w.logger.Warn("registering failed; retrying", "err", err)
+			_ = sleepCtx(ctx, time.Second)
+			continue
+		}
+		w.mu.Lock()
+		w.reg = reg
+		w.mu.Unlock()
+		w.updateRegistration()
+		w.logger.Info("worker registered", "capacity", w.cfg.Concurrency, "tasks", w.queue.Stream())
+		err = reg.Run(ctx)
+		w.mu.Lock()
+		w.reg = nil
+		w.mu.Unlock()
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		// The registration lapsed: the server may already have placed this
+		// worker's agents elsewhere, so they stop here.
+		w.logger.Warn("the worker's registration was lost; dropping its agents and registering again", "err", err)
+		w.releaseAll("the worker's registration was lost")
+	}
+	return nil
+}
+
+// serve reads the worker's task stream until ctx ends.
+func (w *Worker) serve(ctx context.Context) {
+	for ctx.Err() == nil {
+		tasks, err := w.cons.Next(ctx, 32)
+		if err != nil && ctx.Err() == nil {
+			w.logger.Warn("reading tasks failed", "err", err)
+			_ = sleepCtx(ctx, 200*time.Millisecond)
+		}
+		for _, t := range tasks {
+			w.take(ctx, t)
+		}
+	}
+}
+
+// take handles one task_request.
+func (w *Worker) take(ctx context.Context, t bus.Task) {
+	var p taskPayload
+	if err := json.Unmarshal(t.Payload, &p); err != nil {
+		w.logger.Warn("dropped a task that cannot be read", "entry", t.ID, "execution_id", t.ExecutionID, "err", err)
+		w.ack(ctx, t)
+		return
+	}
+	switch p.Op {
+	case opHost:
+		w.host(ctx, t, p)
+	case opRun:
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			w.run(ctx, t, p)
+		}()
+	case opRelease:
+		w.release(t.ExecutionID, "the execution ended")
+		w.ack(ctx, t)
+	default:
+		w.logger.Warn("dropped a task of an unknown op", "entry", t.ID, "op", p.Op)
+		w.ack(ctx, t)
+	}
+}
+
+func (w *Worker) ack(ctx context.Context, t bus.Task) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := w.cons.Ack(actx, t.ID); err != nil && !errors.Is(err, bus.ErrNotPending) {
+		w.logger.Warn("ack failed", "entry", t.ID, "err", err)
+	}
+}
+
+// hostedExec is what a worker holds for one execution: the agents it
+// hosts and their subscriptions. Its context ends when the execution is
+// released or the host task's lease is lost.
+type hostedExec struct {
+	w       *Worker
+	id      string
+	server  string // the server's agent id
+	wf      *workflow.Workflow
+	graph   *workflow.Graph
+	limits  Limits
+	crew    *crew
+	desk    *desk
+	results *bus.TaskQueue
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+
+	newAgent func(i int) agent // the agent of the node at position i, without its emit
+
+	mu      sync.Mutex
+	agents  map[string]*hostedAgent // by node id
+	entries []string                // host task entries, acked when released
+	holds   []func()
+}
+
+// hostedAgent is one agent hosted here, with the attempt it is hosted
+// under: its events carry it, so the server can drop those of a host it
+// has replaced.
+type hostedAgent struct {
+	agent   agent
+	attempt int
+	sub     bus.Subscription
+}
+
+// host subscribes the agents a host task names and tells the server. The
+// task stays pending (its lease renewed) while the agents are hosted, so
+// that if this worker dies the server sees the lease lapse and places them
+// again.
+func (w *Worker) host(ctx context.Context, t bus.Task, p taskPayload) {
+	he, err := w.hostedFor(ctx, t, p)
+	if err == nil {
+		err = he.add(ctx, t, p)
+	}
+	res := resultPayload{Op: opHosted, Worker: w.cfg.Name}
+	if err != nil {
+		w.logger.Warn("hosting agents failed", "execution_id", t.ExecutionID, "agents", p.Agents, "err", err)
+		res.Error = &remoteError{Message: err.Error()}
+	}
+	if serr := w.send(ctx, p.Server, bus.Task{ExecutionID: t.ExecutionID, NodeID: allNodes, Attempt: t.RunAttempt()}, res); serr != nil {
+		w.logger.Warn("telling the server the agents are hosted failed", "execution_id", t.ExecutionID, "err", serr)
+	}
+	if err != nil {
+		w.ack(ctx, t)
+	}
+}
+
+// hostedFor returns the execution's hosted state, made from the host task
+// the first time.
+func (w *Worker) hostedFor(ctx context.Context, t bus.Task, p taskPayload) (*hostedExec, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if he, ok := w.hosted[t.ExecutionID]; ok {
+		return he, nil
+	}
+	wf, err := workflow.Parse(p.Workflow)
+	if err != nil {
+		return nil, fmt.Errorf("read the workflow of execution %s: %w", t.ExecutionID, err)
+	}
+	g := wf.Graph()
+	limits := Limits{}.withDefaults()
+	if p.Limits != nil {
+		limits = *p.Limits
+	}
+	askTimeout := time.Duration(p.AskTimeoutMS) * time.Millisecond
+	if askTimeout <= 0 {
+		askTimeout = 30 * time.Second
+	}
+	results, ok := w.results[p.Server]
+	if !ok {
+		results = bus.NewTaskQueue(w.rdb, bus.QueueOptions{Stream: bus.ServerResultsStream(p.Server), Group: bus.ResultsGroup})
+		w.results[p.Server] = results
+	}
+	hctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	he := &hostedExec{w: w, id: t.ExecutionID, server: p.Server, wf: wf, graph: g, limits: limits, results: results,
+		ctx: hctx, cancel: cancel, agents: map[string]*hostedAgent{}}
+	redact := workflow.NewRedactor(p.Secrets)
+	guard := &remoteGuard{he: he}
+	he.crew = &crew{wf: wf, graph: g, guard: guard, askTimeout: askTimeout,
+		transport: &workerTransport{ps: w.ps, execID: he.id, wfID: wf.ID},
+		mode: func() string { return workflow.ModePubSub }, comm: he.comm, log: he.log}
+	he.desk = newDesk(he.id, wf, w.ps, askTimeout, he.comm, w.logger.With("execution_id", he.id))
+	maxRounds := p.MaxRounds
+	if maxRounds <= 0 {
+		maxRounds = w.cfg.MaxRounds
+	}
+	for _, id := range p.Agents {
+		i, ok := g.Index[id]
+		if !ok || wf.Nodes[i].Type != workflow.NodeAIProcessor {
+			cancel(nil)
+			return nil, fmt.Errorf("execution %s has no ai-processor node %q", t.ExecutionID, id)
+		}
+	}
+	he.newAgent = func(i int) agent {
+		return agent{node: &wf.Nodes[i], cfg: &g.AI[i], wf: wf, graph: g, model: w.model, guard: guard,
+			team: remoteTeam{he}, redact: redact, maxRounds: maxRounds}
+	}
+	w.hosted[t.ExecutionID] = he
+	return he, nil
+}
+
+// add subscribes the agents of a host task, each confirmed, and holds the
+// task until the execution is released.
+func (he *hostedExec) add(ctx context.Context, t bus.Task, p taskPayload) error {
+	attempt := t.RunAttempt()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var added []*hostedAgent
+	for _, id := range p.Agents {
+		he.mu.Lock()
+		old := he.agents[id]
+		he.mu.Unlock()
+		if old != nil {
+			continue // hosted already: a task delivered twice
+		}
+		i := he.graph.Index[id]
+		ha := &hostedAgent{agent: he.newAgent(i), attempt: attempt}
+		ha.agent.emit = func(ev agentEvent) { he.emit(id, ha.attempt, ev) }
+		sub, err := he.w.ps.Subscribe(sctx, bus.Channel(bus.AgentID(he.id, id)), he.desk.handler(&ha.agent))
+		if err != nil {
+			for _, a := range added {
+				_ = a.sub.Close(sctx)
+			}
+			return fmt.Errorf("subscribe agent %s: %w", bus.AgentID(he.id, id), err)
+		}
+		ha.sub = sub
+		added = append(added, ha)
+	}
+	hctx, release := he.w.cons.Hold(he.ctx, t)
+	he.mu.Lock()
+	for _, a := range added {
+		he.agents[a.agent.node.ID] = a
+	}
+	he.entries = append(he.entries, t.ID)
+	he.holds = append(he.holds, release)
+	he.mu.Unlock()
+	// A lost lease means the server is placing these agents elsewhere.
+	context.AfterFunc(hctx, func() {
+		if cause := context.Cause(hctx); errors.Is(cause, bus.ErrTaskLost) {
+			he.w.logger.Warn("lost the lease of hosted agents; dropping them", "execution_id", he.id, "agents", p.Agents, "err", cause)
+			he.w.release(he.id, cause.Error())
+		}
+	})
+	he.w.updateRegistration()
+	return nil
+}
+
+// run runs one node of a hosted execution and sends its result. The task
+// is acked once the result is on the server's stream; its lease is renewed
+// while it runs, and a lost lease cancels it (another attempt runs it).
+func (w *Worker) run(ctx context.Context, t bus.Task, p taskPayload) {
+	w.mu.Lock()
+	he := w.hosted[t.ExecutionID]
+	w.mu.Unlock()
+	attempt := t.RunAttempt()
+	res := resultPayload{Op: opResult, Worker: w.cfg.Name}
+	var ha *hostedAgent
+	if he != nil {
+		he.mu.Lock()
+		ha = he.agents[t.NodeID]
+		he.mu.Unlock()
+	}
+	if ha == nil {
+		res.Error = &remoteError{Code: workflow.CodeUnavailable, Message: fmt.Sprintf("worker %s does not host agent %s of execution %s", w.cfg.Name, t.NodeID, t.ExecutionID)}
+		w.reply(ctx, p.Server, t, attempt, res)
+		return
+	}
+	select {
+	case w.slots <- struct{}{}:
+	case <-he.ctx.Done():
+		w.ack(ctx, t)
+		return
+	}
+	defer func() { <-w.slots }()
+	w.setInUse(+1)
+	defer w.setInUse(-1)
+	tctx, release := w.cons.Hold(he.ctx, t)
+	defer release()
+	if !p.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		tctx, cancel = context.WithDeadline(tctx, p.Deadline)
+		defer cancel()
+	}
+	ha.attempt = max(ha.attempt, attempt)
+	out, err := ha.agent.converse(tctx, p.Messages, llm.PurposeTask, []string{t.NodeID}, true)
+	if cause := context.Cause(tctx); errors.Is(cause, bus.ErrTaskLost) || he.ctx.Err() != nil {
+		// Another attempt runs the node now, or the execution is over: the
+		// server wants nothing more from this one.
+		w.logger.Info("stopped a node that is no longer this worker's", "execution_id", t.ExecutionID, "node_id", t.NodeID, "attempt", attempt, "cause", cause)
+		return
+	}
+	if err != nil {
+		res.Error = &remoteError{Code: workflow.ErrorCode(err), Message: err.Error()}
+		if errors.Is(err, context.DeadlineExceeded) {
+			res.Error.Code = workflow.CodeTimeout
+		}
+	} else {
+		res.Output = out
+	}
+	w.reply(ctx, p.Server, t, attempt, res)
+}
+
+// reply sends a node's result and acks its task once the result is on the
+// server's stream. If sending fails the task stays pending, and after the
+// lease the server runs the node again.
+func (w *Worker) reply(ctx context.Context, server string, t bus.Task, attempt int, res resultPayload) {
+	if err := w.send(ctx, server, bus.Task{ExecutionID: t.ExecutionID, NodeID: t.NodeID, Attempt: attempt}, res); err != nil {
+		w.logger.Warn("sending a node's result failed", "execution_id", t.ExecutionID, "node_id", t.NodeID, "err", err)
+		return
+	}
+	w.ack(ctx, t)
+}
+
+// send adds a task_response to the server's result stream.
+func (w *Worker) send(ctx context.Context, server string, t bus.Task, res resultPayload) error {
+	w.mu.Lock()
+	q, ok := w.results[server]
+	if !ok {
+		q = bus.NewTaskQueue(w.rdb, bus.QueueOptions{Stream: bus.ServerResultsStream(server), Group: bus.ResultsGroup})
+		w.results[server] = q
+	}
+	w.mu.Unlock()
+	payload, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", res.Op, err)
+	}
+	t.Kind, t.Payload = bus.TypeTaskResponse, payload
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err = q.Submit(sctx, t)
+	return err
+}
+
+// release drops the agents of an execution: their subscriptions close
+// (cancelling the answers under way), its nodes stop, and its host tasks
+// are acked.
+func (w *Worker) release(execID, why string) {
+	w.mu.Lock()
+	he := w.hosted[execID]
+	delete(w.hosted, execID)
+	w.mu.Unlock()
+	if he == nil {
+		return
+	}
+	he.cancel(errors.New(why))
+	he.mu.Lock()
+	subs := make([]bus.Subscription, 0, len(he.agents))
+	for _, a := range he.agents {
+		subs = append(subs, a.sub)
+	}
+	entries, holds := he.entries, he.holds
+	he.agents, he.entries, he.holds = map[string]*hostedAgent{}, nil, nil
+	he.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := he.desk.close(ctx, subs); err != nil {
+		w.logger.Warn("closing the agents of an execution", "execution_id", execID, "err", err)
+	}
+	for _, release := range holds {
+		release()
+	}
+	if len(entries) > 0 {
+		if err := w.cons.Ack(ctx, entries...); err != nil && !errors.Is(err, bus.ErrNotPending) {
+			w.logger.Warn("ack host tasks failed", "execution_id", execID, "err", err)
+		}
+	}
+	w.updateRegistration()
+}
+
+// releaseAll drops every hosted execution.
+func (w *Worker) releaseAll(why string) {
+	w.mu.Lock()
+	ids := make([]string, 0, len(w.hosted))
+	for id := range w.hosted {
+		ids = append(ids, id)
+	}
+	w.mu.Unlock()
+	for _, id := range ids {
+		w.release(id, why)
+	}
+}
+
+func (w *Worker) setInUse(d int) {
+	w.mu.Lock()
+	w.inUse += d
+	w.mu.Unlock()
+	w.updateRegistration()
+}
+
+// updateRegistration puts what the worker runs and hosts now into its
+// registry entry; it reaches Redis with the next heartbeat.
+func (w *Worker) updateRegistration() {
+	w.mu.Lock()
+	reg, inUse := w.reg, w.inUse
+	var agents []string
+	for _, he := range w.hosted {
+		he.mu.Lock()
+		for id := range he.agents {
+			agents = append(agents, bus.AgentID(he.id, id))
+		}
+		he.mu.Unlock()
+	}
+	w.mu.Unlock()
+	if reg == nil {
+		return
+	}
+	slices.Sort(agents)
+	reg.Update(func(r *bus.Worker) { r.InUse, r.Agents = inUse, agents })
+}
+
+// emit sends what an agent hosted here reports to the server: streamed
+// text as a notification on its channel (it may be lost: the reply in the
+// result carries the whole text), the rest as events on its result
+// stream, in order.
+func (he *hostedExec) emit(node string, attempt int, ev agentEvent) {
+	switch {
+	case ev.delta != "":
+		m := bus.NewQuery(he.w.self, he.server, noteDelta, map[string]any{"node": node, "text": ev.delta}, bus.Meta(he.id, he.wf.ID), 0)
+		m.Type, m.RequiresResponse = bus.TypeNotification, false
+		ctx, cancel := context.WithTimeout(he.ctx, 5*time.Second)
+		defer cancel()
+		if err := he.w.ps.Publish(ctx, bus.Channel(he.server), m); err != nil && he.ctx.Err() == nil {
+			he.w.logger.Debug("sending streamed text failed", "execution_id", he.id, "err", err)
+		}
+	case ev.usage != nil:
+		u := ev.usage.usage
+		he.event(node, attempt, remoteEvent{Kind: "usage", Usage: &u, Model: ev.usage.model})
+	case ev.log != "":
+		he.event(node, attempt, remoteEvent{Kind: "log", Level: int(ev.level), Text: ev.log})
+	}
+}
+
+// event sends one event of an agent to the server.
+func (he *hostedExec) event(node string, attempt int, ev remoteEvent) {
+	res := resultPayload{Op: opEvent, Worker: he.w.cfg.Name, Event: &ev}
+	if err := he.w.send(he.ctx, he.server, bus.Task{ExecutionID: he.id, NodeID: node, Attempt: attempt}, res); err != nil && he.ctx.Err() == nil {
+		he.w.logger.Warn("sending an event to the server failed", "execution_id", he.id, "node_id", node, "kind", ev.Kind, "err", err)
+	}
+}
+
+// attemptOf is the attempt an agent is hosted under here.
+func (he *hostedExec) attemptOf(node string) int {
+	he.mu.Lock()
+	defer he.mu.Unlock()
+	if a, ok := he.agents[node]; ok {
+		return a.attempt
+	}
+	return 1
+}
+
+// comm records an entry of the communication log on the server. The
+// entry is reported as the event of the node that made it: the asker of an
+// ask, the answering agent of an outside agent's query.
+func (he *hostedExec) comm(c workflow.CommEntry) {
+	node := c.From
+	if _, ok := he.graph.Index[node]; !ok {
+		node = c.To
+	}
+	if c.Time.IsZero() {
+		c.Time = time.Now().UTC()
+	}
+	he.event(node, he.attemptOf(node), remoteEvent{Kind: "comm", Comm: &c})
+}
+
+// log records a line of the execution's log on the server.
+func (he *hostedExec) log(level slog.Level, node, format string, args ...any) {
+	he.event(node, he.attemptOf(node), remoteEvent{Kind: "log", Level: int(level), Text: fmt.Sprintf(format, args...)})
+}
+
+// call asks the server op for node, bounded by ctx.
+func (he *hostedExec) call(ctx context.Context, op string, req rpcRequest) (rpcReply, error) {
+	var out rpcReply
+	err := callServer(ctx, he.w.ps, he.w.self, he.server, he.id, op, req, &out)
+	return out, err
+}
+
+// remoteGuard is the guard handle of agents hosted by a worker: the
+// server decides, as it does for its own agents (see the package comment).
+type remoteGuard struct{ he *hostedExec }
+
+func (g *remoteGuard) limits() Limits { return g.he.limits }
+
+func (g *remoteGuard) admitAsk(ctx context.Context, from, to, question string) askAdmission {
+	r, err := g.he.call(ctx, rpcAdmitAsk, rpcRequest{Node: from, To: to, Question: question})
+	switch {
+	case err != nil:
+		return askAdmission{refusal: "error: the server could not admit the ask: " + err.Error(), reason: "unavailable"}
+	case r.Refusal != "":
+		return askAdmission{refusal: r.Refusal, reason: r.Reason}
+	case r.Repeat != nil:
+		done := make(chan struct{})
+		close(done)
+		return askAdmission{repeat: &askedOnce{done: done, answer: r.Repeat.Answer, id: r.Repeat.ID, ok: r.Repeat.OK}}
+	}
+	return askAdmission{ticket: &askedOnce{done: make(chan struct{}), ticket: r.Ticket, node: from}}
+}
+
+// awaitRepeat has nothing to wait for: the server answered admitAsk once
+// the earlier ask had its answer.
+func (g *remoteGuard) awaitRepeat(context.Context, *askedOnce) error { return nil }
+
+func (g *remoteGuard) settle(a *askedOnce, answer, id string, ok bool) {
+	g.he.event(a.node, g.he.attemptOf(a.node), remoteEvent{Kind: "settle", Ticket: a.ticket, Text: answer, ID: id, OK: ok})
+}
+
+func (g *remoteGuard) admitLLMCall(ctx context.Context) error {
+	r, err := g.he.call(ctx, rpcAdmitCall, rpcRequest{})
+	switch {
+	case err != nil:
+		return &workflow.Error{Code: workflow.CodeUnavailable, Message: "the server could not admit a model call", Err: err}
+	case r.Refusal != "":
+		return &workflow.Error{Code: workflow.CodeInvalid, Message: r.Refusal}
+	}
+	return nil
+}
+
+// spend leaves the count to the server, which adds the usage the agent
+// reports after every model call and ends the execution when it is over
+// its budget, as it does for its own agents.
+func (g *remoteGuard) spend(context.Context, int) (int, bool) { return 0, false }
+
+// remoteTeam is the team of agents hosted by a worker: asks go from here
+// over the bus, and the execution's shared context, broadcasts and system
+// prompts are the server's.
+type remoteTeam struct{ he *hostedExec }
+
+func (t remoteTeam) ask(ctx context.Context, from *workflow.Node, target, question string, qctx map[string]any, chain []string) string {
+	return t.he.crew.ask(ctx, from, target, question, qctx, chain)
+}
+
+func (t remoteTeam) broadcast(ctx context.Context, from *workflow.Node, message string, types []string) string {
+	he := t.he
+	res := he.crew.transport.broadcast(ctx, broadcastRequest{from: from.ID, message: message, types: types})
+	ev := remoteEvent{Kind: "broadcast", Text: message, Types: types, ID: res.messageID}
+	if res.err != nil {
+		ev.Key = res.err.Error()
+	}
+	he.event(from.ID, he.attemptOf(from.ID), ev)
+	to := recipients(he.wf, he.graph, from.ID, types)
+	return broadcastSummary(to)
+}
+
+func (t remoteTeam) setShared(from, key string, value any) {
+	t.he.event(from, t.he.attemptOf(from), remoteEvent{Kind: "shared", Key: key, Value: value})
+}
+
+func (t remoteTeam) getShared(key string) (any, bool) {
+	ctx, cancel := context.WithTimeout(t.he.ctx, t.he.crew.askTimeout)
+	defer cancel()
+	r, err := t.he.call(ctx, rpcGetShared, rpcRequest{Key: key})
+	if err != nil {
+		t.he.w.logger.Warn("reading the shared context failed", "execution_id", t.he.id, "key", key, "err", err)
+		return nil, false
+	}
+	return r.Value, r.Found
+}
+
+func (t remoteTeam) systemPrompt(node *workflow.Node) string {
+	ctx, cancel := context.WithTimeout(t.he.ctx, t.he.crew.askTimeout)
+	defer cancel()
+	r, err := t.he.call(ctx, rpcSystemPrompt, rpcRequest{Node: node.ID})
+	if err != nil {
+		t.he.w.logger.Warn("reading a system prompt failed; using the node's own", "execution_id", t.he.id, "node_id", node.ID, "err", err)
+		return t.he.graph.AI[t.he.graph.Index[node.ID]].SystemPrompt
+	}
+	return r.Prompt
+}
+
+// workerTransport carries the asks and broadcasts of agents hosted by a
+// worker over the bus. Without Redis a worker can do nothing, so there is
+// no in-process fallback here: the server runs the node again itself.
+type workerTransport struct {
+	ps           PubSub
+	execID, wfID string
+}
+
+func (t *workerTransport) route() string { return viaRedis }
+
+func (t *workerTransport) ask(ctx context.Context, r askRequest) askResult {
+	res, _ := busAsk(ctx, t.ps, t.execID, t.wfID, r)
+	return res
+}
+
+func (t *workerTransport) broadcast(ctx context.Context, r broadcastRequest) broadcastResult {
+	return busBroadcast(ctx, t.ps, t.execID, t.wfID, r, 0)
+}
+
+func (t *workerTransport) close(context.Context) error { return nil }
