@@ -231,6 +231,10 @@ func (t Task) fields() []any {
 	}
 }
 
+// DecodeTask reads a stream entry written by [TaskQueue.Submit], for a reader of the stream
+// other than a [Consumer]. Its Deliveries is 0.
+func DecodeTask(m redis.XMessage) (Task, error) { return decodeTask(m) }
+
 // decodeTask reads an entry written by Submit. An entry that is not one (written by another
 // program) is an error naming the entry and field.
 func decodeTask(m redis.XMessage) (Task, error) {

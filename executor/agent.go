@@ -33,6 +33,11 @@ func (x *execution) runAI(ctx context.Context, node *workflow.Node) (any, error)
 		msgs = append(msgs, llm.Message{Role: llm.RoleSystem, Content: sys})
 	}
 	msgs = append(msgs, llm.Message{Role: llm.RoleUser, Content: prompt})
+	if pl := x.placement; pl != nil {
+		if out, remote, err := pl.run(ctx, node.ID, msgs); remote {
+			return out, err
+		}
+	}
 	return x.agentOf(node).converse(ctx, msgs, llm.PurposeTask, []string{node.ID}, true)
 }
 

@@ -108,6 +108,9 @@ type Executor struct {
 	logger *slog.Logger
 	cfg    Config
 	hub    *hub
+	// workers is worker mode, set by UseWorkers: the agents of pubsub
+	// executions are placed on workers; nil: in this process.
+	workers *workerPool
 
 	base       context.Context // parent of every run; cancelled by Shutdown's hard stop
 	cancelBase context.CancelFunc
@@ -270,6 +273,7 @@ func (e *Executor) Start(wf *workflow.Workflow, opts Options) (*Run, error) {
 
 	ex := newExecution(e, wf, x, g, runCtx)
 	ex.takeOver(opts.Resume)
+	ex.wantPlacement = opts.Placement
 	ex.cancel = cancel
 	r.redact = ex.redact
 	if opts.KeepRecord {

@@ -48,9 +48,11 @@ func newPubSubTransport(ctx context.Context, x *execution) (transport, error) {
 	}
 	t := &pubsubTransport{x: x, ps: ps, desk: newDesk(x.rec.ID, x.wf, ps, x.askTimeout, x.comm, x.logger)}
 	x.log(slog.LevelInfo, "", "Initialized Redis Pub/Sub communication")
+	x.ps = t
+	pl := x.placeAgents(pctx)
 	for i := range x.wf.Nodes {
 		n := &x.wf.Nodes[i]
-		if n.Type != workflow.NodeAIProcessor {
+		if n.Type != workflow.NodeAIProcessor || !pl.hostsHere(n.ID) {
 			continue
 		}
 		agent := x.agentID(n.ID)
@@ -68,7 +70,31 @@ func newPubSubTransport(ctx context.Context, x *execution) (transport, error) {
 		return nil, fmt.Errorf("subscribe to broadcasts: %w", err)
 	}
 	t.subs = append(t.subs, sub)
+	if pl != nil {
+		pl.start(ctx, t.hostOne)
+	}
 	return t, nil
+}
+
+// hostOne subscribes the agent of node in this process: one placed on a
+// worker that could not take it, or was lost.
+func (t *pubsubTransport) hostOne(node string) error {
+	x := t.x
+	n := x.node(node)
+	if n == nil {
+		return fmt.Errorf("no node %q", node)
+	}
+	ctx, cancel := context.WithTimeout(x.ctx, 5*time.Second)
+	defer cancel()
+	sub, err := t.ps.Subscribe(ctx, bus.Channel(x.agentID(node)), t.desk.handler(x.agentOf(n)))
+	if err != nil {
+		return fmt.Errorf("subscribe agent %s: %w", x.agentID(node), err)
+	}
+	t.mu.Lock()
+	t.subs = append(t.subs, sub)
+	t.mu.Unlock()
+	x.log(slog.LevelInfo, node, "Registered agent: %s", x.agentID(node))
+	return nil
 }
 
 func (t *pubsubTransport) closeSubs() {
@@ -81,7 +107,11 @@ func (t *pubsubTransport) closeSubs() {
 // and waits for the queries they are answering: closing their
 // subscriptions cancels them, so no agent outlives its execution.
 func (t *pubsubTransport) close(ctx context.Context) error {
-	return t.desk.close(ctx, t.subs)
+	t.mu.Lock()
+	subs := t.subs
+	t.subs = nil
+	t.mu.Unlock()
+	return t.desk.close(ctx, subs)
 }
 
 // errRedisDown is the cause recorded when the bus reports its Redis connection down before an

@@ -30,6 +30,11 @@ type execution struct {
 	askTimeout time.Duration
 	transport  transport
 	crew       *crew // the asks of the agents hosted here; its transport is set when the run opens it
+	// ps is the pubsub transport, when the execution has one; placement
+	// is where its agents are hosted, nil when all are in the server.
+	ps            *pubsubTransport
+	placement     *placement
+	wantPlacement string // Options.Placement
 	guard      guardHandle
 	reused     map[string]any          // node → output taken over from the resumed execution
 	redact     *workflow.Redactor      // masks secret values in everything recorded or shown; nil: no secrets
@@ -254,6 +259,9 @@ func (x *execution) run() (status string, err error) {
 	x.transport = x.openTransport(ctx)
 	x.crew.transport = x.transport
 	status, reason := x.schedule(ctx)
+	if x.placement != nil {
+		x.placement.end()
+	}
 	// The transport closes after every node has stopped, whatever way the
 	// run ended, so no agent outlives its execution.
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), 5*time.Second)

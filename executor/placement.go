@@ -1,0 +1,924 @@
+package executor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard-dev/switchboard/bus"
+	"github.com/switchboard-dev/switchboard/llm"
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+// WorkerOptions configure the server's side of worker mode. Zero fields
+// take the defaults.
+type WorkerOptions struct {
+	// Lease is how long a task may go without its worker renewing it
+	// before the server places its agents again; bus.DefaultLease.
+	Lease time.Duration
+	// HostTimeout is how long workers get to confirm they host the agents
+	// of a starting execution before the server hosts them itself; 10 s.
+	HostTimeout time.Duration
+}
+
+// workerPool is the server's side of worker mode: the workers it places
+// agents on, its result stream, its channel for the workers' queries, and
+// the placements of its running executions.
+type workerPool struct {
+	e           *Executor
+	rdb         redis.UniversalClient
+	ps          PubSub
+	self        string // the server's agent id: its channel takes the workers' queries
+	lease       time.Duration
+	hostTimeout time.Duration
+	results     *bus.TaskQueue
+	cons        *bus.Consumer
+	logger      *slog.Logger
+
+	mu       sync.Mutex
+	live     []bus.Worker
+	liveAt   time.Time
+	inflight map[string]int            // worker → runs this server has in flight on it
+	execs    map[string]*placement     // execution id → its placement
+	queues   map[string]*bus.TaskQueue // worker → its task stream
+}
+
+// UseWorkers makes the executor place the agents of pubsub executions on
+// the workers registered on rdb's Redis (the one its PubSub uses), and
+// serves them until ctx ends. Without it, pubsub executions host their
+// agents in this process. It fails when the executor has no PubSub.
+func (e *Executor) UseWorkers(ctx context.Context, rdb redis.UniversalClient, opts WorkerOptions) error {
+	if e.pubsub == nil {
+		return errors.New("worker mode needs a Redis bus")
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = bus.DefaultLease
+	}
+	if opts.HostTimeout <= 0 {
+		opts.HostTimeout = 10 * time.Second
+	}
+	var id [6]byte
+	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
+	self := "server-" + hex.EncodeToString(id[:])
+	results := bus.NewTaskQueue(rdb, bus.QueueOptions{Stream: bus.ServerResultsStream(self), Group: bus.ResultsGroup, Lease: opts.Lease})
+	p := &workerPool{e: e, rdb: rdb, ps: e.pubsub, self: self, lease: opts.Lease, hostTimeout: opts.HostTimeout,
+		results: results, cons: results.Consumer(self), logger: e.logger.With("component", "workers"),
+		inflight: map[string]int{}, execs: map[string]*placement{}, queues: map[string]*bus.TaskQueue{}}
+	e.mu.Lock()
+	e.workers = p
+	e.mu.Unlock()
+	go p.subscribe(ctx)
+	go p.read(ctx)
+	go p.watch(ctx)
+	return nil
+}
+
+// subscribe subscribes the server's channel, retrying while Redis is
+// down, and closes the subscription when ctx ends.
+func (p *workerPool) subscribe(ctx context.Context) {
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		sub, err := p.ps.Subscribe(sctx, bus.Channel(p.self), p.onMessage)
+		cancel()
+		if err == nil {
+			<-ctx.Done()
+			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = sub.Close(cctx)
+			cancel()
+			return
+		}
+		if sleepCtx(ctx, time.Second) != nil {
+			return
+		}
+	}
+}
+
+// read applies what the workers send on the server's result stream, each
+// entry acked once applied. Entries of executions that ended are dropped.
+func (p *workerPool) read(ctx context.Context) {
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		// The stream is this server's alone: nothing reads it after it stops.
+		_ = p.rdb.Del(dctx, p.results.Stream()).Err()
+	}()
+	for ctx.Err() == nil {
+		tasks, err := p.cons.Next(ctx, 64)
+		if err != nil && ctx.Err() == nil {
+			p.logger.Debug("reading results failed", "err", err)
+			_ = sleepCtx(ctx, 200*time.Millisecond)
+		}
+		ids := make([]string, 0, len(tasks))
+		for _, t := range tasks {
+			p.apply(t)
+			ids = append(ids, t.ID)
+		}
+		if len(ids) > 0 {
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := p.cons.Ack(actx, ids...); err != nil && !errors.Is(err, bus.ErrNotPending) {
+				p.logger.Warn("ack results failed", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// apply hands one result-stream entry to the placement it is about.
+func (p *workerPool) apply(t bus.Task) {
+	var res resultPayload
+	if err := json.Unmarshal(t.Payload, &res); err != nil {
+		p.logger.Warn("dropped a result that cannot be read", "entry", t.ID, "execution_id", t.ExecutionID, "err", err)
+		return
+	}
+	p.mu.Lock()
+	pl := p.execs[t.ExecutionID]
+	p.mu.Unlock()
+	if pl == nil {
+		return // the execution has ended; what its agents still say changes nothing
+	}
+	switch res.Op {
+	case opHosted:
+		pl.hosted(res.Worker, res.Error)
+	case opResult:
+		pl.result(t.NodeID, t.Attempt, res)
+	case opEvent:
+		if res.Event != nil {
+			pl.event(t.NodeID, t.Attempt, *res.Event)
+		}
+	}
+}
+
+// liveWorkers returns the registered workers, listed at most once a
+// second.
+func (p *workerPool) liveWorkers(ctx context.Context) ([]bus.Worker, error) {
+	p.mu.Lock()
+	if time.Since(p.liveAt) < time.Second {
+		live := p.live
+		p.mu.Unlock()
+		return live, nil
+	}
+	p.mu.Unlock()
+	live, err := bus.ListWorkers(ctx, p.rdb)
+	if err != nil && !errors.Is(err, bus.ErrMalformedWorker) {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.live, p.liveAt = live, time.Now()
+	p.mu.Unlock()
+	return live, nil
+}
+
+// pick returns the live worker with the most free capacity, counting
+// what this server already runs there and what it is placing now
+// (placing), never one of avoid; "" when there is none.
+func (p *workerPool) pick(live []bus.Worker, placing map[string]int, avoid ...string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	best, bestFree := "", 0
+	for _, w := range live {
+		if slices.Contains(avoid, w.Name) {
+			continue
+		}
+		free := w.Capacity - max(w.InUse, p.inflight[w.Name]) - placing[w.Name]
+		if best == "" || free > bestFree {
+			best, bestFree = w.Name, free
+		}
+	}
+	return best
+}
+
+// queue returns the task stream of worker name.
+func (p *workerPool) queue(name string) *bus.TaskQueue {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q, ok := p.queues[name]
+	if !ok {
+		q = bus.NewTaskQueue(p.rdb, bus.QueueOptions{Stream: bus.WorkerTasksStream(name), Lease: p.lease})
+		p.queues[name] = q
+	}
+	return q
+}
+
+// submit adds a task_request for worker.
+func (p *workerPool) submit(ctx context.Context, worker string, t bus.Task, payload taskPayload) error {
+	payload.Server = p.self
+	data, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("encode %s task: %w", payload.Op, err)
+	}
+	t.Kind, t.Payload = bus.TypeTaskRequest, data
+	q := p.queue(worker)
+	if err := q.Ensure(ctx); err != nil {
+		return err
+	}
+	_, err = q.Submit(ctx, t)
+	return err
+}
+
+// onMessage takes the workers' queries and streamed text on the server's
+// channel.
+func (p *workerPool) onMessage(ctx context.Context, m bus.Message) {
+	p.mu.Lock()
+	pl := p.execs[m.ExecutionID()]
+	p.mu.Unlock()
+	if m.Type == bus.TypeNotification {
+		if pl != nil && m.Question() == noteDelta {
+			if node := m.Text("node"); pl.x.node(node) != nil {
+				pl.x.delta(node, m.Text("text"))
+			}
+		}
+		return
+	}
+	if !m.IsQuery() {
+		p.logger.Warn("ignored a message the server cannot use", "channel", bus.Channel(p.self), "id", m.ID, "type", m.Type)
+		return
+	}
+	var reply bus.Message
+	if pl == nil {
+		reply = bus.NewErrorResponse(m, p.self, fmt.Sprintf("execution %q is not running on this server", m.ExecutionID()))
+	} else {
+		out, err := pl.answer(ctx, m)
+		if err != nil {
+			reply = bus.NewErrorResponse(m, p.self, err.Error())
+		} else {
+			reply = bus.NewResponse(m, p.self, out)
+		}
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := p.ps.Publish(pctx, bus.Channel(m.FromAgent), reply); err != nil {
+		p.logger.Warn("answering a worker failed", "id", m.ID, "err", err)
+	}
+}
+
+// watch notices, every quarter lease (at most every second), a Redis that
+// was lost and workers whose tasks' leases lapsed, and keeps the streams
+// short.
+func (p *workerPool) watch(ctx context.Context) {
+	every := min(p.lease/4, time.Second)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	lastTidy := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if !p.ps.Healthy() {
+			p.redisLost(errRedisDown)
+			continue
+		}
+		p.claimLapsed(ctx)
+		if time.Since(lastTidy) >= 10*time.Second {
+			lastTidy = time.Now()
+			p.tidy(ctx)
+		}
+	}
+}
+
+// redisLost moves every placed agent into the server: the workers cannot
+// be reached, and the executions finish in-process, as a pubsub execution
+// does when it loses Redis.
+func (p *workerPool) redisLost(cause error) {
+	p.mu.Lock()
+	pls := make([]*placement, 0, len(p.execs))
+	for _, pl := range p.execs {
+		pls = append(pls, pl)
+	}
+	p.mu.Unlock()
+	for _, pl := range pls {
+		pl.dissolve(fmt.Sprintf("Redis connection lost at %s: %v; the rest of the run went in-process", time.Now().UTC().Format(time.RFC3339), cause))
+	}
+}
+
+// claimLapsed takes over the tasks whose lease lapsed on any worker this
+// server placed agents on, and the tasks a worker that is gone never read,
+// and places their agents again.
+func (p *workerPool) claimLapsed(ctx context.Context) {
+	live, err := p.liveWorkers(ctx)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	names := make([]string, 0, len(p.queues))
+	for name := range p.queues {
+		names = append(names, name)
+	}
+	p.mu.Unlock()
+	for _, name := range names {
+		alive := slices.ContainsFunc(live, func(w bus.Worker) bool { return w.Name == name })
+		q := p.queue(name)
+		c := q.Consumer(p.self)
+		tasks, err := c.ClaimStale(ctx, 100)
+		if err != nil {
+			continue
+		}
+		if !alive {
+			// A worker that is gone reads nothing more: what it never read is
+			// placed elsewhere too.
+			more, err := p.readUnread(ctx, q)
+			if err == nil {
+				tasks = append(tasks, more...)
+			}
+		}
+		if len(tasks) == 0 {
+			continue
+		}
+		ids := make([]string, 0, len(tasks))
+		for _, t := range tasks {
+			ids = append(ids, t.ID)
+			p.failover(name, t)
+		}
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_ = c.Ack(actx, ids...)
+		// The server is no consumer of a worker's stream: it claimed these
+		// only to place them again.
+		_ = p.rdb.XGroupDelConsumer(actx, q.Stream(), q.Group(), p.self).Err()
+		cancel()
+	}
+}
+
+// readUnread reads, as the server, the entries of a gone worker's stream
+// that it never read.
+func (p *workerPool) readUnread(ctx context.Context, q *bus.TaskQueue) ([]bus.Task, error) {
+	res, err := p.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: q.Group(), Consumer: p.self,
+		Streams: []string{q.Stream(), ">"}, Count: 100, Block: -1}).Result()
+	if err != nil {
+		return nil, err
+	}
+	var tasks []bus.Task
+	for _, s := range res {
+		for _, m := range s.Messages {
+			if t, err := bus.DecodeTask(m); err == nil {
+				tasks = append(tasks, t)
+			}
+		}
+	}
+	return tasks, nil
+}
+
+// failover places again the agents of a task taken from worker.
+func (p *workerPool) failover(worker string, t bus.Task) {
+	var tp taskPayload
+	if err := json.Unmarshal(t.Payload, &tp); err != nil {
+		return
+	}
+	p.mu.Lock()
+	pl := p.execs[t.ExecutionID]
+	p.mu.Unlock()
+	if pl == nil {
+		return
+	}
+	switch tp.Op {
+	case opHost:
+		for _, a := range tp.Agents {
+			pl.move(a, worker, t.Attempt)
+		}
+	case opRun:
+		pl.move(t.NodeID, worker, t.Attempt)
+	}
+}
+
+// tidy trims the streams of the workers this server uses and its own,
+// removes their dead consumers, and forgets the streams of workers that
+// are gone once nothing in them is needed.
+func (p *workerPool) tidy(ctx context.Context) {
+	live, err := p.liveWorkers(ctx)
+	if err != nil {
+		return
+	}
+	_, _ = p.results.Trim(ctx)
+	p.mu.Lock()
+	queues := make(map[string]*bus.TaskQueue, len(p.queues))
+	for name, q := range p.queues {
+		queues[name] = q
+	}
+	p.mu.Unlock()
+	for name, q := range queues {
+		_, _ = q.Trim(ctx)
+		_, _ = q.RemoveDeadConsumers(ctx)
+		if slices.ContainsFunc(live, func(w bus.Worker) bool { return w.Name == name }) {
+			continue
+		}
+		pending, err := q.Pending(ctx)
+		if err != nil || pending > 0 {
+			continue
+		}
+		if n, err := q.Len(ctx); err == nil && n > 0 {
+			if _, err := p.readUnread(ctx, q); err != nil {
+				continue
+			}
+		}
+		// Nothing of a gone worker's stream is needed any more.
+		if err := p.rdb.Del(ctx, q.Stream()).Err(); err == nil {
+			p.mu.Lock()
+			delete(p.queues, name)
+			p.mu.Unlock()
+		}
+	}
+}
+
+// placement is where the agents of one execution are hosted and where
+// their nodes run.
+type placement struct {
+	p *workerPool
+	x *execution
+
+	mu       sync.Mutex
+	agents   map[string]*placedAgent // node id → where it is
+	used     map[string]bool         // workers that hosted any of its agents: they get the release
+	waiting  map[string]chan *remoteError
+	tickets  map[string]*askedOnce
+	ended    bool
+	local    string // why the rest runs in the server, once it does
+	payloads taskPayload
+}
+
+// placedAgent is where one agent is hosted: a worker, or the server
+// ("" worker). attempt counts its placements, and its node's run carries
+// it; moved is closed when it is placed again.
+type placedAgent struct {
+	worker  string
+	attempt int
+	moved   chan struct{}
+	run     chan resultPayload // the node's run waiting for its result; nil when none
+}
+
+// place decides where the agents of a pubsub execution are hosted: on
+// the live workers by free capacity, or, when the run asks for local or
+// no worker is registered, in the server (nil, with the reason when
+// workers were wanted).
+func (p *workerPool) place(ctx context.Context, x *execution) (*placement, string) {
+	live, err := p.liveWorkers(ctx)
+	if err != nil {
+		return nil, "the workers could not be listed: " + err.Error()
+	}
+	if len(live) == 0 {
+		return nil, "no worker is registered on the bus"
+	}
+	pl := &placement{p: p, x: x, agents: map[string]*placedAgent{}, used: map[string]bool{},
+		waiting: map[string]chan *remoteError{}, tickets: map[string]*askedOnce{}}
+	placing := map[string]int{}
+	for i := range x.wf.Nodes {
+		n := &x.wf.Nodes[i]
+		if n.Type != workflow.NodeAIProcessor {
+			continue
+		}
+		w := p.pick(live, placing)
+		placing[w]++
+		pl.agents[n.ID] = &placedAgent{worker: w, attempt: 1, moved: make(chan struct{})}
+	}
+	limits := x.guard.limits()
+	doc, err := json.Marshal(x.wf)
+	if err != nil {
+		return nil, "the workflow could not be encoded for the workers: " + err.Error()
+	}
+	pl.payloads = taskPayload{Op: opHost, Workflow: doc, Secrets: x.wf.Secrets(x.rec.Inputs),
+		AskTimeoutMS: x.askTimeout.Milliseconds(), Limits: &limits, MaxRounds: x.e.cfg.MaxRounds}
+	p.mu.Lock()
+	p.execs[x.rec.ID] = pl
+	p.mu.Unlock()
+	return pl, ""
+}
+
+// hostsHere reports whether the server hosts node's agent.
+func (pl *placement) hostsHere(node string) bool {
+	if pl == nil {
+		return true
+	}
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	a, ok := pl.agents[node]
+	return !ok || a.worker == ""
+}
+
+// start sends each worker the agents placed on it and waits until every
+// worker confirms it hosts them (subscribed), so no node runs before its
+// agents can be asked. A worker that refuses or does not confirm in time
+// gets none: the server hosts its agents (host).
+func (pl *placement) start(ctx context.Context, host func(node string) error) {
+	byWorker := map[string][]string{}
+	pl.mu.Lock()
+	for id, a := range pl.agents {
+		byWorker[a.worker] = append(byWorker[a.worker], id)
+	}
+	pl.mu.Unlock()
+	for w, ids := range byWorker {
+		slices.Sort(ids)
+		pl.mu.Lock()
+		ch := make(chan *remoteError, 1)
+		pl.waiting[w] = ch
+		pl.used[w] = true
+		pl.mu.Unlock()
+		payload := pl.payloads
+		payload.Agents = ids
+		if err := pl.p.submit(ctx, w, bus.Task{ExecutionID: pl.x.rec.ID, NodeID: allNodes, Attempt: 1}, payload); err != nil {
+			pl.hostLocally(ids, fmt.Sprintf("worker %s could not be sent its agents: %v", w, err), host)
+			continue
+		}
+	}
+	timer := time.NewTimer(pl.p.hostTimeout)
+	defer timer.Stop()
+	for w, ids := range byWorker {
+		pl.mu.Lock()
+		ch := pl.waiting[w]
+		pl.mu.Unlock()
+		select {
+		case rerr := <-ch:
+			if rerr != nil {
+				pl.hostLocally(ids, fmt.Sprintf("worker %s could not host its agents: %s", w, rerr.Message), host)
+				continue
+			}
+			pl.x.log(slog.LevelInfo, "", "Worker %s hosts %s", w, strings.Join(ids, ", "))
+		case <-timer.C:
+			pl.hostLocally(ids, fmt.Sprintf("worker %s did not confirm it hosts its agents within %s", w, pl.p.hostTimeout), host)
+		case <-ctx.Done():
+			pl.hostLocally(ids, context.Cause(ctx).Error(), host)
+		}
+	}
+	pl.mu.Lock()
+	pl.waiting = map[string]chan *remoteError{}
+	pl.mu.Unlock()
+}
+
+// hostLocally moves agents into the server at start, with the reason.
+func (pl *placement) hostLocally(ids []string, reason string, host func(node string) error) {
+	pl.x.log(slog.LevelWarn, "", "%s; the server hosts %s", reason, strings.Join(ids, ", "))
+	pl.mu.Lock()
+	for _, id := range ids {
+		pl.agents[id].worker = ""
+	}
+	pl.mu.Unlock()
+	for _, id := range ids {
+		if err := host(id); err != nil {
+			pl.x.log(slog.LevelWarn, id, "Hosting agent %s in the server failed: %v", id, err)
+		}
+	}
+	pl.x.setHeader(func(h *workflow.Execution) {
+		if h.PlacementFallbackReason == "" {
+			h.PlacementFallbackReason = reason
+		}
+	})
+}
+
+// hosted takes a worker's confirmation that it hosts its agents.
+func (pl *placement) hosted(worker string, rerr *remoteError) {
+	pl.mu.Lock()
+	ch := pl.waiting[worker]
+	pl.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- rerr:
+		default:
+		}
+	}
+}
+
+// run runs node on the worker hosting its agent and returns its output;
+// remote is false when the server hosts the agent, and the caller runs
+// it. When the worker is lost the node runs again where its agent is
+// placed next, as the next attempt.
+func (pl *placement) run(ctx context.Context, node string, msgs []llm.Message) (out string, remote bool, err error) {
+	for {
+		pl.mu.Lock()
+		a := pl.agents[node]
+		if a == nil || a.worker == "" || pl.ended {
+			pl.mu.Unlock()
+			return "", false, nil
+		}
+		worker, attempt, moved := a.worker, a.attempt, a.moved
+		ch := make(chan resultPayload, 1)
+		a.run = ch
+		pl.mu.Unlock()
+
+		pl.x.nodeState(node, func(s *workflow.NodeState) {
+			s.Worker = worker
+			if attempt > 1 {
+				s.Attempt = attempt
+			}
+		})
+		payload := taskPayload{Op: opRun, Messages: msgs}
+		if d, ok := ctx.Deadline(); ok {
+			payload.Deadline = d
+		}
+		if err := pl.p.submit(ctx, worker, bus.Task{ExecutionID: pl.x.rec.ID, NodeID: node, Attempt: attempt}, payload); err != nil {
+			pl.move(node, worker, attempt)
+			continue
+		}
+		pl.p.mu.Lock()
+		pl.p.inflight[worker]++
+		pl.p.mu.Unlock()
+		var res resultPayload
+		var got bool
+		select {
+		case res = <-ch:
+			got = true
+		case <-moved:
+		case <-ctx.Done():
+		}
+		pl.p.mu.Lock()
+		pl.p.inflight[worker]--
+		if pl.p.inflight[worker] <= 0 {
+			delete(pl.p.inflight, worker)
+		}
+		pl.p.mu.Unlock()
+		pl.mu.Lock()
+		if a.run == ch {
+			a.run = nil
+		}
+		pl.mu.Unlock()
+		switch {
+		case got && res.Error != nil:
+			return "", true, &workflow.Error{Code: res.Error.Code, Message: res.Error.Message}
+		case got:
+			return res.Output, true, nil
+		case ctx.Err() != nil:
+			return "", true, context.Cause(ctx)
+		}
+		// Moved: run it again where the agent is now.
+	}
+}
+
+// result takes a node's result from its worker. Only the result of the
+// node's current attempt counts; any other (a worker that lost its lease
+// and finished anyway, a result delivered twice) is dropped.
+func (pl *placement) result(node string, attempt int, res resultPayload) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	a := pl.agents[node]
+	if a == nil || a.attempt != attempt || a.run == nil {
+		return
+	}
+	select {
+	case a.run <- res:
+	default:
+	}
+	a.run = nil
+}
+
+// current reports whether attempt is node's current one; events of
+// other attempts are dropped. Events about the whole execution, and of
+// an agent's answers to outside queries, come under the agent's attempt.
+func (pl *placement) current(node string, attempt int) bool {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	a := pl.agents[node]
+	return a == nil || a.attempt == attempt
+}
+
+// event applies what an agent hosted by a worker did.
+func (pl *placement) event(node string, attempt int, ev remoteEvent) {
+	if !pl.current(node, attempt) {
+		return
+	}
+	x := pl.x
+	if ev.Kind != "comm" && x.node(node) == nil {
+		return
+	}
+	switch ev.Kind {
+	case "usage":
+		if ev.Usage != nil {
+			x.remoteUsage(node, *ev.Usage, ev.Model)
+		}
+	case "log":
+		x.logText(slog.Level(ev.Level), node, ev.Text)
+	case "comm":
+		if ev.Comm != nil {
+			x.comm(*ev.Comm)
+		}
+	case "shared":
+		x.setShared(node, ev.Key, ev.Value)
+	case "broadcast":
+		res := broadcastResult{transport: viaRedis, messageID: ev.ID}
+		if ev.Key != "" {
+			res.err = errors.New(ev.Key)
+		}
+		x.recordBroadcast(node, ev.Text, ev.Types, res)
+	case "settle":
+		pl.mu.Lock()
+		a := pl.tickets[ev.Ticket]
+		delete(pl.tickets, ev.Ticket)
+		pl.mu.Unlock()
+		if a != nil {
+			x.guard.settle(a, ev.Text, ev.ID, ev.OK)
+		}
+	}
+}
+
+// answer answers a worker's query about this execution.
+func (pl *placement) answer(ctx context.Context, m bus.Message) (string, error) {
+	var req rpcRequest
+	args, _ := m.QueryContext()[rpcArgs].(string)
+	if err := json.Unmarshal([]byte(args), &req); err != nil {
+		return "", fmt.Errorf("the arguments of %s cannot be read: %w", m.Question(), err)
+	}
+	x := pl.x
+	var out rpcReply
+	switch m.Question() {
+	case rpcAdmitAsk:
+		adm := x.guard.admitAsk(ctx, req.Node, req.To, req.Question)
+		switch {
+		case adm.refusal != "":
+			out.Refusal, out.Reason = adm.refusal, adm.reason
+		case adm.repeat != nil:
+			if err := x.guard.awaitRepeat(ctx, adm.repeat); err != nil {
+				return "", err
+			}
+			out.Repeat = &struct {
+				Answer string `json:"answer"`
+				ID     string `json:"id,omitempty"`
+				OK     bool   `json:"ok"`
+			}{adm.repeat.answer, adm.repeat.id, adm.repeat.ok}
+		default:
+			var id [8]byte
+			_, _ = rand.Read(id[:])
+			out.Ticket = hex.EncodeToString(id[:])
+			pl.mu.Lock()
+			pl.tickets[out.Ticket] = adm.ticket
+			pl.mu.Unlock()
+		}
+	case rpcAdmitCall:
+		if err := x.guard.admitLLMCall(ctx); err != nil {
+			out.Refusal = workflow.ErrorMessage(err)
+		}
+	case rpcGetShared:
+		out.Value, out.Found = x.getShared(req.Key)
+	case rpcSystemPrompt:
+		n := x.node(req.Node)
+		if n == nil || n.Type != workflow.NodeAIProcessor {
+			return "", fmt.Errorf("no ai-processor node %q", req.Node)
+		}
+		out.Prompt = x.systemPrompt(n)
+	default:
+		return "", fmt.Errorf("unknown query %q", m.Question())
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		return "", fmt.Errorf("encode the reply to %s: %w", m.Question(), err)
+	}
+	return string(data), nil
+}
+
+// move places node's agent again after it was lost on worker (its task
+// of attempt lapsed, or could not be sent): on another live worker, or in
+// the server. A loss already handled (an older attempt) changes nothing.
+func (pl *placement) move(node, worker string, attempt int) {
+	pl.mu.Lock()
+	a := pl.agents[node]
+	if a == nil || a.worker != worker || attempt < a.attempt || pl.ended {
+		pl.mu.Unlock()
+		return
+	}
+	pl.mu.Unlock()
+	ctx, cancel := context.WithTimeout(pl.x.ctx, 5*time.Second)
+	defer cancel()
+	next := ""
+	if pl.local == "" {
+		if live, err := pl.p.liveWorkers(ctx); err == nil {
+			next = pl.p.pick(live, nil, worker)
+		}
+	}
+	pl.mu.Lock()
+	if a.worker != worker || pl.ended {
+		pl.mu.Unlock()
+		return
+	}
+	a.attempt++
+	a.worker = next
+	close(a.moved)
+	a.moved = make(chan struct{})
+	newAttempt := a.attempt
+	if next != "" {
+		pl.used[next] = true
+	}
+	pl.mu.Unlock()
+	where := "the server"
+	if next != "" {
+		where = "worker " + next
+		payload := pl.payloads
+		payload.Agents = []string{node}
+		if err := pl.p.submit(ctx, next, bus.Task{ExecutionID: pl.x.rec.ID, NodeID: allNodes, Attempt: newAttempt}, payload); err != nil {
+			pl.x.log(slog.LevelWarn, node, "Sending agent %s to worker %s failed: %v", node, next, err)
+		}
+	} else if err := pl.x.hostHere(node); err != nil {
+		pl.x.log(slog.LevelWarn, node, "Hosting agent %s in the server failed: %v", node, err)
+	}
+	pl.x.log(slog.LevelWarn, node, "Worker %s was lost (its task's lease of %s lapsed); agent %s is now hosted by %s, attempt %d",
+		worker, pl.p.lease, node, where, newAttempt)
+}
+
+// dissolve moves every agent into the server for the rest of the run.
+func (pl *placement) dissolve(reason string) {
+	pl.mu.Lock()
+	if pl.local != "" || pl.ended {
+		pl.mu.Unlock()
+		return
+	}
+	pl.local = reason
+	var moved []string
+	for id, a := range pl.agents {
+		if a.worker == "" {
+			continue
+		}
+		a.worker = ""
+		a.attempt++
+		close(a.moved)
+		a.moved = make(chan struct{})
+		moved = append(moved, id)
+	}
+	pl.mu.Unlock()
+	slices.Sort(moved)
+	pl.x.log(slog.LevelWarn, "", "%s; the server hosts %s", reason, strings.Join(moved, ", "))
+	pl.x.setHeader(func(h *workflow.Execution) { h.PlacementFallbackReason = reason })
+	pl.x.transportLost(errors.New(reason))
+}
+
+// end tells the workers that hosted agents of the execution to release
+// them, and forgets the placement.
+func (pl *placement) end() {
+	pl.mu.Lock()
+	pl.ended = true
+	used := make([]string, 0, len(pl.used))
+	for w, ok := range pl.used {
+		if ok {
+			used = append(used, w)
+		}
+	}
+	pl.mu.Unlock()
+	p := pl.p
+	p.mu.Lock()
+	delete(p.execs, pl.x.rec.ID)
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, w := range used {
+		if err := p.submit(ctx, w, bus.Task{ExecutionID: pl.x.rec.ID, NodeID: allNodes, Attempt: 1}, taskPayload{Op: opRelease}); err != nil {
+			p.logger.Debug("sending a release failed", "worker", w, "execution_id", pl.x.rec.ID, "err", err)
+		}
+	}
+}
+
+// workerPool returns the executor's worker mode; nil when it is off.
+func (e *Executor) workerPool() *workerPool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.workers
+}
+
+// placeAgents decides where a pubsub execution's agents are hosted and
+// records it: nil when the server hosts them all.
+func (x *execution) placeAgents(ctx context.Context) *placement {
+	p := x.e.workerPool()
+	if x.wantPlacement == workflow.PlacementLocal || p == nil {
+		x.setHeader(func(h *workflow.Execution) { h.Placement = workflow.PlacementLocal })
+		return nil
+	}
+	pl, reason := p.place(ctx, x)
+	if pl == nil {
+		x.log(slog.LevelInfo, "", "The server hosts the agents: %s", reason)
+		x.setHeader(func(h *workflow.Execution) { h.Placement, h.PlacementFallbackReason = workflow.PlacementLocal, reason })
+		return nil
+	}
+	x.setHeader(func(h *workflow.Execution) { h.Placement = workflow.PlacementWorkers })
+	x.placement = pl
+	return pl
+}
+
+// hostHere subscribes node's agent in the server, after its worker was
+// lost.
+func (x *execution) hostHere(node string) error {
+	if x.ps == nil {
+		return errors.New("the execution has no pubsub transport")
+	}
+	return x.ps.hostOne(node)
+}
+
+// transportLost makes the rest of the execution's asks go in-process.
+func (x *execution) transportLost(cause error) {
+	if x.ps != nil {
+		x.ps.lost(cause)
+	}
+}
+
+// remoteUsage accounts for a model call of an agent hosted by a worker, as
+// chat does for the server's own: the token budget, the node's and the
+// execution's usage.
+func (x *execution) remoteUsage(node string, u workflow.Usage, model string) {
+	total, over := x.guard.spend(x.ctx, u.TotalTokens)
+	call := modelCall{usage: u, model: model, overBudget: over}
+	if over {
+		x.log(slog.LevelError, node, "Token budget exceeded: %d tokens used, budget %d; ending the execution", total, x.guard.limits().TokenBudget)
+	}
+	x.onAgentEvent(agentEvent{node: node, usage: &call})
+}

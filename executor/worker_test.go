@@ -1,0 +1,237 @@
+package executor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard-dev/switchboard/bus"
+	"github.com/switchboard-dev/switchboard/bus/bustest"
+	"github.com/switchboard-dev/switchboard/executor"
+	"github.com/switchboard-dev/switchboard/llm"
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+// workerEnv is a server executor in worker mode and workers, each with
+// connections of its own to one Redis, as separate processes would have.
+type workerEnv struct {
+	*env
+	url     string
+	rdb     *redis.Client
+	bus     *bus.Bus
+	workers map[string]context.CancelFunc
+}
+
+func newWorkerEnv(t *testing.T, url string, model executor.LLM, lease time.Duration) *workerEnv {
+	t.Helper()
+	b := connectBus(t, url)
+	e := newEnv(t, model, b, executor.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := e.exec.UseWorkers(ctx, b.Client(), executor.WorkerOptions{Lease: lease}); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	return &workerEnv{env: e, url: url, rdb: rdb, bus: b, workers: map[string]context.CancelFunc{}}
+}
+
+// startWorker runs a worker named name until the test ends or stop.
+func (we *workerEnv) startWorker(t *testing.T, name string, model executor.LLM, lease time.Duration) {
+	t.Helper()
+	b := connectBus(t, we.url)
+	w, err := executor.NewWorker(b.Client(), b, model, executor.WorkerConfig{Name: name, Concurrency: 4, Lease: lease,
+		Heartbeat: 200 * time.Millisecond, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	stop := func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker %s: %v", name, err)
+		}
+	}
+	we.workers[name] = stop
+	t.Cleanup(func() {
+		if _, ok := we.workers[name]; ok {
+			stop()
+		}
+	})
+}
+
+// waitWorkers waits until exactly names are registered.
+func (we *workerEnv) waitWorkers(t *testing.T, names ...string) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error {
+		ws, err := bus.ListWorkers(t.Context(), we.rdb)
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, w := range ws {
+			got = append(got, w.Name)
+		}
+		if !slices.Equal(got, names) {
+			return fmt.Errorf("workers %v, want %v", got, names)
+		}
+		return nil
+	})
+}
+
+// eventually polls check until it passes or within passes.
+func eventually(t *testing.T, within time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// quiet checks that nothing of the executions is left on Redis: no agent
+// channel, no pending entry in any task or result stream, no consumer of a
+// worker that is gone.
+func (we *workerEnv) quiet(t *testing.T, live ...string) {
+	t.Helper()
+	eventually(t, 20*time.Second, func() error {
+		ctx := t.Context()
+		chans, err := we.rdb.PubSubChannels(ctx, "agent:messages:node-*").Result()
+		if err != nil {
+			return err
+		}
+		if len(chans) > 0 {
+			return fmt.Errorf("agent channels left: %v", chans)
+		}
+		keys, err := we.rdb.Keys(ctx, "switchboard:*").Result()
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if typ, _ := we.rdb.Type(ctx, k).Result(); typ != "stream" {
+				continue
+			}
+			groups, err := we.rdb.XInfoGroups(ctx, k).Result()
+			if err != nil {
+				return err
+			}
+			for _, g := range groups {
+				if g.Pending > 0 {
+					return fmt.Errorf("%s group %s: %d pending", k, g.Name, g.Pending)
+				}
+				cs, err := we.rdb.XInfoConsumers(ctx, k, g.Name).Result()
+				if err != nil {
+					return err
+				}
+				for _, c := range cs {
+					if k != bus.ResultsStream && !slices.Contains(live, c.Name) && !isServer(c.Name) {
+						return fmt.Errorf("%s group %s: consumer %s of no live worker", k, g.Name, c.Name)
+					}
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func isServer(name string) bool { return len(name) > 7 && name[:7] == "server-" }
+
+func TestWorkersHostTheAgents(t *testing.T) {
+	t.Parallel()
+	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
+		we := newWorkerEnv(t, url, llm.NewDemo(), 5*time.Second)
+		we.startWorker(t, "w1", llm.NewDemo(), 5*time.Second)
+		we.startWorker(t, "w2", llm.NewDemo(), 5*time.Second)
+		we.waitWorkers(t, "w1", "w2")
+
+		w := example(t, "04_pubsub_qa.json")
+		x := we.run(t, w, executor.Options{})
+		if x.Status != workflow.ExecSuccess || x.Mode != workflow.ModePubSub || x.Placement != workflow.PlacementWorkers || x.PlacementFallbackReason != "" {
+			t.Fatalf("status %s mode %s placement %s (%q) error %q\nlogs %+v", x.Status, x.Mode, x.Placement, x.PlacementFallbackReason, x.Error, x.Logs)
+		}
+		// Two agents, two workers with the same free capacity: one each.
+		workers := []string{x.NodeStates["student"].Worker, x.NodeStates["teacher"].Worker}
+		slices.Sort(workers)
+		if !slices.Equal(workers, []string{"w1", "w2"}) {
+			t.Fatalf("nodes ran on %v", workers)
+		}
+		ask := findComm(x, workflow.CommAsk, "student", "teacher")
+		resp := findComm(x, workflow.CommResponse, "teacher", "student")
+		if ask == nil || resp == nil || ask.Metadata["transport"] != "redis" || resp.Metadata["success"] != true {
+			t.Fatalf("communication log %+v", x.CommunicationLog)
+		}
+		if x.Usage.TotalTokens == 0 || x.NodeStates["student"].Calls == 0 || x.NodeStates["teacher"].Usage.TotalTokens == 0 {
+			t.Fatalf("usage did not come back: %+v / %+v", x.Usage, x.NodeStates)
+		}
+
+		// The same run with the agents in the server: the same record, apart
+		// from where the nodes ran.
+		local := we.run(t, w, executor.Options{Placement: workflow.PlacementLocal})
+		if local.Placement != workflow.PlacementLocal || local.PlacementFallbackReason != "" {
+			t.Fatalf("local placement %q (%q)", local.Placement, local.PlacementFallbackReason)
+		}
+		for id, s := range x.NodeStates {
+			l := local.NodeStates[id]
+			if !reflect.DeepEqual(s.Output, l.Output) || s.Status != l.Status || s.Usage != l.Usage || s.Calls != l.Calls {
+				t.Errorf("node %s on workers %+v, in the server %+v", id, s, l)
+			}
+		}
+		if a, b := commShape(x), commShape(local); !slices.Equal(a, b) {
+			t.Errorf("communication on workers %v, in the server %v", a, b)
+		}
+		if x.Usage != local.Usage {
+			t.Errorf("usage on workers %+v, in the server %+v", x.Usage, local.Usage)
+		}
+		we.quiet(t, "w1", "w2")
+	})
+}
+
+// commShape is a communication log without its times, ids and transport
+// details.
+func commShape(x *workflow.Execution) []string {
+	var out []string
+	for _, c := range x.CommunicationLog {
+		out = append(out, c.Type+" "+c.From+"→"+c.To+": "+c.Content)
+	}
+	return out
+}
+
+func TestNoWorkerMeansTheServerHostsTheAgents(t *testing.T) {
+	t.Parallel()
+	we := newWorkerEnv(t, bustest.Start(t, bustest.Miniredis).URL(), llm.NewDemo(), 5*time.Second)
+	x := we.run(t, example(t, "04_pubsub_qa.json"), executor.Options{})
+	if x.Status != workflow.ExecSuccess || x.Placement != workflow.PlacementLocal || x.PlacementFallbackReason != "no worker is registered on the bus" {
+		t.Fatalf("status %s placement %q reason %q", x.Status, x.Placement, x.PlacementFallbackReason)
+	}
+	if x.NodeStates["student"].Worker != "" {
+		t.Fatalf("student ran on %q", x.NodeStates["student"].Worker)
+	}
+}
+
+func TestUnknownPlacementIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, llm.NewDemo(), nil, executor.Config{})
+	_, err := e.exec.Start(example(t, "04_pubsub_qa.json"), executor.Options{Placement: "moon"})
+	var we *workflow.Error
+	if !errors.As(err, &we) || len(we.Problems) != 1 || we.Problems[0].Path != "placement" {
+		t.Fatalf("err %v", err)
+	}
+}
