@@ -35,11 +35,11 @@ type execution struct {
 	ps            *pubsubTransport
 	placement     *placement
 	wantPlacement string // Options.Placement
-	guard      guardHandle
-	reused     map[string]any          // node → output taken over from the resumed execution
-	redact     *workflow.Redactor      // masks secret values in everything recorded or shown; nil: no secrets
-	secretIn   map[string]bool         // names of secret variables, masked in the inputs whatever their length
-	cancel     context.CancelCauseFunc // ends the whole execution (budget overrun)
+	guard         guardHandle
+	reused        map[string]any          // node → output taken over from the resumed execution
+	redact        *workflow.Redactor      // masks secret values in everything recorded or shown; nil: no secrets
+	secretIn      map[string]bool         // names of secret variables, masked in the inputs whatever their length
+	cancel        context.CancelCauseFunc // ends the whole execution (budget overrun)
 
 	kept *keptRecord // what the run records, for Run.Record; nil unless Options.KeepRecord
 

@@ -315,7 +315,7 @@ func (w *Worker) hostedFor(ctx context.Context, t bus.Task, p taskPayload) (*hos
 	guard := &remoteGuard{he: he}
 	he.crew = &crew{wf: wf, graph: g, guard: guard, askTimeout: askTimeout,
 		transport: &workerTransport{ps: w.ps, execID: he.id, wfID: wf.ID},
-		mode: func() string { return workflow.ModePubSub }, comm: he.comm, log: he.log}
+		mode:      func() string { return workflow.ModePubSub }, comm: he.comm, log: he.log}
 	he.desk = newDesk(he.id, wf, w.ps, askTimeout, he.comm, w.logger.With("execution_id", he.id))
 	maxRounds := p.MaxRounds
 	if maxRounds <= 0 {
