@@ -3,6 +3,7 @@
 //
 //	switchboard [serve] [--addr 127.0.0.1:8000] [--data ./switchboard-data]
 //	switchboard run FILE [--input key=value]... [--mode simple|pubsub]
+//	switchboard worker --redis-url URL [--concurrency 16] [--name NAME] [--health-addr ADDR]
 //	switchboard validate FILE
 //	switchboard version
 package main
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args, getenv, stdout, stderr)
 	case "run":
 		return runFile(ctx, args, getenv, stdout, stderr)
+	case "worker":
+		return worker(ctx, args, getenv, stdout, stderr)
 	case "validate":
 		return validateFile(args, stdout)
 	case "version":
@@ -61,9 +64,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const usage = `usage:
   switchboard [serve] [flags]        serve the API and dashboard (default)
   switchboard run FILE [flags]       run a workflow file once and print the conversation
+  switchboard worker --redis-url URL host agents of pubsub executions for a server on that Redis
   switchboard validate FILE          check a workflow file and print its problems
   switchboard version                print the version
-Run "switchboard serve -h" or "switchboard run -h" for flags.
+Run "switchboard serve -h", "switchboard run -h" or "switchboard worker -h" for flags.
 `
 
 // quietRedisLog drops go-redis's internal log lines.

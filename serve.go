@@ -39,6 +39,7 @@ type serveConfig struct {
 	retain        store.Retention
 	bodyLimit     int64
 	limits        workflow.Limits
+	lease         time.Duration
 }
 
 // busConfig says which Redis pubsub executions use.
@@ -62,6 +63,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.StringVar(&cfg.logLevel, "log-level", envOr(getenv, "SWITCHBOARD_LOG_LEVEL", "info"), "debug, info, warn or error (env SWITCHBOARD_LOG_LEVEL)")
 	fs.DurationVar(&cfg.shutdownGrace, "shutdown-grace", 30*time.Second, "how long running executions may finish on shutdown before they are cancelled")
 	addBusFlags(fs, getenv, &cfg.bus)
+	fs.DurationVar(&cfg.lease, "lease", bus.DefaultLease, "how long a worker's task may go unrenewed before its agents are placed again; give workers the same --lease")
 	fs.StringVar(&cfg.token, "token", getenv("SWITCHBOARD_TOKEN"), "access token: the API needs it as a bearer token, the dashboard asks for it (env SWITCHBOARD_TOKEN)")
 	fs.BoolVar(&cfg.insecure, "insecure-no-auth", false, "allow listening on a non-loopback address without a token")
 	fs.Int64Var(&cfg.bodyLimit, "max-body", 1<<20, "largest request body in bytes")
@@ -76,6 +78,9 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if cfg.lease < time.Second {
+		return cfg, fmt.Errorf("--lease %s: want at least 1s", cfg.lease)
 	}
 	if cfg.token == "" && !cfg.insecure && !loopback(cfg.addr) {
 		return cfg, fmt.Errorf("refusing to listen on %s without a token: anyone who can reach it could run workflows on your model key. "+
@@ -377,6 +382,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer a.close()
+	// Worker mode: pubsub executions place their agents on the workers
+	// that share the bus's Redis. It stops after the executions (defers
+	// run newest first).
+	workersCtx, stopWorkers := context.WithCancel(context.Background())
+	defer stopWorkers()
+	if err := a.exec.UseWorkers(workersCtx, a.bus.Client(), executor.WorkerOptions{Lease: cfg.lease}); err != nil {
+		return fmt.Errorf("worker mode: %w", err)
+	}
 
 	webCfg := web.Config{
 		Version:   version,
