@@ -1,0 +1,475 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/switchboard-dev/switchboard/bus"
+	"github.com/switchboard-dev/switchboard/bus/bustest"
+	"github.com/switchboard-dev/switchboard/llm/llmtest"
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+// The tests of worker mode with real processes: a redis-server, the server
+// and two workers, each its own OS process (this test binary run as the
+// program, see TestMain), and one llmtest model in the test process that
+// all three call.
+
+// testLease is the lease of the server and the workers in these tests.
+// Failover waits for a lease to lapse, so the default 15 s would make the
+// kill -9 test wait that long; 2 s is still four renewals' worth of slack
+// on a busy 2-core machine (the worker renews every third of it).
+const testLease = "2s"
+
+// askFlow is a pubsub workflow of two agents where one asks the other: the
+// asker asks the expert, then writes down what it learned; the expert then
+// checks the asker's note. The model (workerModel) tells them apart by
+// their system prompts.
+const askFlow = `{"name":"ask over workers","metadata":{"communication_mode":"pubsub"},
+	"nodes":[
+		{"id":"start","type":"start"},
+		{"id":"asker","type":"ai-processor","config":{"name":"Asker","system_prompt":"ROLE asker","prompt":"Find out what six times seven is.","can_communicate":true}},
+		{"id":"expert","type":"ai-processor","config":{"name":"Expert","system_prompt":"ROLE expert","prompt":"Check the asker's note: {{outputs.asker}}","can_communicate":true}},
+		{"id":"end","type":"end"}],
+	"edges":[{"from":"start","to":"asker"},{"from":"asker","to":"expert"},{"from":"expert","to":"end"}]}`
+
+// workerModel is the model of the server and the workers: it answers
+// askFlow's agents deterministically, each kind of call with its own token
+// usage, and counts what it answered. hang, when set, picks requests that
+// get no answer until the client goes away (a worker killed mid-call).
+type workerModel struct {
+	srv *llmtest.Server
+
+	mu       sync.Mutex
+	answered map[string]int // kind of call → replies sent
+	usage    workflow.Usage // the usage of every reply sent
+	hang     func(kind string, n int) bool
+	hung     chan string // the kind of each hung request
+}
+
+// The kinds of model calls of askFlow, with the usage the model reports.
+var callUsage = map[string]openai.Usage{
+	"asker task":     {PromptTokens: 11, CompletionTokens: 1, TotalTokens: 12},
+	"asker followup": {PromptTokens: 13, CompletionTokens: 2, TotalTokens: 15},
+	"expert answer":  {PromptTokens: 17, CompletionTokens: 3, TotalTokens: 20},
+	"expert task":    {PromptTokens: 19, CompletionTokens: 4, TotalTokens: 23},
+}
+
+func newWorkerModel(t *testing.T) *workerModel {
+	m := &workerModel{answered: map[string]int{}, hung: make(chan string, 16)}
+	m.srv = llmtest.NewServer(t, m.reply)
+	return m
+}
+
+func (m *workerModel) reply(req openai.ChatCompletionRequest) llmtest.Reply {
+	system, last := req.Messages[0].Content, req.Messages[len(req.Messages)-1].Content
+	var kind, content string
+	switch {
+	case strings.HasPrefix(system, "ROLE asker") && strings.HasPrefix(last, "Results of your calls"):
+		kind, content = "asker followup", "asker learned: nothing"
+		if strings.Contains(last, "forty-two") {
+			content = "asker learned: six times seven is forty-two"
+		}
+	case strings.HasPrefix(system, "ROLE asker"):
+		kind, content = "asker task", "CALL: ask_node('expert', 'What is six times seven?')"
+	case strings.HasPrefix(system, "ROLE expert") && strings.HasPrefix(last, "Check the asker's note: "):
+		kind, content = "expert task", "expert checked: "+strings.TrimPrefix(last, "Check the asker's note: ")
+	case strings.HasPrefix(system, "ROLE expert") && strings.Contains(last, "six times seven"):
+		kind, content = "expert answer", "forty-two"
+	default:
+		return llmtest.Reply{Status: http.StatusBadRequest, Content: fmt.Sprintf("workerModel: unexpected request %q / %q", system, last)}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.hang != nil && m.hang(kind, m.answered[kind]) {
+		m.hung <- kind
+		return llmtest.Reply{Delay: time.Hour} // until the client goes away
+	}
+	m.answered[kind]++
+	u := callUsage[kind]
+	m.usage = m.usage.Add(workflow.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens})
+	return llmtest.Reply{Content: content, Usage: &u}
+}
+
+// workerRig is a redis-server, two worker processes and a server process
+// sharing it, and the model they all call.
+type workerRig struct {
+	redis   bustest.Controller
+	rdb     *redis.Client
+	model   *workerModel
+	env     []string
+	workers map[string]*workerProc
+	server  *process
+	wfID    string
+}
+
+// newWorkerRig starts Redis, the workers w1 and w2 (waiting until both are
+// registered), then the server, so that the server's first look at the
+// registry finds them.
+func newWorkerRig(t *testing.T, concurrency int) *workerRig {
+	t.Helper()
+	ctl := bustest.Start(t, bustest.RedisServer) // fails under CI=true without redis-server
+	opts, err := redis.ParseURL(ctl.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	m := newWorkerModel(t)
+	r := &workerRig{redis: ctl, rdb: rdb, model: m, workers: map[string]*workerProc{},
+		env: []string{"OPENAI_BASE_URL=" + m.srv.URL(), "OPENAI_API_KEY=test"}}
+	for _, name := range []string{"w1", "w2"} {
+		r.workers[name] = startWorkerProcess(t, r.env, ctl.URL(), name, concurrency)
+	}
+	for _, w := range r.workers {
+		w.waitHealthy(t)
+	}
+	r.waitRegistered(t, "w1", "w2")
+	r.server = startProcess(t, append(r.env, "SWITCHBOARD_LOG_LEVEL=info"), "serve", "--addr", "127.0.0.1:0",
+		"--data", t.TempDir(), "--redis-url", ctl.URL(), "--lease", testLease)
+	var created map[string]any
+	if code := postJSON(t, r.server.url+"/workflows/", askFlow, &created); code != 201 {
+		t.Fatalf("create workflow: %d %v", code, created)
+	}
+	r.wfID = created["id"].(string)
+	return r
+}
+
+// waitRegistered waits until exactly names are in the worker registry.
+func (r *workerRig) waitRegistered(t *testing.T, names ...string) {
+	t.Helper()
+	poll(t, 20*time.Second, func() error {
+		ws, err := bus.ListWorkers(t.Context(), r.rdb)
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, w := range ws {
+			got = append(got, w.Name)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, names) {
+			return fmt.Errorf("registered workers %v, want %v", got, names)
+		}
+		return nil
+	})
+}
+
+// start starts an execution of askFlow with body and returns its id.
+func (r *workerRig) start(t *testing.T, body string) string {
+	t.Helper()
+	var started map[string]any
+	if code := postJSON(t, fmt.Sprintf("%s/workflows/%s/execute", r.server.url, r.wfID), body, &started); code != 200 && code != 202 {
+		t.Fatalf("execute: %d %v", code, started)
+	}
+	id, _ := started["execution_id"].(string)
+	if id == "" {
+		t.Fatalf("execute answered no execution_id: %v", started)
+	}
+	return id
+}
+
+// get returns the execution's record.
+func (r *workerRig) get(t *testing.T, id string) *workflow.Execution {
+	t.Helper()
+	var x workflow.Execution
+	if code := getJSON(t, r.server.url+"/workflows/executions/"+id, &x); code != 200 {
+		t.Fatalf("get execution %s: %d", id, code)
+	}
+	return &x
+}
+
+// wait polls the execution until it has ended and returns its record.
+func (r *workerRig) wait(t *testing.T, id string, within time.Duration) *workflow.Execution {
+	t.Helper()
+	var x *workflow.Execution
+	poll(t, within, func() error {
+		x = r.get(t, id)
+		if ended(x) {
+			return nil
+		}
+		return fmt.Errorf("execution %s still %s after %s", id, x.Status, within)
+	})
+	return x
+}
+
+// run runs askFlow with body to its end.
+func (r *workerRig) run(t *testing.T, body string) *workflow.Execution {
+	t.Helper()
+	return r.wait(t, r.start(t, body), 30*time.Second)
+}
+
+func ended(x *workflow.Execution) bool {
+	switch x.Status {
+	case workflow.ExecSuccess, workflow.ExecError, workflow.ExecCancelled, workflow.ExecInterrupted:
+		return true
+	}
+	return false
+}
+
+// quiet waits until Redis holds nothing of the executions: no agent
+// channel, no pending entry in any group of any switchboard:* stream, and
+// no consumer of a worker that is not registered.
+func (r *workerRig) quiet(t *testing.T, within time.Duration) {
+	t.Helper()
+	poll(t, within, func() error {
+		ctx := t.Context()
+		chans, err := r.rdb.PubSubChannels(ctx, "agent:messages:node-*").Result()
+		if err != nil {
+			return err
+		}
+		if len(chans) > 0 {
+			return fmt.Errorf("%d agent channels left, e.g. %s", len(chans), chans[0])
+		}
+		ws, err := bus.ListWorkers(ctx, r.rdb)
+		if err != nil {
+			return err
+		}
+		live := map[string]bool{}
+		for _, w := range ws {
+			live[w.Name] = true
+		}
+		keys, err := r.rdb.Keys(ctx, "switchboard:*").Result()
+		if err != nil {
+			return err
+		}
+		streams := 0
+		for _, k := range keys {
+			if typ, _ := r.rdb.Type(ctx, k).Result(); typ != "stream" {
+				continue
+			}
+			streams++
+			groups, err := r.rdb.XInfoGroups(ctx, k).Result()
+			if err != nil {
+				return err
+			}
+			for _, g := range groups {
+				if g.Pending > 0 {
+					return fmt.Errorf("stream %s group %s: %d pending", k, g.Name, g.Pending)
+				}
+				cs, err := r.rdb.XInfoConsumers(ctx, k, g.Name).Result()
+				if err != nil {
+					return err
+				}
+				for _, c := range cs {
+					// A server reads its own result stream as a consumer named
+					// after itself; every other consumer is a worker.
+					if !strings.HasPrefix(c.Name, "server-") && !live[c.Name] {
+						return fmt.Errorf("stream %s group %s: consumer %s is no registered worker", k, g.Name, c.Name)
+					}
+				}
+			}
+		}
+		if streams == 0 {
+			return fmt.Errorf("no switchboard stream on Redis at all (keys %v): the check would check nothing", keys)
+		}
+		return nil
+	})
+}
+
+// poll calls check until it passes, failing the test with its last error
+// after within. Another process's state can only be polled.
+func poll(t *testing.T, within time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// workerProc is a `switchboard worker` process.
+type workerProc struct {
+	name   string
+	cmd    *exec.Cmd
+	done   chan error
+	log    *logWatch
+	health string // its /healthz URL
+}
+
+func startWorkerProcess(t *testing.T, env []string, redisURL, name string, concurrency int) *workerProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "worker", "--redis-url", redisURL, "--name", name,
+		"--concurrency", fmt.Sprint(concurrency), "--health-addr", "127.0.0.1:0", "--lease", testLease, "--log-level", "info")
+	cmd.Env = append(append(os.Environ(), "SWITCHBOARD_TEST_MAIN=1"), env...)
+	w := &workerProc{name: name, cmd: cmd, done: make(chan error, 1), log: newLogWatch()}
+	cmd.Stderr = w.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { w.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-w.done
+		}
+		if t.Failed() {
+			t.Logf("worker %s log:\n%s", name, w.log.String())
+		}
+	})
+	re := regexp.MustCompile(`msg="health endpoint" url=(http://\S+/healthz)`)
+	w.health = w.log.waitMatch(t, re)[1]
+	return w
+}
+
+// waitHealthy waits until the worker's /healthz answers 200: it is
+// registered and its Redis connection is up.
+func (w *workerProc) waitHealthy(t *testing.T) {
+	t.Helper()
+	poll(t, 20*time.Second, func() error {
+		resp, err := http.Get(w.health)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("worker %s /healthz: %d %v", w.name, resp.StatusCode, body)
+		}
+		return nil
+	})
+}
+
+// kill sends the worker SIGKILL and waits until it is gone.
+func (w *workerProc) kill(t *testing.T) {
+	t.Helper()
+	if err := w.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-w.done
+}
+
+// waitMatch waits until the log has a line matching re and returns the
+// submatches.
+func (l *logWatch) waitMatch(t *testing.T, re *regexp.Regexp) []string {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		l.mu.Lock()
+		m, changed := re.FindStringSubmatch(l.b.String()), l.changed
+		l.mu.Unlock()
+		if m != nil {
+			return m
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("the program never logged a line matching %s:\n%s", re, l.String())
+		}
+	}
+}
+
+// commShape is a communication log without its times, ids and transport
+// details.
+func commShape(x *workflow.Execution) []string {
+	var out []string
+	for _, c := range x.CommunicationLog {
+		out = append(out, c.Type+" "+c.From+"→"+c.To+": "+c.Content)
+	}
+	return out
+}
+
+// wantComm is askFlow's communication log.
+var wantComm = []string{
+	"ask asker→expert: What is six times seven?",
+	"response expert→asker: forty-two",
+}
+
+// sameRecord reports how x differs from want apart from transport and
+// placement: node statuses, outputs, usage and calls, the execution's
+// status and usage, and the communication log's types, ends and contents.
+func sameRecord(x, want *workflow.Execution) []string {
+	var diffs []string
+	if x.Status != want.Status {
+		diffs = append(diffs, fmt.Sprintf("status %s, want %s", x.Status, want.Status))
+	}
+	for id, w := range want.NodeStates {
+		s := x.NodeStates[id]
+		if s == nil {
+			diffs = append(diffs, fmt.Sprintf("node %s missing", id))
+			continue
+		}
+		if s.Status != w.Status || !reflect.DeepEqual(s.Output, w.Output) || s.Usage != w.Usage || s.Calls != w.Calls {
+			diffs = append(diffs, fmt.Sprintf("node %s: %s %q usage %+v calls %d, want %s %q usage %+v calls %d",
+				id, s.Status, s.Output, s.Usage, s.Calls, w.Status, w.Output, w.Usage, w.Calls))
+		}
+	}
+	if len(x.NodeStates) != len(want.NodeStates) {
+		diffs = append(diffs, fmt.Sprintf("%d nodes, want %d", len(x.NodeStates), len(want.NodeStates)))
+	}
+	if x.Usage != want.Usage {
+		diffs = append(diffs, fmt.Sprintf("usage %+v, want %+v", x.Usage, want.Usage))
+	}
+	if a, b := commShape(x), commShape(want); !slices.Equal(a, b) {
+		diffs = append(diffs, fmt.Sprintf("communication %q, want %q", a, b))
+	}
+	return diffs
+}
+
+// TestWorkerProcessesHostTheAgents runs askFlow with its agents on two
+// worker processes, then with "placement":"local", and compares the
+// records.
+func TestWorkerProcessesHostTheAgents(t *testing.T) {
+	t.Parallel()
+	r := newWorkerRig(t, 16)
+	x := r.run(t, `{"async_execution":true}`)
+	if x.Status != workflow.ExecSuccess || x.Mode != workflow.ModePubSub || x.Placement != workflow.PlacementWorkers || x.PlacementFallbackReason != "" || x.FallbackReason != "" {
+		t.Fatalf("on workers: status %s mode %s placement %s (%q, %q) error %q", x.Status, x.Mode, x.Placement, x.PlacementFallbackReason, x.FallbackReason, x.Error)
+	}
+	// Two agents, two workers with the same free capacity: one each.
+	ran := []string{x.NodeStates["asker"].Worker, x.NodeStates["expert"].Worker}
+	slices.Sort(ran)
+	if !slices.Equal(ran, []string{"w1", "w2"}) {
+		t.Fatalf("the agents ran on %v, want one on each of w1, w2", ran)
+	}
+	if got := commShape(x); !slices.Equal(got, wantComm) {
+		t.Fatalf("communication log %q, want %q", got, wantComm)
+	}
+	if out := x.NodeStates["expert"].Output; out != "expert checked: asker learned: six times seven is forty-two" {
+		t.Fatalf("expert output %q", out)
+	}
+
+	local := r.run(t, `{"async_execution":true,"placement":"local"}`)
+	if local.Status != workflow.ExecSuccess || local.Placement != workflow.PlacementLocal || local.PlacementFallbackReason != "" {
+		t.Fatalf("local: status %s placement %s (%q)", local.Status, local.Placement, local.PlacementFallbackReason)
+	}
+	if local.NodeStates["asker"].Worker != "" || local.NodeStates["expert"].Worker != "" {
+		t.Fatalf("local run's nodes ran on workers: %+v", local.NodeStates)
+	}
+	if diffs := sameRecord(x, local); len(diffs) > 0 {
+		t.Fatalf("the record on workers differs from the local one:\n%s", strings.Join(diffs, "\n"))
+	}
+	// Both runs' usage is exactly what the model answered, once.
+	want := usageOf(callUsage["asker task"], callUsage["asker followup"], callUsage["expert answer"], callUsage["expert task"])
+	if x.Usage != want {
+		t.Fatalf("usage %+v, want %+v", x.Usage, want)
+	}
+}
+
+func usageOf(us ...openai.Usage) workflow.Usage {
+	var sum workflow.Usage
+	for _, u := range us {
+		sum = sum.Add(workflow.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens})
+	}
+	return sum
+}
