@@ -267,7 +267,7 @@ type hostedExec struct {
 	mu      sync.Mutex
 	ready   map[string]chan struct{} // node id → closed once its host task is done
 	agents  map[string]*hostedAgent  // by node id
-	entries []string                // host task entries, acked when released
+	entries []string                 // host task entries, acked when released
 	holds   []func()
 }
 
