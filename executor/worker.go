@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -109,10 +110,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer cancel()
 		_ = sub.Close(cctx)
 	}()
-	w.wg.Add(2)
+	w.wg.Add(3)
 	go func() {
 		defer w.wg.Done()
 		_ = w.cons.KeepAlive(ctx, func(err error) { w.logger.Warn("renewing task leases failed", "err", err) })
+	}()
+	go func() {
+		defer w.wg.Done()
+		w.watchServers(ctx)
 	}()
 	go func() {
 		defer w.wg.Done()
@@ -203,7 +208,21 @@ func (w *Worker) take(ctx context.Context, t bus.Task) {
 	}
 	switch p.Op {
 	case opHost:
-		w.host(ctx, t, p)
+		// Hosting waits for Redis to confirm each subscription: hosts run
+		// at the same time, so a burst of executions is not confirmed one
+		// after the other. A run of an agent waits for its host (ready).
+		he, err := w.hostedFor(ctx, t, p)
+		if err != nil {
+			w.hostDone(ctx, t, p, err)
+			return
+		}
+		ready := he.expect(p.Agents)
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			defer close(ready)
+			w.hostDone(ctx, t, p, he.add(ctx, t, p))
+		}()
 	case opRun:
 		w.wg.Add(1)
 		go func() {
@@ -246,8 +265,9 @@ type hostedExec struct {
 	newAgent func(i int) agent // the agent of the node at position i, without its emit
 
 	mu      sync.Mutex
-	agents  map[string]*hostedAgent // by node id
-	entries []string                // host task entries, acked when released
+	ready   map[string]chan struct{} // node id → closed once its host task is done
+	agents  map[string]*hostedAgent  // by node id
+	entries []string                 // host task entries, acked when released
 	holds   []func()
 }
 
@@ -256,19 +276,16 @@ type hostedExec struct {
 // has replaced.
 type hostedAgent struct {
 	agent   agent
-	attempt int
+	attempt atomic.Int64 // raised by a run of a later attempt, read by emit
 	sub     bus.Subscription
 }
 
-// host subscribes the agents a host task names and tells the server. The
-// task stays pending (its lease renewed) while the agents are hosted, so
-// that if this worker dies the server sees the lease lapse and places them
-// again.
-func (w *Worker) host(ctx context.Context, t bus.Task, p taskPayload) {
-	he, err := w.hostedFor(ctx, t, p)
-	if err == nil {
-		err = he.add(ctx, t, p)
-	}
+// hostDone tells the server whether the agents of a host task are hosted
+// (err nil: subscribed, see add). The task stays pending (its lease
+// renewed) while the agents are hosted, so that if this worker dies the
+// server sees the lease lapse and places them again; a failed one is
+// acked.
+func (w *Worker) hostDone(ctx context.Context, t bus.Task, p taskPayload, err error) {
 	res := resultPayload{Op: opHosted, Worker: w.cfg.Name}
 	if err != nil {
 		w.logger.Warn("hosting agents failed", "execution_id", t.ExecutionID, "agents", p.Agents, "err", err)
@@ -336,6 +353,39 @@ func (w *Worker) hostedFor(ctx context.Context, t bus.Task, p taskPayload) (*hos
 	return he, nil
 }
 
+// expect notes that a host task for nodes is under way, and returns the
+// channel to close when it is done.
+func (he *hostedExec) expect(nodes []string) chan struct{} {
+	ch := make(chan struct{})
+	he.mu.Lock()
+	defer he.mu.Unlock()
+	if he.ready == nil {
+		he.ready = map[string]chan struct{}{}
+	}
+	for _, n := range nodes {
+		he.ready[n] = ch
+	}
+	return ch
+}
+
+// agent returns the agent of node once its host task is done; nil when it
+// is not hosted here.
+func (he *hostedExec) agent(ctx context.Context, node string) *hostedAgent {
+	he.mu.Lock()
+	ready := he.ready[node]
+	he.mu.Unlock()
+	if ready != nil {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	he.mu.Lock()
+	defer he.mu.Unlock()
+	return he.agents[node]
+}
+
 // add subscribes the agents of a host task, each confirmed, and holds the
 // task until the execution is released.
 func (he *hostedExec) add(ctx context.Context, t bus.Task, p taskPayload) error {
@@ -351,8 +401,9 @@ func (he *hostedExec) add(ctx context.Context, t bus.Task, p taskPayload) error 
 			continue // hosted already: a task delivered twice
 		}
 		i := he.graph.Index[id]
-		ha := &hostedAgent{agent: he.newAgent(i), attempt: attempt}
-		ha.agent.emit = func(ev agentEvent) { he.emit(id, ha.attempt, ev) }
+		ha := &hostedAgent{agent: he.newAgent(i)}
+		ha.attempt.Store(int64(attempt))
+		ha.agent.emit = func(ev agentEvent) { he.emit(id, int(ha.attempt.Load()), ev) }
 		sub, err := he.w.ps.Subscribe(sctx, bus.Channel(bus.AgentID(he.id, id)), he.desk.handler(&ha.agent))
 		if err != nil {
 			for _, a := range added {
@@ -393,9 +444,7 @@ func (w *Worker) run(ctx context.Context, t bus.Task, p taskPayload) {
 	res := resultPayload{Op: opResult, Worker: w.cfg.Name}
 	var ha *hostedAgent
 	if he != nil {
-		he.mu.Lock()
-		ha = he.agents[t.NodeID]
-		he.mu.Unlock()
+		ha = he.agent(he.ctx, t.NodeID)
 	}
 	if ha == nil {
 		res.Error = &remoteError{Code: workflow.CodeUnavailable, Message: fmt.Sprintf("worker %s does not host agent %s of execution %s", w.cfg.Name, t.NodeID, t.ExecutionID)}
@@ -418,7 +467,12 @@ func (w *Worker) run(ctx context.Context, t bus.Task, p taskPayload) {
 		tctx, cancel = context.WithDeadline(tctx, p.Deadline)
 		defer cancel()
 	}
-	ha.attempt = max(ha.attempt, attempt)
+	for {
+		cur := ha.attempt.Load()
+		if cur >= int64(attempt) || ha.attempt.CompareAndSwap(cur, int64(attempt)) {
+			break
+		}
+	}
 	out, err := ha.agent.converse(tctx, p.Messages, llm.PurposeTask, []string{t.NodeID}, true)
 	if cause := context.Cause(tctx); errors.Is(cause, bus.ErrTaskLost) || he.ctx.Err() != nil {
 		// Another attempt runs the node now, or the execution is over: the
@@ -580,7 +634,7 @@ func (he *hostedExec) attemptOf(node string) int {
 	he.mu.Lock()
 	defer he.mu.Unlock()
 	if a, ok := he.agents[node]; ok {
-		return a.attempt
+		return int(a.attempt.Load())
 	}
 	return 1
 }
@@ -723,3 +777,53 @@ func (t *workerTransport) broadcast(ctx context.Context, r broadcastRequest) bro
 }
 
 func (t *workerTransport) close(context.Context) error { return nil }
+
+// watchServers releases the executions of a server that is gone: one that
+// was killed never sends their release, and its agents would otherwise stay
+// hosted here for ever. A server is gone when nobody has listened on its
+// channel at two checks in a row, half a lease apart; its result stream is
+// then deleted, since nobody will read it.
+func (w *Worker) watchServers(ctx context.Context) {
+	tick := time.NewTicker(w.cfg.Lease / 2)
+	defer tick.Stop()
+	strikes := map[string]int{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		w.mu.Lock()
+		servers := map[string][]string{}
+		for id, he := range w.hosted {
+			servers[he.server] = append(servers[he.server], id)
+		}
+		w.mu.Unlock()
+		for server, execs := range servers {
+			cctx, cancel := context.WithTimeout(ctx, w.cfg.Lease/2)
+			n, err := w.rdb.PubSubNumSub(cctx, bus.Channel(server)).Result()
+			cancel()
+			if err != nil {
+				continue // Redis is down: the registration's loss handles that
+			}
+			if n[bus.Channel(server)] > 0 {
+				delete(strikes, server)
+				continue
+			}
+			if strikes[server]++; strikes[server] < 2 {
+				continue
+			}
+			delete(strikes, server)
+			w.logger.Warn("the server of hosted executions is gone; releasing them", "server", server, "executions", len(execs))
+			for _, id := range execs {
+				w.release(id, "server "+server+" is gone")
+			}
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_ = w.rdb.Del(dctx, bus.ServerResultsStream(server)).Err()
+			cancel()
+			w.mu.Lock()
+			delete(w.results, server)
+			w.mu.Unlock()
+		}
+	}
+}

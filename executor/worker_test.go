@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,4 +235,73 @@ func TestUnknownPlacementIsRefused(t *testing.T) {
 	if !errors.As(err, &we) || len(we.Problems) != 1 || we.Problems[0].Path != "placement" {
 		t.Fatalf("err %v", err)
 	}
+}
+
+// blockingModel answers like the demo model, except that the calls of node
+// hold answer only once release is closed, or their context ends.
+type blockingModel struct {
+	hold    string
+	started chan struct{} // gets a value when a call of hold starts
+	release chan struct{}
+	demo    *llm.Demo
+}
+
+func (m *blockingModel) Chat(ctx context.Context, r llm.Request) (llm.Response, error) {
+	if r.Agent == m.hold {
+		select {
+		case m.started <- struct{}{}:
+		default:
+		}
+		select {
+		case <-m.release:
+		case <-ctx.Done():
+			return llm.Response{}, ctx.Err()
+		}
+	}
+	return m.demo.Chat(ctx, r)
+}
+
+func TestWorkerReleasesTheAgentsOfAServerThatIsGone(t *testing.T) {
+	t.Parallel()
+	url := bustest.Start(t, bustest.RedisServer).URL()
+	model := &blockingModel{hold: "student", started: make(chan struct{}, 1), release: make(chan struct{}), demo: llm.NewDemo()}
+	t.Cleanup(func() { close(model.release) })
+	b := connectBus(t, url)
+	e := newEnv(t, model, b, executor.Config{})
+	poolCtx, stopPool := context.WithCancel(context.Background())
+	t.Cleanup(stopPool)
+	if err := e.exec.UseWorkers(poolCtx, b.Client(), executor.WorkerOptions{Lease: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	we := &workerEnv{env: e, url: url, rdb: redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(url, "redis://")}), bus: b, workers: map[string]context.CancelFunc{}}
+	t.Cleanup(func() { we.rdb.Close() })
+	we.startWorker(t, "w1", model, time.Second)
+	we.waitWorkers(t, "w1")
+	w := example(t, "04_pubsub_qa.json")
+	if err := e.db.CreateWorkflow(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.exec.Start(w, executor.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-model.started
+	// The server stops serving its workers, as a killed one would: nobody
+	// listens on its channel any more.
+	stopPool()
+	eventually(t, 20*time.Second, func() error {
+		ws, err := bus.ListWorkers(t.Context(), we.rdb)
+		if err != nil || len(ws) != 1 {
+			return fmt.Errorf("workers %v: %v", ws, err)
+		}
+		if len(ws[0].Agents) > 0 {
+			return fmt.Errorf("w1 still hosts %v", ws[0].Agents)
+		}
+		chans, err := we.rdb.PubSubChannels(t.Context(), "agent:messages:node-*").Result()
+		if err != nil || len(chans) > 0 {
+			return fmt.Errorf("agent channels %v: %v", chans, err)
+		}
+		return nil
+	})
+	e.exec.Cancel(r.ID)
 }
