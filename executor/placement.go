@@ -796,13 +796,16 @@ func (pl *placement) move(node, worker string, attempt int) {
 	}
 	a.attempt++
 	a.worker = next
-	close(a.moved)
+	moved := a.moved
 	a.moved = make(chan struct{})
 	newAttempt := a.attempt
 	if next != "" {
 		pl.used[next] = true
 	}
 	pl.mu.Unlock()
+	// The node's run waiting on moved sends its task to the new host once
+	// moved is closed: the host task must be on that worker's stream
+	// before it, or the worker reads the run of an agent it does not host.
 	where := "the server"
 	if next != "" {
 		where = "worker " + next
@@ -814,6 +817,7 @@ func (pl *placement) move(node, worker string, attempt int) {
 	} else if err := pl.x.hostHere(node); err != nil {
 		pl.x.log(slog.LevelWarn, node, "Hosting agent %s in the server failed: %v", node, err)
 	}
+	close(moved)
 	pl.x.log(slog.LevelWarn, node, "Worker %s was lost (its task's lease of %s lapsed); agent %s is now hosted by %s, attempt %d",
 		worker, pl.p.lease, node, where, newAttempt)
 }
