@@ -473,3 +473,87 @@ func usageOf(us ...openai.Usage) workflow.Usage {
 	}
 	return sum
 }
+
+// TestWorkerKilledWhileItsNodeRuns kills with SIGKILL the worker whose node
+// is waiting on the model: after the lease the server claims the task,
+// places the agent on the other worker, and the node runs there as
+// attempt 2. Nothing of the lost attempt may show twice in the record.
+func TestWorkerKilledWhileItsNodeRuns(t *testing.T) {
+	t.Parallel()
+	r := newWorkerRig(t, 16)
+	hangs := 0
+	r.model.mu.Lock()
+	r.model.hang = func(kind string, _ int) bool { // the asker's first call, once
+		if kind == "asker task" && hangs == 0 {
+			hangs++
+			return true
+		}
+		return false
+	}
+	r.model.mu.Unlock()
+
+	id := r.start(t, `{"async_execution":true}`)
+	select {
+	case <-r.model.hung:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the asker never called the model")
+	}
+	var victim string
+	poll(t, 10*time.Second, func() error {
+		s := r.get(t, id).NodeStates["asker"]
+		if s == nil || s.Status != "running" || s.Worker == "" {
+			return fmt.Errorf("asker %+v, want running on a worker", s)
+		}
+		victim = s.Worker
+		return nil
+	})
+	other := map[string]string{"w1": "w2", "w2": "w1"}[victim]
+	killed := time.Now()
+	r.workers[victim].kill(t)
+
+	x := r.wait(t, id, 30*time.Second)
+	t.Logf("killed %s; the execution ended %s later", victim, time.Since(killed).Round(time.Millisecond))
+	if x.Status != workflow.ExecSuccess || x.Placement != workflow.PlacementWorkers {
+		t.Fatalf("status %s placement %s (%q) error %q", x.Status, x.Placement, x.PlacementFallbackReason, x.Error)
+	}
+	asker := x.NodeStates["asker"]
+	if asker.Attempt != 2 || asker.Worker != other {
+		t.Fatalf("asker: attempt %d on %q, want attempt 2 on %s (the killed one was %s)", asker.Attempt, asker.Worker, other, victim)
+	}
+	if w := x.NodeStates["expert"].Worker; w != other {
+		t.Fatalf("expert ran on %q, want %s", w, other)
+	}
+	// The asker's output appears once: as its own, and once in the prompt
+	// the expert checked.
+	if out := x.NodeStates["expert"].Output.(string); strings.Count(out, "asker learned") != 1 {
+		t.Fatalf("expert output %q", out)
+	}
+	if got := commShape(x); !slices.Equal(got, wantComm) {
+		t.Fatalf("communication log %q, want %q (once)", got, wantComm)
+	}
+	lost := 0
+	for _, l := range x.Logs {
+		if strings.Contains(l.Message, "Worker "+victim+" was lost") {
+			lost++
+		}
+	}
+	if lost != 1 {
+		t.Fatalf("%d log lines say %s was lost, want 1:\n%+v", lost, victim, x.Logs)
+	}
+	// Usage counts every model reply once, and only replies: the call the
+	// killed worker waited on was never answered, so it cost nothing and
+	// counts nothing (a reply a lost attempt got before the loss would count:
+	// its tokens were spent, and the token budget counted them). So the
+	// record's usage is exactly what the model answered, and the same as an
+	// undisturbed run's.
+	r.model.mu.Lock()
+	answered := r.model.usage
+	r.model.mu.Unlock()
+	if x.Usage != answered || asker.Calls != 2 || asker.Usage != usageOf(callUsage["asker task"], callUsage["asker followup"]) {
+		t.Fatalf("usage %+v (asker %+v in %d calls), want %+v as answered", x.Usage, asker.Usage, asker.Calls, answered)
+	}
+	local := r.run(t, `{"async_execution":true,"placement":"local"}`)
+	if diffs := sameRecord(x, local); len(diffs) > 0 {
+		t.Fatalf("the record after failover differs from an undisturbed run's:\n%s", strings.Join(diffs, "\n"))
+	}
+}
