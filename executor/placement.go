@@ -262,13 +262,14 @@ func (p *workerPool) onMessage(ctx context.Context, m bus.Message) {
 }
 
 // watch notices, every quarter lease (at most every second), a Redis that
-// was lost and workers whose tasks' leases lapsed, and keeps the streams
-// short.
+// was lost or restarted and workers whose tasks' leases lapsed, and keeps
+// the streams short.
 func (p *workerPool) watch(ctx context.Context) {
 	every := min(p.lease/4, time.Second)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	lastTidy := time.Now()
+	runID := p.redisRunID(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -279,12 +280,40 @@ func (p *workerPool) watch(ctx context.Context) {
 			p.redisLost(errRedisDown)
 			continue
 		}
+		// A Redis restarted without its data between two ticks has lost
+		// every task, group and pending entry: no lease lapses to tell, the
+		// workers drop the agents whose tasks are gone, and the runs placed
+		// on them would wait for results that never come.
+		if id := p.redisRunID(ctx); id != "" {
+			if runID != "" && id != runID {
+				p.redisLost(fmt.Errorf("Redis restarted (run_id %s, was %s), and the workers' tasks were lost with it", id, runID))
+			}
+			runID = id
+		}
 		p.claimLapsed(ctx)
 		if time.Since(lastTidy) >= 10*time.Second {
 			lastTidy = time.Now()
 			p.tidy(ctx)
 		}
 	}
+}
+
+// redisRunID returns the run_id of the Redis server answering now, which
+// changes when it restarts; "" when it cannot be read (Redis down, or a
+// server such as miniredis that does not report one).
+func (p *workerPool) redisRunID(ctx context.Context) string {
+	ictx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	info, err := p.rdb.Info(ictx, "server").Result()
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // redisLost moves every placed agent into the server: the workers cannot
@@ -298,7 +327,7 @@ func (p *workerPool) redisLost(cause error) {
 	}
 	p.mu.Unlock()
 	for _, pl := range pls {
-		pl.dissolve(fmt.Sprintf("Redis connection lost at %s: %v; the rest of the run went in-process", time.Now().UTC().Format(time.RFC3339), cause))
+		pl.dissolve(cause)
 	}
 }
 
@@ -822,8 +851,10 @@ func (pl *placement) move(node, worker string, attempt int) {
 		worker, pl.p.lease, node, where, newAttempt)
 }
 
-// dissolve moves every agent into the server for the rest of the run.
-func (pl *placement) dissolve(reason string) {
+// dissolve moves every agent into the server for the rest of the run,
+// Redis being lost for cause.
+func (pl *placement) dissolve(cause error) {
+	reason := fmt.Sprintf("Redis connection lost at %s: %v; the rest of the run went in-process", time.Now().UTC().Format(time.RFC3339), cause)
 	pl.mu.Lock()
 	if pl.local != "" || pl.ended {
 		pl.mu.Unlock()
@@ -845,7 +876,7 @@ func (pl *placement) dissolve(reason string) {
 	slices.Sort(moved)
 	pl.x.log(slog.LevelWarn, "", "%s; the server hosts %s", reason, strings.Join(moved, ", "))
 	pl.x.setHeader(func(h *workflow.Execution) { h.PlacementFallbackReason = reason })
-	pl.x.transportLost(errors.New(reason))
+	pl.x.transportLost(cause)
 }
 
 // end tells the workers that hosted agents of the execution to release
