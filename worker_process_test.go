@@ -557,3 +557,72 @@ func TestWorkerKilledWhileItsNodeRuns(t *testing.T) {
 		t.Fatalf("the record after failover differs from an undisturbed run's:\n%s", strings.Join(diffs, "\n"))
 	}
 }
+
+// TestRedisRestartedWhileANodeRunsOnAWorker restarts redis-server (same
+// port, empty: no persistence) while a node waits on the model on a
+// worker. The execution finishes in the server and says why; the workers
+// register again on the new Redis, and the next execution runs on them.
+func TestRedisRestartedWhileANodeRunsOnAWorker(t *testing.T) {
+	t.Parallel()
+	r := newWorkerRig(t, 16)
+	hangs := 0
+	r.model.mu.Lock()
+	r.model.hang = func(kind string, _ int) bool { // the asker's first call, once
+		if kind == "asker task" && hangs == 0 {
+			hangs++
+			return true
+		}
+		return false
+	}
+	r.model.mu.Unlock()
+
+	id := r.start(t, `{"async_execution":true}`)
+	select {
+	case <-r.model.hung:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the asker never called the model")
+	}
+	if s := r.get(t, id).NodeStates["asker"]; s == nil || s.Worker == "" {
+		t.Fatalf("asker %+v, want it on a worker", s)
+	}
+	r.redis.Restart()
+
+	x := r.wait(t, id, 30*time.Second)
+	if x.Status != workflow.ExecSuccess {
+		t.Fatalf("status %s error %q\nlogs %+v", x.Status, x.Error, x.Logs)
+	}
+	if x.PlacementFallbackReason == "" && x.FallbackReason == "" {
+		t.Fatalf("the record does not say Redis was lost: placement %s, placement_fallback_reason %q, fallback_reason %q",
+			x.Placement, x.PlacementFallbackReason, x.FallbackReason)
+	}
+	if got := commShape(x); !slices.Equal(got, wantComm) {
+		t.Fatalf("communication log %q, want %q", got, wantComm)
+	}
+	t.Logf("placement_fallback_reason %q; fallback_reason %q", x.PlacementFallbackReason, x.FallbackReason)
+
+	// The workers find their registration gone and register again.
+	for _, w := range r.workers {
+		w.waitHealthy(t)
+	}
+	r.waitRegistered(t, "w1", "w2")
+	// The server lists the workers at most once a second: until it sees
+	// them again it hosts the agents itself (and says so), so run until an
+	// execution is placed on them, within a bound.
+	var next *workflow.Execution
+	poll(t, 15*time.Second, func() error {
+		next = r.run(t, `{"async_execution":true}`)
+		if next.Status != workflow.ExecSuccess {
+			t.Fatalf("after the restart: status %s error %q", next.Status, next.Error)
+		}
+		if next.Placement != workflow.PlacementWorkers {
+			return fmt.Errorf("after the restart the agents ran %s: %q", next.Placement, next.PlacementFallbackReason)
+		}
+		return nil
+	})
+	if next.FallbackReason != "" || next.NodeStates["asker"].Worker == "" || next.NodeStates["expert"].Worker == "" {
+		t.Fatalf("after the restart: fallback %q, asker on %q, expert on %q", next.FallbackReason, next.NodeStates["asker"].Worker, next.NodeStates["expert"].Worker)
+	}
+	if got := commShape(next); !slices.Equal(got, wantComm) {
+		t.Fatalf("communication log after the restart %q, want %q", got, wantComm)
+	}
+}
