@@ -626,3 +626,35 @@ func TestRedisRestartedWhileANodeRunsOnAWorker(t *testing.T) {
 		t.Fatalf("communication log after the restart %q, want %q", got, wantComm)
 	}
 }
+
+// TestHundredExecutionsAcrossTwoWorkerProcesses starts 100 executions at
+// once on two worker processes, waits for them all, and checks that they
+// leave nothing behind on Redis.
+func TestHundredExecutionsAcrossTwoWorkerProcesses(t *testing.T) {
+	t.Parallel()
+	r := newWorkerRig(t, 16)
+	const n = 100
+	started := time.Now()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = r.start(t, `{"async_execution":true}`)
+	}
+	used := map[string]int{}
+	for _, id := range ids {
+		x := r.wait(t, id, 60*time.Second)
+		if x.Status != workflow.ExecSuccess || x.Placement != workflow.PlacementWorkers || x.FallbackReason != "" || x.PlacementFallbackReason != "" {
+			t.Fatalf("execution %s: status %s placement %s (%q, %q) error %q", id, x.Status, x.Placement, x.PlacementFallbackReason, x.FallbackReason, x.Error)
+		}
+		if got := commShape(x); !slices.Equal(got, wantComm) {
+			t.Fatalf("execution %s: communication log %q", id, got)
+		}
+		for _, node := range []string{"asker", "expert"} {
+			used[x.NodeStates[node].Worker]++
+		}
+	}
+	t.Logf("%d executions in %s; nodes per worker %v", n, time.Since(started).Round(time.Millisecond), used)
+	if len(used) != 2 || used["w1"] == 0 || used["w2"] == 0 {
+		t.Fatalf("nodes per worker %v, want both w1 and w2 used", used)
+	}
+	r.quiet(t, 20*time.Second)
+}
