@@ -206,6 +206,22 @@ func (r *workerRig) wait(t *testing.T, id string, within time.Duration) *workflo
 	return x
 }
 
+// runningOn waits until the execution's record shows node running on a
+// worker (the record is written after the fact), and returns the worker.
+func (r *workerRig) runningOn(t *testing.T, id, node string) string {
+	t.Helper()
+	var worker string
+	poll(t, 10*time.Second, func() error {
+		s := r.get(t, id).NodeStates[node]
+		if s == nil || s.Status != "running" || s.Worker == "" {
+			return fmt.Errorf("node %s: %+v, want it running on a worker", node, s)
+		}
+		worker = s.Worker
+		return nil
+	})
+	return worker
+}
+
 // run runs askFlow with body to its end.
 func (r *workerRig) run(t *testing.T, body string) *workflow.Execution {
 	t.Helper()
@@ -498,15 +514,7 @@ func TestWorkerKilledWhileItsNodeRuns(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the asker never called the model")
 	}
-	var victim string
-	poll(t, 10*time.Second, func() error {
-		s := r.get(t, id).NodeStates["asker"]
-		if s == nil || s.Status != "running" || s.Worker == "" {
-			return fmt.Errorf("asker %+v, want running on a worker", s)
-		}
-		victim = s.Worker
-		return nil
-	})
+	victim := r.runningOn(t, id, "asker")
 	other := map[string]string{"w1": "w2", "w2": "w1"}[victim]
 	killed := time.Now()
 	r.workers[victim].kill(t)
@@ -582,9 +590,7 @@ func TestRedisRestartedWhileANodeRunsOnAWorker(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the asker never called the model")
 	}
-	if s := r.get(t, id).NodeStates["asker"]; s == nil || s.Worker == "" {
-		t.Fatalf("asker %+v, want it on a worker", s)
-	}
+	r.runningOn(t, id, "asker")
 	r.redis.Restart()
 
 	x := r.wait(t, id, 30*time.Second)
