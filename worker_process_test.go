@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -241,7 +242,19 @@ func ended(x *workflow.Execution) bool {
 // no consumer of a worker that is not registered.
 func (r *workerRig) quiet(t *testing.T, within time.Duration) {
 	t.Helper()
-	poll(t, within, func() error {
+	start := time.Now()
+	var first error
+	defer func() {
+		if first != nil && !t.Failed() {
+			t.Logf("Redis was quiet after %s; at first: %v", time.Since(start).Round(time.Millisecond), first)
+		}
+	}()
+	poll(t, within, func() (err error) {
+		defer func() {
+			if first == nil {
+				first = err
+			}
+		}()
 		ctx := t.Context()
 		chans, err := r.rdb.PubSubChannels(ctx, "agent:messages:node-*").Result()
 		if err != nil {
@@ -663,4 +676,96 @@ func TestHundredExecutionsAcrossTwoWorkerProcesses(t *testing.T) {
 		t.Fatalf("nodes per worker %v, want both w1 and w2 used", used)
 	}
 	r.quiet(t, 20*time.Second)
+}
+
+// TestWorkerKilledAfterItsNodeAsked kills the worker whose node has asked
+// the other agent and got its answer, and now waits on the model for its
+// last turn. The node runs again on the other worker from its start.
+//
+// What the lost attempt did before the kill stays in the record, once:
+// its model replies were paid for, so they count (the token budget counted
+// them too), and its ask and answer are logged once. The second attempt
+// asks the same question again; the loop guard answers it from the first
+// answer without asking the expert again, and the log shows it as a
+// duplicate. After the run, the killed worker leaves no consumer and no
+// pending entry behind.
+func TestWorkerKilledAfterItsNodeAsked(t *testing.T) {
+	t.Parallel()
+	r := newWorkerRig(t, 16)
+	hangs := 0
+	r.model.mu.Lock()
+	r.model.hang = func(kind string, _ int) bool { // the asker's last turn, once
+		if kind == "asker followup" && hangs == 0 {
+			hangs++
+			return true
+		}
+		return false
+	}
+	r.model.mu.Unlock()
+
+	id := r.start(t, `{"async_execution":true}`)
+	select {
+	case <-r.model.hung:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the asker never took its last turn")
+	}
+	victim := r.runningOn(t, id, "asker")
+	other := map[string]string{"w1": "w2", "w2": "w1"}[victim]
+	// The first attempt's ask and answer are on the record before the kill.
+	poll(t, 10*time.Second, func() error {
+		if got := commShape(r.get(t, id)); !slices.Equal(got, wantComm) {
+			return fmt.Errorf("communication log before the kill %q, want %q", got, wantComm)
+		}
+		return nil
+	})
+	// The agents' channels are there while they run, so that quiet's
+	// pattern is known to match them.
+	if chans, err := r.rdb.PubSubChannels(t.Context(), "agent:messages:node-*").Result(); err != nil || len(chans) != 2 {
+		t.Fatalf("agent channels while the execution runs: %v %v, want 2", chans, err)
+	}
+	r.workers[victim].kill(t)
+
+	x := r.wait(t, id, 30*time.Second)
+	if x.Status != workflow.ExecSuccess || x.Placement != workflow.PlacementWorkers {
+		t.Fatalf("status %s placement %s (%q) error %q", x.Status, x.Placement, x.PlacementFallbackReason, x.Error)
+	}
+	asker := x.NodeStates["asker"]
+	if asker.Attempt != 2 || asker.Worker != other {
+		t.Fatalf("asker: attempt %d on %q, want attempt 2 on %s (the killed one was %s)", asker.Attempt, asker.Worker, other, victim)
+	}
+	if out := x.NodeStates["expert"].Output.(string); out != "expert checked: asker learned: six times seven is forty-two" {
+		t.Fatalf("expert output %q", out)
+	}
+	want := append(append([]string{}, wantComm...), wantComm...)
+	if got := commShape(x); !slices.Equal(got, want) {
+		t.Fatalf("communication log %q, want %q", got, want)
+	}
+	for i, c := range x.CommunicationLog {
+		if dup := c.Metadata["duplicate"] == true; dup != (i >= 2) {
+			t.Fatalf("entry %d %s→%s duplicate=%v, want the second attempt's (only) marked", i, c.From, c.To, c.Metadata["duplicate"])
+		}
+	}
+	r.model.mu.Lock()
+	answered, counts := r.model.usage, maps.Clone(r.model.answered)
+	r.model.mu.Unlock()
+	if counts["expert answer"] != 1 || counts["asker task"] != 2 || counts["asker followup"] != 1 {
+		t.Fatalf("the model answered %v, want the expert asked once and the asker's task run twice", counts)
+	}
+	wantAsker := usageOf(callUsage["asker task"], callUsage["asker task"], callUsage["asker followup"])
+	if x.Usage != answered || asker.Calls != 3 || asker.Usage != wantAsker {
+		t.Fatalf("usage %+v (asker %+v in %d calls), want %+v as answered (asker %+v in 3)", x.Usage, asker.Usage, asker.Calls, answered, wantAsker)
+	}
+	seen := map[string]bool{}
+	for _, l := range x.Logs {
+		key := l.NodeID + ": " + l.Message
+		if seen[key] && !strings.Contains(l.Message, "duplicate") {
+			t.Fatalf("log line twice: %s\n%+v", key, x.Logs)
+		}
+		seen[key] = true
+	}
+
+	// The server claimed the lost tasks; once the killed worker's
+	// registration has lapsed, its stream and consumer go too.
+	r.waitRegistered(t, other)
+	r.quiet(t, 40*time.Second)
 }
