@@ -68,8 +68,15 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
+// busPage is what the Bus page shows.
+type busPage struct {
+	Info    busInfoView
+	Workers workersView
+}
+
 func (s *Server) uiBus(c echo.Context) error {
-	return s.page(c, http.StatusOK, "bus", "Bus", "bus", s.busInfo(c.Request().Context()))
+	ctx := c.Request().Context()
+	return s.page(c, http.StatusOK, "bus", "Bus", "bus", busPage{Info: s.busInfo(ctx), Workers: s.workersOf(ctx)})
 }
 
 func (s *Server) uiBusInfo(c echo.Context) error {
