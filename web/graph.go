@@ -18,7 +18,7 @@ const (
 	graphRowGap  = 26
 	graphMargin  = 16
 	graphLabelN  = 20 // runes of a node name that fit a box
-	graphWorkerN = 12 // runes of a worker name that fit beside the state line
+	graphWorkerN = 10 // runes of a worker name that fit beside the state line
 )
 
 // graphView is a laid-out workflow graph, ready for the "graph" template.
