@@ -171,6 +171,12 @@ func TestDashboardWorkers(t *testing.T) {
 	}
 	b.shot("bus-workers")
 	labelled(t, b)
+	b.do("narrow viewport", 10*time.Second, chromedp.EmulateViewport(375, 800))
+	if !evalJS[bool](b, `document.documentElement.scrollWidth <= window.innerWidth`) {
+		t.Errorf("the bus page with a worker is wider than 375 px: %d", evalJS[int](b, `document.documentElement.scrollWidth`))
+	}
+	b.shot("bus-workers-375")
+	b.do("wide viewport", 10*time.Second, chromedp.EmulateViewport(1280, 900))
 	// The worker is not real: it must not be offered the run below.
 	if err := rdb.Del(t.Context(), bus.WorkerKey("gpu-box-1")).Err(); err != nil {
 		t.Fatal(err)

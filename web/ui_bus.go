@@ -76,7 +76,8 @@ type busPage struct {
 
 func (s *Server) uiBus(c echo.Context) error {
 	ctx := c.Request().Context()
-	return s.page(c, http.StatusOK, "bus", "Bus", "bus", busPage{Info: s.busInfo(ctx), Workers: s.workersOf(ctx)})
+	info := s.busInfo(ctx)
+	return s.page(c, http.StatusOK, "bus", "Bus", "bus", busPage{Info: info, Workers: s.workersOf(ctx, &info)})
 }
 
 func (s *Server) uiBusInfo(c echo.Context) error {

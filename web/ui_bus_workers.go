@@ -74,8 +74,9 @@ func ago(t, now time.Time) string {
 }
 
 // workersOf reads the registry for the Bus page. A registry that cannot be
-// read is said in Error rather than failing the page.
-func (s *Server) workersOf(ctx context.Context) workersView {
+// read is said in Error rather than failing the page. info, when not nil,
+// is the bus's description the page already has.
+func (s *Server) workersOf(ctx context.Context, info *busInfoView) workersView {
 	if s.cfg.Bus == nil {
 		return workersView{}
 	}
@@ -98,7 +99,10 @@ func (s *Server) workersOf(ctx context.Context) workersView {
 	}
 	if len(v.Workers) == 0 && v.Error == "" {
 		// Only the empty state needs the address, and Info pings Redis.
-		info := s.busInfo(ctx)
+		if info == nil {
+			bi := s.busInfo(ctx)
+			info = &bi
+		}
 		v.Embedded = info.Kind == "embedded"
 		switch {
 		case v.Embedded && info.Addr != "":
@@ -113,5 +117,5 @@ func (s *Server) workersOf(ctx context.Context) workersView {
 }
 
 func (s *Server) uiBusWorkers(c echo.Context) error {
-	return s.fragment(c, http.StatusOK, "bus-workers", s.workersOf(c.Request().Context()))
+	return s.fragment(c, http.StatusOK, "bus-workers", s.workersOf(c.Request().Context(), nil))
 }
