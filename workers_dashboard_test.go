@@ -214,10 +214,10 @@ func TestDashboardWorkers(t *testing.T) {
 	if code := getJSON(t, base+"/workflows/executions/"+xid, &rec); code != 200 || rec["communication_mode"] != workflow.ModePubSub {
 		t.Fatalf("execution record: %d mode %v", code, rec["communication_mode"])
 	}
-	// The record says placement once the executor records it; it must
-	// never say anything but what the form asked for.
-	if p, ok := rec["placement"]; ok && p != workflow.PlacementLocal {
-		t.Errorf("the record's placement is %v after a run asked for local", p)
+	// A worker is registered, so only the form's choice keeps the agents in
+	// the server.
+	if p := rec["placement"]; p != workflow.PlacementLocal || rec["placement_fallback_reason"] != nil {
+		t.Errorf("the record's placement is %v (%v) after a run asked for local", p, rec["placement_fallback_reason"])
 	}
 	if strings.Contains(evalJS[string](b, `document.querySelector('#exec-header').innerText`), "on workers") {
 		t.Errorf("the header says the agents ran on workers after a run asked for this server")
