@@ -262,14 +262,13 @@ func (p *workerPool) onMessage(ctx context.Context, m bus.Message) {
 }
 
 // watch notices, every quarter lease (at most every second), a Redis that
-// was lost or restarted and workers whose tasks' leases lapsed, and keeps
-// the streams short.
+// was lost and workers whose tasks' leases lapsed, and keeps the streams
+// short.
 func (p *workerPool) watch(ctx context.Context) {
 	every := min(p.lease/4, time.Second)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	lastTidy := time.Now()
-	runID := p.redisRunID(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -277,19 +276,12 @@ func (p *workerPool) watch(ctx context.Context) {
 		case <-tick.C:
 		}
 		if !p.ps.Healthy() {
-			p.redisLost(errRedisDown)
+			p.redisLost(errRedisDown, ^uint64(0))
 			continue
 		}
-		// A Redis restarted without its data between two ticks has lost
-		// every task, group and pending entry: no lease lapses to tell, the
-		// workers drop the agents whose tasks are gone, and the runs placed
-		// on them would wait for results that never come.
-		if id := p.redisRunID(ctx); id != "" {
-			if runID != "" && id != runID {
-				p.redisLost(fmt.Errorf("Redis restarted (run_id %s, was %s), and the workers' tasks were lost with it", id, runID))
-			}
-			runID = id
-		}
+		// A Redis that was lost and is back already (restarted) lost the
+		// tasks in flight on it: the executions placed before go in-process.
+		p.redisLost(errors.New("the bus's connection to Redis was lost and re-established"), p.ps.Outages())
 		p.claimLapsed(ctx)
 		if time.Since(lastTidy) >= 10*time.Second {
 			lastTidy = time.Now()
@@ -298,32 +290,17 @@ func (p *workerPool) watch(ctx context.Context) {
 	}
 }
 
-// redisRunID returns the run_id of the Redis server answering now, which
-// changes when it restarts; "" when it cannot be read (Redis down, or a
-// server such as miniredis that does not report one).
-func (p *workerPool) redisRunID(ctx context.Context) string {
-	ictx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	info, err := p.rdb.Info(ictx, "server").Result()
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
-			return v
-		}
-	}
-	return ""
-}
-
-// redisLost moves every placed agent into the server: the workers cannot
-// be reached, and the executions finish in-process, as a pubsub execution
-// does when it loses Redis.
-func (p *workerPool) redisLost(cause error) {
+// redisLost moves every agent of the executions placed before the bus's
+// outage count reached outages into the server: the workers cannot be
+// reached, or what they were sent is gone, and the executions finish
+// in-process, as a pubsub execution does when it loses Redis.
+func (p *workerPool) redisLost(cause error, outages uint64) {
 	p.mu.Lock()
 	pls := make([]*placement, 0, len(p.execs))
 	for _, pl := range p.execs {
-		pls = append(pls, pl)
+		if pl.outages < outages {
+			pls = append(pls, pl)
+		}
 	}
 	p.mu.Unlock()
 	for _, pl := range pls {
@@ -471,6 +448,7 @@ type placement struct {
 	tickets  map[string]*askedOnce
 	ended    bool
 	local    string // why the rest runs in the server, once it does
+	outages  uint64 // the bus's outage count when it was placed
 	payloads taskPayload
 }
 
@@ -496,7 +474,7 @@ func (p *workerPool) place(ctx context.Context, x *execution) (*placement, strin
 	if len(live) == 0 {
 		return nil, "no worker is registered on the bus"
 	}
-	pl := &placement{p: p, x: x, agents: map[string]*placedAgent{}, used: map[string]bool{},
+	pl := &placement{p: p, x: x, outages: p.ps.Outages(), agents: map[string]*placedAgent{}, used: map[string]bool{},
 		waiting: map[string]chan *remoteError{}, tickets: map[string]*askedOnce{}}
 	placing := map[string]int{}
 	for i := range x.wf.Nodes {
@@ -623,7 +601,15 @@ func (pl *placement) run(ctx context.Context, node string, msgs []llm.Message) (
 		pl.mu.Lock()
 		a := pl.agents[node]
 		if a == nil || a.worker == "" || pl.ended {
+			attempt := 0
+			if a != nil {
+				attempt = a.attempt
+			}
 			pl.mu.Unlock()
+			if attempt > 1 {
+				// It ran on a worker before: it now runs in the server.
+				pl.x.nodeState(node, func(s *workflow.NodeState) { s.Worker, s.Attempt = "", attempt })
+			}
 			return "", false, nil
 		}
 		worker, attempt, moved := a.worker, a.attempt, a.moved

@@ -305,3 +305,46 @@ func TestWorkerReleasesTheAgentsOfAServerThatIsGone(t *testing.T) {
 	})
 	e.exec.Cancel(r.ID)
 }
+
+func TestRedisLostWhileAWorkerRunsANode(t *testing.T) {
+	t.Parallel()
+	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
+		// The server's own model answers at once; the worker's holds the
+		// student's call until Redis is gone.
+		we := newWorkerEnv(t, url, llm.NewDemo(), time.Second)
+		model := &blockingModel{hold: "student", started: make(chan struct{}, 1), release: make(chan struct{}), demo: llm.NewDemo()}
+		t.Cleanup(func() { close(model.release) })
+		we.startWorker(t, "w1", model, time.Second)
+		we.waitWorkers(t, "w1")
+		w := example(t, "04_pubsub_qa.json")
+		if err := we.db.CreateWorkflow(t.Context(), w); err != nil {
+			t.Fatal(err)
+		}
+		r, err := we.exec.Start(w, executor.Options{KeepRecord: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-model.started
+		ctl.Restart()
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		if _, err := r.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		x, err := we.db.GetExecution(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.Status != workflow.ExecSuccess || x.Placement != workflow.PlacementWorkers ||
+			!strings.Contains(x.PlacementFallbackReason, "Redis connection lost") || !strings.Contains(x.FallbackReason, "Redis connection lost") {
+			t.Fatalf("status %s placement %s (%q) fallback %q error %q", x.Status, x.Placement, x.PlacementFallbackReason, x.FallbackReason, x.Error)
+		}
+		s := x.NodeStates["student"]
+		// It ran again in the server, as its second attempt.
+		if s.Worker != "" || s.Attempt != 2 || s.Status != workflow.NodeCompleted {
+			t.Fatalf("student %+v", s)
+		}
+		// The worker registers again once Redis is back.
+		we.waitWorkers(t, "w1")
+	})
+}
