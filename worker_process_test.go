@@ -25,14 +25,17 @@ import (
 )
 
 // The tests of worker mode with real processes: a redis-server, the server
-// and two workers, each its own OS process (this test binary run as the
-// program, see TestMain), and one llmtest model in the test process that
-// all three call.
+// and two workers, each its own OS process, and one llmtest model in the
+// test process that all three call. The processes are this test binary
+// run as the program (see TestMain): it is built from this package
+// already, and a go build of its own would cost a 2-core machine more
+// time than these tests take.
 
 // testLease is the lease of the server and the workers in these tests.
 // Failover waits for a lease to lapse, so the default 15 s would make the
-// kill -9 test wait that long; 2 s is still four renewals' worth of slack
-// on a busy 2-core machine (the worker renews every third of it).
+// kill -9 tests wait that long; with 2 s a worker still renews its tasks
+// three times per lease (every 667 ms), slack enough on a busy 2-core
+// machine.
 const testLease = "2s"
 
 // askFlow is a pubsub workflow of two agents where one asks the other: the
