@@ -772,3 +772,80 @@ func TestWorkerKilledAfterItsNodeAsked(t *testing.T) {
 	r.waitRegistered(t, other)
 	r.quiet(t, 40*time.Second)
 }
+
+// TestWorkerKilledWhileItsAgentAnswers kills with SIGKILL the worker whose
+// agent is answering another agent's ask (its model call hangs). The
+// server places the agent on the other worker, the asker's bus sends the
+// query again with the same id at half the ask's timeout, and the agent
+// answers it there: the ask is logged once, answered once, and the
+// execution succeeds.
+func TestWorkerKilledWhileItsAgentAnswers(t *testing.T) {
+	t.Parallel()
+	r := newWorkerRig(t, 16)
+	// The resend comes at half the ask's timeout: 5 s here (15 s by
+	// default), after the failover (the lease, 2 s, and a claim check).
+	doc := strings.Replace(askFlow, `"communication_mode":"pubsub"`, `"communication_mode":"pubsub","ask_timeout_seconds":10`, 1)
+	var created map[string]any
+	if code := postJSON(t, r.server.url+"/workflows/", doc, &created); code != 201 {
+		t.Fatalf("create workflow: %d %v", code, created)
+	}
+	r.wfID = created["id"].(string)
+	hangs := 0
+	r.model.mu.Lock()
+	r.model.hang = func(kind string, _ int) bool { // the expert's answer, once
+		if kind == "expert answer" && hangs == 0 {
+			hangs++
+			return true
+		}
+		return false
+	}
+	r.model.mu.Unlock()
+
+	id := r.start(t, `{"async_execution":true}`)
+	select {
+	case <-r.model.hung:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the expert never answered")
+	}
+	asker := r.runningOn(t, id, "asker")
+	victim := map[string]string{"w1": "w2", "w2": "w1"}[asker]
+	// The expert has not run yet, so the record does not say where it is;
+	// the registry does, with the next heartbeat.
+	poll(t, 10*time.Second, func() error {
+		ws, err := bus.ListWorkers(t.Context(), r.rdb)
+		if err != nil {
+			return err
+		}
+		for _, w := range ws {
+			if slices.Contains(w.Agents, bus.AgentID(id, "expert")) {
+				if w.Name != victim {
+					t.Fatalf("the expert is hosted by %s, want %s (the asker is on %s)", w.Name, victim, asker)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no worker lists agent %s: %+v", bus.AgentID(id, "expert"), ws)
+	})
+	r.workers[victim].kill(t)
+
+	x := r.wait(t, id, 30*time.Second)
+	if x.Status != workflow.ExecSuccess || x.Placement != workflow.PlacementWorkers {
+		t.Fatalf("status %s placement %s (%q) error %q\ncommunication %q", x.Status, x.Placement, x.PlacementFallbackReason, x.Error, commShape(x))
+	}
+	expert := x.NodeStates["expert"]
+	if expert.Attempt != 2 || expert.Worker != asker || x.NodeStates["asker"].Worker != asker {
+		t.Fatalf("expert: attempt %d on %q, want attempt 2 on %s", expert.Attempt, expert.Worker, asker)
+	}
+	if got := commShape(x); !slices.Equal(got, wantComm) {
+		t.Fatalf("communication log %q, want %q", got, wantComm)
+	}
+	if out := expert.Output.(string); out != "expert checked: asker learned: six times seven is forty-two" {
+		t.Fatalf("expert output %q", out)
+	}
+	r.model.mu.Lock()
+	answered, counts := r.model.usage, maps.Clone(r.model.answered)
+	r.model.mu.Unlock()
+	if counts["expert answer"] != 1 || x.Usage != answered {
+		t.Fatalf("the model answered %v; usage %+v, want %+v as answered", counts, x.Usage, answered)
+	}
+}
