@@ -342,15 +342,23 @@ func (p *workerPool) claimLapsed(ctx context.Context) {
 			continue
 		}
 		ids := make([]string, 0, len(tasks))
+		foreign := false
 		for _, t := range tasks {
+			if !p.failover(name, t) {
+				// Another server's task: it places it again itself, after
+				// the lease this claim started anew.
+				foreign = true
+				continue
+			}
 			ids = append(ids, t.ID)
-			p.failover(name, t)
 		}
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_ = c.Ack(actx, ids...)
-		// The server is no consumer of a worker's stream: it claimed these
-		// only to place them again.
-		_ = p.rdb.XGroupDelConsumer(actx, q.Stream(), q.Group(), p.self).Err()
+		if !foreign {
+			// The server is no consumer of a worker's stream: it claimed
+			// these only to place them again.
+			_ = p.rdb.XGroupDelConsumer(actx, q.Stream(), q.Group(), p.self).Err()
+		}
 		cancel()
 	}
 }
@@ -374,17 +382,21 @@ func (p *workerPool) readUnread(ctx context.Context, q *bus.TaskQueue) ([]bus.Ta
 	return tasks, nil
 }
 
-// failover places again the agents of a task taken from worker.
-func (p *workerPool) failover(worker string, t bus.Task) {
+// failover places again the agents of a task taken from worker. It
+// reports false for a task another server sent, which it leaves alone.
+func (p *workerPool) failover(worker string, t bus.Task) bool {
 	var tp taskPayload
 	if err := json.Unmarshal(t.Payload, &tp); err != nil {
-		return
+		return true // nobody can use it
+	}
+	if tp.Server != p.self {
+		return false
 	}
 	p.mu.Lock()
 	pl := p.execs[t.ExecutionID]
 	p.mu.Unlock()
 	if pl == nil {
-		return
+		return true // the execution has ended
 	}
 	switch tp.Op {
 	case opHost:
@@ -394,6 +406,7 @@ func (p *workerPool) failover(worker string, t bus.Task) {
 	case opRun:
 		pl.move(t.NodeID, worker, t.Attempt)
 	}
+	return true
 }
 
 // tidy trims the streams of the workers this server uses and its own,
@@ -405,6 +418,12 @@ func (p *workerPool) tidy(ctx context.Context) {
 		return
 	}
 	_, _ = p.results.Trim(ctx)
+	// The streams of workers this server never used are found too: those
+	// of workers gone while another server ran here.
+	iter := p.rdb.Scan(ctx, 0, bus.WorkerTasksStream("*"), 100).Iterator()
+	for iter.Next(ctx) {
+		p.queue(strings.TrimPrefix(iter.Val(), bus.WorkerTasksStream("")))
+	}
 	p.mu.Lock()
 	queues := make(map[string]*bus.TaskQueue, len(p.queues))
 	for name, q := range p.queues {

@@ -46,6 +46,9 @@ type Worker struct {
 	cons   *bus.Consumer
 	slots  chan struct{}
 
+	outbox  chan outgoing // task_responses to send, in order (sendOutbox)
+	stopped chan struct{} // closed when Run returns: the outbox sends what it holds and stops
+
 	mu      sync.Mutex
 	reg     *bus.Registration
 	hosted  map[string]*hostedExec // by execution id
@@ -80,6 +83,7 @@ func NewWorker(rdb redis.UniversalClient, ps PubSub, model LLM, cfg WorkerConfig
 		cfg: cfg, rdb: rdb, ps: ps, model: model, logger: cfg.Logger.With("worker", cfg.Name),
 		self: "worker-" + cfg.Name, queue: q, cons: q.Consumer(cfg.Name),
 		slots:  make(chan struct{}, cfg.Concurrency),
+		outbox: make(chan outgoing, 1024), stopped: make(chan struct{}),
 		hosted: map[string]*hostedExec{}, results: map[string]*bus.TaskQueue{},
 	}, nil
 }
@@ -109,6 +113,15 @@ func (w *Worker) Run(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = sub.Close(cctx)
+	}()
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		w.sendOutbox()
+	}()
+	defer func() {
+		close(w.stopped)
+		<-sent
 	}()
 	w.wg.Add(3)
 	go func() {
@@ -502,8 +515,97 @@ func (w *Worker) reply(ctx context.Context, server string, t bus.Task, attempt i
 	w.ack(ctx, t)
 }
 
-// send adds a task_response to the server's result stream.
+// send adds a task_response to the server's result stream, after every
+// one posted before it, and waits until it is there.
 func (w *Worker) send(ctx context.Context, server string, t bus.Task, res resultPayload) error {
+	sent := w.post(server, t, res, true)
+	select {
+	case err := <-sent:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// outgoing is a task_response waiting in the worker's outbox.
+type outgoing struct {
+	server string
+	task   bus.Task
+	sent   chan error // gets the outcome
+}
+
+// post queues a task_response for the server's result stream without
+// waiting: an agent's events do not hold up its conversation. The outbox
+// sends in order, so a node's result, posted after its events, never
+// overtakes them (the server ends the node, and maybe the execution, when
+// its result arrives).
+//
+// sent is nil for a post nobody waits for: a failure to send it is logged.
+func (w *Worker) post(server string, t bus.Task, res resultPayload, wait bool) (sent chan error) {
+	if wait {
+		sent = make(chan error, 1)
+	}
+	fail := func(err error) chan error {
+		if sent != nil {
+			sent <- err
+		} else {
+			w.logger.Warn("sending to the server failed", "execution_id", t.ExecutionID, "node_id", t.NodeID, "op", res.Op, "err", err)
+		}
+		return sent
+	}
+	payload, err := json.Marshal(res)
+	if err != nil {
+		return fail(fmt.Errorf("encode %s: %w", res.Op, err))
+	}
+	t.Kind, t.Payload = bus.TypeTaskResponse, payload
+	select {
+	case w.outbox <- outgoing{server: server, task: t, sent: sent}:
+	case <-w.stopped:
+		return fail(errors.New("the worker has stopped"))
+	}
+	return sent
+}
+
+// sendOutbox sends what post queued, in order, a pipeline of what has
+// gathered at a time, until the outbox is closed.
+func (w *Worker) sendOutbox() {
+	batch := make([]outgoing, 0, 64)
+	for {
+		var first outgoing
+		select {
+		case first = <-w.outbox:
+		case <-w.stopped:
+			// What was posted before the stop still goes out.
+			select {
+			case first = <-w.outbox:
+			default:
+				return
+			}
+		}
+		batch = append(batch[:0], first)
+	gather:
+		for len(batch) < cap(batch) {
+			select {
+			case o := <-w.outbox:
+				batch = append(batch, o)
+			default:
+				break gather
+			}
+		}
+		for len(batch) > 0 {
+			// One pipeline per server's stream, keeping the order.
+			n := 1
+			for n < len(batch) && batch[n].server == batch[0].server {
+				n++
+			}
+			w.flush(batch[:n])
+			batch = batch[n:]
+		}
+	}
+}
+
+func (w *Worker) flush(batch []outgoing) {
+	server := batch[0].server
 	w.mu.Lock()
 	q, ok := w.results[server]
 	if !ok {
@@ -511,15 +613,24 @@ func (w *Worker) send(ctx context.Context, server string, t bus.Task, res result
 		w.results[server] = q
 	}
 	w.mu.Unlock()
-	payload, err := json.Marshal(res)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", res.Op, err)
+	tasks := make([]bus.Task, len(batch))
+	for i, o := range batch {
+		tasks[i] = o.task
 	}
-	t.Kind, t.Payload = bus.TypeTaskResponse, payload
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err = q.Submit(sctx, t)
-	return err
+	ids, err := q.SubmitAll(ctx, tasks)
+	for i, o := range batch {
+		switch {
+		case o.sent == nil && i >= len(ids):
+			w.logger.Warn("sending to the server failed", "execution_id", o.task.ExecutionID, "node_id", o.task.NodeID, "err", err)
+		case o.sent == nil:
+		case i < len(ids):
+			o.sent <- nil
+		default:
+			o.sent <- err
+		}
+	}
 }
 
 // release drops the agents of an execution: their subscriptions close
@@ -624,9 +735,7 @@ func (he *hostedExec) emit(node string, attempt int, ev agentEvent) {
 // event sends one event of an agent to the server.
 func (he *hostedExec) event(node string, attempt int, ev remoteEvent) {
 	res := resultPayload{Op: opEvent, Worker: he.w.cfg.Name, Event: &ev}
-	if err := he.w.send(he.ctx, he.server, bus.Task{ExecutionID: he.id, NodeID: node, Attempt: attempt}, res); err != nil && he.ctx.Err() == nil {
-		he.w.logger.Warn("sending an event to the server failed", "execution_id", he.id, "node_id", node, "kind", ev.Kind, "err", err)
-	}
+	he.w.post(he.server, bus.Task{ExecutionID: he.id, NodeID: node, Attempt: attempt}, res, false)
 }
 
 // attemptOf is the attempt an agent is hosted under here.
