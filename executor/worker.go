@@ -464,17 +464,22 @@ func (w *Worker) run(ctx context.Context, t bus.Task, p taskPayload) {
 		w.reply(ctx, p.Server, t, attempt, res)
 		return
 	}
+	// The lease is renewed from here on, also while the node waits for a
+	// free slot: a worker busy with other nodes still has this one, and
+	// the server must not place it again.
+	tctx, release := w.cons.Hold(he.ctx, t)
+	defer release()
 	select {
 	case w.slots <- struct{}{}:
-	case <-he.ctx.Done():
-		w.ack(ctx, t)
+	case <-tctx.Done():
+		if he.ctx.Err() != nil {
+			w.ack(ctx, t)
+		}
 		return
 	}
 	defer func() { <-w.slots }()
 	w.setInUse(+1)
 	defer w.setInUse(-1)
-	tctx, release := w.cons.Hold(he.ctx, t)
-	defer release()
 	if !p.Deadline.IsZero() {
 		var cancel context.CancelFunc
 		tctx, cancel = context.WithDeadline(tctx, p.Deadline)
