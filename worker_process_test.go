@@ -61,7 +61,8 @@ type workerModel struct {
 	answered map[string]int // kind of call → replies sent
 	usage    workflow.Usage // the usage of every reply sent
 	hang     func(kind string, n int) bool
-	hung     chan string // the kind of each hung request
+	hung     chan string   // the kind of each hung request
+	delay    time.Duration // before every reply
 }
 
 // The kinds of model calls of askFlow, with the usage the model reports.
@@ -105,7 +106,7 @@ func (m *workerModel) reply(req openai.ChatCompletionRequest) llmtest.Reply {
 	m.answered[kind]++
 	u := callUsage[kind]
 	m.usage = m.usage.Add(workflow.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens})
-	return llmtest.Reply{Content: content, Usage: &u}
+	return llmtest.Reply{Content: content, Usage: &u, Delay: m.delay}
 }
 
 // workerRig is a redis-server, two worker processes and a server process
@@ -848,4 +849,40 @@ func TestWorkerKilledWhileItsAgentAnswers(t *testing.T) {
 	if counts["expert answer"] != 1 || x.Usage != answered {
 		t.Fatalf("the model answered %v; usage %+v, want %+v as answered", counts, x.Usage, answered)
 	}
+}
+
+// TestWorkerQueueLongerThanTheLease gives each worker room for one node at
+// a time and a model that takes a while, so that nodes wait on a worker
+// for longer than the lease before they run. A node waiting its turn on a
+// live worker is not lost: no agent is placed again, and every execution
+// succeeds.
+func TestWorkerQueueLongerThanTheLease(t *testing.T) {
+	t.Parallel()
+	r := newWorkerRig(t, 1)
+	r.model.mu.Lock()
+	r.model.delay = 150 * time.Millisecond
+	r.model.mu.Unlock()
+	const n = 16
+	ids := make([]string, n)
+	started := time.Now()
+	for i := range ids {
+		ids[i] = r.start(t, `{"async_execution":true}`)
+	}
+	for _, id := range ids {
+		x := r.wait(t, id, 60*time.Second)
+		if x.Status != workflow.ExecSuccess || x.Placement != workflow.PlacementWorkers || x.PlacementFallbackReason != "" {
+			t.Fatalf("execution %s: status %s placement %s (%q) error %q", id, x.Status, x.Placement, x.PlacementFallbackReason, x.Error)
+		}
+		for node, s := range x.NodeStates {
+			if s.Attempt > 1 {
+				t.Errorf("execution %s: node %s ran %d times (on %s), though no worker was lost", id, node, s.Attempt, s.Worker)
+			}
+		}
+		for _, l := range x.Logs {
+			if strings.Contains(l.Message, "was lost") {
+				t.Errorf("execution %s: %s", id, l.Message)
+			}
+		}
+	}
+	t.Logf("%d executions in %s with one node at a time per worker", n, time.Since(started).Round(time.Millisecond))
 }
