@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -386,10 +387,24 @@ func (w *workerProc) waitHealthy(t *testing.T) {
 // kill sends the worker SIGKILL and waits until it is gone.
 func (w *workerProc) kill(t *testing.T) {
 	t.Helper()
-	if err := w.cmd.Process.Kill(); err != nil {
+	w.stop(t, syscall.SIGKILL)
+}
+
+// stop sends the worker sig and waits until it is gone; after SIGTERM it
+// must exit cleanly.
+func (w *workerProc) stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := w.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	<-w.done
+	select {
+	case err := <-w.done:
+		if sig == syscall.SIGTERM && err != nil {
+			t.Fatalf("worker %s exited with %v after SIGTERM", w.name, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("worker %s did not exit after %s", w.name, sig)
+	}
 }
 
 // waitMatch waits until the log has a line matching re and returns the
@@ -507,12 +522,22 @@ func usageOf(us ...openai.Usage) workflow.Usage {
 	return sum
 }
 
-// TestWorkerKilledWhileItsNodeRuns kills with SIGKILL the worker whose node
-// is waiting on the model: after the lease the server claims the task,
-// places the agent on the other worker, and the node runs there as
-// attempt 2. Nothing of the lost attempt may show twice in the record.
+// TestWorkerKilledWhileItsNodeRuns stops the worker whose node is waiting
+// on the model, with SIGKILL, and with SIGTERM (a stop that does not wait
+// for its nodes): after the lease the server claims the task, places the
+// agent on the other worker, and the node runs there as attempt 2.
+// Nothing of the lost attempt may show twice in the record.
 func TestWorkerKilledWhileItsNodeRuns(t *testing.T) {
 	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		t.Run(map[syscall.Signal]string{syscall.SIGKILL: "SIGKILL", syscall.SIGTERM: "SIGTERM"}[sig], func(t *testing.T) {
+			t.Parallel()
+			workerStoppedWhileItsNodeRuns(t, sig)
+		})
+	}
+}
+
+func workerStoppedWhileItsNodeRuns(t *testing.T, sig syscall.Signal) {
 	r := newWorkerRig(t, 16)
 	hangs := 0
 	r.model.mu.Lock()
@@ -534,10 +559,10 @@ func TestWorkerKilledWhileItsNodeRuns(t *testing.T) {
 	victim := r.runningOn(t, id, "asker")
 	other := map[string]string{"w1": "w2", "w2": "w1"}[victim]
 	killed := time.Now()
-	r.workers[victim].kill(t)
+	r.workers[victim].stop(t, sig)
 
 	x := r.wait(t, id, 30*time.Second)
-	t.Logf("killed %s; the execution ended %s later", victim, time.Since(killed).Round(time.Millisecond))
+	t.Logf("stopped %s with %s; the execution ended %s later", victim, sig, time.Since(killed).Round(time.Millisecond))
 	if x.Status != workflow.ExecSuccess || x.Placement != workflow.PlacementWorkers {
 		t.Fatalf("status %s placement %s (%q) error %q", x.Status, x.Placement, x.PlacementFallbackReason, x.Error)
 	}
