@@ -171,6 +171,21 @@ func (g *guard) settle(a *askedOnce, answer, id string, ok bool) {
 	close(a.done)
 }
 
+// forget drops an admitted ask whose answer will never be settled (its
+// asker was lost with its worker): the same question asked again is a new
+// ask, not a repeat that waits for it. A repeat already waiting on it
+// learns that it failed, with why.
+func (g *guard) forget(a *askedOnce, why string) {
+	g.mu.Lock()
+	for k, v := range g.questions {
+		if v == a {
+			delete(g.questions, k)
+		}
+	}
+	g.mu.Unlock()
+	g.settle(a, why, "", false)
+}
+
 func (g *guard) admitLLMCall(context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()

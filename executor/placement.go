@@ -778,6 +778,7 @@ func (pl *placement) answer(ctx context.Context, m bus.Message) (string, error) 
 			var id [8]byte
 			_, _ = rand.Read(id[:])
 			out.Ticket = hex.EncodeToString(id[:])
+			adm.ticket.node = req.Node
 			pl.mu.Lock()
 			pl.tickets[out.Ticket] = adm.ticket
 			pl.mu.Unlock()
@@ -837,6 +838,7 @@ func (pl *placement) move(node, worker string, attempt int) {
 		pl.used[next] = true
 	}
 	pl.mu.Unlock()
+	pl.forgetAsks(node)
 	// The node's run waiting on moved sends its task to the new host once
 	// moved is closed: the host task must be on that worker's stream
 	// before it, or the worker reads the run of an agent it does not host.
@@ -854,6 +856,32 @@ func (pl *placement) move(node, worker string, attempt int) {
 	close(moved)
 	pl.x.log(slog.LevelWarn, node, "Worker %s was lost (its task's lease of %s lapsed); agent %s is now hosted by %s, attempt %d",
 		worker, pl.p.lease, node, where, newAttempt)
+}
+
+// forgetAsks drops the asks that node's agent (every agent when node is
+// "") made on a worker that was admitted and not settled yet: its host
+// was lost, and their settle events with it, so that the loop guard would
+// hold the same question asked again as a repeat waiting for ever.
+func (pl *placement) forgetAsks(node string) {
+	pl.mu.Lock()
+	var lost []*askedOnce
+	for ticket, a := range pl.tickets {
+		if node == "" || a.node == node {
+			lost = append(lost, a)
+			delete(pl.tickets, ticket)
+		}
+	}
+	pl.mu.Unlock()
+	// The executions of a server always have its in-process guard.
+	g, ok := pl.x.guard.(*guard)
+	for _, a := range lost {
+		why := "the asking agent's worker was lost before the answer came"
+		if ok {
+			g.forget(a, why)
+		} else {
+			pl.x.guard.settle(a, why, "", false)
+		}
+	}
 }
 
 // dissolve moves every agent into the server for the rest of the run,
@@ -878,6 +906,7 @@ func (pl *placement) dissolve(cause error) {
 		moved = append(moved, id)
 	}
 	pl.mu.Unlock()
+	pl.forgetAsks("")
 	slices.Sort(moved)
 	pl.x.log(slog.LevelWarn, "", "%s; the server hosts %s", reason, strings.Join(moved, ", "))
 	pl.x.setHeader(func(h *workflow.Execution) { h.PlacementFallbackReason = reason })
