@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -151,7 +152,68 @@ func newWorkerRig(t *testing.T, concurrency int) *workerRig {
 		t.Fatalf("create workflow: %d %v", code, created)
 	}
 	r.wfID = created["id"].(string)
+	// Before the processes stop (cleanups run last first).
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("Redis at the end:\n%s", r.describeRedis())
+		}
+	})
 	return r
+}
+
+// describeRedis says what Redis holds of worker mode: registered
+// workers, streams with their groups, consumers and pending entries, and
+// agent channels; it is logged when a test fails.
+func (r *workerRig) describeRedis() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var b strings.Builder
+	ws, err := bus.ListWorkers(ctx, r.rdb)
+	fmt.Fprintf(&b, "workers (%v):\n", err)
+	for _, w := range ws {
+		fmt.Fprintf(&b, "  %s in use %d/%d, agents %v\n", w.Name, w.InUse, w.Capacity, w.Agents)
+	}
+	keys, _ := r.rdb.Keys(ctx, "switchboard:*").Result()
+	slices.Sort(keys)
+	for _, k := range keys {
+		if typ, _ := r.rdb.Type(ctx, k).Result(); typ != "stream" {
+			continue
+		}
+		n, _ := r.rdb.XLen(ctx, k).Result()
+		fmt.Fprintf(&b, "stream %s: %d entries\n", k, n)
+		groups, _ := r.rdb.XInfoGroups(ctx, k).Result()
+		for _, g := range groups {
+			fmt.Fprintf(&b, "  group %s: pending %d, last delivered %s\n", g.Name, g.Pending, g.LastDeliveredID)
+			cs, _ := r.rdb.XInfoConsumers(ctx, k, g.Name).Result()
+			for _, c := range cs {
+				fmt.Fprintf(&b, "    consumer %s: pending %d, idle %s\n", c.Name, c.Pending, c.Idle)
+			}
+			ps, _ := r.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: k, Group: g.Name, Start: "-", End: "+", Count: 20}).Result()
+			for _, p := range ps {
+				msgs, _ := r.rdb.XRange(ctx, k, p.ID, p.ID).Result()
+				fmt.Fprintf(&b, "    pending %s of %s, idle %s, delivered %d: %v\n", p.ID, p.Consumer, p.Idle, p.RetryCount, msgs)
+			}
+		}
+	}
+	chans, _ := r.rdb.PubSubChannels(ctx, "*").Result()
+	slices.Sort(chans)
+	fmt.Fprintf(&b, "channels: %v\n", chans)
+	clients, _ := r.rdb.ClientList(ctx).Result()
+	fmt.Fprintf(&b, "clients:\n%s", clients)
+	return b.String()
+}
+
+// askTimeout makes the rig run askFlow with an ask timeout of seconds: an
+// ask whose answering agent is placed again gets its answer from the
+// query sent again at half of it.
+func (r *workerRig) askTimeout(t *testing.T, seconds int) {
+	t.Helper()
+	doc := strings.Replace(askFlow, `"communication_mode":"pubsub"`, fmt.Sprintf(`"communication_mode":"pubsub","ask_timeout_seconds":%d`, seconds), 1)
+	var created map[string]any
+	if code := postJSON(t, r.server.url+"/workflows/", doc, &created); code != 201 {
+		t.Fatalf("create workflow: %d %v", code, created)
+	}
+	r.wfID = created["id"].(string)
 }
 
 // waitRegistered waits until exactly names are in the worker registry.
@@ -810,12 +872,7 @@ func TestWorkerKilledWhileItsAgentAnswers(t *testing.T) {
 	r := newWorkerRig(t, 16)
 	// The resend comes at half the ask's timeout: 5 s here (15 s by
 	// default), after the failover (the lease, 2 s, and a claim check).
-	doc := strings.Replace(askFlow, `"communication_mode":"pubsub"`, `"communication_mode":"pubsub","ask_timeout_seconds":10`, 1)
-	var created map[string]any
-	if code := postJSON(t, r.server.url+"/workflows/", doc, &created); code != 201 {
-		t.Fatalf("create workflow: %d %v", code, created)
-	}
-	r.wfID = created["id"].(string)
+	r.askTimeout(t, 10)
 	hangs := 0
 	r.model.mu.Lock()
 	r.model.hang = func(kind string, _ int) bool { // the expert's answer, once
@@ -910,4 +967,109 @@ func TestWorkerQueueLongerThanTheLease(t *testing.T) {
 		}
 	}
 	t.Logf("%d executions in %s with one node at a time per worker", n, time.Since(started).Round(time.Millisecond))
+}
+
+// TestWorkerKilledUnderLoad kills one of two workers with SIGKILL while 40
+// executions run on them: every execution still succeeds, with its
+// communication once, and Redis is quiet afterwards.
+func TestWorkerKilledUnderLoad(t *testing.T) {
+	t.Parallel()
+	r := newWorkerRig(t, 8)
+	// Asks in flight to the killed worker's agents are sent again at half
+	// the ask's timeout: 3 s here, 15 s by default.
+	r.askTimeout(t, 6)
+	r.model.mu.Lock()
+	r.model.delay = 100 * time.Millisecond
+	r.model.mu.Unlock()
+	const n = 40
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = r.start(t, `{"async_execution":true}`)
+	}
+	// Kill w1 once the first execution has ended, while the rest run.
+	poll(t, 30*time.Second, func() error {
+		if x := r.get(t, ids[0]); !ended(x) {
+			return fmt.Errorf("the first execution is still %s", x.Status)
+		}
+		return nil
+	})
+	r.workers["w1"].kill(t)
+	moved := 0
+	for _, id := range ids {
+		x := r.wait(t, id, 60*time.Second)
+		if x.Status != workflow.ExecSuccess {
+			t.Fatalf("execution %s: status %s placement %s (%q) error %q", id, x.Status, x.Placement, x.PlacementFallbackReason, x.Error)
+		}
+		// Undisturbed; or the asker's node ran again after its ask was
+		// answered (the repeat is answered from the first answer), or
+		// while it waited for the answer (the lost ask is logged as it left).
+		if got := commShape(x); !slices.Equal(got, wantComm) && !slices.Equal(got, append(append([]string{}, wantComm...), wantComm...)) &&
+			!slices.Equal(got, append([]string{wantComm[0]}, wantComm...)) {
+			t.Fatalf("execution %s: communication log %q", id, got)
+		}
+		for _, s := range x.NodeStates {
+			if s.Attempt > 1 {
+				moved++
+			}
+		}
+	}
+	t.Logf("%d nodes ran again after the kill", moved)
+	if moved == 0 {
+		t.Fatal("no node ran again: the kill came after the work")
+	}
+	r.waitRegistered(t, "w2")
+	r.quiet(t, 40*time.Second)
+}
+
+// TestWorkerKilledWhileItsAskIsAnswered kills with SIGKILL the worker of
+// an agent that has asked the other agent (on the other worker) and waits
+// for the answer. The asker's node runs again on the other worker and asks
+// again: the lost attempt's ask, admitted by the server's loop guard but
+// never settled, must not hold the new ask as a repeat of it.
+func TestWorkerKilledWhileItsAskIsAnswered(t *testing.T) {
+	t.Parallel()
+	r := newWorkerRig(t, 16)
+	hangs := 0
+	r.model.mu.Lock()
+	r.model.hang = func(kind string, _ int) bool { // the expert's first answer
+		if kind == "expert answer" && hangs == 0 {
+			hangs++
+			return true
+		}
+		return false
+	}
+	r.model.mu.Unlock()
+
+	id := r.start(t, `{"async_execution":true}`)
+	select {
+	case <-r.model.hung:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the expert never answered")
+	}
+	victim := r.runningOn(t, id, "asker")
+	other := map[string]string{"w1": "w2", "w2": "w1"}[victim]
+	r.workers[victim].kill(t)
+
+	x := r.wait(t, id, 20*time.Second)
+	if x.Status != workflow.ExecSuccess || x.Placement != workflow.PlacementWorkers {
+		t.Fatalf("status %s placement %s (%q) error %q\ncommunication %q", x.Status, x.Placement, x.PlacementFallbackReason, x.Error, commShape(x))
+	}
+	asker := x.NodeStates["asker"]
+	if asker.Attempt != 2 || asker.Worker != other {
+		t.Fatalf("asker: attempt %d on %q, want attempt 2 on %s", asker.Attempt, asker.Worker, other)
+	}
+	// The lost attempt's ask is logged as it left; its answer never came.
+	want := append([]string{wantComm[0]}, wantComm...)
+	if got := commShape(x); !slices.Equal(got, want) {
+		t.Fatalf("communication log %q, want %q", got, want)
+	}
+	if out := x.NodeStates["expert"].Output.(string); out != "expert checked: asker learned: six times seven is forty-two" {
+		t.Fatalf("expert output %q", out)
+	}
+	r.model.mu.Lock()
+	answered := r.model.usage
+	r.model.mu.Unlock()
+	if x.Usage != answered {
+		t.Fatalf("usage %+v, want %+v as answered", x.Usage, answered)
+	}
 }
