@@ -1073,3 +1073,44 @@ func TestWorkerKilledWhileItsAskIsAnswered(t *testing.T) {
 		t.Fatalf("usage %+v, want %+v as answered", x.Usage, answered)
 	}
 }
+
+// TestServerKilledWhileItsAgentsRunOnWorkers kills the server with SIGKILL
+// while a node of its execution waits on the model on a worker. Nobody
+// will send the release: the workers notice the server is gone, drop its
+// agents and stop its node, and leave nothing behind on Redis.
+func TestServerKilledWhileItsAgentsRunOnWorkers(t *testing.T) {
+	t.Parallel()
+	r := newWorkerRig(t, 16)
+	r.model.mu.Lock()
+	r.model.hang = func(kind string, _ int) bool { return kind == "asker task" }
+	r.model.mu.Unlock()
+	id := r.start(t, `{"async_execution":true}`)
+	select {
+	case <-r.model.hung:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the asker never called the model")
+	}
+	r.runningOn(t, id, "asker")
+	if err := r.server.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-r.server.done
+	poll(t, 20*time.Second, func() error {
+		ws, err := bus.ListWorkers(t.Context(), r.rdb)
+		if err != nil {
+			return err
+		}
+		for _, w := range ws {
+			if len(w.Agents) > 0 || w.InUse > 0 {
+				return fmt.Errorf("worker %s still hosts %v, runs %d", w.Name, w.Agents, w.InUse)
+			}
+		}
+		return nil
+	})
+	r.quiet(t, 20*time.Second)
+	keys, _ := r.rdb.Keys(t.Context(), "switchboard:results:*").Result()
+	for _, k := range keys {
+		m, _ := r.rdb.XRange(t.Context(), k, "-", "+").Result()
+		t.Logf("%s: %v", k, m)
+	}
+}
