@@ -203,6 +203,9 @@ func (w *writer) add(j *job) {
 		}
 	}
 	if j.fn == nil && j.stmt != stmtExecution {
+		if encodeJob(j); j.err != nil {
+			return
+		}
 		w.addToChunk(j)
 		return
 	}
