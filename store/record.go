@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 
 	"github.com/switchboard-dev/switchboard/workflow"
@@ -38,11 +37,10 @@ type job struct {
 
 	// set by newEventJob: a header is an upsert of its execution's row
 	// (stmt, args); any other event is its storedForm (stored), which the
-	// writer encodes (data) into its execution's chunk.
+	// writer encodes into its execution's chunk.
 	stmt   int
 	args   []any
 	stored any
-	data   []byte
 	err    error // set before the writer sees the job, or by its encoding: the event is malformed
 }
 
@@ -59,7 +57,7 @@ type eventRef struct {
 // not the open values: node output, message metadata, a context value). A
 // malformed event still goes to the writer with its error set, so it is
 // reported in order by Flush. The writer encodes the stored struct (see
-// encodeJob): the caller goes on with its run meanwhile, on the other core.
+// addToChunk): the caller goes on with its run meanwhile, on the other core.
 func newEventJob(ev workflow.Event, wait bool) *job {
 	j := &job{}
 	if wait {
@@ -161,28 +159,20 @@ func prepare(j *job, ev *workflow.Event) error {
 	return nil
 }
 
-// encodeJob encodes the stored form of event job j into j.data, in the
-// writer; a value that has no JSON form makes j malformed.
-func encodeJob(j *job) {
-	stored := j.stored
-	j.stored = nil
-	data, err := json.Marshal(stored)
-	if err == nil {
-		j.data = data
-		return
-	}
-	switch s := stored.(type) {
+// encodeFailure is the error of event job j whose stored form could not be
+// encoded: a value with no JSON form.
+func encodeFailure(j *job, err error) error {
+	switch s := j.stored.(type) {
 	case *storedNode:
-		j.err = invalidEvent(j.ev, err, "encode output of node %s", s.Node)
+		return invalidEvent(j.ev, err, "encode output of node %s", s.Node)
 	case *storedContext:
-		j.err = invalidEvent(j.ev, err, "encode shared-context value %s", s.Key)
+		return invalidEvent(j.ev, err, "encode shared-context value %s", s.Key)
 	case *storedMessage:
-		j.err = invalidEvent(j.ev, err, "encode message metadata")
+		return invalidEvent(j.ev, err, "encode message metadata")
 	case *storedLog:
-		j.err = invalidEvent(j.ev, err, "encode log entry")
-	default:
-		j.err = invalidEvent(j.ev, err, "encode error entry")
+		return invalidEvent(j.ev, err, "encode log entry")
 	}
+	return invalidEvent(j.ev, err, "encode error entry")
 }
 
 // submit hands j to the writer. It fails only when the DB is closed. It
