@@ -2,6 +2,7 @@ package llm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -172,6 +173,9 @@ func (c *OpenAI) Chat(ctx context.Context, r Request) (Response, error) {
 			}
 			return Response{}, wrapForAgent(r.Agent, &Error{Status: status, Attempts: attempt, Err: err})
 		}
+		if !retryable && len(r.Tools) > 0 && toolsRefused(status, err) {
+			err = fmt.Errorf("%w: %w", ErrToolsRefused, err)
+		}
 		if !retryable || delivered || attempt > c.maxRetries {
 			return Response{}, wrapForAgent(r.Agent, &Error{Status: status, Retryable: retryable, Attempts: attempt, Err: err})
 		}
@@ -194,9 +198,21 @@ func (c *OpenAI) request(r Request) openai.ChatCompletionRequest {
 	}
 	msgs := make([]openai.ChatCompletionMessage, len(r.Messages))
 	for i, m := range r.Messages {
-		msgs[i] = openai.ChatCompletionMessage{Role: m.Role, Content: m.Content}
+		msgs[i] = openai.ChatCompletionMessage{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID}
+		for _, tc := range m.ToolCalls {
+			msgs[i].ToolCalls = append(msgs[i].ToolCalls, openai.ToolCall{ID: tc.ID, Type: openai.ToolTypeFunction,
+				Function: openai.FunctionCall{Name: tc.Name, Arguments: tc.Arguments}})
+		}
 	}
 	req := openai.ChatCompletionRequest{Model: model, Messages: msgs}
+	for _, t := range r.Tools {
+		params := t.Parameters
+		if len(params) == 0 {
+			params = json.RawMessage(`{"type":"object","properties":{}}`)
+		}
+		req.Tools = append(req.Tools, openai.Tool{Type: openai.ToolTypeFunction,
+			Function: &openai.FunctionDefinition{Name: t.Name, Description: t.Description, Parameters: params}})
+	}
 	if r.Temperature != nil {
 		t := float32(*r.Temperature)
 		if t == 0 {
@@ -222,6 +238,21 @@ func (c *OpenAI) request(r Request) openai.ChatCompletionRequest {
 	}
 	return req
 }
+
+// toolsRefused reports a rejection that names the tools: how OpenAI-compatible servers
+// without function calling (older Ollama models, some vLLM and LM Studio setups) answer a
+// request with "tools", e.g. 400 "registry.ollama.ai/library/x does not support tools".
+func toolsRefused(status int, err error) bool {
+	if status < 400 || status >= 500 {
+		return false
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "tool") || strings.Contains(msg, "function")
+}
+
+// CallsTools reports that the client carries Request.Tools (see ToolCaller); whether the
+// provider accepts them shows in the first request (ErrToolsRefused).
+func (c *OpenAI) CallsTools() bool { return true }
 
 // reasoningModel reports the OpenAI model families that take max_completion_tokens only.
 func reasoningModel(model string) bool {
@@ -267,6 +298,9 @@ func (c *OpenAI) complete(ctx context.Context, req openai.ChatCompletionRequest)
 		return Response{}, ErrNoChoices
 	}
 	res := Response{Content: resp.Choices[0].Message.Content, Model: resp.Model}
+	for _, tc := range resp.Choices[0].Message.ToolCalls {
+		res.ToolCalls = append(res.ToolCalls, ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+	}
 	if res.Model == "" {
 		res.Model = req.Model
 	}
@@ -278,7 +312,7 @@ func (c *OpenAI) complete(ctx context.Context, req openai.ChatCompletionRequest)
 	if res.Usage == (Usage{}) {
 		// Some compatible servers omit usage; an estimate, marked so, beats reporting a free
 		// call.
-		res.Usage = estimateUsage(req.Messages, res.Content)
+		res.Usage = estimateUsage(req.Messages, res.Content+toolCallsText(res.ToolCalls))
 	}
 	return res, nil
 }
@@ -297,6 +331,7 @@ func (c *OpenAI) stream(ctx context.Context, req openai.ChatCompletionRequest, o
 		chunks    int
 		choices   bool
 		delivered bool
+		calls     toolCallAssembler
 	)
 	for {
 		chunk, err := st.Recv()
@@ -324,6 +359,9 @@ func (c *OpenAI) stream(ctx context.Context, req openai.ChatCompletionRequest, o
 				delivered = true
 				onDelta(d)
 			}
+			for _, tc := range ch.Delta.ToolCalls {
+				calls.add(tc)
+			}
 		}
 	}
 	if chunks == 0 {
@@ -334,7 +372,7 @@ func (c *OpenAI) stream(ctx context.Context, req openai.ChatCompletionRequest, o
 	if !choices {
 		return Response{}, delivered, ErrNoChoices
 	}
-	res := Response{Content: content.String(), Model: model}
+	res := Response{Content: content.String(), Model: model, ToolCalls: calls.calls()}
 	if res.Model == "" {
 		res.Model = req.Model
 	}
@@ -343,9 +381,65 @@ func (c *OpenAI) stream(ctx context.Context, req openai.ChatCompletionRequest, o
 	}
 	if res.Usage == (Usage{}) {
 		// A server that ignores stream_options.include_usage sends no usage chunk.
-		res.Usage = estimateUsage(req.Messages, res.Content)
+		res.Usage = estimateUsage(req.Messages, res.Content+toolCallsText(res.ToolCalls))
 	}
 	return res, delivered, nil
+}
+
+// toolCallAssembler puts streamed tool calls together. A provider streams each call in
+// pieces that share its index: the first piece carries the id and the name, the next ones
+// more of the arguments' JSON text. A piece without an index (some servers send whole calls
+// that way) is a call of its own.
+type toolCallAssembler struct {
+	list    []*ToolCall
+	byIndex map[int]*ToolCall
+}
+
+func (a *toolCallAssembler) add(tc openai.ToolCall) {
+	var cur *ToolCall
+	if tc.Index != nil {
+		cur = a.byIndex[*tc.Index]
+	}
+	if cur == nil {
+		cur = &ToolCall{}
+		a.list = append(a.list, cur)
+		if tc.Index != nil {
+			if a.byIndex == nil {
+				a.byIndex = map[int]*ToolCall{}
+			}
+			a.byIndex[*tc.Index] = cur
+		}
+	}
+	if tc.ID != "" {
+		cur.ID = tc.ID
+	}
+	if cur.Name == "" {
+		// Some servers repeat the name in every piece; it is never split.
+		cur.Name = tc.Function.Name
+	}
+	cur.Arguments += tc.Function.Arguments
+}
+
+// calls returns the assembled calls in the order their first pieces came.
+func (a *toolCallAssembler) calls() []ToolCall {
+	if len(a.list) == 0 {
+		return nil
+	}
+	out := make([]ToolCall, len(a.list))
+	for i, c := range a.list {
+		out[i] = *c
+	}
+	return out
+}
+
+// toolCallsText is the text of tool calls, for estimating their tokens.
+func toolCallsText(calls []ToolCall) string {
+	var b strings.Builder
+	for _, c := range calls {
+		b.WriteString(c.Name)
+		b.WriteString(c.Arguments)
+	}
+	return b.String()
 }
 
 // classify tells the HTTP status of a failed attempt, and whether the failure may pass by
@@ -427,6 +521,9 @@ func estimateUsage(msgs []openai.ChatCompletionMessage, completion string) Usage
 	prompt := 0
 	for _, m := range msgs {
 		prompt += estimateTokens(m.Content)
+		for _, tc := range m.ToolCalls {
+			prompt += estimateTokens(tc.Function.Name + tc.Function.Arguments)
+		}
 	}
 	out := estimateTokens(completion)
 	return Usage{PromptTokens: prompt, CompletionTokens: out, TotalTokens: prompt + out, Estimated: true}
