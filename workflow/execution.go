@@ -28,6 +28,10 @@ const (
 	CommResponse  = "response"
 	CommBroadcast = "broadcast"
 	CommContext   = "context_update"
+	// CommToolCall is a tool call of a node's model: the tool, its
+	// arguments, a summary of its result, latency and any error, next to
+	// the ask or response entries the call makes.
+	CommToolCall = "tool_call"
 )
 
 // Terminal reports whether an execution status is final.
@@ -109,6 +113,9 @@ type NodeState struct {
 	// running it (2 and up); 0 or 1 is the first.
 	Worker  string `json:"worker,omitempty"`
 	Attempt int    `json:"attempt,omitempty"`
+	// ToolMode is how the node's model reached the others in its last
+	// model call: native tool calls or text CALL: lines (see AIConfig).
+	ToolMode string `json:"tool_mode,omitempty"`
 }
 
 // LogEntry is one line of an execution's log.
