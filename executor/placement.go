@@ -511,7 +511,8 @@ func (p *workerPool) place(ctx context.Context, x *execution) (*placement, strin
 		return nil, "the workflow could not be encoded for the workers: " + err.Error()
 	}
 	pl.payloads = taskPayload{Op: opHost, Workflow: doc, Secrets: x.wf.Secrets(x.rec.Inputs),
-		AskTimeoutMS: x.askTimeout.Milliseconds(), Limits: &limits, MaxRounds: x.e.cfg.MaxRounds}
+		AskTimeoutMS: x.askTimeout.Milliseconds(), Limits: &limits, MaxRounds: x.e.cfg.MaxRounds,
+		ToolMode: x.e.cfg.ToolMode}
 	p.mu.Lock()
 	p.execs[x.rec.ID] = pl
 	p.mu.Unlock()
@@ -739,6 +740,8 @@ func (pl *placement) event(node string, attempt int, ev remoteEvent) {
 			res.err = errors.New(ev.Key)
 		}
 		x.recordBroadcast(node, ev.Text, ev.Types, res)
+	case "tool_mode":
+		x.onAgentEvent(agentEvent{node: node, toolMode: ev.Text})
 	case "settle":
 		pl.mu.Lock()
 		a := pl.tickets[ev.Ticket]
@@ -784,6 +787,10 @@ func (pl *placement) answer(ctx context.Context, m bus.Message) (string, error) 
 		}
 	case rpcAdmitCall:
 		if err := x.guard.admitLLMCall(ctx); err != nil {
+			out.Refusal = workflow.ErrorMessage(err)
+		}
+	case rpcAdmitTool:
+		if err := x.guard.admitToolCall(ctx); err != nil {
 			out.Refusal = workflow.ErrorMessage(err)
 		}
 	case rpcGetShared:

@@ -39,6 +39,7 @@ const (
 
 	rpcAdmitAsk     = "admit_ask"
 	rpcAdmitCall    = "admit_call"
+	rpcAdmitTool    = "admit_tool"
 	rpcGetShared    = "get_shared"
 	rpcSystemPrompt = "system_prompt"
 	noteDelta       = "delta"
@@ -61,6 +62,7 @@ type taskPayload struct {
 	AskTimeoutMS int64           `json:"ask_timeout_ms,omitempty"`
 	Limits       *Limits         `json:"limits,omitempty"`
 	MaxRounds    int             `json:"max_rounds,omitempty"`
+	ToolMode     string          `json:"tool_mode,omitempty"` // the default tool mode of the server
 
 	// run: the node's opening messages, rendered by the server, and the
 	// node's deadline.
@@ -88,13 +90,13 @@ type remoteError struct {
 
 // remoteEvent is one thing an agent hosted by a worker reports.
 type remoteEvent struct {
-	Kind string `json:"kind"` // usage, log, comm, shared, broadcast, settle
+	Kind string `json:"kind"` // usage, log, comm, shared, broadcast, settle, tool_mode
 
 	Usage *workflow.Usage `json:"usage,omitempty"` // usage
 	Model string          `json:"model,omitempty"`
 
 	Level int    `json:"level,omitempty"` // log: slog level
-	Text  string `json:"text,omitempty"`  // log line; broadcast message; settled answer
+	Text  string `json:"text,omitempty"`  // log line; broadcast message; settled answer; tool mode
 
 	Comm *workflow.CommEntry `json:"comm,omitempty"` // comm
 

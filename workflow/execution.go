@@ -113,9 +113,6 @@ type NodeState struct {
 	// running it (2 and up); 0 or 1 is the first.
 	Worker  string `json:"worker,omitempty"`
 	Attempt int    `json:"attempt,omitempty"`
-	// ToolMode is how the node's model reached the others in its last
-	// model call: native tool calls or text CALL: lines (see AIConfig).
-	ToolMode string `json:"tool_mode,omitempty"`
 }
 
 // LogEntry is one line of an execution's log.
