@@ -96,11 +96,14 @@ func (a *agent) toolRound(ctx context.Context, msgs []llm.Message, resp llm.Resp
 // nativePrompt returns msgs with the communication guide of the system
 // message, which teaches CALL: lines, replaced by a short note.
 func nativePrompt(msgs []llm.Message) []llm.Message {
-	if len(msgs) == 0 || msgs[0].Role != llm.RoleSystem || !strings.Contains(msgs[0].Content, guideIntro) {
+	// A node without a system_prompt has the guide at the start, its
+	// leading blank line trimmed.
+	guide, note := strings.TrimLeft(guideIntro, "\n"), strings.TrimLeft(nativeNote, "\n")
+	if len(msgs) == 0 || msgs[0].Role != llm.RoleSystem || !strings.Contains(msgs[0].Content, guide) {
 		return msgs
 	}
 	out := append([]llm.Message(nil), msgs...)
-	out[0].Content = strings.Replace(out[0].Content, guideIntro, nativeNote, 1)
+	out[0].Content = strings.Replace(out[0].Content, guide, note, 1)
 	return out
 }
 
