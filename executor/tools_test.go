@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -267,5 +268,76 @@ func TestAutoFallsBackToText(t *testing.T) {
 	// a: refused + task + follow-up; b: refused + answer + refused + own run.
 	if n := srv.Requests(); n != 7 {
 		t.Errorf("%d model requests, want 7", n)
+	}
+}
+
+// TestToolCallSecretsAreMasked: a secret the model puts in a tool call's
+// arguments, and gets back in its result, is masked in the record's
+// tool_call entries like everywhere else.
+func TestToolCallSecretsAreMasked(t *testing.T) {
+	t.Parallel()
+	const secret = "sk-live-ZYXW987654"
+	model, _ := openAIModel(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
+		if res, ok := toolResults(req); ok {
+			return llmtest.Reply{Content: "done: " + res}
+		}
+		if len(req.Tools) > 0 && strings.Contains(req.Messages[len(req.Messages)-1].Content, secret) {
+			return llmtest.Reply{ToolCalls: []llmtest.ToolCall{
+				{ID: "s1", Name: "set_shared_context", Arguments: `{"key":"k","value":"` + secret + `"}`},
+				{ID: "s2", Name: "get_shared_context", Arguments: `{"key":"k"}`}}}
+		}
+		return llmtest.Reply{Content: "nothing to do"}
+	})
+	e := newEnv(t, model, nil, executor.Config{ToolMode: workflow.ToolModeNative})
+	w := parse(t, `{"name":"secret","nodes":[
+		{"id":"a","type":"ai-processor","config":{"can_communicate":true,"prompt":"use {{api_key}}"}},
+		{"id":"b","type":"ai-processor","config":{"can_communicate":true}}],
+		"variables":[{"name":"api_key","value":"placeholder","secret":true}]}`)
+	x := e.run(t, w, executor.Options{Inputs: map[string]any{"api_key": secret}})
+	tools := commOf(x, workflow.CommToolCall)
+	if x.Status != workflow.ExecSuccess || len(tools) != 2 {
+		t.Fatalf("status %s, tool calls %+v", x.Status, tools)
+	}
+	record, _ := json.Marshal(x)
+	if strings.Contains(string(record), secret) {
+		t.Fatalf("the record leaks the secret: %s", record)
+	}
+	if args, _ := tools[0].Metadata["arguments"].(map[string]any); args["value"] != workflow.Mask || !strings.Contains(tools[1].Content, workflow.Mask) {
+		t.Errorf("tool_call entries %+v", tools)
+	}
+}
+
+// TestToolRoundsAreBounded: a model that keeps calling tools gets their
+// results for 3 follow-up rounds, then its calls are refused for one last
+// turn, and its reply then is the node's output whatever it holds.
+func TestToolRoundsAreBounded(t *testing.T) {
+	t.Parallel()
+	var (
+		mu   sync.Mutex
+		last string
+	)
+	model, srv := openAIModel(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
+		if res, ok := toolResults(req); ok {
+			mu.Lock()
+			last = res
+			mu.Unlock()
+		}
+		return llmtest.Reply{Content: "still calling", ToolCalls: []llmtest.ToolCall{{ID: "g", Name: "get_shared_context", Arguments: `{"key":"k"}`}}}
+	})
+	e := newEnv(t, model, nil, executor.Config{ToolMode: workflow.ToolModeNative})
+	x := e.run(t, parse(t, `{"name":"loop","nodes":[{"id":"a","type":"ai-processor","config":{"can_communicate":true}}]}`), executor.Options{})
+	if x.Status != workflow.ExecSuccess || x.NodeStates["a"].Output != "still calling" {
+		t.Fatalf("status %s, output %v", x.Status, x.NodeStates["a"].Output)
+	}
+	if n := srv.Requests(); n != 5 {
+		t.Errorf("%d model requests, want 5 (the task, 3 rounds of results, 1 of refusals)", n)
+	}
+	if n := len(commOf(x, workflow.CommToolCall)); n != 3 {
+		t.Errorf("%d tool calls were made, want 3", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(last, "refused: this conversation has used its 3 rounds of tool calls") || !hasLog(x, "still called tools after 3 follow-up rounds") {
+		t.Errorf("last tool results %q; logs %+v", last, x.Logs)
 	}
 }
