@@ -59,7 +59,7 @@ func (a *agent) native() bool {
 		return true
 	case workflow.ToolModeAuto:
 		tc, ok := a.model.(llm.ToolCaller)
-		return ok && tc.CallsTools()
+		return ok && tc.CallsTools(a.cfg.Model)
 	}
 	return false
 }

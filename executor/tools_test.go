@@ -239,10 +239,20 @@ func TestBadToolCalls(t *testing.T) {
 // same node in the text protocol, and the record says so.
 func TestAutoFallsBackToText(t *testing.T) {
 	t.Parallel()
-	model, srv := openAIModel(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
+	var (
+		mu                 sync.Mutex
+		refused, answering int // requests with tools; b's answers offered tools
+	)
+	model, _ := openAIModel(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
 		last := req.Messages[len(req.Messages)-1].Content
 		switch {
 		case len(req.Tools) > 0:
+			mu.Lock()
+			refused++
+			if strings.Contains(req.Messages[0].Content, "asks you the question") {
+				answering++
+			}
+			mu.Unlock()
 			return llmtest.Reply{Status: http.StatusBadRequest, Content: "model llama2 does not support tools"}
 		case strings.HasPrefix(last, "Results of your calls"):
 			return llmtest.Reply{Content: "Asker found: " + strings.ReplaceAll(last, "CALL:", "CALL -")}
@@ -265,9 +275,12 @@ func TestAutoFallsBackToText(t *testing.T) {
 	if n := len(commOf(x, workflow.CommToolCall)); n != 0 {
 		t.Errorf("%d tool_call entries in text mode", n)
 	}
-	// a: refused + task + follow-up; b: refused + answer + refused + own run.
-	if n := srv.Requests(); n != 7 {
-		t.Errorf("%d model requests, want 7", n)
+	// a's run and b's, at the same time, may both offer tools; b's answer,
+	// after a's refusal, no longer does.
+	mu.Lock()
+	defer mu.Unlock()
+	if refused < 1 || refused > 2 || answering != 0 {
+		t.Errorf("%d requests offered tools (%d of them b's answer), want 1 or 2 (and none)", refused, answering)
 	}
 }
 

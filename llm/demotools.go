@@ -9,7 +9,7 @@ import (
 
 // CallsTools reports that the demo model answers with native tool calls when it is offered
 // tools (see Demo), so a new user sees both protocols. Safe for concurrent use.
-func (d *Demo) CallsTools() bool { return true }
+func (d *Demo) CallsTools(string) bool { return true }
 
 // demoToolCalls turns the CALL statements of text into tool calls of the tools offered, in
 // order: the statement's arguments, positional, fill the tool's required parameters in the

@@ -29,7 +29,7 @@ var demoTools = []llm.Tool{
 // gives a final answer listing them. Streamed or not, the reply is the same.
 func TestDemoCallsTools(t *testing.T) {
 	t.Parallel()
-	if !llm.NewDemo().CallsTools() {
+	if !llm.NewDemo().CallsTools("") {
 		t.Fatal("CallsTools() = false")
 	}
 	r := demoRequest("student", "Student", llm.PurposeTask,

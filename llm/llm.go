@@ -52,9 +52,11 @@ type ToolCall struct {
 }
 
 // ToolCaller is implemented by clients that carry Request.Tools to the model and return its
-// tool calls. A client that does not implement it (or returns false) ignores Tools.
+// tool calls. CallsTools reports whether tools are worth offering to the model named (""
+// for the client's default): false once the provider refused them for it. A client that
+// does not implement it (or returns false) ignores Tools.
 type ToolCaller interface {
-	CallsTools() bool
+	CallsTools(model string) bool
 }
 
 // ErrToolsRefused is wrapped by the error of a request with tools that the provider rejected

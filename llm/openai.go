@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -75,7 +76,8 @@ type Config struct {
 // request the server rejects (400, 401, 404, ...) fails at once. The final failure is an
 // *Error wrapped with the node id.
 //
-// An OpenAI is immutable after NewOpenAI and safe for concurrent use.
+// An OpenAI is immutable after NewOpenAI, but for the models it learns refuse tools, and safe
+// for concurrent use.
 type OpenAI struct {
 	client     *openai.Client
 	model      string
@@ -84,6 +86,8 @@ type OpenAI struct {
 	backoff    time.Duration
 	info       Info
 	logger     *slog.Logger
+	// toolsRefused holds the models whose provider refused a request with tools.
+	toolsRefused sync.Map
 }
 
 // NewOpenAI returns a client for cfg, filling in defaults. It does not contact the server, so
@@ -175,6 +179,7 @@ func (c *OpenAI) Chat(ctx context.Context, r Request) (Response, error) {
 		}
 		if !retryable && len(r.Tools) > 0 && toolsRefused(status, err) {
 			err = fmt.Errorf("%w: %w", ErrToolsRefused, err)
+			c.toolsRefused.Store(req.Model, true)
 		}
 		if !retryable || delivered || attempt > c.maxRetries {
 			return Response{}, wrapForAgent(r.Agent, &Error{Status: status, Retryable: retryable, Attempts: attempt, Err: err})
@@ -250,9 +255,17 @@ func toolsRefused(status int, err error) bool {
 	return strings.Contains(msg, "tool") || strings.Contains(msg, "function")
 }
 
-// CallsTools reports that the client carries Request.Tools (see ToolCaller); whether the
-// provider accepts them shows in the first request (ErrToolsRefused).
-func (c *OpenAI) CallsTools() bool { return true }
+// CallsTools reports whether to offer tools to model ("" for the default model; see
+// ToolCaller): true until a request with tools for that model was refused (ErrToolsRefused),
+// so that a server without tool calling costs one refused request per model, not one per
+// conversation. Safe for concurrent use.
+func (c *OpenAI) CallsTools(model string) bool {
+	if model == "" {
+		model = c.model
+	}
+	_, refused := c.toolsRefused.Load(model)
+	return !refused
+}
 
 // reasoningModel reports the OpenAI model families that take max_completion_tokens only.
 func reasoningModel(model string) bool {

@@ -36,7 +36,7 @@ func TestChatToolCalls(t *testing.T) {
 			var c capture
 			srv := llmtest.NewServer(t, c.handler(llmtest.Reply{Content: "Let me ask.", ToolCalls: calls}))
 			client := llm.NewOpenAI(testConfig(srv.URL()), testLogger(t))
-			if !client.CallsTools() {
+			if !client.CallsTools("") {
 				t.Fatal("CallsTools() = false")
 			}
 			req := userRequest("Why is the sky blue?")
@@ -105,8 +105,15 @@ func TestChatToolsRefused(t *testing.T) {
 	if e := asError(t, err); e.Status != http.StatusBadRequest || e.Attempts != 1 || !errors.Is(err, llm.ErrToolsRefused) {
 		t.Fatalf("err = %v, want a 400 wrapping ErrToolsRefused after one attempt", err)
 	}
+	if client.CallsTools("") || client.CallsTools(llm.DefaultModel) || !client.CallsTools("another-model") {
+		t.Error("CallsTools should be false for the model that refused tools only")
+	}
+	req.Model = "another-model"
 	_, err = client.Chat(context.Background(), req)
 	if err == nil || errors.Is(err, llm.ErrToolsRefused) {
 		t.Fatalf("err = %v, want a 400 that is not ErrToolsRefused", err)
+	}
+	if !client.CallsTools("another-model") {
+		t.Error("a 400 about something else made CallsTools false")
 	}
 }
