@@ -142,7 +142,9 @@ func (a *agent) callTool(ctx context.Context, tools []tool, tc llm.ToolCall) str
 	default:
 		meta["success"] = true
 	}
-	a.team.comm(workflow.CommEntry{From: a.node.ID, Type: workflow.CommToolCall, Content: summary(text), Metadata: meta})
+	// The entry is from and to the calling node: a tool is no node, and
+	// an entry to none would be drawn to nowhere on the dashboard.
+	a.team.comm(workflow.CommEntry{From: a.node.ID, To: a.node.ID, Type: workflow.CommToolCall, Content: summary(text), Metadata: meta})
 	return text
 }
 

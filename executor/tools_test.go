@@ -110,7 +110,7 @@ func checkNativeAsk(t *testing.T, x *workflow.Execution) {
 	}
 	tc := tools[0]
 	args, _ := tc.Metadata["arguments"].(map[string]any)
-	if tc.From != "a" || tc.Metadata["tool"] != "ask_node" || args["node_id"] != "b" || tc.Metadata["success"] != true ||
+	if tc.From != "a" || tc.To != "a" || tc.Metadata["tool"] != "ask_node" || args["node_id"] != "b" || tc.Metadata["success"] != true ||
 		tc.Metadata["tool_mode"] != "native" || tc.Content != "Calculator (b) answered: 42" {
 		t.Fatalf("tool_call entry %+v", tc)
 	}

@@ -30,7 +30,8 @@ const (
 	CommContext   = "context_update"
 	// CommToolCall is a tool call of a node's model: the tool, its
 	// arguments, a summary of its result, latency and any error, next to
-	// the ask or response entries the call makes.
+	// the ask or response entries the call makes. It is from and to the
+	// calling node.
 	CommToolCall = "tool_call"
 )
 
