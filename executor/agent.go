@@ -122,15 +122,13 @@ type agent struct {
 }
 
 // agentEvent is what an agent reports about itself: one model call
-// (usage set), a log line (log set), streamed text (delta set), or the
-// tool mode a conversation uses (toolMode set).
+// (usage set), a log line (log set), or streamed text (delta set).
 type agentEvent struct {
-	node     string
-	usage    *modelCall
-	level    slog.Level
-	log      string
-	delta    string
-	toolMode string
+	node  string
+	usage *modelCall
+	level slog.Level
+	log   string
+	delta string
 }
 
 // modelCall is the accounting of one model call.
@@ -140,6 +138,12 @@ type modelCall struct {
 	// overBudget: the call took the execution over its token budget, which
 	// ends the execution.
 	overBudget bool
+	// toolMode is how the conversation of a communicating node makes its
+	// calls, as far as it is known at this call: native when the tools
+	// were offered, text when they were not or the model wrote CALL:
+	// lines instead; "" for a node that cannot communicate. It rides on
+	// the usage, which every model call reports anyway.
+	toolMode string
 }
 
 // team is what an agent's calls reach beyond the agent: the other agents,
@@ -190,8 +194,16 @@ func (a *agent) converse(ctx context.Context, msgs []llm.Message, purpose llm.Pu
 		}
 	}
 	stop := false // the rounds are used up: tool calls are refused, for one last turn
+	used := ""    // the tool mode, for the record
 	for round := 0; ; round++ {
-		resp, err := a.chat(ctx, msgs, purpose, own, defs)
+		switch {
+		case !a.cfg.CanCommunicate:
+		case defs == nil:
+			used = workflow.ToolModeText
+		case used == "":
+			used = workflow.ToolModeNative
+		}
+		resp, err := a.chat(ctx, msgs, purpose, own, defs, used)
 		if err != nil {
 			if round == 0 && defs != nil && mode == workflow.ToolModeAuto && errors.Is(err, llm.ErrToolsRefused) {
 				// Nothing was streamed or done: the first request was refused.
@@ -207,9 +219,6 @@ func (a *agent) converse(ctx context.Context, msgs []llm.Message, purpose llm.Pu
 				a.log(slog.LevelWarn, "Node %s wrote CALL statements, but it cannot communicate (can_communicate is not true): they were not carried out", node.ID)
 			}
 			return reply, nil
-		}
-		if round == 0 {
-			a.usedMode(map[bool]string{true: workflow.ToolModeNative, false: workflow.ToolModeText}[defs != nil])
 		}
 		if len(resp.ToolCalls) > 0 && defs != nil {
 			if stop {
@@ -235,9 +244,7 @@ func (a *agent) converse(ctx context.Context, msgs []llm.Message, purpose llm.Pu
 			a.log(slog.LevelWarn, "Node %s still made calls after %d follow-up rounds; using its last reply as it is", node.ID, round)
 			return reply, nil
 		}
-		if defs != nil {
-			a.usedMode(workflow.ToolModeText)
-		}
+		used = workflow.ToolModeText // CALL: lines, though the tools were offered
 		results := a.perform(ctx, calls, chain)
 		if ctx.Err() != nil {
 			return "", context.Cause(ctx)
@@ -250,7 +257,7 @@ func (a *agent) converse(ctx context.Context, msgs []llm.Message, purpose llm.Pu
 }
 
 // chat makes one model call, offering tools, and accounts for it.
-func (a *agent) chat(ctx context.Context, msgs []llm.Message, purpose llm.Purpose, own bool, tools []llm.Tool) (llm.Response, error) {
+func (a *agent) chat(ctx context.Context, msgs []llm.Message, purpose llm.Purpose, own bool, tools []llm.Tool, toolMode string) (llm.Response, error) {
 	node, cfg := a.node, a.cfg
 	req := llm.Request{
 		Model: cfg.Model, Messages: msgs, Temperature: cfg.Temperature, MaxTokens: cfg.MaxTokens,
@@ -291,7 +298,7 @@ func (a *agent) chat(ctx context.Context, msgs []llm.Message, purpose llm.Purpos
 		return llm.Response{}, workflow.Errorf(workflow.CodeInvalid, "the model's reply to node %q is %d bytes; the limit is %d", node.ID, n, max)
 	}
 	call := modelCall{usage: workflow.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens,
-		TotalTokens: resp.Usage.TotalTokens, Estimated: resp.Usage.Estimated}, model: resp.Model}
+		TotalTokens: resp.Usage.TotalTokens, Estimated: resp.Usage.Estimated}, model: resp.Model, toolMode: toolMode}
 	total, over := a.guard.spend(ctx, call.usage.TotalTokens)
 	if over {
 		a.log(slog.LevelError, "Token budget exceeded: %d tokens used, budget %d; ending the execution", total, limits.TokenBudget)
@@ -318,6 +325,12 @@ func (x *execution) onAgentEvent(ev agentEvent) {
 		if c.model != "" {
 			s.Model = c.model
 		}
+		if c.toolMode != "" {
+			if x.toolModes == nil {
+				x.toolModes = map[string]string{}
+			}
+			x.toolModes[ev.node] = c.toolMode
+		}
 		x.usage = x.usage.Add(c.usage)
 		x.mu.Unlock()
 		if c.overBudget {
@@ -327,13 +340,6 @@ func (x *execution) onAgentEvent(ev agentEvent) {
 		x.logText(ev.level, ev.node, ev.log)
 	case ev.delta != "":
 		x.delta(ev.node, ev.delta)
-	case ev.toolMode != "":
-		x.mu.Lock()
-		if x.toolModes == nil {
-			x.toolModes = map[string]string{}
-		}
-		x.toolModes[ev.node] = ev.toolMode
-		x.mu.Unlock()
 	}
 }
 

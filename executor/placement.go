@@ -724,7 +724,7 @@ func (pl *placement) event(node string, attempt int, ev remoteEvent) {
 	switch ev.Kind {
 	case "usage":
 		if ev.Usage != nil {
-			x.remoteUsage(node, *ev.Usage, ev.Model)
+			x.remoteUsage(node, *ev.Usage, ev.Model, ev.ToolMode)
 		}
 	case "log":
 		x.logText(slog.Level(ev.Level), node, ev.Text)
@@ -740,8 +740,6 @@ func (pl *placement) event(node string, attempt int, ev remoteEvent) {
 			res.err = errors.New(ev.Key)
 		}
 		x.recordBroadcast(node, ev.Text, ev.Types, res)
-	case "tool_mode":
-		x.onAgentEvent(agentEvent{node: node, toolMode: ev.Text})
 	case "settle":
 		pl.mu.Lock()
 		a := pl.tickets[ev.Ticket]
@@ -955,9 +953,9 @@ func (x *execution) transportLost(cause error) {
 // remoteUsage accounts for a model call of an agent hosted by a worker, as
 // chat does for the server's own: the token budget, the node's and the
 // execution's usage.
-func (x *execution) remoteUsage(node string, u workflow.Usage, model string) {
+func (x *execution) remoteUsage(node string, u workflow.Usage, model, toolMode string) {
 	total, over := x.guard.spend(x.ctx, u.TotalTokens)
-	call := modelCall{usage: u, model: model, overBudget: over}
+	call := modelCall{usage: u, model: model, overBudget: over, toolMode: toolMode}
 	if over {
 		x.log(slog.LevelError, node, "Token budget exceeded: %d tokens used, budget %d; ending the execution", total, x.guard.limits().TokenBudget)
 	}

@@ -90,13 +90,14 @@ type remoteError struct {
 
 // remoteEvent is one thing an agent hosted by a worker reports.
 type remoteEvent struct {
-	Kind string `json:"kind"` // usage, log, comm, shared, broadcast, settle, tool_mode
+	Kind string `json:"kind"` // usage, log, comm, shared, broadcast, settle
 
-	Usage *workflow.Usage `json:"usage,omitempty"` // usage
-	Model string          `json:"model,omitempty"`
+	Usage    *workflow.Usage `json:"usage,omitempty"` // usage
+	Model    string          `json:"model,omitempty"`
+	ToolMode string          `json:"tool_mode,omitempty"`
 
 	Level int    `json:"level,omitempty"` // log: slog level
-	Text  string `json:"text,omitempty"`  // log line; broadcast message; settled answer; tool mode
+	Text  string `json:"text,omitempty"`  // log line; broadcast message; settled answer
 
 	Comm *workflow.CommEntry `json:"comm,omitempty"` // comm
 

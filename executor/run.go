@@ -54,8 +54,8 @@ type execution struct {
 	outputs    map[string]any
 	shared     map[string]any
 	broadcasts []broadcast
-	// toolModes holds, by node, the tool mode its last conversation used,
-	// for the line that says the node completed.
+	// toolModes holds, by node, the tool mode of its last model call, for
+	// the line that says the node completed.
 	toolModes map[string]string
 	states    map[string]*workflow.NodeState
 	usage     workflow.Usage

@@ -64,11 +64,6 @@ func (a *agent) native() bool {
 	return false
 }
 
-// usedMode records which mode a conversation of the agent used.
-func (a *agent) usedMode(mode string) {
-	a.emit(agentEvent{node: a.node.ID, toolMode: mode})
-}
-
 // toolRound runs the tool calls of resp in its order and returns msgs
 // with the assistant's calls and their results as tool messages. When
 // stop is set the calls are refused instead: the conversation has used its

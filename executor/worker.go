@@ -726,11 +726,9 @@ func (he *hostedExec) emit(node string, attempt int, ev agentEvent) {
 		}
 	case ev.usage != nil:
 		u := ev.usage.usage
-		he.event(node, attempt, remoteEvent{Kind: "usage", Usage: &u, Model: ev.usage.model})
+		he.event(node, attempt, remoteEvent{Kind: "usage", Usage: &u, Model: ev.usage.model, ToolMode: ev.usage.toolMode})
 	case ev.log != "":
 		he.event(node, attempt, remoteEvent{Kind: "log", Level: int(ev.level), Text: ev.log})
-	case ev.toolMode != "":
-		he.event(node, attempt, remoteEvent{Kind: "tool_mode", Text: ev.toolMode})
 	}
 }
 
