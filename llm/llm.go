@@ -60,8 +60,9 @@ type ToolCaller interface {
 }
 
 // ErrToolsRefused is wrapped by the error of a request with tools that the provider rejected
-// because of the tools (a 4xx whose message names them): the model or server does not do
-// native tool calling, and the same request without tools may succeed.
+// because of the tools (a 4xx whose message names them), before any tool call was made in the
+// conversation: the model or server does not do native tool calling, and the same request
+// without tools may succeed.
 var ErrToolsRefused = errors.New("the provider refused the tools")
 
 // Purpose says why a request is made. Real models ignore it; the Demo model uses it to produce

@@ -177,7 +177,9 @@ func (c *OpenAI) Chat(ctx context.Context, r Request) (Response, error) {
 			}
 			return Response{}, wrapForAgent(r.Agent, &Error{Status: status, Attempts: attempt, Err: err})
 		}
-		if !retryable && len(r.Tools) > 0 && toolsRefused(status, err) {
+		if !retryable && len(r.Tools) > 0 && !hasToolTurns(r.Messages) && toolsRefused(status, err) {
+			// Only a request without tool calls in it yet: a rejected tool turn is a problem
+			// of that conversation, not a provider without tool calling.
 			err = fmt.Errorf("%w: %w", ErrToolsRefused, err)
 			c.toolsRefused.Store(req.Model, true)
 		}
@@ -253,6 +255,16 @@ func toolsRefused(status int, err error) bool {
 	}
 	msg := strings.ToLower(err.Error())
 	return strings.Contains(msg, "tool") || strings.Contains(msg, "function")
+}
+
+// hasToolTurns reports whether msgs hold tool calls or results.
+func hasToolTurns(msgs []Message) bool {
+	for _, m := range msgs {
+		if m.Role == RoleTool || len(m.ToolCalls) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // CallsTools reports whether to offer tools to model ("" for the default model; see
