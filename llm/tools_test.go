@@ -117,3 +117,20 @@ func TestChatToolsRefused(t *testing.T) {
 		t.Error("a 400 about something else made CallsTools false")
 	}
 }
+
+// TestChatToolTurnRefused: a 400 naming tools for a request that already holds tool calls is
+// that conversation's problem (a bad tool turn), not a provider without tool calling.
+func TestChatToolTurnRefused(t *testing.T) {
+	srv := llmtest.NewServer(t, func(openai.ChatCompletionRequest) llmtest.Reply {
+		return llmtest.Reply{Status: http.StatusBadRequest, Content: "tool_call_id call_9 has no matching tool call"}
+	})
+	client := llm.NewOpenAI(testConfig(srv.URL()), testLogger(t))
+	req := userRequest("hi")
+	req.Tools = []llm.Tool{askTool}
+	req.Messages = append(req.Messages, llm.Message{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{ID: "call_1", Name: "ask_node", Arguments: "{}"}}},
+		llm.Message{Role: llm.RoleTool, ToolCallID: "call_9", Content: "x"})
+	_, err := client.Chat(context.Background(), req)
+	if asError(t, err).Status != http.StatusBadRequest || errors.Is(err, llm.ErrToolsRefused) || !client.CallsTools("") {
+		t.Fatalf("err = %v, CallsTools %v; want a plain 400 and tools still offered", err, client.CallsTools(""))
+	}
+}
