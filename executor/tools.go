@@ -229,10 +229,7 @@ func (a *agent) commTools(chain []string) []tool {
 		tool{
 			def: llm.Tool{Name: workflow.CallBroadcast,
 				Description: "Tell every other agent of the team something (or only the agents of the node types listed).",
-				Parameters: schema(map[string]any{
-					"message":      map[string]any{"type": "string"},
-					"target_types": map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": "optional node types, e.g. [\"ai-processor\"]"},
-				}, "message")},
+				Parameters:  broadcastSchema},
 			call: func(ctx context.Context, raw json.RawMessage) (string, error) {
 				var args struct {
 					Message     string   `json:"message"`
@@ -250,10 +247,7 @@ func (a *agent) commTools(chain []string) []tool {
 		tool{
 			def: llm.Tool{Name: workflow.CallSetContext,
 				Description: "Store a value under a key in the context every agent of the team can read.",
-				Parameters: schema(map[string]any{
-					"key":   map[string]any{"type": "string"},
-					"value": map[string]any{"type": "string", "description": "the value (any JSON value is kept as it is)"},
-				}, "key", "value")},
+				Parameters:  setContextSchema},
 			call: func(_ context.Context, raw json.RawMessage) (string, error) {
 				var args struct {
 					Key   string `json:"key"`
@@ -272,10 +266,7 @@ func (a *agent) commTools(chain []string) []tool {
 		tool{
 			def: llm.Tool{Name: workflow.CallGetContext,
 				Description: "Read a value of the shared context.",
-				Parameters: schema(map[string]any{
-					"key":     map[string]any{"type": "string"},
-					"default": map[string]any{"type": "string", "description": "optional: what to get when nothing is stored under the key"},
-				}, "key")},
+				Parameters:  getContextSchema},
 			call: func(_ context.Context, raw json.RawMessage) (string, error) {
 				var args struct {
 					Key     string `json:"key"`
@@ -299,6 +290,23 @@ func (a *agent) commTools(chain []string) []tool {
 		})
 	return tools
 }
+
+// The schemas of the communication tools that name no node are the same
+// for every conversation, so they are made once.
+var (
+	broadcastSchema = schema(map[string]any{
+		"message":      map[string]any{"type": "string"},
+		"target_types": map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": "optional node types, e.g. [\"ai-processor\"]"},
+	}, "message")
+	setContextSchema = schema(map[string]any{
+		"key":   map[string]any{"type": "string"},
+		"value": map[string]any{"type": "string", "description": "the value (any JSON value is kept as it is)"},
+	}, "key", "value")
+	getContextSchema = schema(map[string]any{
+		"key":     map[string]any{"type": "string"},
+		"default": map[string]any{"type": "string", "description": "optional: what to get when nothing is stored under the key"},
+	}, "key")
+)
 
 // schema is the JSON schema of an object with the given properties, in
 // sorted key order (encoding/json sorts map keys), the required ones
