@@ -28,6 +28,11 @@ const (
 	CommResponse  = "response"
 	CommBroadcast = "broadcast"
 	CommContext   = "context_update"
+	// CommToolCall is a tool call of a node's model: the tool, its
+	// arguments, a summary of its result, latency and any error, next to
+	// the ask or response entries the call makes. It is from and to the
+	// calling node.
+	CommToolCall = "tool_call"
 )
 
 // Terminal reports whether an execution status is final.
