@@ -373,7 +373,7 @@ func (p *workerPool) redisLost(cause error, outages uint64) {
 	}
 	p.mu.Unlock()
 	for _, pl := range pls {
-		pl.dissolve(fmt.Sprintf("Redis connection lost at %s: %v; the rest of the run went in-process", time.Now().UTC().Format(time.RFC3339), cause))
+		pl.dissolve(cause)
 	}
 }
 
@@ -866,9 +866,11 @@ func (pl *placement) event(node string, attempt int, ev remoteEvent) {
 	}
 }
 
-// failTickets settles the open asks of node's agent as failed: its host
-// was lost, and a repeat of one of them must not wait for an answer that
-// will never be settled.
+// failTickets drops the open asks of node's agent from the loop guard:
+// its host was lost, and with it their answers. The node's next attempt
+// asking the same question asks anew, rather than being held as a repeat
+// of an ask that failed (or waiting for one that is never settled); a
+// repeat already waiting learns that it failed.
 func (pl *placement) failTickets(node string) {
 	pl.mu.Lock()
 	var open []*askedOnce
@@ -879,8 +881,15 @@ func (pl *placement) failTickets(node string) {
 		}
 	}
 	pl.mu.Unlock()
+	// The executions of a server always have its in-process guard.
+	g, isGuard := pl.x.guard.(*guard)
 	for _, a := range open {
-		pl.x.guard.settle(a, "the asking agent's worker was lost before the answer came", "", false)
+		why := "the asking agent's worker was lost before the answer came"
+		if isGuard {
+			g.forget(a, why)
+		} else {
+			pl.x.guard.settle(a, why, "", false)
+		}
 	}
 }
 
@@ -1009,8 +1018,10 @@ func (pl *placement) move(node, worker string, attempt int, why string) {
 	pl.x.log(slog.LevelWarn, node, "Agent %s was lost on worker %s (%s); it is now hosted by %s, attempt %d", node, worker, why, where, newAttempt)
 }
 
-// dissolve moves every agent into the server for the rest of the run.
-func (pl *placement) dissolve(reason string) {
+// dissolve moves every agent into the server for the rest of the run,
+// Redis being lost for cause.
+func (pl *placement) dissolve(cause error) {
+	reason := fmt.Sprintf("Redis connection lost at %s: %v; the rest of the run went in-process", time.Now().UTC().Format(time.RFC3339), cause)
 	pl.mu.Lock()
 	if pl.local != "" || pl.ended {
 		pl.mu.Unlock()
@@ -1039,7 +1050,7 @@ func (pl *placement) dissolve(reason string) {
 	slices.Sort(moved)
 	pl.x.log(slog.LevelWarn, "", "%s; the server hosts %s", reason, strings.Join(moved, ", "))
 	pl.x.setHeader(func(h *workflow.Execution) { h.PlacementFallbackReason = reason })
-	pl.x.transportLost(errors.New(reason))
+	pl.x.transportLost(cause)
 	if !pl.p.ps.Healthy() {
 		// The execution's own asks go in-process now; only outside agents
 		// need the channels, and they cannot reach them without Redis.
