@@ -64,6 +64,7 @@ type workerModel struct {
 	usage    workflow.Usage // the usage of every reply sent
 	hang     func(kind string, n int) bool
 	hung     chan string   // the kind of each hung request
+	gate     chan struct{} // when set, a hung request is answered once it is closed
 	delay    time.Duration // before every reply
 }
 
@@ -102,8 +103,14 @@ func (m *workerModel) reply(req openai.ChatCompletionRequest) llmtest.Reply {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.hang != nil && m.hang(kind, m.answered[kind]) {
+		gate := m.gate
 		m.hung <- kind
-		return llmtest.Reply{Delay: time.Hour} // until the client goes away
+		if gate == nil {
+			return llmtest.Reply{Delay: time.Hour} // until the client goes away
+		}
+		m.mu.Unlock()
+		<-gate
+		m.mu.Lock()
 	}
 	m.answered[kind]++
 	u := callUsage[kind]
@@ -645,7 +652,7 @@ func workerStoppedWhileItsNodeRuns(t *testing.T, sig syscall.Signal) {
 	}
 	lost := 0
 	for _, l := range x.Logs {
-		if strings.Contains(l.Message, "Worker "+victim+" was lost") {
+		if strings.Contains(l.Message, "was lost on worker "+victim) {
 			lost++
 		}
 	}
@@ -707,6 +714,11 @@ func TestRedisRestartedWhileANodeRunsOnAWorker(t *testing.T) {
 	}
 	if got := commShape(x); !slices.Equal(got, wantComm) {
 		t.Fatalf("communication log %q, want %q", got, wantComm)
+	}
+	for _, reason := range []string{x.PlacementFallbackReason, x.FallbackReason} {
+		if strings.Count(reason, "Redis connection lost at") > 1 {
+			t.Fatalf("the reason says it twice: %q", reason)
+		}
 	}
 	t.Logf("placement_fallback_reason %q; fallback_reason %q", x.PlacementFallbackReason, x.FallbackReason)
 
@@ -1108,9 +1120,50 @@ func TestServerKilledWhileItsAgentsRunOnWorkers(t *testing.T) {
 		return nil
 	})
 	r.quiet(t, 20*time.Second)
-	keys, _ := r.rdb.Keys(t.Context(), "switchboard:results:*").Result()
-	for _, k := range keys {
-		m, _ := r.rdb.XRange(t.Context(), k, "-", "+").Result()
-		t.Logf("%s: %v", k, m)
+}
+
+// TestWorkerStoppedWhileItsAgentIsIdle stops with SIGTERM the worker that
+// hosts the expert, an agent with nothing to do yet, while the asker (on
+// the other worker) waits on the model; then lets the asker ask. The
+// expert must be placed again and answer: a worker that stops hands its
+// agents back, as one that dies does.
+func TestWorkerStoppedWhileItsAgentIsIdle(t *testing.T) {
+	t.Parallel()
+	r := newWorkerRig(t, 16)
+	r.askTimeout(t, 10)
+	gate := make(chan struct{})
+	hangs := 0
+	r.model.mu.Lock()
+	r.model.gate = gate
+	r.model.hang = func(kind string, _ int) bool { // the asker's first call, until the gate opens
+		if kind == "asker task" && hangs == 0 {
+			hangs++
+			return true
+		}
+		return false
+	}
+	r.model.mu.Unlock()
+
+	id := r.start(t, `{"async_execution":true}`)
+	select {
+	case <-r.model.hung:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the asker never called the model")
+	}
+	other := r.runningOn(t, id, "asker")
+	victim := map[string]string{"w1": "w2", "w2": "w1"}[other]
+	r.workers[victim].stop(t, syscall.SIGTERM)
+	r.waitRegistered(t, other)
+	close(gate)
+
+	x := r.wait(t, id, 30*time.Second)
+	if x.Status != workflow.ExecSuccess {
+		t.Fatalf("status %s error %q", x.Status, x.Error)
+	}
+	if got := commShape(x); !slices.Equal(got, wantComm) {
+		t.Fatalf("communication log %q, want %q: the ask to the stopped worker's agent was not answered", got, wantComm)
+	}
+	if e := x.NodeStates["expert"]; e.Worker != other || e.Attempt != 2 {
+		t.Fatalf("expert: attempt %d on %q, want attempt 2 on %s", e.Attempt, e.Worker, other)
 	}
 }
