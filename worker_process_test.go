@@ -1120,6 +1120,14 @@ func TestServerKilledWhileItsAgentsRunOnWorkers(t *testing.T) {
 		return nil
 	})
 	r.quiet(t, 20*time.Second)
+	// Nobody reads the gone server's result stream any more.
+	poll(t, 10*time.Second, func() error {
+		keys, err := r.rdb.Keys(t.Context(), "switchboard:results:*").Result()
+		if err != nil || len(keys) > 0 {
+			return fmt.Errorf("result streams of a gone server left: %v %v", keys, err)
+		}
+		return nil
+	})
 }
 
 // TestWorkerStoppedWhileItsAgentIsIdle stops with SIGTERM the worker that
