@@ -80,7 +80,7 @@ func main() {
 }
 
 // sections, in the order they run.
-var sections = []string{"ask", "exec", "http", "chain", "overlap", "binary", "list"}
+var sections = []string{"ask", "exec", "http", "chain", "overlap", "binary", "list", "workers"}
 
 // scale holds the counts of a run; quick and full differ only here.
 type scale struct {
@@ -96,6 +96,13 @@ type scale struct {
 	rssN           int
 	listN          int
 	listSamples    int
+
+	workerAsksPerRound int // outside asks (and raw round trips) per round, askRounds rounds
+	scalingBusy        time.Duration
+	failoverRuns       int
+	failoverLease      time.Duration
+	failoverNode       time.Duration
+	inflightN          int
 }
 
 var fullScale = scale{
@@ -105,6 +112,9 @@ var fullScale = scale{
 	overlapN: 1000, overlapLatency: 200 * time.Millisecond,
 	startups: 5, rssN: 1000,
 	listN: 100_000, listSamples: 200,
+	workerAsksPerRound: 200, scalingBusy: 4 * time.Second,
+	failoverRuns: 3, failoverLease: 3 * time.Second, failoverNode: time.Second,
+	inflightN: 10_000,
 }
 
 var quickScale = scale{
@@ -114,6 +124,9 @@ var quickScale = scale{
 	overlapN: 50, overlapLatency: 200 * time.Millisecond,
 	startups: 1, rssN: 50,
 	listN: 2000, listSamples: 10,
+	workerAsksPerRound: 20, scalingBusy: 400 * time.Millisecond,
+	failoverRuns: 1, failoverLease: 2 * time.Second, failoverNode: 200 * time.Millisecond,
+	inflightN: 100,
 }
 
 // runInfo says how a run was made.
@@ -146,6 +159,7 @@ func (r *results) set(name string, v float64) { r.figures[name] = v }
 type bencher struct {
 	sc     scale
 	dir    string // temp dir of the run, removed at the end
+	bin    string // the binary, once built
 	log    io.Writer
 	logger *slog.Logger // the engine's logger (see the package comment)
 	res    *results
@@ -231,7 +245,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	steps := map[string]func(context.Context) error{
 		"ask": b.asks, "exec": b.execs, "http": b.httpExecs, "chain": b.chains,
-		"overlap": b.overlap, "binary": b.binary, "list": b.list,
+		"overlap": b.overlap, "binary": b.binary, "list": b.list, "workers": b.workers,
 	}
 	for _, s := range run {
 		if err := ctx.Err(); err != nil {
