@@ -113,6 +113,12 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer a.close()
+	// Pubsub agents go to the workers sharing the Redis, as with the server.
+	workersCtx, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers()
+	if err := a.exec.UseWorkers(workersCtx, a.bus.Client(), executor.WorkerOptions{}); err != nil {
+		return fmt.Errorf("worker mode: %w", err)
+	}
 	if err := a.db.CreateWorkflow(ctx, w); err != nil {
 		return fmt.Errorf("store workflow: %w", err)
 	}

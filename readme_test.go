@@ -25,6 +25,9 @@ var readmeSkips = []struct {
 	{regexp.MustCompile(`^redis-cli .*\bP?SUBSCRIBE\b`), "needs a terminal: it listens until interrupted"},
 	{regexp.MustCompile(`^redis-cli .*\bPUBLISH agent:messages:node-\$EXEC-`), "talks to a running execution's agents: executor's TestREADMERedisCLI runs these lines with the real redis-cli while an execution waits"},
 	{regexp.MustCompile(`^\./switchboard\s*(#|$)`), "starts the server"},
+	{regexp.MustCompile(`^REDIS_URL=\S+ \./switchboard\s*(#|$)`), "starts the server"},
+	{regexp.MustCompile(`^\./switchboard worker `), "starts a worker, which runs until interrupted: worker_process_test.go runs the binary as a server and two workers"},
+	{regexp.MustCompile(`^redis-server `), "starts Redis, which runs until interrupted; the tests start their own"},
 }
 
 // readmeSubs are the changes made to a line before it runs, each with the

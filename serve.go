@@ -262,6 +262,27 @@ func (v busView) Monitor(ctx context.Context, pattern string, fn func(channel st
 	})
 }
 
+// Workers lists the registered workers for the Bus page and GET /workers.
+// Records that cannot be decoded are left out with a warning, so one bad
+// key does not hide the others; Redis out of reach is unavailable (503).
+func (v busView) Workers(ctx context.Context) ([]web.Worker, error) {
+	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	ws, err := bus.ListWorkers(lctx, v.a.bus.Client())
+	if errors.Is(err, bus.ErrMalformedWorker) {
+		v.a.logger.Warn("the worker registry holds records that are not workers", "err", err)
+	} else if err != nil {
+		return nil, &workflow.Error{Code: workflow.CodeUnavailable,
+			Message: fmt.Sprintf("cannot list the workers: Redis at %s cannot be reached", v.a.bus.Describe().Addr), Err: err}
+	}
+	out := make([]web.Worker, len(ws))
+	for i, w := range ws {
+		out[i] = web.Worker{Name: w.Name, Host: w.Host, PID: w.PID, Capacity: w.Capacity, InUse: w.InUse,
+			StartedAt: w.StartedAt, LastHeartbeat: w.LastHeartbeat, Agents: w.Agents, Instance: w.Instance}
+	}
+	return out, nil
+}
+
 func portOf(addr string) string {
 	if _, port, err := net.SplitHostPort(addr); err == nil {
 		return port

@@ -92,6 +92,7 @@ type Bus struct {
 	probe     string        // payload of the reader's reconnect probe in flight, or ""
 	seq       uint64        // makes ping payloads unique
 	outage    bool          // a failure was logged and no recovery since
+	outages   uint64        // connection losses so far (see Outages)
 
 	wg sync.WaitGroup // handler goroutines and Monitor calls
 }
@@ -145,6 +146,16 @@ func Connect(ctx context.Context, rawURL string, logger *slog.Logger) (*Bus, err
 	b.ps = client.Subscribe(bctx)
 	go b.read(backoff{})
 	return b, nil
+}
+
+// Outages returns how many times the subscriber connection has been lost since Connect. A
+// caller that notes it can tell later whether Redis was lost in between, however briefly: a
+// restarted Redis comes back empty, and what was in flight on it (messages, stream entries)
+// is gone.
+func (b *Bus) Outages() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.outages
 }
 
 // Client returns the Bus's command client, for the streams and the worker registry of worker
@@ -446,6 +457,9 @@ func (b *Bus) connectionFailed(cause error) {
 	}
 	first := !b.outage
 	b.outage = true
+	if first {
+		b.outages++
+	}
 	b.mu.Unlock()
 	if first {
 		b.logger.Warn("bus: redis pub/sub connection down, reconnecting",

@@ -201,6 +201,39 @@ func (q *TaskQueue) Submit(ctx context.Context, t Task) (string, error) {
 	return id, nil
 }
 
+// SubmitAll adds tasks to the stream in order, in one round trip (a pipeline of XADDs), and
+// returns their entry ids. It fails, adding none, when a task is invalid; when Redis fails
+// part way, the error says so and the ids of the tasks added before are returned.
+func (q *TaskQueue) SubmitAll(ctx context.Context, tasks []Task) ([]string, error) {
+	for _, t := range tasks {
+		if err := t.validate(); err != nil {
+			return nil, fmt.Errorf("submit to %s: %w", q.stream, err)
+		}
+	}
+	pipe := q.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(tasks))
+	for i, t := range tasks {
+		args := &redis.XAddArgs{Stream: q.stream, Values: t.fields()}
+		if q.maxLen > 0 {
+			args.MaxLen, args.Approx = q.maxLen, true
+		}
+		cmds[i] = pipe.XAdd(ctx, args)
+	}
+	_, err := pipe.Exec(ctx)
+	ids := make([]string, 0, len(tasks))
+	for _, c := range cmds {
+		id, cerr := c.Result()
+		if cerr != nil {
+			return ids, fmt.Errorf("submit %d tasks to %s: %w", len(tasks), q.stream, cerr)
+		}
+		ids = append(ids, id)
+	}
+	if err != nil {
+		return ids, fmt.Errorf("submit %d tasks to %s: %w", len(tasks), q.stream, err)
+	}
+	return ids, nil
+}
+
 func (t Task) validate() error {
 	switch {
 	case t.Kind != TypeTaskRequest && t.Kind != TypeTaskResponse:

@@ -17,7 +17,17 @@
 // server knows. The server already holds the execution's state and ends
 // it when the budget is spent; asking it costs one round trip on the bus
 // per ask or model call, small next to the model call itself, and an
-// execution's agents on the server (the fallback) pay nothing.
+// execution's agents on the server (the fallback) pay nothing. Tokens are
+// the exception that needs no round trip: a worker reports each model
+// call's usage as an event, and the server adds it and ends an execution
+// over its budget, as it does when its own agent's call overruns it.
+//
+// Worker mode (UseWorkers on the server, Worker in a worker process)
+// places a pubsub execution's agents on worker processes: placement.go is
+// the server's side (placement by free capacity, the result stream,
+// failover after a lapsed lease), worker.go the worker's, remote.go their
+// messages. An agent's code is the same in both: an agent value, a crew
+// for its asks and a desk for the queries it answers.
 package executor
 
 import (

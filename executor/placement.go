@@ -276,9 +276,12 @@ func (p *workerPool) watch(ctx context.Context) {
 		case <-tick.C:
 		}
 		if !p.ps.Healthy() {
-			p.redisLost(errRedisDown)
+			p.redisLost(errRedisDown, ^uint64(0))
 			continue
 		}
+		// A Redis that was lost and is back already (restarted) lost the
+		// tasks in flight on it: the executions placed before go in-process.
+		p.redisLost(errors.New("the bus's connection to Redis was lost and re-established"), p.ps.Outages())
 		p.claimLapsed(ctx)
 		if time.Since(lastTidy) >= 10*time.Second {
 			lastTidy = time.Now()
@@ -287,14 +290,17 @@ func (p *workerPool) watch(ctx context.Context) {
 	}
 }
 
-// redisLost moves every placed agent into the server: the workers cannot
-// be reached, and the executions finish in-process, as a pubsub execution
-// does when it loses Redis.
-func (p *workerPool) redisLost(cause error) {
+// redisLost moves every agent of the executions placed before the bus's
+// outage count reached outages into the server: the workers cannot be
+// reached, or what they were sent is gone, and the executions finish
+// in-process, as a pubsub execution does when it loses Redis.
+func (p *workerPool) redisLost(cause error, outages uint64) {
 	p.mu.Lock()
 	pls := make([]*placement, 0, len(p.execs))
 	for _, pl := range p.execs {
-		pls = append(pls, pl)
+		if pl.outages < outages {
+			pls = append(pls, pl)
+		}
 	}
 	p.mu.Unlock()
 	for _, pl := range pls {
@@ -336,15 +342,23 @@ func (p *workerPool) claimLapsed(ctx context.Context) {
 			continue
 		}
 		ids := make([]string, 0, len(tasks))
+		foreign := false
 		for _, t := range tasks {
+			if !p.failover(name, t) {
+				// Another server's task: it places it again itself, after
+				// the lease this claim started anew.
+				foreign = true
+				continue
+			}
 			ids = append(ids, t.ID)
-			p.failover(name, t)
 		}
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_ = c.Ack(actx, ids...)
-		// The server is no consumer of a worker's stream: it claimed these
-		// only to place them again.
-		_ = p.rdb.XGroupDelConsumer(actx, q.Stream(), q.Group(), p.self).Err()
+		if !foreign {
+			// The server is no consumer of a worker's stream: it claimed
+			// these only to place them again.
+			_ = p.rdb.XGroupDelConsumer(actx, q.Stream(), q.Group(), p.self).Err()
+		}
 		cancel()
 	}
 }
@@ -368,17 +382,21 @@ func (p *workerPool) readUnread(ctx context.Context, q *bus.TaskQueue) ([]bus.Ta
 	return tasks, nil
 }
 
-// failover places again the agents of a task taken from worker.
-func (p *workerPool) failover(worker string, t bus.Task) {
+// failover places again the agents of a task taken from worker. It
+// reports false for a task another server sent, which it leaves alone.
+func (p *workerPool) failover(worker string, t bus.Task) bool {
 	var tp taskPayload
 	if err := json.Unmarshal(t.Payload, &tp); err != nil {
-		return
+		return true // nobody can use it
+	}
+	if tp.Server != p.self {
+		return false
 	}
 	p.mu.Lock()
 	pl := p.execs[t.ExecutionID]
 	p.mu.Unlock()
 	if pl == nil {
-		return
+		return true // the execution has ended
 	}
 	switch tp.Op {
 	case opHost:
@@ -388,6 +406,7 @@ func (p *workerPool) failover(worker string, t bus.Task) {
 	case opRun:
 		pl.move(t.NodeID, worker, t.Attempt)
 	}
+	return true
 }
 
 // tidy trims the streams of the workers this server uses and its own,
@@ -399,6 +418,12 @@ func (p *workerPool) tidy(ctx context.Context) {
 		return
 	}
 	_, _ = p.results.Trim(ctx)
+	// The streams of workers this server never used are found too: those
+	// of workers gone while another server ran here.
+	iter := p.rdb.Scan(ctx, 0, bus.WorkerTasksStream("*"), 100).Iterator()
+	for iter.Next(ctx) {
+		p.queue(strings.TrimPrefix(iter.Val(), bus.WorkerTasksStream("")))
+	}
 	p.mu.Lock()
 	queues := make(map[string]*bus.TaskQueue, len(p.queues))
 	for name, q := range p.queues {
@@ -442,6 +467,7 @@ type placement struct {
 	tickets  map[string]*askedOnce
 	ended    bool
 	local    string // why the rest runs in the server, once it does
+	outages  uint64 // the bus's outage count when it was placed
 	payloads taskPayload
 }
 
@@ -467,7 +493,7 @@ func (p *workerPool) place(ctx context.Context, x *execution) (*placement, strin
 	if len(live) == 0 {
 		return nil, "no worker is registered on the bus"
 	}
-	pl := &placement{p: p, x: x, agents: map[string]*placedAgent{}, used: map[string]bool{},
+	pl := &placement{p: p, x: x, outages: p.ps.Outages(), agents: map[string]*placedAgent{}, used: map[string]bool{},
 		waiting: map[string]chan *remoteError{}, tickets: map[string]*askedOnce{}}
 	placing := map[string]int{}
 	for i := range x.wf.Nodes {
@@ -594,7 +620,15 @@ func (pl *placement) run(ctx context.Context, node string, msgs []llm.Message) (
 		pl.mu.Lock()
 		a := pl.agents[node]
 		if a == nil || a.worker == "" || pl.ended {
+			attempt := 0
+			if a != nil {
+				attempt = a.attempt
+			}
 			pl.mu.Unlock()
+			if attempt > 1 {
+				// It ran on a worker before: it now runs in the server.
+				pl.x.nodeState(node, func(s *workflow.NodeState) { s.Worker, s.Attempt = "", attempt })
+			}
 			return "", false, nil
 		}
 		worker, attempt, moved := a.worker, a.attempt, a.moved

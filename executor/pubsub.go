@@ -17,6 +17,7 @@ import (
 type PubSub interface {
 	Ping(ctx context.Context) error
 	Healthy() bool
+	Outages() uint64
 	Subscribe(ctx context.Context, channel string, h bus.Handler) (bus.Subscription, error)
 	Publish(ctx context.Context, channel string, m bus.Message) error
 	Ask(ctx context.Context, channel string, q bus.Message, timeout time.Duration) (bus.Message, error)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -45,6 +46,9 @@ type Worker struct {
 	cons   *bus.Consumer
 	slots  chan struct{}
 
+	outbox  chan outgoing // task_responses to send, in order (sendOutbox)
+	stopped chan struct{} // closed when Run returns: the outbox sends what it holds and stops
+
 	mu      sync.Mutex
 	reg     *bus.Registration
 	hosted  map[string]*hostedExec // by execution id
@@ -79,6 +83,7 @@ func NewWorker(rdb redis.UniversalClient, ps PubSub, model LLM, cfg WorkerConfig
 		cfg: cfg, rdb: rdb, ps: ps, model: model, logger: cfg.Logger.With("worker", cfg.Name),
 		self: "worker-" + cfg.Name, queue: q, cons: q.Consumer(cfg.Name),
 		slots:  make(chan struct{}, cfg.Concurrency),
+		outbox: make(chan outgoing, 1024), stopped: make(chan struct{}),
 		hosted: map[string]*hostedExec{}, results: map[string]*bus.TaskQueue{},
 	}, nil
 }
@@ -109,10 +114,23 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer cancel()
 		_ = sub.Close(cctx)
 	}()
-	w.wg.Add(2)
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		w.sendOutbox()
+	}()
+	defer func() {
+		close(w.stopped)
+		<-sent
+	}()
+	w.wg.Add(3)
 	go func() {
 		defer w.wg.Done()
 		_ = w.cons.KeepAlive(ctx, func(err error) { w.logger.Warn("renewing task leases failed", "err", err) })
+	}()
+	go func() {
+		defer w.wg.Done()
+		w.watchServers(ctx)
 	}()
 	go func() {
 		defer w.wg.Done()
@@ -203,7 +221,21 @@ func (w *Worker) take(ctx context.Context, t bus.Task) {
 	}
 	switch p.Op {
 	case opHost:
-		w.host(ctx, t, p)
+		// Hosting waits for Redis to confirm each subscription: hosts run
+		// at the same time, so a burst of executions is not confirmed one
+		// after the other. A run of an agent waits for its host (ready).
+		he, err := w.hostedFor(ctx, t, p)
+		if err != nil {
+			w.hostDone(ctx, t, p, err)
+			return
+		}
+		ready := he.expect(p.Agents)
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			defer close(ready)
+			w.hostDone(ctx, t, p, he.add(ctx, t, p))
+		}()
 	case opRun:
 		w.wg.Add(1)
 		go func() {
@@ -246,8 +278,9 @@ type hostedExec struct {
 	newAgent func(i int) agent // the agent of the node at position i, without its emit
 
 	mu      sync.Mutex
-	agents  map[string]*hostedAgent // by node id
-	entries []string                // host task entries, acked when released
+	ready   map[string]chan struct{} // node id → closed once its host task is done
+	agents  map[string]*hostedAgent  // by node id
+	entries []string                 // host task entries, acked when released
 	holds   []func()
 }
 
@@ -256,19 +289,16 @@ type hostedExec struct {
 // has replaced.
 type hostedAgent struct {
 	agent   agent
-	attempt int
+	attempt atomic.Int64 // raised by a run of a later attempt, read by emit
 	sub     bus.Subscription
 }
 
-// host subscribes the agents a host task names and tells the server. The
-// task stays pending (its lease renewed) while the agents are hosted, so
-// that if this worker dies the server sees the lease lapse and places them
-// again.
-func (w *Worker) host(ctx context.Context, t bus.Task, p taskPayload) {
-	he, err := w.hostedFor(ctx, t, p)
-	if err == nil {
-		err = he.add(ctx, t, p)
-	}
+// hostDone tells the server whether the agents of a host task are hosted
+// (err nil: subscribed, see add). The task stays pending (its lease
+// renewed) while the agents are hosted, so that if this worker dies the
+// server sees the lease lapse and places them again; a failed one is
+// acked.
+func (w *Worker) hostDone(ctx context.Context, t bus.Task, p taskPayload, err error) {
 	res := resultPayload{Op: opHosted, Worker: w.cfg.Name}
 	if err != nil {
 		w.logger.Warn("hosting agents failed", "execution_id", t.ExecutionID, "agents", p.Agents, "err", err)
@@ -336,6 +366,39 @@ func (w *Worker) hostedFor(ctx context.Context, t bus.Task, p taskPayload) (*hos
 	return he, nil
 }
 
+// expect notes that a host task for nodes is under way, and returns the
+// channel to close when it is done.
+func (he *hostedExec) expect(nodes []string) chan struct{} {
+	ch := make(chan struct{})
+	he.mu.Lock()
+	defer he.mu.Unlock()
+	if he.ready == nil {
+		he.ready = map[string]chan struct{}{}
+	}
+	for _, n := range nodes {
+		he.ready[n] = ch
+	}
+	return ch
+}
+
+// agent returns the agent of node once its host task is done; nil when it
+// is not hosted here.
+func (he *hostedExec) agent(ctx context.Context, node string) *hostedAgent {
+	he.mu.Lock()
+	ready := he.ready[node]
+	he.mu.Unlock()
+	if ready != nil {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	he.mu.Lock()
+	defer he.mu.Unlock()
+	return he.agents[node]
+}
+
 // add subscribes the agents of a host task, each confirmed, and holds the
 // task until the execution is released.
 func (he *hostedExec) add(ctx context.Context, t bus.Task, p taskPayload) error {
@@ -351,8 +414,9 @@ func (he *hostedExec) add(ctx context.Context, t bus.Task, p taskPayload) error 
 			continue // hosted already: a task delivered twice
 		}
 		i := he.graph.Index[id]
-		ha := &hostedAgent{agent: he.newAgent(i), attempt: attempt}
-		ha.agent.emit = func(ev agentEvent) { he.emit(id, ha.attempt, ev) }
+		ha := &hostedAgent{agent: he.newAgent(i)}
+		ha.attempt.Store(int64(attempt))
+		ha.agent.emit = func(ev agentEvent) { he.emit(id, int(ha.attempt.Load()), ev) }
 		sub, err := he.w.ps.Subscribe(sctx, bus.Channel(bus.AgentID(he.id, id)), he.desk.handler(&ha.agent))
 		if err != nil {
 			for _, a := range added {
@@ -393,9 +457,7 @@ func (w *Worker) run(ctx context.Context, t bus.Task, p taskPayload) {
 	res := resultPayload{Op: opResult, Worker: w.cfg.Name}
 	var ha *hostedAgent
 	if he != nil {
-		he.mu.Lock()
-		ha = he.agents[t.NodeID]
-		he.mu.Unlock()
+		ha = he.agent(he.ctx, t.NodeID)
 	}
 	if ha == nil {
 		res.Error = &remoteError{Code: workflow.CodeUnavailable, Message: fmt.Sprintf("worker %s does not host agent %s of execution %s", w.cfg.Name, t.NodeID, t.ExecutionID)}
@@ -418,7 +480,12 @@ func (w *Worker) run(ctx context.Context, t bus.Task, p taskPayload) {
 		tctx, cancel = context.WithDeadline(tctx, p.Deadline)
 		defer cancel()
 	}
-	ha.attempt = max(ha.attempt, attempt)
+	for {
+		cur := ha.attempt.Load()
+		if cur >= int64(attempt) || ha.attempt.CompareAndSwap(cur, int64(attempt)) {
+			break
+		}
+	}
 	out, err := ha.agent.converse(tctx, p.Messages, llm.PurposeTask, []string{t.NodeID}, true)
 	if cause := context.Cause(tctx); errors.Is(cause, bus.ErrTaskLost) || he.ctx.Err() != nil {
 		// Another attempt runs the node now, or the execution is over: the
@@ -448,8 +515,97 @@ func (w *Worker) reply(ctx context.Context, server string, t bus.Task, attempt i
 	w.ack(ctx, t)
 }
 
-// send adds a task_response to the server's result stream.
+// send adds a task_response to the server's result stream, after every
+// one posted before it, and waits until it is there.
 func (w *Worker) send(ctx context.Context, server string, t bus.Task, res resultPayload) error {
+	sent := w.post(server, t, res, true)
+	select {
+	case err := <-sent:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// outgoing is a task_response waiting in the worker's outbox.
+type outgoing struct {
+	server string
+	task   bus.Task
+	sent   chan error // gets the outcome
+}
+
+// post queues a task_response for the server's result stream without
+// waiting: an agent's events do not hold up its conversation. The outbox
+// sends in order, so a node's result, posted after its events, never
+// overtakes them (the server ends the node, and maybe the execution, when
+// its result arrives).
+//
+// sent is nil for a post nobody waits for: a failure to send it is logged.
+func (w *Worker) post(server string, t bus.Task, res resultPayload, wait bool) (sent chan error) {
+	if wait {
+		sent = make(chan error, 1)
+	}
+	fail := func(err error) chan error {
+		if sent != nil {
+			sent <- err
+		} else {
+			w.logger.Warn("sending to the server failed", "execution_id", t.ExecutionID, "node_id", t.NodeID, "op", res.Op, "err", err)
+		}
+		return sent
+	}
+	payload, err := json.Marshal(res)
+	if err != nil {
+		return fail(fmt.Errorf("encode %s: %w", res.Op, err))
+	}
+	t.Kind, t.Payload = bus.TypeTaskResponse, payload
+	select {
+	case w.outbox <- outgoing{server: server, task: t, sent: sent}:
+	case <-w.stopped:
+		return fail(errors.New("the worker has stopped"))
+	}
+	return sent
+}
+
+// sendOutbox sends what post queued, in order, a pipeline of what has
+// gathered at a time, until the outbox is closed.
+func (w *Worker) sendOutbox() {
+	batch := make([]outgoing, 0, 64)
+	for {
+		var first outgoing
+		select {
+		case first = <-w.outbox:
+		case <-w.stopped:
+			// What was posted before the stop still goes out.
+			select {
+			case first = <-w.outbox:
+			default:
+				return
+			}
+		}
+		batch = append(batch[:0], first)
+	gather:
+		for len(batch) < cap(batch) {
+			select {
+			case o := <-w.outbox:
+				batch = append(batch, o)
+			default:
+				break gather
+			}
+		}
+		for len(batch) > 0 {
+			// One pipeline per server's stream, keeping the order.
+			n := 1
+			for n < len(batch) && batch[n].server == batch[0].server {
+				n++
+			}
+			w.flush(batch[:n])
+			batch = batch[n:]
+		}
+	}
+}
+
+func (w *Worker) flush(batch []outgoing) {
+	server := batch[0].server
 	w.mu.Lock()
 	q, ok := w.results[server]
 	if !ok {
@@ -457,15 +613,24 @@ func (w *Worker) send(ctx context.Context, server string, t bus.Task, res result
 		w.results[server] = q
 	}
 	w.mu.Unlock()
-	payload, err := json.Marshal(res)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", res.Op, err)
+	tasks := make([]bus.Task, len(batch))
+	for i, o := range batch {
+		tasks[i] = o.task
 	}
-	t.Kind, t.Payload = bus.TypeTaskResponse, payload
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err = q.Submit(sctx, t)
-	return err
+	ids, err := q.SubmitAll(ctx, tasks)
+	for i, o := range batch {
+		switch {
+		case o.sent == nil && i >= len(ids):
+			w.logger.Warn("sending to the server failed", "execution_id", o.task.ExecutionID, "node_id", o.task.NodeID, "err", err)
+		case o.sent == nil:
+		case i < len(ids):
+			o.sent <- nil
+		default:
+			o.sent <- err
+		}
+	}
 }
 
 // release drops the agents of an execution: their subscriptions close
@@ -570,9 +735,7 @@ func (he *hostedExec) emit(node string, attempt int, ev agentEvent) {
 // event sends one event of an agent to the server.
 func (he *hostedExec) event(node string, attempt int, ev remoteEvent) {
 	res := resultPayload{Op: opEvent, Worker: he.w.cfg.Name, Event: &ev}
-	if err := he.w.send(he.ctx, he.server, bus.Task{ExecutionID: he.id, NodeID: node, Attempt: attempt}, res); err != nil && he.ctx.Err() == nil {
-		he.w.logger.Warn("sending an event to the server failed", "execution_id", he.id, "node_id", node, "kind", ev.Kind, "err", err)
-	}
+	he.w.post(he.server, bus.Task{ExecutionID: he.id, NodeID: node, Attempt: attempt}, res, false)
 }
 
 // attemptOf is the attempt an agent is hosted under here.
@@ -580,7 +743,7 @@ func (he *hostedExec) attemptOf(node string) int {
 	he.mu.Lock()
 	defer he.mu.Unlock()
 	if a, ok := he.agents[node]; ok {
-		return a.attempt
+		return int(a.attempt.Load())
 	}
 	return 1
 }
@@ -723,3 +886,53 @@ func (t *workerTransport) broadcast(ctx context.Context, r broadcastRequest) bro
 }
 
 func (t *workerTransport) close(context.Context) error { return nil }
+
+// watchServers releases the executions of a server that is gone: one that
+// was killed never sends their release, and its agents would otherwise stay
+// hosted here for ever. A server is gone when nobody has listened on its
+// channel at two checks in a row, half a lease apart; its result stream is
+// then deleted, since nobody will read it.
+func (w *Worker) watchServers(ctx context.Context) {
+	tick := time.NewTicker(w.cfg.Lease / 2)
+	defer tick.Stop()
+	strikes := map[string]int{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		w.mu.Lock()
+		servers := map[string][]string{}
+		for id, he := range w.hosted {
+			servers[he.server] = append(servers[he.server], id)
+		}
+		w.mu.Unlock()
+		for server, execs := range servers {
+			cctx, cancel := context.WithTimeout(ctx, w.cfg.Lease/2)
+			n, err := w.rdb.PubSubNumSub(cctx, bus.Channel(server)).Result()
+			cancel()
+			if err != nil {
+				continue // Redis is down: the registration's loss handles that
+			}
+			if n[bus.Channel(server)] > 0 {
+				delete(strikes, server)
+				continue
+			}
+			if strikes[server]++; strikes[server] < 2 {
+				continue
+			}
+			delete(strikes, server)
+			w.logger.Warn("the server of hosted executions is gone; releasing them", "server", server, "executions", len(execs))
+			for _, id := range execs {
+				w.release(id, "server "+server+" is gone")
+			}
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_ = w.rdb.Del(dctx, bus.ServerResultsStream(server)).Err()
+			cancel()
+			w.mu.Lock()
+			delete(w.results, server)
+			w.mu.Unlock()
+		}
+	}
+}

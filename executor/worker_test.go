@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,4 +235,116 @@ func TestUnknownPlacementIsRefused(t *testing.T) {
 	if !errors.As(err, &we) || len(we.Problems) != 1 || we.Problems[0].Path != "placement" {
 		t.Fatalf("err %v", err)
 	}
+}
+
+// blockingModel answers like the demo model, except that the calls of node
+// hold answer only once release is closed, or their context ends.
+type blockingModel struct {
+	hold    string
+	started chan struct{} // gets a value when a call of hold starts
+	release chan struct{}
+	demo    *llm.Demo
+}
+
+func (m *blockingModel) Chat(ctx context.Context, r llm.Request) (llm.Response, error) {
+	if r.Agent == m.hold {
+		select {
+		case m.started <- struct{}{}:
+		default:
+		}
+		select {
+		case <-m.release:
+		case <-ctx.Done():
+			return llm.Response{}, ctx.Err()
+		}
+	}
+	return m.demo.Chat(ctx, r)
+}
+
+func TestWorkerReleasesTheAgentsOfAServerThatIsGone(t *testing.T) {
+	t.Parallel()
+	url := bustest.Start(t, bustest.RedisServer).URL()
+	model := &blockingModel{hold: "student", started: make(chan struct{}, 1), release: make(chan struct{}), demo: llm.NewDemo()}
+	t.Cleanup(func() { close(model.release) })
+	b := connectBus(t, url)
+	e := newEnv(t, model, b, executor.Config{})
+	poolCtx, stopPool := context.WithCancel(context.Background())
+	t.Cleanup(stopPool)
+	if err := e.exec.UseWorkers(poolCtx, b.Client(), executor.WorkerOptions{Lease: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	we := &workerEnv{env: e, url: url, rdb: redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(url, "redis://")}), bus: b, workers: map[string]context.CancelFunc{}}
+	t.Cleanup(func() { we.rdb.Close() })
+	we.startWorker(t, "w1", model, time.Second)
+	we.waitWorkers(t, "w1")
+	w := example(t, "04_pubsub_qa.json")
+	if err := e.db.CreateWorkflow(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.exec.Start(w, executor.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-model.started
+	// The server stops serving its workers, as a killed one would: nobody
+	// listens on its channel any more.
+	stopPool()
+	eventually(t, 20*time.Second, func() error {
+		ws, err := bus.ListWorkers(t.Context(), we.rdb)
+		if err != nil || len(ws) != 1 {
+			return fmt.Errorf("workers %v: %v", ws, err)
+		}
+		if len(ws[0].Agents) > 0 {
+			return fmt.Errorf("w1 still hosts %v", ws[0].Agents)
+		}
+		chans, err := we.rdb.PubSubChannels(t.Context(), "agent:messages:node-*").Result()
+		if err != nil || len(chans) > 0 {
+			return fmt.Errorf("agent channels %v: %v", chans, err)
+		}
+		return nil
+	})
+	e.exec.Cancel(r.ID)
+}
+
+func TestRedisLostWhileAWorkerRunsANode(t *testing.T) {
+	t.Parallel()
+	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
+		// The server's own model answers at once; the worker's holds the
+		// student's call until Redis is gone.
+		we := newWorkerEnv(t, url, llm.NewDemo(), time.Second)
+		model := &blockingModel{hold: "student", started: make(chan struct{}, 1), release: make(chan struct{}), demo: llm.NewDemo()}
+		t.Cleanup(func() { close(model.release) })
+		we.startWorker(t, "w1", model, time.Second)
+		we.waitWorkers(t, "w1")
+		w := example(t, "04_pubsub_qa.json")
+		if err := we.db.CreateWorkflow(t.Context(), w); err != nil {
+			t.Fatal(err)
+		}
+		r, err := we.exec.Start(w, executor.Options{KeepRecord: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-model.started
+		ctl.Restart()
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		if _, err := r.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		x, err := we.db.GetExecution(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.Status != workflow.ExecSuccess || x.Placement != workflow.PlacementWorkers ||
+			!strings.Contains(x.PlacementFallbackReason, "Redis connection lost") || !strings.Contains(x.FallbackReason, "Redis connection lost") {
+			t.Fatalf("status %s placement %s (%q) fallback %q error %q", x.Status, x.Placement, x.PlacementFallbackReason, x.FallbackReason, x.Error)
+		}
+		s := x.NodeStates["student"]
+		// It ran again in the server, as its second attempt.
+		if s.Worker != "" || s.Attempt != 2 || s.Status != workflow.NodeCompleted {
+			t.Fatalf("student %+v", s)
+		}
+		// The worker registers again once Redis is back.
+		we.waitWorkers(t, "w1")
+	})
 }

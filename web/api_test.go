@@ -41,6 +41,13 @@ type serverOption func(*serverParts)
 type serverParts struct {
 	model  executor.LLM
 	logger *slog.Logger
+	runner func(web.Runner) web.Runner // wraps the executor, when set
+}
+
+// withRunner serves through wrap(executor), so a test can see what the
+// handlers ask of the runner.
+func withRunner(wrap func(web.Runner) web.Runner) serverOption {
+	return func(p *serverParts) { p.runner = wrap }
 }
 
 // withModel runs the server's executions on model instead of the demo
@@ -69,7 +76,11 @@ func newServer(t *testing.T, cfg web.Config, opts ...serverOption) *testServer {
 		t.Fatal(err)
 	}
 	ex := executor.New(db, p.model, nil, p.logger, executor.Config{})
-	srv, err := web.New(cfg, db, ex, p.logger)
+	var runner web.Runner = ex
+	if p.runner != nil {
+		runner = p.runner(ex)
+	}
+	srv, err := web.New(cfg, db, runner, p.logger)
 	if err != nil {
 		t.Fatal(err)
 	}

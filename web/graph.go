@@ -18,6 +18,7 @@ const (
 	graphRowGap  = 26
 	graphMargin  = 16
 	graphLabelN  = 20 // runes of a node name that fit a box
+	graphWorkerN = 10 // runes of a worker name that fit beside the state line
 )
 
 // graphView is a laid-out workflow graph, ready for the "graph" template.
@@ -38,6 +39,7 @@ type graphNode struct {
 	Comm           bool   // can_communicate: talks to other nodes
 	State          string // node status in an execution; "" outside one
 	StateText      string
+	Worker         string // the worker it ran on, shortened to fit beside StateText
 }
 
 // graphEdge is one arrow, as an SVG path.
@@ -171,6 +173,7 @@ func layoutGraph(w *workflow.Workflow, states map[string]*workflow.NodeState) gr
 				if st := states[nd.ID]; st != nil && st.Status != "" {
 					gn.State = st.Status
 					gn.StateText = nodeStateText(st)
+					gn.Worker = shorten(st.Worker, graphWorkerN)
 				}
 				if gn.StateText == "" {
 					gn.StateText = gn.State

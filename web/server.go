@@ -54,6 +54,10 @@ type BusView interface {
 	// Monitor calls fn for every message on channels matching pattern until
 	// ctx ends; it returns once ctx is done or the monitor connection fails.
 	Monitor(ctx context.Context, pattern string, fn func(channel string, payload []byte)) error
+	// Workers lists the worker processes registered on the bus now, sorted
+	// by name. It fails with a workflow.Error of code unavailable when
+	// Redis cannot be reached.
+	Workers(ctx context.Context) ([]Worker, error)
 }
 
 // Config holds what the server needs besides its dependencies.
@@ -132,6 +136,7 @@ func (s *Server) routes() {
 	e.DELETE("/workflows/:id", s.deleteWorkflow)
 	e.POST("/workflows/:id/execute", s.executeWorkflow)
 	e.GET("/workflows/:id/executions", s.listExecutions)
+	e.GET("/workers", s.listWorkers)
 
 	s.uiRoutes()
 }

@@ -231,6 +231,7 @@ func (s *Server) uiRoutes() {
 	g.POST("/executions/:id/resume", s.uiResume)
 	g.GET("/bus", s.uiBus)
 	g.GET("/bus/info", s.uiBusInfo)
+	g.GET("/bus/workers", s.uiBusWorkers)
 	g.GET("/bus/live", s.uiBusLive)
 	g.GET("/settings", s.uiSettings)
 }
@@ -389,6 +390,7 @@ func (u *ui) funcs() template.FuncMap {
 		"state":  stateLabel,
 		"ms":     fmtMillis,
 		"mode":   modeText,
+		"agent":  shortAgent,
 	}
 }
 

@@ -68,8 +68,16 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
+// busPage is what the Bus page shows.
+type busPage struct {
+	Info    busInfoView
+	Workers workersView
+}
+
 func (s *Server) uiBus(c echo.Context) error {
-	return s.page(c, http.StatusOK, "bus", "Bus", "bus", s.busInfo(c.Request().Context()))
+	ctx := c.Request().Context()
+	info := s.busInfo(ctx)
+	return s.page(c, http.StatusOK, "bus", "Bus", "bus", busPage{Info: info, Workers: s.workersOf(ctx, &info)})
 }
 
 func (s *Server) uiBusInfo(c echo.Context) error {

@@ -37,6 +37,12 @@ type nodeView struct {
 	Streaming  bool // running: the output box fills from delta events
 	ExecID     string
 	LiveEvents bool
+	// RanOn is where the node ran: a worker's name, or "server" in an
+	// execution whose agents were placed on workers; "" when that says
+	// nothing (simple mode, agents kept in the server, not started).
+	RanOn    string
+	OnWorker bool // RanOn names a worker
+	Attempt  int  // above 1 when a lost worker made the node run again
 }
 
 type kv struct{ Key, Value string }
@@ -86,6 +92,15 @@ func nodeViewOf(w *workflow.Workflow, x *workflow.Execution, i int, live bool) n
 		}
 		v.Duration = span(st.StartedAt, st.FinishedAt)
 		v.Output = pretty(st.Output)
+		switch {
+		case st.Worker != "":
+			v.RanOn, v.OnWorker = st.Worker, true
+		case x.Placement == workflow.PlacementWorkers && v.Status != workflow.NodePending && v.Status != workflow.NodeSkipped:
+			v.RanOn = "server"
+		}
+		if st.Attempt > 1 {
+			v.Attempt = st.Attempt
+		}
 	}
 	v.Streaming = v.Status == workflow.NodeRunning && v.Output == ""
 	return v

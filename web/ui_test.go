@@ -33,6 +33,8 @@ func (b *fakeBus) Info(context.Context) map[string]any {
 		"connected": true, "latency_ms": 0.42, "agents": []string{"agent:messages:node-x-student"}}
 }
 
+func (b *fakeBus) Workers(context.Context) ([]web.Worker, error) { return nil, nil }
+
 func (b *fakeBus) Monitor(ctx context.Context, pattern string, fn func(string, []byte)) error {
 	b.mu.Lock()
 	b.monitors++

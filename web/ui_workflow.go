@@ -156,8 +156,8 @@ func (s *Server) uiDelete(c echo.Context) error {
 	return goTo(c, "/ui/workflows")
 }
 
-// uiRun starts an execution with the run form's inputs and mode, then goes
-// to its page.
+// uiRun starts an execution with the run form's inputs, mode and
+// placement, then goes to its page.
 func (s *Server) uiRun(c echo.Context) error {
 	ctx := c.Request().Context()
 	w, err := s.store.GetWorkflow(ctx, c.Param("id"))
@@ -195,11 +195,17 @@ func (s *Server) uiRun(c echo.Context) error {
 	if mode != "" && mode != workflow.ModeSimple && mode != workflow.ModePubSub {
 		ps = append(ps, workflow.Problem{Path: "communication_mode", Message: fmt.Sprintf("must be %q or %q", workflow.ModeSimple, workflow.ModePubSub)})
 	}
+	// The form hides the placement for simple mode but still posts it;
+	// a simple run has no agents to place and ignores it.
+	placement := form.Get("placement")
+	if placement != "" && placement != workflow.PlacementAuto && placement != workflow.PlacementLocal {
+		ps = append(ps, workflow.Problem{Path: "placement", Message: fmt.Sprintf("must be %q or %q", workflow.PlacementAuto, workflow.PlacementLocal)})
+	}
 	ps = append(ps, workflow.CheckInputs(inputs, s.cfg.Limits)...)
 	if len(ps) > 0 {
 		return &workflow.Error{Code: workflow.CodeInvalid, Message: "the run form has problems", Problems: ps}
 	}
-	run, err := s.runner.Start(w, executor.Options{Inputs: inputs, Mode: mode})
+	run, err := s.runner.Start(w, executor.Options{Inputs: inputs, Mode: mode, Placement: placement})
 	if err != nil {
 		return err
 	}

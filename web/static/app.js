@@ -155,6 +155,12 @@
       if (t.dataset.local) return;
       var d = new Date(t.getAttribute('datetime'));
       if (isNaN(d)) return;
+      // A relative time ("4 s ago") keeps its text; the exact time is its title.
+      if (t.dataset.format === 'relative') {
+        t.title = dateTime.format(d);
+        t.dataset.local = '1';
+        return;
+      }
       t.title = t.textContent;
       t.textContent = (t.dataset.format === 'time' ? clock : dateTime).format(d);
       t.dataset.local = '1';
