@@ -174,7 +174,7 @@ func (c *cluster) waitRecord(ctx context.Context, base, id string, every, limit 
 			return x, nil
 		}
 		if x != nil && workflow.Terminal(x.Status) {
-			return x, fmt.Errorf("execution %s ended %s before the bench saw what it waited for: %s", id, x.Status, x.Error)
+			return x, fmt.Errorf("execution %s ended %s before the bench saw what it waited for: %s; its log ends %s", id, x.Status, x.Error, lastLogs(x, 6))
 		}
 		if time.Now().After(deadline) {
 			return x, fmt.Errorf("execution %s: not there within %s", id, limit)
@@ -611,7 +611,7 @@ func (b *bencher) failover(ctx context.Context, c *cluster) error {
 		p.kill()
 		x, err = c.waitRecord(ctx, srv.base, id, 20*time.Millisecond, lease+nodeTime+time.Minute, func(x *workflow.Execution) bool { return x.Status == workflow.ExecSuccess })
 		if err != nil {
-			return err
+			return fmt.Errorf("after kill -9 of %s: %w", victim, err)
 		}
 		s := x.NodeStates["work"]
 		if s.FinishedAt == nil || s.Worker == victim || s.Worker == "" || s.Attempt != 2 {
