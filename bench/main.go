@@ -2,7 +2,7 @@
 // side in one run, and prints the figures as a table (default) or as one JSON
 // object (-json).
 //
-//	go run ./bench            # the full run, about half a minute on 2 cores
+//	go run ./bench            # the full run, about a minute and a half on 2 cores
 //	go run ./bench -json      # the same, as JSON: every figure by name, ratios, checks
 //	go run ./bench -quick     # a smoke run with small counts (CI runs it; seconds)
 //	go run ./bench -only ask,exec -cpuprofile cpu.prof   # some sections, profiled
