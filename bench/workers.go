@@ -381,6 +381,31 @@ func (b *bencher) workerAsks(ctx context.Context, c *cluster) error {
 		return err
 	}
 	defer raw.close()
+	// The server answers a query on its own channel about an execution it
+	// does not run at once, with an error: a round trip to another process
+	// through its bus and nothing else, the unit of which a worker's ask is
+	// made.
+	chans, err := c.rdb.PubSubChannels(ctx, bus.Channel("server-*")).Result()
+	if err != nil || len(chans) != 1 {
+		return fmt.Errorf("the server's channel: %v %v", chans, err)
+	}
+	serverChan := chans[0]
+	hop := func(n int) ([]time.Duration, error) {
+		out := make([]time.Duration, 0, n)
+		for range n {
+			t := time.Now()
+			q := bus.NewQuery(asker, strings.TrimPrefix(serverChan, bus.Channel("")), "get_shared", nil, bus.Meta("no-such-execution", ""), 30*time.Second)
+			r, err := bb.Ask(ctx, serverChan, q, 30*time.Second)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := r.Answer(); err == nil || !strings.Contains(err.Error(), "not running") {
+				return nil, fmt.Errorf("the server's answer to a query about no execution: %v", err)
+			}
+			out = append(out, time.Since(t))
+		}
+		return out, nil
+	}
 	to := bus.AgentID(execID, "answerer")
 	asks := 0
 	ask := func(n int) ([]time.Duration, error) {
@@ -404,21 +429,27 @@ func (b *bencher) workerAsks(ctx context.Context, c *cluster) error {
 		}
 		return out, nil
 	}
-	var rawDs, workerDs []time.Duration
+	var rawDs, hopDs, workerDs []time.Duration
 	n := b.sc.workerAsksPerRound
 	for round := 0; round <= b.sc.askRounds; round++ {
 		ds, err := raw.roundTrips(ctx, n)
 		if err != nil {
 			return fmt.Errorf("raw redis-server: %w", err)
 		}
+		hds, err := hop(n)
+		if err != nil {
+			return fmt.Errorf("query the server: %w", err)
+		}
 		wds, err := ask(n)
 		if err != nil {
 			return fmt.Errorf("ask %s: %w", to, err)
 		}
 		if round > 0 { // the first round warms up
-			rawDs, workerDs = append(rawDs, ds...), append(workerDs, wds...)
+			rawDs, hopDs, workerDs = append(rawDs, ds...), append(hopDs, hds...), append(workerDs, wds...)
 		}
 	}
+	b.res.set("ask_worker_hop_p50_us", us(percentile(hopDs, 50)))
+	b.res.set("ask_worker_hop_p99_us", us(percentile(hopDs, 99)))
 	b.res.set("ask_worker_redis_p50_us", us(percentile(workerDs, 50)))
 	b.res.set("ask_worker_redis_p99_us", us(percentile(workerDs, 99)))
 	b.res.set("ask_worker_raw_redis_p50_us", us(percentile(rawDs, 50)))
