@@ -52,7 +52,10 @@
 //     instant demo model; the execution's second agent, on a second worker
 //     whose demo model waits an hour, keeps the execution running, and it is
 //     cancelled at the end. ask_worker_raw_redis_* is the raw floor on the
-//     same Redis, in alternating rounds. worker_scaling_N: executions per
+//     same Redis, and ask_worker_hop_* one round trip to another process: a
+//     query to the server's own channel about no execution, which it
+//     answers at once with an error; the three alternate in rounds.
+//     worker_scaling_N: executions per
 //     second of a one-node pubsub workflow (a model of 200 ms, --concurrency
 //     8 per worker) with N workers ÷ with one (worker_exec_per_s_N); enough
 //     executions posted async to keep every slot busy for 4 s, throughput =
