@@ -116,6 +116,34 @@ func (c *cluster) reset(ctx context.Context) error {
 	return c.rdb.FlushAll(ctx).Err()
 }
 
+// cpu returns the CPU time used so far by the cluster's running
+// processes, its redis-server and the bench itself (the model and the
+// clients).
+func (c *cluster) cpu() time.Duration {
+	total := cpuTime()
+	pids := []int{c.rs.Pid()}
+	for _, p := range c.procs {
+		pids = append(pids, p.cmd.Process.Pid)
+	}
+	for _, pid := range pids {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// The fields after the command name (which may hold spaces, so
+		// it is skipped by its closing parenthesis): utime and stime are
+		// the 12th and 13th, in clock ticks of 1/100 s.
+		f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		total += time.Duration(u+st) * 10 * time.Millisecond
+	}
+	return total
+}
+
 // createWorkflow stores doc through the API and returns its id.
 func (c *cluster) createWorkflow(ctx context.Context, base string, doc []byte) (string, error) {
 	_, data, err := call(ctx, c.http, http.MethodPost, base+"/workflows/", string(doc), http.StatusCreated)
@@ -545,14 +573,18 @@ func (b *bencher) workerScaling(ctx context.Context, c *cluster) error {
 			return err
 		}
 		total := int(b.sc.scalingBusy.Seconds() / scalingModel.Seconds() * float64(n*scalingSlots))
-		start := time.Now()
+		start, cpu0 := time.Now(), c.cpu()
 		if err := postAsync(ctx, c.http, srv.base+"/workflows/"+wfID+"/execute", total, 64); err != nil {
 			return err
 		}
 		if err := c.waitDone(ctx, srv.base, wfID, total, 2*time.Minute); err != nil {
 			return fmt.Errorf("%d workers: %w", n, err)
 		}
-		perS[n] = float64(total) / time.Since(start).Seconds()
+		wall, cpu := time.Since(start), c.cpu()-cpu0
+		perS[n] = float64(total) / wall.Seconds()
+		// How busy the machine was: all the processes of the run, in cores.
+		b.res.set(fmt.Sprintf("worker_scaling_cpu_cores_%d", n), cpu.Seconds()/wall.Seconds())
+		b.res.set(fmt.Sprintf("worker_scaling_cpu_ms_per_exec_%d", n), ms(cpu)/float64(total))
 		on, why, err := c.placements(ctx, srv.base, wfID, "work")
 		if err != nil {
 			return err
