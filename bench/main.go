@@ -59,7 +59,8 @@
 //     second of a one-node pubsub workflow (a model of 200 ms, --concurrency
 //     8 per worker) with N workers ÷ with one (worker_exec_per_s_N); enough
 //     executions posted async to keep every slot busy for 4 s, throughput =
-//     executions ÷ time from the first post to the last success;
+//     executions ÷ time from the first post to the end of the last (one
+//     that fails is counted in worker_scaling_failed_N);
 //     worker_scaling_busiest_share_N is the share of the nodes the busiest
 //     worker ran. failover_s: kill -9 of the worker running a node (a model
 //     of 1 s) to the node's completion on the other worker, server and

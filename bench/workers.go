@@ -290,41 +290,52 @@ func (c *cluster) fallbacks(ctx context.Context, base, id string) (int, string, 
 	}
 }
 
-// waitDone polls until n executions of workflow id have succeeded; it
-// fails, with the first one's error, as soon as one ended otherwise.
-func (c *cluster) waitDone(ctx context.Context, base, id string, n int, limit time.Duration) error {
+// waitEnded polls until n executions of workflow id have ended, and
+// returns how many did not succeed, with the first one's error.
+func (c *cluster) waitEnded(ctx context.Context, base, id string, n int, limit time.Duration) (failed int, why string, err error) {
 	deadline := time.Now().Add(limit)
 	for {
-		done, err := c.countStatus(ctx, base, id, workflow.ExecSuccess)
-		if err != nil {
-			return err
-		}
-		if done >= n {
-			return nil
-		}
-		for _, bad := range []string{workflow.ExecError, workflow.ExecCancelled, workflow.ExecInterrupted} {
-			_, data, err := call(ctx, c.http, http.MethodGet, base+"/workflows/"+id+"/executions?limit=1&status="+bad, "", http.StatusOK)
+		ended := 0
+		failed = 0
+		for _, status := range []string{workflow.ExecSuccess, workflow.ExecError, workflow.ExecCancelled, workflow.ExecInterrupted} {
+			k, err := c.countStatus(ctx, base, id, status)
 			if err != nil {
-				return err
+				return 0, "", err
 			}
-			var list []workflow.Execution
-			if err := json.Unmarshal(data, &list); err != nil {
-				return err
+			ended += k
+			if status != workflow.ExecSuccess {
+				failed += k
 			}
-			if len(list) > 0 {
-				x, err := c.execution(ctx, base, list[0].ID)
+		}
+		if failed > 0 && why == "" {
+			for _, bad := range []string{workflow.ExecError, workflow.ExecCancelled, workflow.ExecInterrupted} {
+				_, data, err := call(ctx, c.http, http.MethodGet, base+"/workflows/"+id+"/executions?limit=1&status="+bad, "", http.StatusOK)
 				if err != nil {
-					return err
+					return 0, "", err
 				}
-				return fmt.Errorf("execution %s ended %s: %s; its log ends %s", x.ID, x.Status, x.Error, lastLogs(x, 4))
+				var list []workflow.Execution
+				if err := json.Unmarshal(data, &list); err != nil {
+					return 0, "", err
+				}
+				if len(list) > 0 {
+					x, err := c.execution(ctx, base, list[0].ID)
+					if err != nil {
+						return 0, "", err
+					}
+					why = fmt.Sprintf("execution %s ended %s: %s; its log ends %s", x.ID, x.Status, x.Error, lastLogs(x, 4))
+					break
+				}
 			}
+		}
+		if ended >= n {
+			return failed, why, nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d executions succeeded within %s", done, n, limit)
+			return failed, why, fmt.Errorf("only %d of %d executions ended within %s", ended, n, limit)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return failed, why, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -547,8 +558,8 @@ const (
 // workerScaling measures executions per second of a one-node pubsub
 // workflow with 1, 2 and 4 workers: enough executions posted at once
 // (async) to keep every slot of every worker busy for scalingBusy, and
-// throughput = executions ÷ the time from the first post to the last
-// success. Each worker count gets fresh processes; the workers start
+// throughput = executions ÷ the time from the first post to the end of
+// the last. Each worker count gets fresh processes; the workers start
 // before the server, so its first listing of workers has them all.
 func (b *bencher) workerScaling(ctx context.Context, c *cluster) error {
 	model, err := startFakeLLM(scalingModel)
@@ -577,20 +588,27 @@ func (b *bencher) workerScaling(ctx context.Context, c *cluster) error {
 		if err := postAsync(ctx, c.http, srv.base+"/workflows/"+wfID+"/execute", total, 64); err != nil {
 			return err
 		}
-		if err := c.waitDone(ctx, srv.base, wfID, total, 2*time.Minute); err != nil {
+		failed, why, err := c.waitEnded(ctx, srv.base, wfID, total, 2*time.Minute)
+		if err != nil {
 			return fmt.Errorf("%d workers: %w", n, err)
 		}
 		wall, cpu := time.Since(start), c.cpu()-cpu0
+		// An execution that fails is counted (worker_scaling_failed_N) and
+		// reported, not measured away: throughput counts ended executions.
+		b.res.set(fmt.Sprintf("worker_scaling_failed_%d", n), float64(failed))
+		if failed > 0 {
+			b.progress("workers: scaling: %d workers: %d of %d executions FAILED, e.g. %s", n, failed, total, why)
+		}
 		perS[n] = float64(total) / wall.Seconds()
 		// How busy the machine was: all the processes of the run, in cores.
 		b.res.set(fmt.Sprintf("worker_scaling_cpu_cores_%d", n), cpu.Seconds()/wall.Seconds())
 		b.res.set(fmt.Sprintf("worker_scaling_cpu_ms_per_exec_%d", n), ms(cpu)/float64(total))
-		on, why, err := c.placements(ctx, srv.base, wfID, "work")
+		on, fellBack, err := c.placements(ctx, srv.base, wfID, "work")
 		if err != nil {
 			return err
 		}
-		if on[""] > 0 || why != "" {
-			return fmt.Errorf("%d workers: %d of %d executions ran their node in the server, e.g. %s", n, on[""], total, why)
+		if on[""] > 0 || fellBack != "" {
+			return fmt.Errorf("%d workers: %d of %d executions ran their node in the server, e.g. %s", n, on[""], total, fellBack)
 		}
 		busiest := 0
 		for _, k := range on {
