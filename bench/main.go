@@ -44,30 +44,31 @@
 //     the bench answering after 200 ms.
 //   - list_p50_ms_100k: GET /workflows/{id}/executions (first page of 50) with
 //     100,000 executions of that workflow stored.
-//   - workers (worker mode, real processes: a redis-server, `switchboard
-//     serve --redis-url` and `switchboard worker` processes started by the
-//     bench, each part on fresh ones). ask_worker_redis_*: an ask from an
-//     outside program (the bench, with an agent id and channel of its own,
-//     bus.Ask) to an agent hosted by a worker, which answers with the
-//     instant demo model; the execution's second agent, on a second worker
-//     whose demo model waits an hour, keeps the execution running, and it is
-//     cancelled at the end. ask_worker_raw_redis_* is the raw floor on the
-//     same Redis, and ask_worker_hop_* one round trip to another process: a
-//     query to the server's own channel about no execution, which it
-//     answers at once with an error; the three alternate in rounds.
-//     worker_scaling_N: executions per
-//     second of a one-node pubsub workflow (a model of 200 ms, --concurrency
-//     8 per worker) with N workers ÷ with one (worker_exec_per_s_N); enough
-//     executions posted async to keep every slot busy for 4 s, throughput =
-//     executions ÷ time from the first post to the end of the last (one
-//     that fails is counted in worker_scaling_failed_N);
+//   - workers (worker mode, real processes: a redis-server, `switchboard serve
+//     --redis-url` and `switchboard worker` processes started by the bench,
+//     each part on fresh ones). ask_worker_redis_*: an ask from an outside
+//     program (the bench, with an agent id and channel of its own, bus.Ask) to
+//     an agent hosted by a worker, which answers with the instant demo model;
+//     the execution's second agent, on a second worker whose demo model waits
+//     an hour, keeps the execution running, and it is cancelled at the end.
+//     ask_worker_raw_redis_* is the raw floor on the same Redis, and
+//     ask_worker_hop_* one round trip to another process: a query to the
+//     server's own channel about no execution, which it answers at once with
+//     an error; the three alternate in rounds. worker_scaling_N: executions
+//     per second of a one-node pubsub workflow (a model of 200 ms,
+//     --concurrency 8 per worker) with N workers ÷ with one
+//     (worker_exec_per_s_N); enough executions posted async to keep every slot
+//     busy for 4 s, throughput = executions ÷ time from the first post to the
+//     end of the last (one that fails is counted in worker_scaling_failed_N);
 //     worker_scaling_busiest_share_N is the share of the nodes the busiest
-//     worker ran. failover_s: kill -9 of the worker running a node (a model
-//     of 1 s) to the node's completion on the other worker, server and
-//     workers with --lease 3s (median of 3 runs; failover_node_s is the
-//     node's time undisturbed). inflight_10k_rss_mb: the server's VmRSS once
-//     inflight_n executions (a model of 2 s, two workers of --concurrency 8,
-//     so most wait on a worker) are all hosted on the workers or done;
+//     worker ran, worker_scaling_cpu_cores_N the CPU of every process of the
+//     run (bench included) per second. failover_s: kill -9 of the worker
+//     running a node (a model of 1 s) to the node's completion on the other
+//     worker, server and workers with --lease 3s (median of 3 runs;
+//     failover_node_s is the node's time undisturbed, failover_failed_runs the
+//     runs whose execution failed). inflight_10k_rss_mb: the server's VmRSS
+//     once inflight_n executions (a model of 2 s, two workers of --concurrency
+//     8, so most wait on a worker) are all hosted on the workers or done;
 //     inflight_server_hosted counts those whose agents the server hosted
 //     instead (placement fell back).
 //
