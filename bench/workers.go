@@ -812,6 +812,9 @@ func (b *bencher) inflight(ctx context.Context, c *cluster) error {
 	b.progress("workers: inflight: %d hosted on workers, %d done, %d of them hosted by the server (%s) after %s; server RSS %.0f MB",
 		hosted, done, local, why, all.Round(time.Millisecond), rss/1024)
 	b.res.set("inflight_server_hosted", float64(local))
+	if local > 0 {
+		b.progress("workers: inflight: the end of redis-server's log:\n%s", c.rs.LogTail(8))
+	}
 	b.res.set("inflight_10k_rss_mb", rss/1024)
 	b.res.set("inflight_n", float64(n))
 	b.res.set("inflight_hosted", float64(hosted))
