@@ -492,6 +492,19 @@ func (c *Consumer) Next(ctx context.Context, limit int) ([]Task, error) {
 	}
 }
 
+// Read returns up to limit new entries for this consumer (limit <= 0 means 1), waiting at most
+// Block for one; it claims nothing. A reader whose entries nobody else may take over reads
+// this way: a worker reading its own stream (the server takes over what it held, after the
+// lease), or the server reading its result stream. When the group is missing (Redis
+// restarted empty) it creates it again. It fails when Redis cannot be reached, with ctx's
+// error when ctx ends, and when an entry is not a task (acked and named, like Next).
+func (c *Consumer) Read(ctx context.Context, limit int) ([]Task, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("read %s for %s: %w", c.q.stream, c.name, err)
+	}
+	return c.read(ctx, max(limit, 1))
+}
+
 // read does one bounded XREADGROUP of new entries.
 func (c *Consumer) read(ctx context.Context, limit int) ([]Task, error) {
 	res, err := c.q.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{

@@ -642,3 +642,36 @@ func TestTaskRedisRestart(t *testing.T) {
 		}
 	})
 }
+
+// TestTaskReadClaimsNothing: Read takes only new entries, so a reader of its own stream never
+// takes back an entry it holds, even after the lease lapsed; another consumer still can.
+func TestTaskReadClaimsNothing(t *testing.T) {
+	t.Parallel()
+	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
+		ctx := testCtx(t)
+		rdb := rawClient(t, ctl)
+		const lease = 100 * time.Millisecond
+		q := newQueue(t, rdb, bus.QueueOptions{Lease: lease, Block: 20 * time.Millisecond})
+		id, err := q.Submit(ctx, request("e", "n", `1`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := q.Consumer("w")
+		got, err := w.Read(ctx, 10)
+		if err != nil || len(got) != 1 || got[0].ID != id {
+			t.Fatalf("first Read = %+v, %v", got, err)
+		}
+		// Past the lease, Read still returns nothing: the entry is w's already.
+		deadline := time.Now().Add(3 * lease)
+		for time.Now().Before(deadline) {
+			again, err := w.Read(ctx, 10)
+			if err != nil || len(again) != 0 {
+				t.Fatalf("Read after the first = %+v, %v; want nothing", again, err)
+			}
+		}
+		claimed := next(t, q.Consumer("other"), 1)
+		if len(claimed) != 1 || claimed[0].ID != id || claimed[0].Deliveries != 2 {
+			t.Fatalf("another consumer claimed %+v", claimed)
+		}
+	})
+}

@@ -65,6 +65,13 @@ var (
 		json.FormatNilSliceAsNull(true),
 		jsontext.AllowDuplicateNames(true),
 		json.Deterministic(true),
+	)
+	// numberOptions are encodeOptions for content or metadata that may hold an encoding/json
+	// Number (see plainJSON). A custom marshaler makes the library look up the type of every
+	// value, struct fields included, in its table of marshalers, about a tenth of an encode;
+	// the messages of an ask hold no Number and do without it.
+	numberOptions = json.JoinOptions(
+		encodeOptions,
 		json.WithMarshalers(json.MarshalToFunc(encodeNumber)),
 	)
 	// decodeOptions: field names match as encoding/json matches them (exactly, or else ignoring
@@ -77,6 +84,42 @@ var (
 		jsonv1.MatchCaseSensitiveDelimiter(true),
 	)
 )
+
+// maxPlainDepth bounds how deep plainJSON looks; deeper values (and cycles) take numberOptions,
+// whose encoder finds cycles.
+const maxPlainDepth = 32
+
+// plainJSON reports whether v holds only values whose JSON form the library writes without a
+// custom marshaler: strings, booleans, numbers of Go's own types, and maps and slices of them.
+// Anything else (an encoding/json Number, a struct or a typed map that might hold one) gets
+// numberOptions.
+func plainJSON(v any, depth int) bool {
+	switch v := v.(type) {
+	case nil, string, bool, float64, int, int64, []string:
+		return true
+	case map[string]any:
+		if depth >= maxPlainDepth {
+			return false
+		}
+		for _, e := range v {
+			if !plainJSON(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		if depth >= maxPlainDepth {
+			return false
+		}
+		for _, e := range v {
+			if !plainJSON(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
 
 // encodeNumber writes an encoding/json Number (what a decoder with UseNumber gives, as the
 // workflow package's does for variables and CALL arguments) as the JSON number it holds; the
@@ -136,9 +179,13 @@ func (m *Message) encodeWire() (*wireBuffer, error) {
 		}
 		w.ExpiresAt = e
 	}
+	opts := encodeOptions
+	if !plainJSON(w.Content, 0) || !plainJSON(w.Metadata, 0) {
+		opts = numberOptions
+	}
 	b := wireBuffers.Get().(*wireBuffer)
 	b.buf.Reset()
-	if err := json.MarshalWrite(&b.buf, &w, encodeOptions); err != nil {
+	if err := json.MarshalWrite(&b.buf, &w, opts); err != nil {
 		b.release()
 		return nil, err
 	}

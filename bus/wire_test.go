@@ -145,6 +145,21 @@ func TestWireEncode(t *testing.T) {
 	if want := `"content":{"ctx":{"k":1},"n":1.5,"zero":0}`; !strings.Contains(string(data), want) {
 		t.Errorf("numbers: payload lacks %s:\n%s", want, data)
 	}
+	// Wherever it is: in a list, in a typed map or struct, below where the encoder looks for one.
+	deepNum := any(json.Number("4"))
+	for range 40 {
+		deepNum = map[string]any{"d": deepNum}
+	}
+	nums.Content = map[string]any{"l": []any{[]any{json.Number("2")}}, "typed": map[string]json.Number{"k": "3"},
+		"s": struct{ N json.Number }{"5"}, "deep": deepNum}
+	if data, err = nums.MarshalJSON(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"l":[[2]]`, `"typed":{"k":3}`, `"s":{"N":5}`, `{"d":4}`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("numbers: payload lacks %s:\n%s", want, data)
+		}
+	}
 	for _, bad := range []string{"1e", `{"a":1}`, `"x"`, "true", "null", "1 2"} {
 		nums.Content = map[string]any{"n": json.Number(bad)}
 		if data, err := nums.MarshalJSON(); err == nil {

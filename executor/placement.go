@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -51,6 +52,8 @@ type workerPool struct {
 	inflight map[string]int            // worker → runs this server has in flight on it
 	execs    map[string]*placement     // execution id → its placement
 	queues   map[string]*bus.TaskQueue // worker → its task stream
+	ensured  map[string]bool           // worker → its stream's group was made
+	placed   map[string]int            // worker → agents of running executions this server placed on it
 }
 
 // UseWorkers makes the executor place the agents of pubsub executions on
@@ -73,7 +76,8 @@ func (e *Executor) UseWorkers(ctx context.Context, rdb redis.UniversalClient, op
 	results := bus.NewTaskQueue(rdb, bus.QueueOptions{Stream: bus.ServerResultsStream(self), Group: bus.ResultsGroup, Lease: opts.Lease})
 	p := &workerPool{e: e, rdb: rdb, ps: e.pubsub, self: self, lease: opts.Lease, hostTimeout: opts.HostTimeout,
 		results: results, cons: results.Consumer(self), logger: e.logger.With("component", "workers"),
-		inflight: map[string]int{}, execs: map[string]*placement{}, queues: map[string]*bus.TaskQueue{}}
+		inflight: map[string]int{}, execs: map[string]*placement{}, queues: map[string]*bus.TaskQueue{},
+		ensured: map[string]bool{}, placed: map[string]int{}}
 	e.mu.Lock()
 	e.workers = p
 	e.mu.Unlock()
@@ -112,23 +116,28 @@ func (p *workerPool) read(ctx context.Context) {
 		// The stream is this server's alone: nothing reads it after it stops.
 		_ = p.rdb.Del(dctx, p.results.Stream()).Err()
 	}()
+	// Each entry is read once (Read claims nothing) and applied once; the
+	// ids whose ack failed are acked again with the next batch.
+	var unacked []string
 	for ctx.Err() == nil {
-		tasks, err := p.cons.Next(ctx, 64)
+		tasks, err := p.cons.Read(ctx, 64)
 		if err != nil && ctx.Err() == nil {
 			p.logger.Debug("reading results failed", "err", err)
 			_ = sleepCtx(ctx, 200*time.Millisecond)
 		}
-		ids := make([]string, 0, len(tasks))
 		for _, t := range tasks {
 			p.apply(t)
-			ids = append(ids, t.ID)
+			unacked = append(unacked, t.ID)
 		}
-		if len(ids) > 0 {
+		if len(unacked) > 0 {
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			if err := p.cons.Ack(actx, ids...); err != nil && !errors.Is(err, bus.ErrNotPending) {
+			err := p.cons.Ack(actx, unacked...)
+			cancel()
+			if err == nil || errors.Is(err, bus.ErrNotPending) {
+				unacked = unacked[:0]
+			} else {
 				p.logger.Warn("ack results failed", "err", err)
 			}
-			cancel()
 		}
 	}
 }
@@ -184,14 +193,17 @@ func (p *workerPool) liveWorkers(ctx context.Context) ([]bus.Worker, error) {
 func (p *workerPool) pick(live []bus.Worker, placing map[string]int, avoid ...string) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	best, bestFree := "", 0
+	best, bestFree, bestPlaced := "", 0, 0
 	for _, w := range live {
 		if slices.Contains(avoid, w.Name) {
 			continue
 		}
+		// Ties, as in a burst between two heartbeats, go to the worker with
+		// the fewest agents of this server's running executions.
 		free := w.Capacity - max(w.InUse, p.inflight[w.Name]) - placing[w.Name]
-		if best == "" || free > bestFree {
-			best, bestFree = w.Name, free
+		placed := p.placed[w.Name] + placing[w.Name]
+		if best == "" || free > bestFree || free == bestFree && placed < bestPlaced {
+			best, bestFree, bestPlaced = w.Name, free, placed
 		}
 	}
 	return best
@@ -218,8 +230,18 @@ func (p *workerPool) submit(ctx context.Context, worker string, t bus.Task, payl
 	}
 	t.Kind, t.Payload = bus.TypeTaskRequest, data
 	q := p.queue(worker)
-	if err := q.Ensure(ctx); err != nil {
-		return err
+	// The group is made once per stream: a worker makes it again itself
+	// when Redis lost it.
+	p.mu.Lock()
+	ensured := p.ensured[worker]
+	p.mu.Unlock()
+	if !ensured {
+		if err := q.Ensure(ctx); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.ensured[worker] = true
+		p.mu.Unlock()
 	}
 	_, err = q.Submit(ctx, t)
 	return err
@@ -247,7 +269,16 @@ func (p *workerPool) onMessage(ctx context.Context, m bus.Message) {
 	if pl == nil {
 		reply = bus.NewErrorResponse(m, p.self, fmt.Sprintf("execution %q is not running on this server", m.ExecutionID()))
 	} else {
-		out, err := pl.answer(ctx, m)
+		// The answer is worth nothing after the worker stopped waiting, nor
+		// after the execution ended.
+		actx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		if m.ExpiresAt != nil {
+			actx, cancel = context.WithDeadline(actx, *m.ExpiresAt)
+			defer cancel()
+		}
+		defer context.AfterFunc(pl.x.ctx, cancel)()
+		out, err := pl.answer(actx, m)
 		if err != nil {
 			reply = bus.NewErrorResponse(m, p.self, err.Error())
 		} else {
@@ -269,6 +300,14 @@ func (p *workerPool) watch(ctx context.Context) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	lastTidy := time.Now()
+	var downSince time.Time
+	seen := p.ps.Outages()
+	p.redisEmptied(ctx) // sets the marker
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = p.rdb.Del(dctx, p.markerKey()).Err()
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -276,18 +315,48 @@ func (p *workerPool) watch(ctx context.Context) {
 		case <-tick.C:
 		}
 		if !p.ps.Healthy() {
-			p.redisLost(errRedisDown, ^uint64(0))
+			// Down for half a lease: the workers cannot send what they do,
+			// and stop their nodes themselves when their lease renewals have
+			// failed for a lease.
+			if downSince.IsZero() {
+				downSince = time.Now()
+			} else if time.Since(downSince) >= p.lease/2 {
+				p.redisLost(errRedisDown, ^uint64(0))
+			}
 			continue
 		}
-		// A Redis that was lost and is back already (restarted) lost the
-		// tasks in flight on it: the executions placed before go in-process.
-		p.redisLost(errors.New("the bus's connection to Redis was lost and re-established"), p.ps.Outages())
+		downSince = time.Time{}
+		if n := p.ps.Outages(); n != seen {
+			// The connection was lost and is back. A Redis that restarted
+			// came back empty, and the tasks in flight on it are gone: the
+			// executions placed before go in-process. After a mere blip the
+			// streams are whole and the workers carry on.
+			if p.redisEmptied(ctx) {
+				p.redisLost(errors.New("Redis restarted and lost the tasks in flight"), n)
+			}
+			seen = n
+		}
 		p.claimLapsed(ctx)
 		if time.Since(lastTidy) >= 10*time.Second {
 			lastTidy = time.Now()
 			p.tidy(ctx)
 		}
 	}
+}
+
+// markerKey is a key the server keeps on Redis for as long as it runs:
+// when it is missing after the bus lost its connection, Redis came back
+// empty (restarted without persistence), whereas the result stream and the
+// workers' streams are made again at once by whoever writes to them next.
+func (p *workerPool) markerKey() string { return "switchboard:server:" + p.self }
+
+// redisEmptied reports whether Redis lost the server's marker since it
+// was set, and sets it again.
+func (p *workerPool) redisEmptied(ctx context.Context) bool {
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	set, err := p.rdb.SetNX(cctx, p.markerKey(), "1", 0).Result()
+	return err == nil && set
 }
 
 // redisLost moves every agent of the executions placed before the bus's
@@ -401,10 +470,10 @@ func (p *workerPool) failover(worker string, t bus.Task) bool {
 	switch tp.Op {
 	case opHost:
 		for _, a := range tp.Agents {
-			pl.move(a, worker, t.Attempt)
+			pl.move(a, worker, t.Attempt, fmt.Sprintf("its lease of %s lapsed", p.lease))
 		}
 	case opRun:
-		pl.move(t.NodeID, worker, t.Attempt)
+		pl.move(t.NodeID, worker, t.Attempt, fmt.Sprintf("its lease of %s lapsed", p.lease))
 	}
 	return true
 }
@@ -440,15 +509,12 @@ func (p *workerPool) tidy(ctx context.Context) {
 		if err != nil || pending > 0 {
 			continue
 		}
-		if n, err := q.Len(ctx); err == nil && n > 0 {
-			if _, err := p.readUnread(ctx, q); err != nil {
-				continue
-			}
-		}
-		// Nothing of a gone worker's stream is needed any more.
+		// Nothing of a gone worker's stream is needed any more: what it
+		// never read, claimLapsed placed again.
 		if err := p.rdb.Del(ctx, q.Stream()).Err(); err == nil {
 			p.mu.Lock()
 			delete(p.queues, name)
+			delete(p.ensured, name)
 			p.mu.Unlock()
 		}
 	}
@@ -457,18 +523,25 @@ func (p *workerPool) tidy(ctx context.Context) {
 // placement is where the agents of one execution are hosted and where
 // their nodes run.
 type placement struct {
-	p *workerPool
-	x *execution
+	p       *workerPool
+	x       *execution
+	outages uint64      // the bus's outage count when it was placed
+	host    taskPayload // the host task's payload, less its agents
 
-	mu       sync.Mutex
-	agents   map[string]*placedAgent // node id → where it is
-	used     map[string]bool         // workers that hosted any of its agents: they get the release
-	waiting  map[string]chan *remoteError
-	tickets  map[string]*askedOnce
-	ended    bool
-	local    string // why the rest runs in the server, once it does
-	outages  uint64 // the bus's outage count when it was placed
-	payloads taskPayload
+	mu      sync.Mutex
+	agents  map[string]*placedAgent // node id → where it is
+	used    map[string]bool         // workers that hosted any of its agents: they get the release
+	waiting map[string]chan *remoteError
+	tickets map[string]ticket // admitted asks of agents on workers, until settled
+	ended   bool
+	local   string // why the rest runs in the server, once it does
+}
+
+// ticket is an ask of an agent hosted by a worker that the guard admitted:
+// its answer, once settled, serves the asker's repeats.
+type ticket struct {
+	node  string // the asker
+	asked *askedOnce
 }
 
 // placedAgent is where one agent is hosted: a worker, or the server
@@ -493,8 +566,15 @@ func (p *workerPool) place(ctx context.Context, x *execution) (*placement, strin
 	if len(live) == 0 {
 		return nil, "no worker is registered on the bus"
 	}
+	limits := x.guard.limits()
+	doc, err := json.Marshal(x.wf)
+	if err != nil {
+		return nil, "the workflow could not be encoded for the workers: " + err.Error()
+	}
 	pl := &placement{p: p, x: x, outages: p.ps.Outages(), agents: map[string]*placedAgent{}, used: map[string]bool{},
-		waiting: map[string]chan *remoteError{}, tickets: map[string]*askedOnce{}}
+		waiting: map[string]chan *remoteError{}, tickets: map[string]ticket{},
+		host: taskPayload{Op: opHost, Workflow: doc, Secrets: x.wf.Secrets(x.rec.Inputs),
+			AskTimeoutMS: x.askTimeout.Milliseconds(), Limits: &limits, MaxRounds: x.e.cfg.MaxRounds}}
 	placing := map[string]int{}
 	for i := range x.wf.Nodes {
 		n := &x.wf.Nodes[i]
@@ -505,17 +585,25 @@ func (p *workerPool) place(ctx context.Context, x *execution) (*placement, strin
 		placing[w]++
 		pl.agents[n.ID] = &placedAgent{worker: w, attempt: 1, moved: make(chan struct{})}
 	}
-	limits := x.guard.limits()
-	doc, err := json.Marshal(x.wf)
-	if err != nil {
-		return nil, "the workflow could not be encoded for the workers: " + err.Error()
-	}
-	pl.payloads = taskPayload{Op: opHost, Workflow: doc, Secrets: x.wf.Secrets(x.rec.Inputs),
-		AskTimeoutMS: x.askTimeout.Milliseconds(), Limits: &limits, MaxRounds: x.e.cfg.MaxRounds}
 	p.mu.Lock()
+	for w, n := range placing {
+		p.placed[w] += n
+	}
 	p.execs[x.rec.ID] = pl
 	p.mu.Unlock()
 	return pl, ""
+}
+
+// unplace takes n agents off worker's count.
+func (p *workerPool) unplace(worker string, n int) {
+	if worker == "" || n == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.placed[worker] -= n; p.placed[worker] <= 0 {
+		delete(p.placed, worker)
+	}
 }
 
 // hostsHere reports whether the server hosts node's agent.
@@ -531,8 +619,9 @@ func (pl *placement) hostsHere(node string) bool {
 
 // start sends each worker the agents placed on it and waits until every
 // worker confirms it hosts them (subscribed), so no node runs before its
-// agents can be asked. A worker that refuses or does not confirm in time
-// gets none: the server hosts its agents (host).
+// agents can be asked. A worker that cannot be sent them, refuses, or does
+// not confirm within the host timeout gets none: the server hosts its
+// agents (host), and tells it to drop any it hosted late.
 func (pl *placement) start(ctx context.Context, host func(node string) error) {
 	byWorker := map[string][]string{}
 	pl.mu.Lock()
@@ -540,52 +629,62 @@ func (pl *placement) start(ctx context.Context, host func(node string) error) {
 		byWorker[a.worker] = append(byWorker[a.worker], id)
 	}
 	pl.mu.Unlock()
+	sent := map[string]chan *remoteError{}
 	for w, ids := range byWorker {
 		slices.Sort(ids)
-		pl.mu.Lock()
 		ch := make(chan *remoteError, 1)
+		pl.mu.Lock()
 		pl.waiting[w] = ch
 		pl.used[w] = true
 		pl.mu.Unlock()
-		payload := pl.payloads
+		payload := pl.host
 		payload.Agents = ids
 		if err := pl.p.submit(ctx, w, bus.Task{ExecutionID: pl.x.rec.ID, NodeID: allNodes, Attempt: 1}, payload); err != nil {
-			pl.hostLocally(ids, fmt.Sprintf("worker %s could not be sent its agents: %v", w, err), host)
+			pl.hostLocally(w, ids, fmt.Sprintf("worker %s could not be sent its agents: %v", w, err), host)
 			continue
 		}
+		sent[w] = ch
 	}
-	timer := time.NewTimer(pl.p.hostTimeout)
-	defer timer.Stop()
-	for w, ids := range byWorker {
-		pl.mu.Lock()
-		ch := pl.waiting[w]
-		pl.mu.Unlock()
+	// One deadline for all of them: the workers confirm at the same time.
+	wctx, cancel := context.WithTimeoutCause(ctx, pl.p.hostTimeout, fmt.Errorf("no confirmation within %s", pl.p.hostTimeout))
+	defer cancel()
+	for _, w := range slices.Sorted(maps.Keys(sent)) {
+		ids := byWorker[w]
 		select {
-		case rerr := <-ch:
+		case rerr := <-sent[w]:
 			if rerr != nil {
-				pl.hostLocally(ids, fmt.Sprintf("worker %s could not host its agents: %s", w, rerr.Message), host)
+				pl.hostLocally(w, ids, fmt.Sprintf("worker %s could not host its agents: %s", w, rerr.Message), host)
 				continue
 			}
 			pl.x.log(slog.LevelInfo, "", "Worker %s hosts %s", w, strings.Join(ids, ", "))
-		case <-timer.C:
-			pl.hostLocally(ids, fmt.Sprintf("worker %s did not confirm it hosts its agents within %s", w, pl.p.hostTimeout), host)
-		case <-ctx.Done():
-			pl.hostLocally(ids, context.Cause(ctx).Error(), host)
+		case <-wctx.Done():
+			pl.hostLocally(w, ids, fmt.Sprintf("worker %s did not confirm it hosts its agents: %v", w, context.Cause(wctx)), host)
 		}
 	}
 	pl.mu.Lock()
 	pl.waiting = map[string]chan *remoteError{}
+	allHere := true
+	for _, a := range pl.agents {
+		allHere = allHere && a.worker == ""
+	}
 	pl.mu.Unlock()
+	if allHere {
+		pl.x.setHeader(func(h *workflow.Execution) { h.Placement = workflow.PlacementLocal })
+	}
 }
 
-// hostLocally moves agents into the server at start, with the reason.
-func (pl *placement) hostLocally(ids []string, reason string, host func(node string) error) {
+// hostLocally moves agents that worker was to host into the server at
+// start, with the reason, and tells the worker to drop them in case it
+// hosts them after all.
+func (pl *placement) hostLocally(worker string, ids []string, reason string, host func(node string) error) {
 	pl.x.log(slog.LevelWarn, "", "%s; the server hosts %s", reason, strings.Join(ids, ", "))
 	pl.mu.Lock()
 	for _, id := range ids {
 		pl.agents[id].worker = ""
 	}
 	pl.mu.Unlock()
+	pl.p.unplace(worker, len(ids))
+	pl.releaseAgents(worker, ids)
 	for _, id := range ids {
 		if err := host(id); err != nil {
 			pl.x.log(slog.LevelWarn, id, "Hosting agent %s in the server failed: %v", id, err)
@@ -596,6 +695,18 @@ func (pl *placement) hostLocally(ids []string, reason string, host func(node str
 			h.PlacementFallbackReason = reason
 		}
 	})
+}
+
+// releaseAgents tells worker to drop agents of the execution, which are
+// placed elsewhere now; best effort: a worker that is gone drops them
+// anyway.
+func (pl *placement) releaseAgents(worker string, ids []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	payload := taskPayload{Op: opRelease, Agents: ids}
+	if err := pl.p.submit(ctx, worker, bus.Task{ExecutionID: pl.x.rec.ID, NodeID: allNodes, Attempt: 1}, payload); err != nil {
+		pl.p.logger.Debug("telling a worker to drop moved agents failed", "worker", worker, "execution_id", pl.x.rec.ID, "err", err)
+	}
 }
 
 // hosted takes a worker's confirmation that it hosts its agents.
@@ -647,7 +758,7 @@ func (pl *placement) run(ctx context.Context, node string, msgs []llm.Message) (
 			payload.Deadline = d
 		}
 		if err := pl.p.submit(ctx, worker, bus.Task{ExecutionID: pl.x.rec.ID, NodeID: node, Attempt: attempt}, payload); err != nil {
-			pl.move(node, worker, attempt)
+			pl.move(node, worker, attempt, fmt.Sprintf("its run could not be sent: %v", err))
 			continue
 		}
 		pl.p.mu.Lock()
@@ -673,6 +784,10 @@ func (pl *placement) run(ctx context.Context, node string, msgs []llm.Message) (
 		}
 		pl.mu.Unlock()
 		switch {
+		case got && res.Error != nil && res.Error.Code == codeNotHosted:
+			// The worker lost the agent (it restarted, or dropped it): place
+			// it again and run it there.
+			pl.move(node, worker, attempt, res.Error.Message)
 		case got && res.Error != nil:
 			return "", true, &workflow.Error{Code: res.Error.Code, Message: res.Error.Message}
 		case got:
@@ -741,12 +856,30 @@ func (pl *placement) event(node string, attempt int, ev remoteEvent) {
 		x.recordBroadcast(node, ev.Text, ev.Types, res)
 	case "settle":
 		pl.mu.Lock()
-		a := pl.tickets[ev.Ticket]
+		tk, ok := pl.tickets[ev.Ticket]
 		delete(pl.tickets, ev.Ticket)
 		pl.mu.Unlock()
-		if a != nil {
-			x.guard.settle(a, ev.Text, ev.ID, ev.OK)
+		if ok {
+			x.guard.settle(tk.asked, ev.Text, ev.ID, ev.OK)
 		}
+	}
+}
+
+// failTickets settles the open asks of node's agent as failed: its host
+// was lost, and a repeat of one of them must not wait for an answer that
+// will never be settled.
+func (pl *placement) failTickets(node string) {
+	pl.mu.Lock()
+	var open []*askedOnce
+	for id, tk := range pl.tickets {
+		if node == "" || tk.node == node {
+			open = append(open, tk.asked)
+			delete(pl.tickets, id)
+		}
+	}
+	pl.mu.Unlock()
+	for _, a := range open {
+		pl.x.guard.settle(a, "the asking agent's worker was lost before the answer came", "", false)
 	}
 }
 
@@ -779,7 +912,7 @@ func (pl *placement) answer(ctx context.Context, m bus.Message) (string, error) 
 			_, _ = rand.Read(id[:])
 			out.Ticket = hex.EncodeToString(id[:])
 			pl.mu.Lock()
-			pl.tickets[out.Ticket] = adm.ticket
+			pl.tickets[out.Ticket] = ticket{node: req.Node, asked: adm.ticket}
 			pl.mu.Unlock()
 		}
 	case rpcAdmitCall:
@@ -804,21 +937,25 @@ func (pl *placement) answer(ctx context.Context, m bus.Message) (string, error) 
 	return string(data), nil
 }
 
-// move places node's agent again after it was lost on worker (its task
-// of attempt lapsed, or could not be sent): on another live worker, or in
-// the server. A loss already handled (an older attempt) changes nothing.
-func (pl *placement) move(node, worker string, attempt int) {
+// move places node's agent again after it was lost on worker (its task of
+// attempt lapsed, its run could not be sent, or the worker no longer hosts
+// it; why says which): on another live worker, or in the server. The new
+// host has the agent before the run waiting on it is sent again, and the
+// old worker is told to drop it. A loss already handled (an older
+// attempt) changes nothing.
+func (pl *placement) move(node, worker string, attempt int, why string) {
 	pl.mu.Lock()
 	a := pl.agents[node]
 	if a == nil || a.worker != worker || attempt < a.attempt || pl.ended {
 		pl.mu.Unlock()
 		return
 	}
+	local := pl.local != ""
 	pl.mu.Unlock()
 	ctx, cancel := context.WithTimeout(pl.x.ctx, 5*time.Second)
 	defer cancel()
 	next := ""
-	if pl.local == "" {
+	if !local {
 		if live, err := pl.p.liveWorkers(ctx); err == nil {
 			next = pl.p.pick(live, nil, worker)
 		}
@@ -829,27 +966,42 @@ func (pl *placement) move(node, worker string, attempt int) {
 		return
 	}
 	a.attempt++
-	a.worker = next
-	close(a.moved)
-	a.moved = make(chan struct{})
 	newAttempt := a.attempt
-	if next != "" {
-		pl.used[next] = true
-	}
 	pl.mu.Unlock()
+	pl.failTickets(node)
 	where := "the server"
 	if next != "" {
 		where = "worker " + next
-		payload := pl.payloads
+		payload := pl.host
 		payload.Agents = []string{node}
 		if err := pl.p.submit(ctx, next, bus.Task{ExecutionID: pl.x.rec.ID, NodeID: allNodes, Attempt: newAttempt}, payload); err != nil {
-			pl.x.log(slog.LevelWarn, node, "Sending agent %s to worker %s failed: %v", node, next, err)
+			pl.x.log(slog.LevelWarn, node, "Sending agent %s to worker %s failed (%v); the server hosts it", node, next, err)
+			next, where = "", "the server"
 		}
-	} else if err := pl.x.hostHere(node); err != nil {
-		pl.x.log(slog.LevelWarn, node, "Hosting agent %s in the server failed: %v", node, err)
 	}
-	pl.x.log(slog.LevelWarn, node, "Worker %s was lost (its task's lease of %s lapsed); agent %s is now hosted by %s, attempt %d",
-		worker, pl.p.lease, node, where, newAttempt)
+	if next == "" {
+		if err := pl.x.hostHere(node); err != nil {
+			pl.x.log(slog.LevelWarn, node, "Hosting agent %s in the server failed: %v", node, err)
+		}
+	}
+	// Only now is the run waiting on the agent sent again: a worker reads
+	// its host task first.
+	pl.mu.Lock()
+	a.worker = next
+	if next != "" {
+		pl.used[next] = true
+	}
+	close(a.moved)
+	a.moved = make(chan struct{})
+	pl.mu.Unlock()
+	pl.p.unplace(worker, 1)
+	if next != "" {
+		pl.p.mu.Lock()
+		pl.p.placed[next]++
+		pl.p.mu.Unlock()
+	}
+	pl.releaseAgents(worker, []string{node})
+	pl.x.log(slog.LevelWarn, node, "Agent %s was lost on worker %s (%s); it is now hosted by %s, attempt %d", node, worker, why, where, newAttempt)
 }
 
 // dissolve moves every agent into the server for the rest of the run.
@@ -861,21 +1013,42 @@ func (pl *placement) dissolve(reason string) {
 	}
 	pl.local = reason
 	var moved []string
+	byWorker := map[string]int{}
 	for id, a := range pl.agents {
 		if a.worker == "" {
 			continue
 		}
+		byWorker[a.worker]++
 		a.worker = ""
 		a.attempt++
 		close(a.moved)
 		a.moved = make(chan struct{})
 		moved = append(moved, id)
 	}
+	used := slices.Collect(maps.Keys(pl.used))
 	pl.mu.Unlock()
+	for w, n := range byWorker {
+		pl.p.unplace(w, n)
+	}
+	pl.failTickets("")
 	slices.Sort(moved)
 	pl.x.log(slog.LevelWarn, "", "%s; the server hosts %s", reason, strings.Join(moved, ", "))
 	pl.x.setHeader(func(h *workflow.Execution) { h.PlacementFallbackReason = reason })
 	pl.x.transportLost(errors.New(reason))
+	if !pl.p.ps.Healthy() {
+		// The execution's own asks go in-process now; only outside agents
+		// need the channels, and they cannot reach them without Redis.
+		return
+	}
+	for _, id := range moved {
+		if err := pl.x.hostHere(id); err != nil {
+			pl.x.log(slog.LevelWarn, id, "Hosting agent %s in the server failed: %v", id, err)
+		}
+	}
+	// Workers still reachable stop what they run for it.
+	for _, w := range used {
+		pl.releaseAgents(w, moved)
+	}
 }
 
 // end tells the workers that hosted agents of the execution to release
@@ -889,11 +1062,19 @@ func (pl *placement) end() {
 			used = append(used, w)
 		}
 	}
+	byWorker := map[string]int{}
+	for _, a := range pl.agents {
+		byWorker[a.worker]++
+	}
 	pl.mu.Unlock()
 	p := pl.p
+	for w, n := range byWorker {
+		p.unplace(w, n)
+	}
 	p.mu.Lock()
 	delete(p.execs, pl.x.rec.ID)
 	p.mu.Unlock()
+	pl.failTickets("")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, w := range used {

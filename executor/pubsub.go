@@ -51,6 +51,18 @@ func newPubSubTransport(ctx context.Context, x *execution) (transport, error) {
 	x.log(slog.LevelInfo, "", "Initialized Redis Pub/Sub communication")
 	x.ps = t
 	pl := x.placeAgents(pctx)
+	// Failing here, the execution runs in simple mode: nothing of the
+	// placement may stay.
+	fail := func(err error) (transport, error) {
+		t.closeSubs()
+		if pl != nil {
+			pl.end()
+			x.placement = nil
+		}
+		x.ps = nil
+		x.setHeader(func(h *workflow.Execution) { h.Placement, h.PlacementFallbackReason = "", "" })
+		return nil, err
+	}
 	for i := range x.wf.Nodes {
 		n := &x.wf.Nodes[i]
 		if n.Type != workflow.NodeAIProcessor || !pl.hostsHere(n.ID) {
@@ -59,18 +71,20 @@ func newPubSubTransport(ctx context.Context, x *execution) (transport, error) {
 		agent := x.agentID(n.ID)
 		sub, err := ps.Subscribe(pctx, bus.Channel(agent), t.desk.handler(x.agentOf(n)))
 		if err != nil {
-			t.closeSubs()
-			return nil, fmt.Errorf("subscribe agent %s: %w", agent, err)
+			return fail(fmt.Errorf("subscribe agent %s: %w", agent, err))
 		}
+		t.mu.Lock()
 		t.subs = append(t.subs, sub)
+		t.mu.Unlock()
 		x.log(slog.LevelInfo, n.ID, "Registered agent: %s", agent)
 	}
 	sub, err := ps.Subscribe(pctx, bus.BroadcastChannel, t.onBroadcast)
 	if err != nil {
-		t.closeSubs()
-		return nil, fmt.Errorf("subscribe to broadcasts: %w", err)
+		return fail(fmt.Errorf("subscribe to broadcasts: %w", err))
 	}
+	t.mu.Lock()
 	t.subs = append(t.subs, sub)
+	t.mu.Unlock()
 	if pl != nil {
 		pl.start(ctx, t.hostOne)
 	}

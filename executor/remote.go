@@ -47,6 +47,11 @@ const (
 // allNodes is the node id of a task about a whole execution.
 const allNodes = "*"
 
+// codeNotHosted is the error code of a run sent to a worker that does not
+// host its agent (it lost it, or restarted): the server places the agent
+// again instead of failing the node.
+const codeNotHosted workflow.Code = "not_hosted"
+
 // taskPayload is the body of a task_request (server → worker).
 type taskPayload struct {
 	Op string `json:"op"`

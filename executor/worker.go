@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -107,6 +108,9 @@ func (w *Worker) Registration() (info bus.Worker, ok bool) {
 func (w *Worker) Run(ctx context.Context) error {
 	sub, err := w.subscribeSelf(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
 		return err
 	}
 	defer func() {
@@ -200,7 +204,10 @@ func (w *Worker) register(ctx context.Context) error {
 // serve reads the worker's task stream until ctx ends.
 func (w *Worker) serve(ctx context.Context) {
 	for ctx.Err() == nil {
-		tasks, err := w.cons.Next(ctx, 32)
+		// Only new entries: what this worker holds it renews, and what a
+		// previous process of the same name left is the server's to place
+		// again once its lease lapses.
+		tasks, err := w.cons.Read(ctx, 32)
 		if err != nil && ctx.Err() == nil {
 			w.logger.Warn("reading tasks failed", "err", err)
 			_ = sleepCtx(ctx, 200*time.Millisecond)
@@ -243,7 +250,11 @@ func (w *Worker) take(ctx context.Context, t bus.Task) {
 			w.run(ctx, t, p)
 		}()
 	case opRelease:
-		w.release(t.ExecutionID, "the execution ended")
+		if len(p.Agents) > 0 {
+			w.releaseAgents(t.ExecutionID, p.Agents)
+		} else {
+			w.release(t.ExecutionID, "the execution ended", true)
+		}
 		w.ack(ctx, t)
 	default:
 		w.logger.Warn("dropped a task of an unknown op", "entry", t.ID, "op", p.Op)
@@ -277,11 +288,13 @@ type hostedExec struct {
 
 	newAgent func(i int) agent // the agent of the node at position i, without its emit
 
-	mu      sync.Mutex
-	ready   map[string]chan struct{} // node id → closed once its host task is done
-	agents  map[string]*hostedAgent  // by node id
-	entries []string                 // host task entries, acked when released
-	holds   []func()
+	mu       sync.Mutex
+	released bool                     // the execution was released here: nothing more is hosted for it
+	done     bool                     // released for good (by the server, or the server is gone): its tasks are acked
+	ready    map[string]chan struct{} // node id → closed once its host task is done
+	agents   map[string]*hostedAgent  // by node id
+	entries  []string                 // host task entries, acked when released
+	holds    []func()
 }
 
 // hostedAgent is one agent hosted here, with the attempt it is hosted
@@ -304,7 +317,7 @@ func (w *Worker) hostDone(ctx context.Context, t bus.Task, p taskPayload, err er
 		w.logger.Warn("hosting agents failed", "execution_id", t.ExecutionID, "agents", p.Agents, "err", err)
 		res.Error = &remoteError{Message: err.Error()}
 	}
-	if serr := w.send(ctx, p.Server, bus.Task{ExecutionID: t.ExecutionID, NodeID: allNodes, Attempt: t.RunAttempt()}, res); serr != nil {
+	if serr := w.send(ctx, p.Server, bus.Task{ExecutionID: t.ExecutionID, NodeID: allNodes, Attempt: t.Attempt}, res); serr != nil {
 		w.logger.Warn("telling the server the agents are hosted failed", "execution_id", t.ExecutionID, "err", serr)
 	}
 	if err != nil {
@@ -402,7 +415,7 @@ func (he *hostedExec) agent(ctx context.Context, node string) *hostedAgent {
 // add subscribes the agents of a host task, each confirmed, and holds the
 // task until the execution is released.
 func (he *hostedExec) add(ctx context.Context, t bus.Task, p taskPayload) error {
-	attempt := t.RunAttempt()
+	attempt := t.Attempt
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var added []*hostedAgent
@@ -411,7 +424,10 @@ func (he *hostedExec) add(ctx context.Context, t bus.Task, p taskPayload) error 
 		old := he.agents[id]
 		he.mu.Unlock()
 		if old != nil {
-			continue // hosted already: a task delivered twice
+			// Hosted here already: placed here again after a loss, its events
+			// now carry the new attempt.
+			raise(&old.attempt, attempt)
+			continue
 		}
 		i := he.graph.Index[id]
 		ha := &hostedAgent{agent: he.newAgent(i)}
@@ -427,8 +443,18 @@ func (he *hostedExec) add(ctx context.Context, t bus.Task, p taskPayload) error 
 		ha.sub = sub
 		added = append(added, ha)
 	}
-	hctx, release := he.w.cons.Hold(he.ctx, t)
 	he.mu.Lock()
+	if he.released {
+		// Released while subscribing (the release was read with the host):
+		// nothing of it may stay.
+		he.mu.Unlock()
+		for _, a := range added {
+			_ = a.sub.Close(sctx)
+		}
+		he.w.ack(ctx, t)
+		return errors.New("the execution was released while its agents were being hosted")
+	}
+	hctx, release := he.w.cons.Hold(he.ctx, t)
 	for _, a := range added {
 		he.agents[a.agent.node.ID] = a
 	}
@@ -439,7 +465,7 @@ func (he *hostedExec) add(ctx context.Context, t bus.Task, p taskPayload) error 
 	context.AfterFunc(hctx, func() {
 		if cause := context.Cause(hctx); errors.Is(cause, bus.ErrTaskLost) {
 			he.w.logger.Warn("lost the lease of hosted agents; dropping them", "execution_id", he.id, "agents", p.Agents, "err", cause)
-			he.w.release(he.id, cause.Error())
+			he.w.release(he.id, cause.Error(), false)
 		}
 	})
 	he.w.updateRegistration()
@@ -447,50 +473,50 @@ func (he *hostedExec) add(ctx context.Context, t bus.Task, p taskPayload) error 
 }
 
 // run runs one node of a hosted execution and sends its result. The task
-// is acked once the result is on the server's stream; its lease is renewed
-// while it runs, and a lost lease cancels it (another attempt runs it).
+// is held from the moment it is read, so its lease is renewed while it
+// waits for a slot and while it runs; it is acked once the result is on
+// the server's stream. A lost lease cancels it: another attempt runs it.
 func (w *Worker) run(ctx context.Context, t bus.Task, p taskPayload) {
+	hctx, releaseHold := w.cons.Hold(ctx, t)
+	defer releaseHold()
 	w.mu.Lock()
 	he := w.hosted[t.ExecutionID]
 	w.mu.Unlock()
-	attempt := t.RunAttempt()
+	attempt := t.Attempt
 	res := resultPayload{Op: opResult, Worker: w.cfg.Name}
 	var ha *hostedAgent
 	if he != nil {
 		ha = he.agent(he.ctx, t.NodeID)
 	}
 	if ha == nil {
-		res.Error = &remoteError{Code: workflow.CodeUnavailable, Message: fmt.Sprintf("worker %s does not host agent %s of execution %s", w.cfg.Name, t.NodeID, t.ExecutionID)}
+		// The server places the agent again and sends the run there.
+		res.Error = &remoteError{Code: codeNotHosted, Message: fmt.Sprintf("worker %s does not host agent %s of execution %s", w.cfg.Name, t.NodeID, t.ExecutionID)}
 		w.reply(ctx, p.Server, t, attempt, res)
 		return
 	}
+	// The run ends with the execution here (released) or with its lease.
+	tctx, cancel := context.WithCancelCause(hctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(he.ctx, func() { cancel(context.Cause(he.ctx)) })
+	defer stop()
 	select {
 	case w.slots <- struct{}{}:
-	case <-he.ctx.Done():
-		w.ack(ctx, t)
+	case <-tctx.Done():
+		w.runStopped(ctx, he, t, attempt, context.Cause(tctx))
 		return
 	}
 	defer func() { <-w.slots }()
 	w.setInUse(+1)
 	defer w.setInUse(-1)
-	tctx, release := w.cons.Hold(he.ctx, t)
-	defer release()
 	if !p.Deadline.IsZero() {
 		var cancel context.CancelFunc
 		tctx, cancel = context.WithDeadline(tctx, p.Deadline)
 		defer cancel()
 	}
-	for {
-		cur := ha.attempt.Load()
-		if cur >= int64(attempt) || ha.attempt.CompareAndSwap(cur, int64(attempt)) {
-			break
-		}
-	}
+	raise(&ha.attempt, attempt)
 	out, err := ha.agent.converse(tctx, p.Messages, llm.PurposeTask, []string{t.NodeID}, true)
-	if cause := context.Cause(tctx); errors.Is(cause, bus.ErrTaskLost) || he.ctx.Err() != nil {
-		// Another attempt runs the node now, or the execution is over: the
-		// server wants nothing more from this one.
-		w.logger.Info("stopped a node that is no longer this worker's", "execution_id", t.ExecutionID, "node_id", t.NodeID, "attempt", attempt, "cause", cause)
+	if cause := context.Cause(hctx); cause != nil || he.ctx.Err() != nil {
+		w.runStopped(ctx, he, t, attempt, cmp.Or(cause, context.Cause(he.ctx)))
 		return
 	}
 	if err != nil {
@@ -502,6 +528,31 @@ func (w *Worker) run(ctx context.Context, t bus.Task, p taskPayload) {
 		res.Output = out
 	}
 	w.reply(ctx, p.Server, t, attempt, res)
+}
+
+// runStopped ends a run that stopped before its end: another attempt runs
+// the node now (its lease was lost), the execution is over (the server
+// released it: the task is acked, nothing more is wanted of it), or this
+// worker is stopping or lost its registration (the task stays pending, for
+// the server to place again once its lease lapses).
+func (w *Worker) runStopped(ctx context.Context, he *hostedExec, t bus.Task, attempt int, cause error) {
+	w.logger.Info("stopped a node that is no longer this worker's", "execution_id", t.ExecutionID, "node_id", t.NodeID, "attempt", attempt, "cause", cause)
+	he.mu.Lock()
+	done := he.done
+	he.mu.Unlock()
+	if done && !errors.Is(cause, bus.ErrTaskLost) {
+		w.ack(ctx, t)
+	}
+}
+
+// raise sets a to attempt if that is higher.
+func raise(a *atomic.Int64, attempt int) {
+	for {
+		cur := a.Load()
+		if cur >= int64(attempt) || a.CompareAndSwap(cur, int64(attempt)) {
+			return
+		}
+	}
 }
 
 // reply sends a node's result and acks its task once the result is on the
@@ -634,9 +685,12 @@ func (w *Worker) flush(batch []outgoing) {
 }
 
 // release drops the agents of an execution: their subscriptions close
-// (cancelling the answers under way), its nodes stop, and its host tasks
-// are acked.
-func (w *Worker) release(execID, why string) {
+// (cancelling the answers under way) and its nodes stop. ack says whether
+// its host tasks are done with (the server released the execution, or is
+// gone); otherwise they stay pending, and once their lease lapses the
+// server places the agents again (this worker is stopping, or lost its
+// registration).
+func (w *Worker) release(execID, why string, ack bool) {
 	w.mu.Lock()
 	he := w.hosted[execID]
 	delete(w.hosted, execID)
@@ -644,6 +698,9 @@ func (w *Worker) release(execID, why string) {
 	if he == nil {
 		return
 	}
+	he.mu.Lock()
+	he.released, he.done = true, ack // before the cancel, which the runs read them after
+	he.mu.Unlock()
 	he.cancel(errors.New(why))
 	he.mu.Lock()
 	subs := make([]bus.Subscription, 0, len(he.agents))
@@ -661,7 +718,7 @@ func (w *Worker) release(execID, why string) {
 	for _, release := range holds {
 		release()
 	}
-	if len(entries) > 0 {
+	if len(entries) > 0 && ack {
 		if err := w.cons.Ack(ctx, entries...); err != nil && !errors.Is(err, bus.ErrNotPending) {
 			w.logger.Warn("ack host tasks failed", "execution_id", execID, "err", err)
 		}
@@ -669,7 +726,35 @@ func (w *Worker) release(execID, why string) {
 	w.updateRegistration()
 }
 
-// releaseAll drops every hosted execution.
+// releaseAgents drops some agents of an execution, which the server has
+// placed elsewhere: their subscriptions close, so they answer no query
+// here any more. Their host task stays held until the execution is
+// released.
+func (w *Worker) releaseAgents(execID string, agents []string) {
+	w.mu.Lock()
+	he := w.hosted[execID]
+	w.mu.Unlock()
+	if he == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, id := range agents {
+		he.mu.Lock()
+		a := he.agents[id]
+		delete(he.agents, id)
+		he.mu.Unlock()
+		if a != nil {
+			if err := a.sub.Close(ctx); err != nil {
+				w.logger.Warn("closing a moved agent", "execution_id", execID, "agent", id, "err", err)
+			}
+		}
+	}
+	w.updateRegistration()
+}
+
+// releaseAll drops every hosted execution, leaving its host tasks to the
+// server (see release).
 func (w *Worker) releaseAll(why string) {
 	w.mu.Lock()
 	ids := make([]string, 0, len(w.hosted))
@@ -678,7 +763,7 @@ func (w *Worker) releaseAll(why string) {
 	}
 	w.mu.Unlock()
 	for _, id := range ids {
-		w.release(id, why)
+		w.release(id, why, false)
 	}
 }
 
@@ -925,7 +1010,7 @@ func (w *Worker) watchServers(ctx context.Context) {
 			delete(strikes, server)
 			w.logger.Warn("the server of hosted executions is gone; releasing them", "server", server, "executions", len(execs))
 			for _, id := range execs {
-				w.release(id, "server "+server+" is gone")
+				w.release(id, "server "+server+" is gone", true)
 			}
 			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			_ = w.rdb.Del(dctx, bus.ServerResultsStream(server)).Err()

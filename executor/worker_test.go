@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -346,5 +347,125 @@ func TestRedisLostWhileAWorkerRunsANode(t *testing.T) {
 		}
 		// The worker registers again once Redis is back.
 		we.waitWorkers(t, "w1")
+	})
+}
+
+// countingModel answers like the demo model after delay, counting the
+// calls of each agent.
+type countingModel struct {
+	delay time.Duration
+	mu    sync.Mutex
+	calls map[string]int
+	demo  *llm.Demo
+}
+
+func (m *countingModel) Chat(ctx context.Context, r llm.Request) (llm.Response, error) {
+	m.mu.Lock()
+	m.calls[r.Agent]++
+	m.mu.Unlock()
+	select {
+	case <-time.After(m.delay):
+	case <-ctx.Done():
+		return llm.Response{}, ctx.Err()
+	}
+	return m.demo.Chat(ctx, r)
+}
+
+func TestWorkerRunsEachNodeOnceWhileRunsWaitForASlot(t *testing.T) {
+	t.Parallel()
+	url := bustest.Start(t, bustest.RedisServer).URL()
+	const lease = time.Second
+	we := newWorkerEnv(t, url, llm.NewDemo(), lease)
+	// One slot, and model calls longer than the lease: the second branch of
+	// the diamond waits for the slot longer than a lease, and must not be
+	// taken back as a lapsed task while it waits.
+	model := &countingModel{delay: 3 * lease / 2, calls: map[string]int{}, demo: llm.NewDemo()}
+	b := connectBus(t, url)
+	w, err := executor.NewWorker(b.Client(), b, model, executor.WorkerConfig{Name: "w1", Concurrency: 1, Lease: lease,
+		Heartbeat: 200 * time.Millisecond, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	we.waitWorkers(t, "w1")
+	x := we.run(t, example(t, "03_parallel_diamond.json"), executor.Options{Mode: workflow.ModePubSub})
+	if x.Status != workflow.ExecSuccess || x.Placement != workflow.PlacementWorkers {
+		t.Fatalf("status %s placement %s (%q) error %q", x.Status, x.Placement, x.PlacementFallbackReason, x.Error)
+	}
+	model.mu.Lock()
+	defer model.mu.Unlock()
+	for _, id := range []string{"optimist", "pessimist", "judge"} {
+		if n := model.calls[id]; n != 1 || x.NodeStates[id].Calls != 1 || x.NodeStates[id].Attempt > 1 {
+			t.Errorf("%s: model called %d times, record %d calls, attempt %d", id, n, x.NodeStates[id].Calls, x.NodeStates[id].Attempt)
+		}
+	}
+}
+
+// register registers a worker that never reads its stream, until the test
+// ends or the returned stop is called.
+func registerSilent(t *testing.T, rdb *redis.Client, name string) (stop func()) {
+	t.Helper()
+	reg, err := bus.Register(t.Context(), rdb, bus.Worker{Name: name, Capacity: 4}, bus.HeartbeatOptions{Interval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = reg.Run(ctx); close(done) }()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
+}
+
+func TestSilentWorkersLeaveTheAgentsToTheServer(t *testing.T) {
+	t.Parallel()
+	url := bustest.Start(t, bustest.RedisServer).URL()
+	b := connectBus(t, url)
+	e := newEnv(t, llm.NewDemo(), b, executor.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := e.exec.UseWorkers(ctx, b.Client(), executor.WorkerOptions{Lease: time.Second, HostTimeout: 300 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(url, "redis://")})
+	t.Cleanup(func() { rdb.Close() })
+	registerSilent(t, rdb, "s1")
+	stop2 := registerSilent(t, rdb, "s2")
+	we := &workerEnv{env: e, url: url, rdb: rdb, bus: b, workers: map[string]context.CancelFunc{}}
+	we.waitWorkers(t, "s1", "s2")
+	// Both registered workers get an agent and neither confirms: the run
+	// goes on in the server after one host timeout.
+	x := e.run(t, example(t, "04_pubsub_qa.json"), executor.Options{})
+	if x.Status != workflow.ExecSuccess || x.Placement != workflow.PlacementLocal || !strings.Contains(x.PlacementFallbackReason, "did not confirm") {
+		t.Fatalf("status %s placement %s (%q) error %q", x.Status, x.Placement, x.PlacementFallbackReason, x.Error)
+	}
+
+	// A real worker of the name s2 reads what it was sent in one batch: the
+	// host task, the server's order to drop those agents, and the
+	// execution's release. Nothing of the ended execution may stay.
+	stop2()
+	we.waitWorkers(t, "s1")
+	we.startWorker(t, "s2", llm.NewDemo(), time.Second)
+	eventually(t, 20*time.Second, func() error {
+		chans, err := rdb.PubSubChannels(t.Context(), "agent:messages:node-*").Result()
+		if err != nil || len(chans) > 0 {
+			return fmt.Errorf("agent channels %v: %v", chans, err)
+		}
+		// Everything sent to s2 was read, and nothing is left pending.
+		stream, err := rdb.XInfoStream(t.Context(), bus.WorkerTasksStream("s2")).Result()
+		if err != nil {
+			return err
+		}
+		groups, err := rdb.XInfoGroups(t.Context(), bus.WorkerTasksStream("s2")).Result()
+		if err != nil || len(groups) != 1 {
+			return fmt.Errorf("s2 groups %+v: %v", groups, err)
+		}
+		if g := groups[0]; g.LastDeliveredID != stream.LastGeneratedID || g.Pending > 0 {
+			return fmt.Errorf("s2 read up to %s of %s, %d pending", g.LastDeliveredID, stream.LastGeneratedID, g.Pending)
+		}
+		return nil
 	})
 }

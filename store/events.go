@@ -82,6 +82,18 @@ func timePtrOf(n int64) *time.Time {
 // It fails when a value cannot be encoded as JSON; the caller turns that
 // into an "invalid" error naming the event.
 func encodeEvent(ev *workflow.Event) ([]byte, error) {
+	s, err := storedForm(ev)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(s)
+}
+
+// storedForm returns ev (not a header) as the struct encodeEvent encodes:
+// a *storedNode, *storedLog, *storedError, *storedMessage or
+// *storedContext. It holds ev's values but nothing ev points to, except
+// the open values (output, metadata, context value), which it shares.
+func storedForm(ev *workflow.Event) (any, error) {
 	entryTime := func(t time.Time) int64 {
 		if t.IsZero() {
 			t = ev.Time
@@ -91,24 +103,26 @@ func encodeEvent(ev *workflow.Event) ([]byte, error) {
 	switch ev.Kind {
 	case workflow.EventNode:
 		n := ev.Node
-		return json.Marshal(&storedNode{Kind: ev.Kind, Seq: ev.Seq,
+		return &storedNode{Kind: ev.Kind, Seq: ev.Seq,
 			Node: n.NodeID, Type: n.Type, Name: n.Name, Status: n.Status, Value: n.Output,
 			Start: nanosOf(n.StartedAt), Finish: nanosOf(n.FinishedAt), Model: n.Model,
 			PT: n.Usage.PromptTokens, CT: n.Usage.CompletionTokens, TT: n.Usage.TotalTokens, Est: n.Usage.Estimated,
-			Calls: n.Calls, Err: n.Error, Worker: n.Worker, Att: n.Attempt})
+			Calls: n.Calls, Err: n.Error, Worker: n.Worker, Att: n.Attempt}, nil
 	case workflow.EventLog:
 		l := ev.Log
-		return json.Marshal(&storedLog{Kind: ev.Kind, Seq: ev.Seq, Time: entryTime(l.Time), Node: l.NodeID, Level: l.Level, Text: l.Message})
+		return &storedLog{Kind: ev.Kind, Seq: ev.Seq, Time: entryTime(l.Time), Node: l.NodeID, Level: l.Level, Text: l.Message}, nil
 	case workflow.EventError:
 		e := ev.Error
-		return json.Marshal(&storedError{Kind: ev.Kind, Seq: ev.Seq, Time: entryTime(e.Time), Node: e.NodeID, Text: e.Message, Code: string(e.Code)})
+		return &storedError{Kind: ev.Kind, Seq: ev.Seq, Time: entryTime(e.Time), Node: e.NodeID, Text: e.Message, Code: string(e.Code)}, nil
 	case workflow.EventMessage:
 		m := ev.Message
-		return json.Marshal(&storedMessage{Kind: ev.Kind, Seq: ev.Seq, Time: entryTime(m.Time), Type: m.Type, Text: m.Content,
-			From: m.From, To: m.To, Meta: &m.Metadata})
+		s := &storedMessage{Kind: ev.Kind, Seq: ev.Seq, Time: entryTime(m.Time), Type: m.Type, Text: m.Content,
+			From: m.From, To: m.To, meta: m.Metadata}
+		s.Meta = &s.meta
+		return s, nil
 	case workflow.EventContext:
 		c := ev.Context
-		return json.Marshal(&storedContext{Kind: ev.Kind, Seq: ev.Seq, Time: nanosOf(&ev.Time), Value: c.Value, Key: c.Key})
+		return &storedContext{Kind: ev.Kind, Seq: ev.Seq, Time: nanosOf(&ev.Time), Value: c.Value, Key: c.Key}, nil
 	}
 	return nil, fmt.Errorf("kind %q is not stored in chunks", ev.Kind)
 }
@@ -163,6 +177,7 @@ type (
 		From string             `json:"from,omitempty"`
 		To   string             `json:"to,omitempty"`
 		Meta *map[string]any    `json:"meta,omitempty"`
+		meta map[string]any     // what Meta points to: the entry's map, not the entry
 	}
 	storedContext struct {
 		Kind  workflow.EventKind `json:"k"`

@@ -36,12 +36,12 @@ type job struct {
 	lazy bool       // done is read later, if at all: no reason to commit early (RecordAsync)
 
 	// set by newEventJob: a header is an upsert of its execution's row
-	// (stmt, args); any other event is its encoded storedEvent (data), to
-	// be written in its execution's chunk.
-	stmt int
-	args []any
-	data []byte
-	err  error // set before the writer sees the job: the event is malformed
+	// (stmt, args); any other event is its storedForm (stored), which the
+	// writer encodes into its execution's chunk.
+	stmt   int
+	args   []any
+	stored any
+	err    error // set before the writer sees the job, or by its encoding: the event is malformed
 }
 
 // eventRef names an event: enough to say which one failed.
@@ -51,12 +51,13 @@ type eventRef struct {
 	Kind        workflow.EventKind
 }
 
-// newEventJob checks ev and encodes it into a statement and its arguments,
-// in the caller's goroutine: JSON encoding runs in parallel rather than in
-// the single writer, a malformed event never costs a rollback, and the
-// caller may change what ev points to as soon as Enqueue returns. A
+// newEventJob checks ev and turns it into a statement and its arguments,
+// or into the struct it is stored as, in the caller's goroutine, so that
+// the caller may change what ev points to as soon as Enqueue returns (but
+// not the open values: node output, message metadata, a context value). A
 // malformed event still goes to the writer with its error set, so it is
-// reported in order by Flush.
+// reported in order by Flush. The writer encodes the stored struct (see
+// addToChunk): the caller goes on with its run meanwhile, on the other core.
 func newEventJob(ev workflow.Event, wait bool) *job {
 	j := &job{}
 	if wait {
@@ -70,17 +71,23 @@ func newEventJob(ev workflow.Event, wait bool) *job {
 	return j
 }
 
+// invalidEvent is the error of a malformed event: the "invalid" code, and a
+// message naming the event.
+func invalidEvent(ev eventRef, cause error, format string, args ...any) error {
+	return &workflow.Error{
+		Code:    workflow.CodeInvalid,
+		Message: fmt.Sprintf("%s event of execution %q (seq %d): ", ev.Kind, ev.ExecutionID, ev.Seq) + fmt.Sprintf(format, args...),
+		Err:     cause,
+	}
+}
+
 func prepare(j *job, ev *workflow.Event) error {
 	execID := ev.ExecutionID
 	if execID == "" && ev.Kind == workflow.EventExecution && ev.Execution != nil {
 		execID = ev.Execution.ID
 	}
 	bad := func(cause error, format string, args ...any) error {
-		return &workflow.Error{
-			Code:    workflow.CodeInvalid,
-			Message: fmt.Sprintf("%s event of execution %q (seq %d): ", ev.Kind, execID, ev.Seq) + fmt.Sprintf(format, args...),
-			Err:     cause,
-		}
+		return invalidEvent(eventRef{ExecutionID: execID, Seq: ev.Seq, Kind: ev.Kind}, cause, format, args...)
 	}
 	if execID == "" {
 		return bad(nil, "no execution id")
@@ -114,6 +121,7 @@ func prepare(j *job, ev *workflow.Event) error {
 			nanosPtr(e.StartTime), nanosPtr(e.EndTime), e.RequestedMode, e.Mode, e.FallbackReason, e.Error,
 			inputs, e.Usage.PromptTokens, e.Usage.CompletionTokens, e.Usage.TotalTokens, e.ResumedFrom, e.Usage.Estimated,
 			e.Placement, e.PlacementFallbackReason}
+		return nil
 	case workflow.EventNode:
 		if ev.Node == nil {
 			return bad(nil, "no node")
@@ -121,22 +129,18 @@ func prepare(j *job, ev *workflow.Event) error {
 		if ev.Node.NodeID == "" {
 			return bad(nil, "no node id")
 		}
-		return encodeInto(j, ev, func(err error) error { return bad(err, "encode output of node %s", ev.Node.NodeID) })
 	case workflow.EventLog:
 		if ev.Log == nil {
 			return bad(nil, "no log entry")
 		}
-		return encodeInto(j, ev, func(err error) error { return bad(err, "encode log entry") })
 	case workflow.EventError:
 		if ev.Error == nil {
 			return bad(nil, "no error entry")
 		}
-		return encodeInto(j, ev, func(err error) error { return bad(err, "encode error entry") })
 	case workflow.EventMessage:
 		if ev.Message == nil {
 			return bad(nil, "no message")
 		}
-		return encodeInto(j, ev, func(err error) error { return bad(err, "encode message metadata") })
 	case workflow.EventContext:
 		if ev.Context == nil {
 			return bad(nil, "no context update")
@@ -144,21 +148,31 @@ func prepare(j *job, ev *workflow.Event) error {
 		if ev.Context.Key == "" {
 			return bad(nil, "empty shared-context key")
 		}
-		return encodeInto(j, ev, func(err error) error { return bad(err, "encode shared-context value %s", ev.Context.Key) })
 	default:
 		return bad(nil, "unknown event kind")
 	}
+	stored, err := storedForm(ev)
+	if err != nil {
+		return bad(err, "unknown event kind")
+	}
+	j.stmt, j.stored = stmtChunk, stored
 	return nil
 }
 
-// encodeInto encodes ev into j.data, reporting a failure with bad.
-func encodeInto(j *job, ev *workflow.Event, bad func(error) error) error {
-	data, err := encodeEvent(ev)
-	if err != nil {
-		return bad(err)
+// encodeFailure is the error of event job j whose stored form could not be
+// encoded: a value with no JSON form.
+func encodeFailure(j *job, err error) error {
+	switch s := j.stored.(type) {
+	case *storedNode:
+		return invalidEvent(j.ev, err, "encode output of node %s", s.Node)
+	case *storedContext:
+		return invalidEvent(j.ev, err, "encode shared-context value %s", s.Key)
+	case *storedMessage:
+		return invalidEvent(j.ev, err, "encode message metadata")
+	case *storedLog:
+		return invalidEvent(j.ev, err, "encode log entry")
 	}
-	j.stmt, j.data = stmtChunk, data
-	return nil
+	return invalidEvent(j.ev, err, "encode error entry")
 }
 
 // submit hands j to the writer. It fails only when the DB is closed. It
@@ -269,9 +283,10 @@ func (db *DB) RecordAsync(ev workflow.Event) <-chan error {
 	return done
 }
 
-// Enqueue submits ev for writing and returns without waiting; ev is
-// encoded before Enqueue returns, so the caller may reuse what it points
-// to. It blocks only while the writer's queue (4096 events) is full. An
+// Enqueue submits ev for writing and returns without waiting; the caller
+// may reuse what ev points to once Enqueue returns, but must not modify
+// the open values it holds (a node's output, a message's metadata, a
+// shared-context value), which are encoded later, by the writer. It blocks only while the writer's queue (4096 events) is full. An
 // error writing ev (see Record) is logged and returned by the next Flush,
 // or by Close. After Close the event is dropped and logged. EventDelta is
 // ignored. Events are applied in the order they are submitted, and as

@@ -1,12 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/workflow"
@@ -91,7 +92,11 @@ type writer struct {
 	chunks     []*chunk
 	chunkAt    map[string]int
 	chunkBytes int
-	chunkBuf   []byte // reused to assemble each chunk's JSON array
+	spare      [][]byte // chunk buffers written, for the next chunks to reuse
+
+	// Events are encoded by enc into encBuf, then copied into their chunk.
+	enc    *json.Encoder
+	encBuf bytes.Buffer
 }
 
 // upsert is an execution's row that one or more header events of the open
@@ -106,8 +111,15 @@ type upsert struct {
 type chunk struct {
 	execID string
 	jobs   []*job // in submission order
-	size   int    // bytes of their data
+	data   []byte // their encodings, as a JSON array without its closing bracket
 }
+
+// maxSpare bounds the chunk buffers kept for reuse, and maxSpareBytes the
+// size of each one kept.
+const (
+	maxSpare      = 64
+	maxSpareBytes = 64 << 10
+)
 
 // maxUpserts bounds the headers held back before they are written.
 const maxUpserts = 256
@@ -278,18 +290,46 @@ func (w *writer) execStmt(stmt int, args ...any) error {
 	return err
 }
 
-// addToChunk adds event job j to its execution's chunk.
+// addToChunk encodes event job j's stored form (see newEventJob) into its
+// execution's chunk. A value that has no JSON form makes j malformed, and
+// j is not added.
 func (w *writer) addToChunk(j *job) {
+	if w.enc == nil {
+		w.enc = json.NewEncoder(&w.encBuf)
+	}
+	w.encBuf.Reset()
+	err := w.enc.Encode(j.stored)
+	if err != nil {
+		j.err = encodeFailure(j, err)
+	}
+	j.stored = nil
+	if err != nil {
+		return
+	}
+	data := w.encBuf.Bytes()
+	data = data[:len(data)-1] // Encode ends each value with a newline
 	i, ok := w.chunkAt[j.ev.ExecutionID]
 	if !ok {
 		i = len(w.chunks)
 		w.chunkAt[j.ev.ExecutionID] = i
-		w.chunks = append(w.chunks, &chunk{execID: j.ev.ExecutionID})
+		c := &chunk{execID: j.ev.ExecutionID}
+		if n := len(w.spare); n > 0 {
+			c.data, w.spare = w.spare[n-1][:0], w.spare[:n-1]
+		}
+		w.chunks = append(w.chunks, c)
 	}
 	c := w.chunks[i]
 	c.jobs = append(c.jobs, j)
-	c.size += len(j.data) + 1
-	w.chunkBytes += len(j.data) + 1
+	if len(c.data) == 0 {
+		c.data = append(c.data, '[')
+	} else {
+		c.data = append(c.data, ',')
+	}
+	c.data = append(c.data, data...)
+	if w.encBuf.Cap() > maxSpareBytes { // one large output does not pin its memory
+		w.encBuf = bytes.Buffer{}
+	}
+	w.chunkBytes += len(data) + 1
 	if w.chunkBytes >= maxChunkBytes {
 		w.writeChunks()
 	}
@@ -313,22 +353,11 @@ func (w *writer) writeChunks() bool {
 	if !w.writeUpserts() || !w.begin() {
 		return false
 	}
-	buf := w.chunkBuf
-	defer func() {
-		if cap(buf) <= 2*maxChunkBytes { // bounded: chunks are written by maxChunkBytes
-			w.chunkBuf = buf[:0]
-		}
-	}()
 	for _, c := range w.chunks {
-		buf = slices.Grow(buf[:0], c.size+2)
-		buf = append(buf, '[')
-		for k, j := range c.jobs {
-			if k > 0 {
-				buf = append(buf, ',')
-			}
-			buf = append(buf, j.data...)
+		buf := append(c.data, ']')
+		if len(w.spare) < maxSpare && cap(buf) <= maxSpareBytes {
+			w.spare = append(w.spare, buf)
 		}
-		buf = append(buf, ']')
 		err := w.execStmt(stmtChunk, c.execID, string(buf))
 		if err == nil {
 			continue
