@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -264,9 +266,10 @@ func (c *cluster) placements(ctx context.Context, base, id, node string) (map[st
 }
 
 // fallbacks counts the executions of workflow id whose agents the server
-// hosts, and returns the first reason given.
+// hosts (placement or the pubsub mode fell back), and summarizes their
+// reasons, the most frequent first.
 func (c *cluster) fallbacks(ctx context.Context, base, id string) (int, string, error) {
-	n, why := 0, ""
+	n, reasons := 0, map[string]int{}
 	for offset := 0; ; offset += 500 {
 		_, data, err := call(ctx, c.http, http.MethodGet, fmt.Sprintf("%s/workflows/%s/executions?limit=500&offset=%d", base, id, offset), "", http.StatusOK)
 		if err != nil {
@@ -279,16 +282,25 @@ func (c *cluster) fallbacks(ctx context.Context, base, id string) (int, string, 
 		for _, x := range list {
 			if x.PlacementFallbackReason != "" || x.Placement == workflow.PlacementLocal || x.Mode != workflow.ModePubSub {
 				n++
-				if why == "" {
-					why = x.PlacementFallbackReason + x.FallbackReason
-				}
+				why := strings.TrimSpace(x.PlacementFallbackReason + " " + x.FallbackReason)
+				reasons[idPattern.ReplaceAllString(why, "…")]++
 			}
 		}
 		if len(list) < 500 {
-			return n, why, nil
+			break
 		}
 	}
+	keys := slices.SortedFunc(maps.Keys(reasons), func(a, b string) int { return reasons[b] - reasons[a] })
+	var out []string
+	for _, k := range keys {
+		out = append(out, fmt.Sprintf("%d× %q", reasons[k], k))
+	}
+	return n, strings.Join(out, "; "), nil
 }
+
+// idPattern matches the ids and times in a fallback reason, so that the
+// reasons of many executions can be counted together.
+var idPattern = regexp.MustCompile(`[0-9a-f]{24}|\d{4}-\d\d-\d\dT[0-9:.]+Z`)
 
 // waitEnded polls until n executions of workflow id have ended, and
 // returns how many did not succeed, with the first one's error.
