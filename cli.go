@@ -202,6 +202,8 @@ func printEvent(w io.Writer, ev workflow.Event) {
 			fmt.Fprintf(w, "  %s → all  broadcast: %s\n", m.From, m.Content)
 		case workflow.CommContext:
 			fmt.Fprintf(w, "  %s sets shared %s\n", m.From, m.Content)
+		case workflow.CommToolCall:
+			fmt.Fprintf(w, "  %s calls the tool %v\n", m.From, m.Metadata["tool"])
 		}
 	case workflow.EventLog:
 		if ev.Log.Level == "warning" || ev.Log.Level == "error" {

@@ -327,6 +327,11 @@ func openBus(ctx context.Context, cfg busConfig, logger *slog.Logger) (*bus.Bus,
 // openApp opens the database in dataDir, the bus and the executor. A new
 // database gets the example workflows.
 func openApp(ctx context.Context, dataDir string, bc busConfig, getenv func(string) string, logger *slog.Logger) (*app, error) {
+	// How nodes that set no config.tool_mode reach the others.
+	toolMode := envOr(getenv, "SWITCHBOARD_TOOL_MODE", workflow.ToolModeAuto)
+	if !workflow.ValidToolMode(toolMode) {
+		return nil, fmt.Errorf("SWITCHBOARD_TOOL_MODE=%q: want native, text or auto", toolMode)
+	}
 	path := filepath.Join(dataDir, "switchboard.db")
 	_, statErr := os.Stat(path)
 	fresh := errors.Is(statErr, fs.ErrNotExist)
@@ -352,7 +357,7 @@ func openApp(ctx context.Context, dataDir string, bc busConfig, getenv func(stri
 		return nil, err
 	}
 	model, info := llm.FromEnv(getenv, logger)
-	ex := executor.New(db, model, b, logger, executor.Config{})
+	ex := executor.New(db, model, b, logger, executor.Config{ToolMode: toolMode})
 	return &app{logger: logger, db: db, model: model, llmInfo: info, bus: b, embedded: emb, exec: ex}, nil
 }
 

@@ -115,6 +115,10 @@ type agent struct {
 	team      team
 	redact    *workflow.Redactor // masks secrets in streamed text; nil: no secrets
 	maxRounds int
+	// defaultToolMode is the tool mode of a node that sets none: the
+	// executor's (SWITCHBOARD_TOOL_MODE), which a worker gets with the
+	// agents it hosts; "" is auto.
+	defaultToolMode string
 }
 
 // agentEvent is what an agent reports about itself: one model call
@@ -134,6 +138,12 @@ type modelCall struct {
 	// overBudget: the call took the execution over its token budget, which
 	// ends the execution.
 	overBudget bool
+	// toolMode is how the conversation of a communicating node makes its
+	// calls, as far as it is known at this call: native when the tools
+	// were offered, text when they were not or the model wrote CALL:
+	// lines instead; "" for a node that cannot communicate. It rides on
+	// the usage, which every model call reports anyway.
+	toolMode string
 }
 
 // team is what an agent's calls reach beyond the agent: the other agents,
@@ -144,6 +154,8 @@ type team interface {
 	broadcast(ctx context.Context, from *workflow.Node, message string, types []string) string
 	setShared(from, key string, value any)
 	getShared(key string) (any, bool)
+	// comm records an entry of the communication log (a tool call).
+	comm(c workflow.CommEntry)
 	// systemPrompt is the node's system message: its own and what it was
 	// told (the communication guide, broadcasts so far).
 	systemPrompt(node *workflow.Node) string
@@ -153,32 +165,86 @@ func (a *agent) log(level slog.Level, format string, args ...any) {
 	a.emit(agentEvent{node: a.node.ID, level: level, log: fmt.Sprintf(format, args...)})
 }
 
-// converse calls the model, then performs the CALL statements of each
-// reply and sends their results back, up to maxRounds follow-ups. chain
-// lists the nodes waiting on this conversation, the asker of the first ask
-// first and this node last. own says whether this is the node's own run
-// (its streamed text is shown live) rather than an answer to another node.
+// converse calls the model, then performs the calls of each reply and
+// sends their results back, up to maxRounds follow-ups. chain lists the
+// nodes waiting on this conversation, the asker of the first ask first and
+// this node last. own says whether this is the node's own run (its
+// streamed text is shown live) rather than an answer to another node.
+//
+// The node's tool mode says how calls are made. In native mode the
+// communication functions are offered as tools: the model's tool calls run
+// in its order and their results go back as tool messages. In text mode
+// the CALL statements of a reply are carried out and their results go back
+// in a user message. Auto offers the tools when the model client carries
+// them, and goes back to text when the provider refuses them; a reply that
+// writes CALL statements instead of calling tools (a prompt may ask for
+// them, as the original service's files do) has them carried out.
 func (a *agent) converse(ctx context.Context, msgs []llm.Message, purpose llm.Purpose, chain []string, own bool) (string, error) {
 	node := a.node
+	mode := a.toolMode()
+	var tools []tool
+	var defs []llm.Tool
+	textMsgs := msgs
+	if a.cfg.CanCommunicate && a.native() {
+		msgs = nativePrompt(msgs)
+		tools = a.commTools(chain)
+		defs = make([]llm.Tool, len(tools))
+		for i, t := range tools {
+			defs[i] = t.def
+		}
+	}
+	stop := false // the rounds are used up: tool calls are refused, for one last turn
+	used := ""    // the tool mode, for the record
 	for round := 0; ; round++ {
-		reply, err := a.chat(ctx, msgs, purpose, own)
+		switch {
+		case !a.cfg.CanCommunicate:
+		case defs == nil:
+			used = workflow.ToolModeText
+		case used == "":
+			used = workflow.ToolModeNative
+		}
+		resp, err := a.chat(ctx, msgs, purpose, own, defs, used)
 		if err != nil {
+			if round == 0 && defs != nil && mode == workflow.ToolModeAuto && errors.Is(err, llm.ErrToolsRefused) {
+				// Nothing was streamed or done: the first request was refused.
+				a.log(slog.LevelWarn, "Node %s: the model refused native tools; using CALL statements instead (tool_mode auto): %v", node.ID, err)
+				msgs, tools, defs, round = textMsgs, nil, nil, -1
+				continue
+			}
 			return "", err
 		}
+		reply := resp.Content
 		if !a.cfg.CanCommunicate {
 			if strings.Contains(reply, "CALL:") && len(workflow.ParseCalls(reply)) > 0 {
 				a.log(slog.LevelWarn, "Node %s wrote CALL statements, but it cannot communicate (can_communicate is not true): they were not carried out", node.ID)
 			}
 			return reply, nil
 		}
-		calls := workflow.ParseCalls(reply)
+		if len(resp.ToolCalls) > 0 && defs != nil {
+			if stop {
+				a.log(slog.LevelWarn, "Node %s still called tools after %d follow-up rounds; using its last reply as it is", node.ID, round-1)
+				return reply, nil
+			}
+			stop = round >= a.maxRounds
+			msgs = a.toolRound(ctx, msgs, resp, tools, round, stop)
+			if ctx.Err() != nil {
+				return "", context.Cause(ctx)
+			}
+			purpose = llm.PurposeFollowUp
+			continue
+		}
+		var calls []workflow.Call
+		if mode != workflow.ToolModeNative {
+			calls = workflow.ParseCalls(reply)
+		}
 		if len(calls) == 0 {
 			return reply, nil
 		}
-		if round >= a.maxRounds {
+		if stop || round >= a.maxRounds {
 			a.log(slog.LevelWarn, "Node %s still made calls after %d follow-up rounds; using its last reply as it is", node.ID, round)
 			return reply, nil
 		}
+		used = workflow.ToolModeText // CALL: lines, though the tools were offered
 		results := a.perform(ctx, calls, chain)
 		if ctx.Err() != nil {
 			return "", context.Cause(ctx)
@@ -190,12 +256,12 @@ func (a *agent) converse(ctx context.Context, msgs []llm.Message, purpose llm.Pu
 	}
 }
 
-// chat makes one model call and accounts for it.
-func (a *agent) chat(ctx context.Context, msgs []llm.Message, purpose llm.Purpose, own bool) (string, error) {
+// chat makes one model call, offering tools, and accounts for it.
+func (a *agent) chat(ctx context.Context, msgs []llm.Message, purpose llm.Purpose, own bool, tools []llm.Tool, toolMode string) (llm.Response, error) {
 	node, cfg := a.node, a.cfg
 	req := llm.Request{
 		Model: cfg.Model, Messages: msgs, Temperature: cfg.Temperature, MaxTokens: cfg.MaxTokens,
-		Agent: node.ID, AgentName: cfg.Name, Purpose: purpose,
+		Agent: node.ID, AgentName: cfg.Name, Purpose: purpose, Tools: tools,
 	}
 	// A secret the model streams may be cut across deltas, where masking
 	// each delta on its own misses it: the masker holds back what could
@@ -211,25 +277,28 @@ func (a *agent) chat(ctx context.Context, msgs []llm.Message, purpose llm.Purpos
 	}
 	if err := a.guard.admitLLMCall(ctx); err != nil {
 		a.log(slog.LevelWarn, "%s", workflow.ErrorMessage(err))
-		return "", err
+		return llm.Response{}, err
 	}
 	resp, err := a.model.Chat(ctx, req)
 	if err != nil {
 		var le *llm.Error
-		if errors.As(err, &le) && le.Retryable {
-			return "", &workflow.Error{Code: workflow.CodeUnavailable, Message: fmt.Sprintf("the model did not answer node %q", node.ID), Err: err}
+		if errors.Is(err, llm.ErrToolsRefused) {
+			return llm.Response{}, err
 		}
-		return "", fmt.Errorf("model call for node %q: %w", node.ID, err)
+		if errors.As(err, &le) && le.Retryable {
+			return llm.Response{}, &workflow.Error{Code: workflow.CodeUnavailable, Message: fmt.Sprintf("the model did not answer node %q", node.ID), Err: err}
+		}
+		return llm.Response{}, fmt.Errorf("model call for node %q: %w", node.ID, err)
 	}
 	if rest := mask.Flush(); rest != "" {
 		a.emit(agentEvent{node: node.ID, delta: rest})
 	}
 	limits := a.guard.limits()
-	if n, max := len(resp.Content), limits.MaxReplyBytes; n > max {
-		return "", workflow.Errorf(workflow.CodeInvalid, "the model's reply to node %q is %d bytes; the limit is %d", node.ID, n, max)
+	if n, max := len(resp.Content)+len(toolCallsText(resp.ToolCalls)), limits.MaxReplyBytes; n > max {
+		return llm.Response{}, workflow.Errorf(workflow.CodeInvalid, "the model's reply to node %q is %d bytes; the limit is %d", node.ID, n, max)
 	}
 	call := modelCall{usage: workflow.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens,
-		TotalTokens: resp.Usage.TotalTokens, Estimated: resp.Usage.Estimated}, model: resp.Model}
+		TotalTokens: resp.Usage.TotalTokens, Estimated: resp.Usage.Estimated}, model: resp.Model, toolMode: toolMode}
 	total, over := a.guard.spend(ctx, call.usage.TotalTokens)
 	if over {
 		a.log(slog.LevelError, "Token budget exceeded: %d tokens used, budget %d; ending the execution", total, limits.TokenBudget)
@@ -237,9 +306,9 @@ func (a *agent) chat(ctx context.Context, msgs []llm.Message, purpose llm.Purpos
 	}
 	a.emit(agentEvent{node: node.ID, usage: &call})
 	if over {
-		return "", errBudget
+		return llm.Response{}, errBudget
 	}
-	return resp.Content, nil
+	return resp, nil
 }
 
 // onAgentEvent is how the execution takes what its agents emit: usage goes
@@ -256,6 +325,9 @@ func (x *execution) onAgentEvent(ev agentEvent) {
 		if c.model != "" {
 			s.Model = c.model
 		}
+		if c.toolMode != "" {
+			s.ToolMode = c.toolMode
+		}
 		x.usage = x.usage.Add(c.usage)
 		x.mu.Unlock()
 		if c.overBudget {
@@ -266,6 +338,16 @@ func (x *execution) onAgentEvent(ev agentEvent) {
 	case ev.delta != "":
 		x.delta(ev.node, ev.delta)
 	}
+}
+
+// toolCallsText is the text of tool calls, for the reply size limit.
+func toolCallsText(calls []llm.ToolCall) string {
+	var b strings.Builder
+	for _, c := range calls {
+		b.WriteString(c.Name)
+		b.WriteString(c.Arguments)
+	}
+	return b.String()
 }
 
 // delta shows streamed text of node, masked already, to live subscribers.

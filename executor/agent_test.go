@@ -38,6 +38,7 @@ func (r *recordingTeam) broadcast(context.Context, *workflow.Node, string, []str
 }
 func (r *recordingTeam) setShared(string, string, any)        {}
 func (r *recordingTeam) getShared(string) (any, bool)         { return nil, false }
+func (r *recordingTeam) comm(workflow.CommEntry)              {}
 func (r *recordingTeam) systemPrompt(n *workflow.Node) string { return "You are " + n.ID + "." }
 
 // TestAgentAnswersWithoutAnExecution: an agent is a value that answers a question with only its

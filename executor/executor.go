@@ -71,6 +71,9 @@ type Config struct {
 	MaxRounds   int           // follow-up turns carrying call results, per conversation
 	Limits      Limits        // loop guards and budgets; workflow metadata overrides them
 	PingTimeout time.Duration // how long to wait for Redis when a pubsub execution starts
+	// ToolMode is the tool mode of nodes that set no config.tool_mode:
+	// native, text or auto (the default; see workflow.AIConfig.ToolMode).
+	ToolMode string
 }
 
 func (c Config) withDefaults() Config {
@@ -86,6 +89,9 @@ func (c Config) withDefaults() Config {
 	c.Limits = c.Limits.withDefaults()
 	if c.PingTimeout <= 0 {
 		c.PingTimeout = 2 * time.Second
+	}
+	if !workflow.ValidToolMode(c.ToolMode) {
+		c.ToolMode = workflow.ToolModeAuto
 	}
 	return c
 }

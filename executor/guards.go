@@ -13,7 +13,8 @@ import (
 // Limits bound what the agents of one execution may do, so that a model
 // that loops cannot run up calls, tokens or time. Workflow metadata
 // overrides each (max_asks, max_asks_per_pair, max_ask_depth,
-// max_llm_calls, token_budget). Zero fields take the defaults.
+// max_llm_calls, token_budget, max_tool_calls). Zero fields take the
+// defaults.
 type Limits struct {
 	MaxAsks        int // asks per execution
 	MaxAsksPerPair int // asks between the same two nodes, either way
@@ -22,6 +23,7 @@ type Limits struct {
 	TokenBudget    int // total tokens per execution; 0: no budget
 	MaxPromptBytes int // a rendered prompt, or a question (256 KiB)
 	MaxReplyBytes  int // one model reply (1 MiB)
+	MaxToolCalls   int // native tool calls per execution (100)
 }
 
 func (l Limits) withDefaults() Limits {
@@ -43,6 +45,9 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxReplyBytes <= 0 {
 		l.MaxReplyBytes = 1 << 20
 	}
+	if l.MaxToolCalls <= 0 {
+		l.MaxToolCalls = 100
+	}
 	return l
 }
 
@@ -59,6 +64,7 @@ func limitsFor(w *workflow.Workflow, def Limits) Limits {
 	set("max_ask_depth", &l.MaxDepth)
 	set("max_llm_calls", &l.MaxLLMCalls)
 	set("token_budget", &l.TokenBudget)
+	set("max_tool_calls", &l.MaxToolCalls)
 	return l
 }
 
@@ -90,6 +96,9 @@ type guardHandle interface {
 	admitLLMCall(ctx context.Context) error
 	// spend adds tokens and reports whether the budget is now overrun.
 	spend(ctx context.Context, tokens int) (total int, over bool)
+	// admitToolCall counts one native tool call, or refuses it over the
+	// limit (max_tool_calls).
+	admitToolCall(ctx context.Context) error
 }
 
 // askAdmission is a guard's decision on one ask: exactly one of refusal,
@@ -112,6 +121,7 @@ type guard struct {
 	questions map[[3]string]*askedOnce
 	llmCalls  int
 	tokens    int
+	toolCalls int
 }
 
 // askedOnce holds the first answer to a question, for the same node asking
@@ -187,4 +197,15 @@ func (g *guard) spend(_ context.Context, tokens int) (total int, over bool) {
 	defer g.mu.Unlock()
 	g.tokens += tokens
 	return g.tokens, g.lim.TokenBudget > 0 && g.tokens > g.lim.TokenBudget
+}
+
+func (g *guard) admitToolCall(context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.toolCalls >= g.lim.MaxToolCalls {
+		return &workflow.Error{Code: workflow.CodeInvalid,
+			Message: fmt.Sprintf("refused: this execution has used its limit of %d tool calls (metadata.max_tool_calls); answer with what you know", g.lim.MaxToolCalls)}
+	}
+	g.toolCalls++
+	return nil
 }

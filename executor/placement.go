@@ -574,7 +574,8 @@ func (p *workerPool) place(ctx context.Context, x *execution) (*placement, strin
 	pl := &placement{p: p, x: x, outages: p.ps.Outages(), agents: map[string]*placedAgent{}, used: map[string]bool{},
 		waiting: map[string]chan *remoteError{}, tickets: map[string]ticket{},
 		host: taskPayload{Op: opHost, Workflow: doc, Secrets: x.wf.Secrets(x.rec.Inputs),
-			AskTimeoutMS: x.askTimeout.Milliseconds(), Limits: &limits, MaxRounds: x.e.cfg.MaxRounds}}
+			AskTimeoutMS: x.askTimeout.Milliseconds(), Limits: &limits, MaxRounds: x.e.cfg.MaxRounds,
+			ToolMode: x.e.cfg.ToolMode}}
 	placing := map[string]int{}
 	for i := range x.wf.Nodes {
 		n := &x.wf.Nodes[i]
@@ -838,7 +839,7 @@ func (pl *placement) event(node string, attempt int, ev remoteEvent) {
 	switch ev.Kind {
 	case "usage":
 		if ev.Usage != nil {
-			x.remoteUsage(node, *ev.Usage, ev.Model)
+			x.remoteUsage(node, *ev.Usage, ev.Model, ev.ToolMode)
 		}
 	case "log":
 		x.logText(slog.Level(ev.Level), node, ev.Text)
@@ -917,6 +918,10 @@ func (pl *placement) answer(ctx context.Context, m bus.Message) (string, error) 
 		}
 	case rpcAdmitCall:
 		if err := x.guard.admitLLMCall(ctx); err != nil {
+			out.Refusal = workflow.ErrorMessage(err)
+		}
+	case rpcAdmitTool:
+		if err := x.guard.admitToolCall(ctx); err != nil {
 			out.Refusal = workflow.ErrorMessage(err)
 		}
 	case rpcGetShared:
@@ -1129,9 +1134,9 @@ func (x *execution) transportLost(cause error) {
 // remoteUsage accounts for a model call of an agent hosted by a worker, as
 // chat does for the server's own: the token budget, the node's and the
 // execution's usage.
-func (x *execution) remoteUsage(node string, u workflow.Usage, model string) {
+func (x *execution) remoteUsage(node string, u workflow.Usage, model, toolMode string) {
 	total, over := x.guard.spend(x.ctx, u.TotalTokens)
-	call := modelCall{usage: u, model: model, overBudget: over}
+	call := modelCall{usage: u, model: model, overBudget: over, toolMode: toolMode}
 	if over {
 		x.log(slog.LevelError, node, "Token budget exceeded: %d tokens used, budget %d; ending the execution", total, x.guard.limits().TokenBudget)
 	}

@@ -39,6 +39,7 @@ const (
 
 	rpcAdmitAsk     = "admit_ask"
 	rpcAdmitCall    = "admit_call"
+	rpcAdmitTool    = "admit_tool"
 	rpcGetShared    = "get_shared"
 	rpcSystemPrompt = "system_prompt"
 	noteDelta       = "delta"
@@ -66,6 +67,7 @@ type taskPayload struct {
 	AskTimeoutMS int64           `json:"ask_timeout_ms,omitempty"`
 	Limits       *Limits         `json:"limits,omitempty"`
 	MaxRounds    int             `json:"max_rounds,omitempty"`
+	ToolMode     string          `json:"tool_mode,omitempty"` // the default tool mode of the server
 
 	// run: the node's opening messages, rendered by the server, and the
 	// node's deadline.
@@ -95,8 +97,9 @@ type remoteError struct {
 type remoteEvent struct {
 	Kind string `json:"kind"` // usage, log, comm, shared, broadcast, settle
 
-	Usage *workflow.Usage `json:"usage,omitempty"` // usage
-	Model string          `json:"model,omitempty"`
+	Usage    *workflow.Usage `json:"usage,omitempty"` // usage
+	Model    string          `json:"model,omitempty"`
+	ToolMode string          `json:"tool_mode,omitempty"`
 
 	Level int    `json:"level,omitempty"` // log: slog level
 	Text  string `json:"text,omitempty"`  // log line; broadcast message; settled answer

@@ -129,7 +129,7 @@ func (x *execution) agentOf(n *workflow.Node) *agent {
 
 func (x *execution) newAgent(n *workflow.Node) agent {
 	return agent{node: n, cfg: x.aiOf(n), wf: x.wf, graph: x.graph, model: x.e.model, guard: x.guard,
-		emit: x.emitAgent, team: x, redact: x.redact, maxRounds: x.e.cfg.MaxRounds}
+		emit: x.emitAgent, team: x, redact: x.redact, maxRounds: x.e.cfg.MaxRounds, defaultToolMode: x.e.cfg.ToolMode}
 }
 
 // newEvent starts an event of this execution; the caller sets its payload
@@ -541,7 +541,14 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 	x.outputs[id] = output
 	x.mu.Unlock()
 	x.nodeState(id, func(s *workflow.NodeState) { s.Status, s.Output, s.FinishedAt = status, output, &end })
-	x.logRoutine(id, "Node "+id+" completed in "+end.Sub(start).Round(time.Millisecond).String())
+	x.mu.Lock()
+	toolMode := x.states[id].ToolMode
+	x.mu.Unlock()
+	msg := "Node " + id + " completed in " + end.Sub(start).Round(time.Millisecond).String()
+	if toolMode != "" {
+		msg += " (tool_mode " + toolMode + ")"
+	}
+	x.logRoutine(id, msg)
 	return status
 }
 

@@ -373,7 +373,7 @@ func (w *Worker) hostedFor(ctx context.Context, t bus.Task, p taskPayload) (*hos
 	}
 	he.newAgent = func(i int) agent {
 		return agent{node: &wf.Nodes[i], cfg: &g.AI[i], wf: wf, graph: g, model: w.model, guard: guard,
-			team: remoteTeam{he}, redact: redact, maxRounds: maxRounds}
+			team: remoteTeam{he}, redact: redact, maxRounds: maxRounds, defaultToolMode: p.ToolMode}
 	}
 	w.hosted[t.ExecutionID] = he
 	return he, nil
@@ -811,7 +811,7 @@ func (he *hostedExec) emit(node string, attempt int, ev agentEvent) {
 		}
 	case ev.usage != nil:
 		u := ev.usage.usage
-		he.event(node, attempt, remoteEvent{Kind: "usage", Usage: &u, Model: ev.usage.model})
+		he.event(node, attempt, remoteEvent{Kind: "usage", Usage: &u, Model: ev.usage.model, ToolMode: ev.usage.toolMode})
 	case ev.log != "":
 		he.event(node, attempt, remoteEvent{Kind: "log", Level: int(ev.level), Text: ev.log})
 	}
@@ -899,6 +899,17 @@ func (g *remoteGuard) admitLLMCall(ctx context.Context) error {
 	return nil
 }
 
+func (g *remoteGuard) admitToolCall(ctx context.Context) error {
+	r, err := g.he.call(ctx, rpcAdmitTool, rpcRequest{})
+	switch {
+	case err != nil:
+		return &workflow.Error{Code: workflow.CodeUnavailable, Message: "the server could not admit a tool call", Err: err}
+	case r.Refusal != "":
+		return &workflow.Error{Code: workflow.CodeInvalid, Message: r.Refusal}
+	}
+	return nil
+}
+
 // spend leaves the count to the server, which adds the usage the agent
 // reports after every model call and ends the execution when it is over
 // its budget, as it does for its own agents.
@@ -928,6 +939,8 @@ func (t remoteTeam) broadcast(ctx context.Context, from *workflow.Node, message 
 func (t remoteTeam) setShared(from, key string, value any) {
 	t.he.event(from, t.he.attemptOf(from), remoteEvent{Kind: "shared", Key: key, Value: value})
 }
+
+func (t remoteTeam) comm(c workflow.CommEntry) { t.he.comm(c) }
 
 func (t remoteTeam) getShared(key string) (any, bool) {
 	ctx, cancel := context.WithTimeout(t.he.ctx, t.he.crew.askTimeout)

@@ -27,6 +27,11 @@ const demoQuoteLimit = 200
 // the same reply), honest (every reply starts with "[demo model] "), and plays its part in node
 // communication. Looking at the last user message:
 //
+//   - with Request.Tools, any purpose but PurposeFollowUp, when the message holds CALL
+//     statements of the tools offered: native tool calls, one per statement and in order, the
+//     statement's arguments filling the tool's parameters (see demoToolCalls);
+//   - PurposeFollowUp after tool calls: a final answer naming the node that lists the tool
+//     results, "CALL:" defused;
 //   - PurposeFollowUp: a final answer naming the node that echoes the call results, with
 //     "CALL:" defused to "CALL -" so the answer cannot trigger another round of calls;
 //   - any other purpose, when the message holds complete CALL statements: the statements, one
@@ -69,7 +74,12 @@ func (d *Demo) Chat(ctx context.Context, r Request) (Response, error) {
 			return Response{}, wrapForAgent(r.Agent, err)
 		}
 	}
-	content := demoReply(r)
+	content, calls := demoReply(r), []ToolCall(nil)
+	if len(r.Tools) > 0 && r.Purpose != PurposeFollowUp {
+		if calls = demoToolCalls(lastUserMessage(r.Messages), r.Tools); calls != nil {
+			content = demoPrefix + defuseCalls(describeAgent(r.Agent, r.AgentName)) + " calls its tools."
+		}
+	}
 	if r.OnDelta != nil {
 		for _, chunk := range wordChunks(content) {
 			if ctx.Err() != nil {
@@ -88,11 +98,15 @@ func (d *Demo) Chat(ctx context.Context, r Request) (Response, error) {
 		prompt += len(strings.Fields(m.Content))
 	}
 	completion := len(strings.Fields(content))
+	for _, c := range calls {
+		completion += len(strings.Fields(c.Arguments))
+	}
 	return Response{
-		Content:  content,
-		Model:    DemoModel,
-		Usage:    Usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion, Estimated: true},
-		Attempts: 1,
+		Content:   content,
+		ToolCalls: calls,
+		Model:     DemoModel,
+		Usage:     Usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion, Estimated: true},
+		Attempts:  1,
 	}, nil
 }
 
@@ -100,6 +114,9 @@ func (d *Demo) Chat(ctx context.Context, r Request) (Response, error) {
 func demoReply(r Request) string {
 	who := defuseCalls(describeAgent(r.Agent, r.AgentName))
 	last := lastUserMessage(r.Messages)
+	if res := toolResults(r.Messages); r.Purpose == PurposeFollowUp && res != "" {
+		return demoPrefix + "Final answer from " + who + ", using the results of my tool calls:\n" + defuseCalls(res)
+	}
 	if r.Purpose == PurposeFollowUp {
 		return demoPrefix + "Final answer from " + who + ", using the results of my calls:\n" + defuseCalls(last)
 	}

@@ -3,6 +3,7 @@ package llm_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -132,7 +133,7 @@ func TestDemoIsDeterministic(t *testing.T) {
 	for _, p := range []llm.Purpose{llm.PurposeTask, llm.PurposeAnswer, llm.PurposeFollowUp} {
 		r := demoRequest("student", "Student", p, "Mixed: CALL: ask_node('teacher', \"it's\") and more")
 		a, b := demoChat(t, r), demoChat(t, r)
-		if a != b {
+		if !reflect.DeepEqual(a, b) {
 			t.Errorf("purpose %s: replies differ:\n%+v\n%+v", p, a, b)
 		}
 	}

@@ -9,6 +9,7 @@ package llm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,13 +20,50 @@ const (
 	RoleSystem    = "system"
 	RoleUser      = "user"
 	RoleAssistant = "assistant"
+	// RoleTool is a tool's result, answering the tool call its ToolCallID names.
+	RoleTool = "tool"
 )
 
-// Message is one turn of a chat. It is a plain value and safe to copy and share.
+// Message is one turn of a chat. It is a plain value, safe to copy and share as long as
+// nobody changes ToolCalls in place.
 type Message struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
+	// ToolCalls are the tool calls of an assistant message (its Content may then be empty).
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	// ToolCallID names the call a RoleTool message answers.
+	ToolCallID string `json:"tool_call_id,omitempty"`
 }
+
+// Tool is a function offered to the model: a name, what it does, and a JSON schema (an
+// object schema) for its arguments.
+type Tool struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Parameters  json.RawMessage `json:"parameters"`
+}
+
+// ToolCall is the model asking for one tool to be called. Arguments is the JSON text the model
+// wrote, unchecked: it may be malformed, and the caller must say so to the model.
+type ToolCall struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
+}
+
+// ToolCaller is implemented by clients that carry Request.Tools to the model and return its
+// tool calls. CallsTools reports whether tools are worth offering to the model named (""
+// for the client's default): false once the provider refused them for it. A client that
+// does not implement it (or returns false) ignores Tools.
+type ToolCaller interface {
+	CallsTools(model string) bool
+}
+
+// ErrToolsRefused is wrapped by the error of a request with tools that the provider rejected
+// because of the tools (a 4xx whose message names them), before any tool call was made in the
+// conversation: the model or server does not do native tool calling, and the same request
+// without tools may succeed.
+var ErrToolsRefused = errors.New("the provider refused the tools")
 
 // Purpose says why a request is made. Real models ignore it; the Demo model uses it to produce
 // a reply that keeps a workflow moving (calls, answers, final answers).
@@ -62,6 +100,9 @@ type Request struct {
 	AgentName string
 	// Purpose says why the request is made (see Purpose).
 	Purpose Purpose
+	// Tools are offered to the model; the reply may then carry ToolCalls instead of, or
+	// besides, Content.
+	Tools []Tool
 	// OnDelta, when non-nil, makes the client stream the completion and call OnDelta with each
 	// content delta in order, from the goroutine that called Chat. The concatenation of the
 	// deltas equals Response.Content. OnDelta must not block for long: it holds up the stream.
@@ -83,6 +124,9 @@ type Usage struct {
 type Response struct {
 	// Content is the assistant's reply.
 	Content string
+	// ToolCalls are the tools the model asks to be called, in its order; empty when it asked
+	// for none. A streamed reply's pieces are assembled here.
+	ToolCalls []ToolCall
 	// Model is the model that answered, as reported by the provider.
 	Model string
 	// Usage is the token usage of the request.

@@ -2,6 +2,7 @@ package llm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -74,7 +76,8 @@ type Config struct {
 // request the server rejects (400, 401, 404, ...) fails at once. The final failure is an
 // *Error wrapped with the node id.
 //
-// An OpenAI is immutable after NewOpenAI and safe for concurrent use.
+// An OpenAI is immutable after NewOpenAI, but for the models it learns refuse tools, and safe
+// for concurrent use.
 type OpenAI struct {
 	client     *openai.Client
 	model      string
@@ -83,6 +86,8 @@ type OpenAI struct {
 	backoff    time.Duration
 	info       Info
 	logger     *slog.Logger
+	// toolsRefused holds the models whose provider refused a request with tools.
+	toolsRefused sync.Map
 }
 
 // NewOpenAI returns a client for cfg, filling in defaults. It does not contact the server, so
@@ -172,6 +177,12 @@ func (c *OpenAI) Chat(ctx context.Context, r Request) (Response, error) {
 			}
 			return Response{}, wrapForAgent(r.Agent, &Error{Status: status, Attempts: attempt, Err: err})
 		}
+		if !retryable && len(r.Tools) > 0 && !hasToolTurns(r.Messages) && toolsRefused(status, err) {
+			// Only a request without tool calls in it yet: a rejected tool turn is a problem
+			// of that conversation, not a provider without tool calling.
+			err = fmt.Errorf("%w: %w", ErrToolsRefused, err)
+			c.toolsRefused.Store(req.Model, true)
+		}
 		if !retryable || delivered || attempt > c.maxRetries {
 			return Response{}, wrapForAgent(r.Agent, &Error{Status: status, Retryable: retryable, Attempts: attempt, Err: err})
 		}
@@ -194,9 +205,21 @@ func (c *OpenAI) request(r Request) openai.ChatCompletionRequest {
 	}
 	msgs := make([]openai.ChatCompletionMessage, len(r.Messages))
 	for i, m := range r.Messages {
-		msgs[i] = openai.ChatCompletionMessage{Role: m.Role, Content: m.Content}
+		msgs[i] = openai.ChatCompletionMessage{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID}
+		for _, tc := range m.ToolCalls {
+			msgs[i].ToolCalls = append(msgs[i].ToolCalls, openai.ToolCall{ID: tc.ID, Type: openai.ToolTypeFunction,
+				Function: openai.FunctionCall{Name: tc.Name, Arguments: tc.Arguments}})
+		}
 	}
 	req := openai.ChatCompletionRequest{Model: model, Messages: msgs}
+	for _, t := range r.Tools {
+		params := t.Parameters
+		if len(params) == 0 {
+			params = json.RawMessage(`{"type":"object","properties":{}}`)
+		}
+		req.Tools = append(req.Tools, openai.Tool{Type: openai.ToolTypeFunction,
+			Function: &openai.FunctionDefinition{Name: t.Name, Description: t.Description, Parameters: params}})
+	}
 	if r.Temperature != nil {
 		t := float32(*r.Temperature)
 		if t == 0 {
@@ -221,6 +244,39 @@ func (c *OpenAI) request(r Request) openai.ChatCompletionRequest {
 		req.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
 	}
 	return req
+}
+
+// toolsRefused reports a rejection that names the tools: how OpenAI-compatible servers
+// without function calling (older Ollama models, some vLLM and LM Studio setups) answer a
+// request with "tools", e.g. 400 "registry.ollama.ai/library/x does not support tools".
+func toolsRefused(status int, err error) bool {
+	if status < 400 || status >= 500 {
+		return false
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "tool") || strings.Contains(msg, "function")
+}
+
+// hasToolTurns reports whether msgs hold tool calls or results.
+func hasToolTurns(msgs []Message) bool {
+	for _, m := range msgs {
+		if m.Role == RoleTool || len(m.ToolCalls) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// CallsTools reports whether to offer tools to model ("" for the default model; see
+// ToolCaller): true until a request with tools for that model was refused (ErrToolsRefused),
+// so that a server without tool calling costs one refused request per model, not one per
+// conversation. Safe for concurrent use.
+func (c *OpenAI) CallsTools(model string) bool {
+	if model == "" {
+		model = c.model
+	}
+	_, refused := c.toolsRefused.Load(model)
+	return !refused
 }
 
 // reasoningModel reports the OpenAI model families that take max_completion_tokens only.
@@ -267,6 +323,9 @@ func (c *OpenAI) complete(ctx context.Context, req openai.ChatCompletionRequest)
 		return Response{}, ErrNoChoices
 	}
 	res := Response{Content: resp.Choices[0].Message.Content, Model: resp.Model}
+	for _, tc := range resp.Choices[0].Message.ToolCalls {
+		res.ToolCalls = append(res.ToolCalls, ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+	}
 	if res.Model == "" {
 		res.Model = req.Model
 	}
@@ -278,7 +337,7 @@ func (c *OpenAI) complete(ctx context.Context, req openai.ChatCompletionRequest)
 	if res.Usage == (Usage{}) {
 		// Some compatible servers omit usage; an estimate, marked so, beats reporting a free
 		// call.
-		res.Usage = estimateUsage(req.Messages, res.Content)
+		res.Usage = estimateUsage(req.Messages, res.Content+toolCallsText(res.ToolCalls))
 	}
 	return res, nil
 }
@@ -297,6 +356,7 @@ func (c *OpenAI) stream(ctx context.Context, req openai.ChatCompletionRequest, o
 		chunks    int
 		choices   bool
 		delivered bool
+		calls     toolCallAssembler
 	)
 	for {
 		chunk, err := st.Recv()
@@ -324,6 +384,9 @@ func (c *OpenAI) stream(ctx context.Context, req openai.ChatCompletionRequest, o
 				delivered = true
 				onDelta(d)
 			}
+			for _, tc := range ch.Delta.ToolCalls {
+				calls.add(tc)
+			}
 		}
 	}
 	if chunks == 0 {
@@ -334,7 +397,7 @@ func (c *OpenAI) stream(ctx context.Context, req openai.ChatCompletionRequest, o
 	if !choices {
 		return Response{}, delivered, ErrNoChoices
 	}
-	res := Response{Content: content.String(), Model: model}
+	res := Response{Content: content.String(), Model: model, ToolCalls: calls.calls()}
 	if res.Model == "" {
 		res.Model = req.Model
 	}
@@ -343,9 +406,65 @@ func (c *OpenAI) stream(ctx context.Context, req openai.ChatCompletionRequest, o
 	}
 	if res.Usage == (Usage{}) {
 		// A server that ignores stream_options.include_usage sends no usage chunk.
-		res.Usage = estimateUsage(req.Messages, res.Content)
+		res.Usage = estimateUsage(req.Messages, res.Content+toolCallsText(res.ToolCalls))
 	}
 	return res, delivered, nil
+}
+
+// toolCallAssembler puts streamed tool calls together. A provider streams each call in
+// pieces that share its index: the first piece carries the id and the name, the next ones
+// more of the arguments' JSON text. A piece without an index (some servers send whole calls
+// that way) is a call of its own.
+type toolCallAssembler struct {
+	list    []*ToolCall
+	byIndex map[int]*ToolCall
+}
+
+func (a *toolCallAssembler) add(tc openai.ToolCall) {
+	var cur *ToolCall
+	if tc.Index != nil {
+		cur = a.byIndex[*tc.Index]
+	}
+	if cur == nil {
+		cur = &ToolCall{}
+		a.list = append(a.list, cur)
+		if tc.Index != nil {
+			if a.byIndex == nil {
+				a.byIndex = map[int]*ToolCall{}
+			}
+			a.byIndex[*tc.Index] = cur
+		}
+	}
+	if tc.ID != "" {
+		cur.ID = tc.ID
+	}
+	if cur.Name == "" {
+		// Some servers repeat the name in every piece; it is never split.
+		cur.Name = tc.Function.Name
+	}
+	cur.Arguments += tc.Function.Arguments
+}
+
+// calls returns the assembled calls in the order their first pieces came.
+func (a *toolCallAssembler) calls() []ToolCall {
+	if len(a.list) == 0 {
+		return nil
+	}
+	out := make([]ToolCall, len(a.list))
+	for i, c := range a.list {
+		out[i] = *c
+	}
+	return out
+}
+
+// toolCallsText is the text of tool calls, for estimating their tokens.
+func toolCallsText(calls []ToolCall) string {
+	var b strings.Builder
+	for _, c := range calls {
+		b.WriteString(c.Name)
+		b.WriteString(c.Arguments)
+	}
+	return b.String()
 }
 
 // classify tells the HTTP status of a failed attempt, and whether the failure may pass by
@@ -427,6 +546,9 @@ func estimateUsage(msgs []openai.ChatCompletionMessage, completion string) Usage
 	prompt := 0
 	for _, m := range msgs {
 		prompt += estimateTokens(m.Content)
+		for _, tc := range m.ToolCalls {
+			prompt += estimateTokens(tc.Function.Name + tc.Function.Arguments)
+		}
 	}
 	out := estimateTokens(completion)
 	return Usage{PromptTokens: prompt, CompletionTokens: out, TotalTokens: prompt + out, Estimated: true}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -98,7 +99,7 @@ func TestOpenAIReplyWithUsage(t *testing.T) {
 		Usage:    llm.Usage{PromptTokens: 17, CompletionTokens: 5, TotalTokens: 22},
 		Attempts: 1,
 	}
-	if res != want {
+	if !reflect.DeepEqual(res, want) {
 		t.Errorf("Chat = %+v, want %+v", res, want)
 	}
 	if n := srv.Requests(); n != 1 {

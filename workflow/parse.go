@@ -397,6 +397,7 @@ var metaLimits = []struct {
 	{"max_ask_depth", 20},
 	{"max_llm_calls", 100_000},
 	{"token_budget", 1_000_000_000},
+	{"max_tool_calls", 100_000},
 }
 
 // maxTokensLimit bounds an ai-processor's max_tokens, far above what any
@@ -450,7 +451,7 @@ func validateAIConfig(path string, c map[string]any, add func(string, string, ..
 	}
 	// A null setting is a mistake in the document, not a default: the
 	// original service's files leave unset keys out.
-	for _, k := range []string{"temperature", "max_tokens", "timeout_seconds", "can_communicate"} {
+	for _, k := range []string{"temperature", "max_tokens", "timeout_seconds", "can_communicate", "tool_mode"} {
 		if v, ok := c[k]; ok && v == nil {
 			add(path+"."+k, "must not be null; leave the key out for the default")
 		}
@@ -475,6 +476,11 @@ func validateAIConfig(path string, c map[string]any, add func(string, string, ..
 	if v, ok := c["can_communicate"]; ok && v != nil {
 		if _, ok := v.(bool); !ok {
 			add(path+".can_communicate", "must be true or false, not %s", describe(v))
+		}
+	}
+	if v, ok := c["tool_mode"]; ok && v != nil {
+		if s, _ := v.(string); !ValidToolMode(s) {
+			add(path+".tool_mode", "must be native, text or auto, not %s", describe(v))
 		}
 	}
 }

@@ -75,6 +75,7 @@ func TestDurationsAndLimitsHaveAMaximum(t *testing.T) {
 		{"max_ask_depth", "21", "20"},
 		{"max_llm_calls", "1e10", "100000"},
 		{"token_budget", "1e19", "1000000000"},
+		{"max_tool_calls", "100001", "100000"},
 	} {
 		wantProblem(t, refuse(`"`+tt.key+`":`+tt.over, ``, `{"name":"n","value":1}`),
 			"metadata."+tt.key, "must be at most "+tt.max+", not "+tt.over)
@@ -136,6 +137,10 @@ func TestAcceptedGarbageIsRefused(t *testing.T) {
 			"variables[1].name", "may not contain control characters"},
 		{"mode a number", refuse(`"communication_mode":5`, ``, v),
 			"metadata.communication_mode", `must be "simple" or "pubsub", not 5`},
+		{"unknown tool mode", refuse(``, `"tool_mode":"json"`, v),
+			"nodes[1].config.tool_mode", `must be native, text or auto, not "json"`},
+		{"tool mode null", refuse(``, `"tool_mode":null`, v),
+			"nodes[1].config.tool_mode", "must not be null"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { wantProblem(t, tt.doc, tt.path, tt.msg) })
@@ -146,4 +151,7 @@ func TestAcceptedGarbageIsRefused(t *testing.T) {
 	}
 	wantValid(t, strings.Replace(refuse(``, ``, v), `"x":0,"y":0`, `"x":-10.5,"y":3,"zoom":"keep"`, 1))
 	wantValid(t, strings.ReplaceAll(refuse(``, ``, v), `"a"`, `"état-b"`))
+	for _, mode := range []string{"native", "text", "auto"} {
+		wantValid(t, refuse(``, `"tool_mode":"`+mode+`"`, v))
+	}
 }

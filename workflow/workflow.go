@@ -140,6 +140,23 @@ type AIConfig struct {
 	MaxTokens      int
 	CanCommunicate bool
 	Timeout        time.Duration // 0: the executor's default
+	// ToolMode is how the node's model reaches the others: ToolModeNative,
+	// ToolModeText or ToolModeAuto; "" takes the executor's default.
+	ToolMode string
+}
+
+// Tool modes: the communication functions offered as native tools
+// (tools / tool_calls), written as CALL: lines in the reply, or native when
+// the provider answers tool calls and text otherwise.
+const (
+	ToolModeNative = "native"
+	ToolModeText   = "text"
+	ToolModeAuto   = "auto"
+)
+
+// ValidToolMode reports whether s names a tool mode.
+func ValidToolMode(s string) bool {
+	return s == ToolModeNative || s == ToolModeText || s == ToolModeAuto
 }
 
 // AI reads the node's ai-processor settings. Values of the wrong type are
@@ -161,6 +178,9 @@ func (n *Node) AI() AIConfig {
 		c.MaxTokens = int(min(f, maxTokensLimit))
 	}
 	c.CanCommunicate, _ = n.Config["can_communicate"].(bool)
+	if s := str("tool_mode"); ValidToolMode(s) {
+		c.ToolMode = s
+	}
 	if d, ok := seconds(n.Config["timeout_seconds"]); ok {
 		c.Timeout = d
 	}

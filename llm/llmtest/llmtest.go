@@ -5,7 +5,9 @@
 // It implements POST /v1/chat/completions (and /chat/completions): plain JSON replies with
 // usage or without, server-sent-event streams with several content deltas (one per word, or
 // every n characters) and an optional final usage chunk, OpenAI-style JSON error bodies for
-// any status, and delays that end when the client gives up — enough to test replies, streaming, 429/5xx retries, rejected requests and hangs.
+// any status, tool calls (whole, or streamed in pieces by index as OpenAI does), and delays
+// that end when the client gives up — enough to test replies, streaming, tool calling,
+// 429/5xx retries, rejected requests and hangs.
 package llmtest
 
 import (
@@ -43,7 +45,23 @@ type Reply struct {
 	// Chunk, when positive, streams Content in pieces of Chunk characters (runes) instead of
 	// one piece per word (see Split and SplitEvery).
 	Chunk int
+	// ToolCalls, when set, are the tools the model asks to be called, after Content (which
+	// may be empty); the finish reason is then "tool_calls". A stream sends each call in
+	// pieces under its index: the id and name first, then the arguments 7 characters at a
+	// time, the way providers cut them.
+	ToolCalls []ToolCall
 }
+
+// ToolCall is one tool call of a Reply. Arguments is sent as it is, so a test can send
+// malformed JSON.
+type ToolCall struct {
+	ID        string
+	Name      string
+	Arguments string
+}
+
+// toolCallPiece is how many characters of a call's arguments one streamed piece carries.
+const toolCallPiece = 7
 
 // Handler decides the reply to one request. The server calls it from its own goroutines,
 // possibly concurrently, so it must be safe for concurrent use.
@@ -176,8 +194,15 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 		if reply.Chunk > 0 {
 			pieces = SplitEvery(reply.Content, reply.Chunk)
 		}
-		s.writeStream(w, req, model, pieces, usage)
+		s.writeStream(w, req, model, pieces, reply.ToolCalls, usage)
 		return
+	}
+	msg := openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, Content: reply.Content}
+	finish := openai.FinishReasonStop
+	for _, tc := range reply.ToolCalls {
+		msg.ToolCalls = append(msg.ToolCalls, openai.ToolCall{ID: tc.ID, Type: openai.ToolTypeFunction,
+			Function: openai.FunctionCall{Name: tc.Name, Arguments: tc.Arguments}})
+		finish = openai.FinishReasonToolCalls
 	}
 	resp := openai.ChatCompletionResponse{
 		ID:      "chatcmpl-llmtest",
@@ -186,8 +211,8 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 		Model:   model,
 		Choices: []openai.ChatCompletionChoice{{
 			Index:        0,
-			Message:      openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, Content: reply.Content},
-			FinishReason: openai.FinishReasonStop,
+			Message:      msg,
+			FinishReason: finish,
 		}},
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -205,7 +230,7 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-func (s *Server) writeStream(w http.ResponseWriter, req openai.ChatCompletionRequest, model string, pieces []string, usage *openai.Usage) {
+func (s *Server) writeStream(w http.ResponseWriter, req openai.ChatCompletionRequest, model string, pieces []string, calls []ToolCall, usage *openai.Usage) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	flusher, _ := w.(http.Flusher)
@@ -232,7 +257,18 @@ func (s *Server) writeStream(w http.ResponseWriter, req openai.ChatCompletionReq
 	for _, piece := range pieces {
 		send(chunk(openai.ChatCompletionStreamChoiceDelta{Content: piece}, ""))
 	}
-	send(chunk(openai.ChatCompletionStreamChoiceDelta{}, openai.FinishReasonStop))
+	finish := openai.FinishReasonStop
+	for i, tc := range calls {
+		index := i
+		send(chunk(openai.ChatCompletionStreamChoiceDelta{ToolCalls: []openai.ToolCall{{Index: &index, ID: tc.ID,
+			Type: openai.ToolTypeFunction, Function: openai.FunctionCall{Name: tc.Name}}}}, ""))
+		for _, piece := range SplitEvery(tc.Arguments, toolCallPiece) {
+			send(chunk(openai.ChatCompletionStreamChoiceDelta{ToolCalls: []openai.ToolCall{{Index: &index,
+				Function: openai.FunctionCall{Arguments: piece}}}}, ""))
+		}
+		finish = openai.FinishReasonToolCalls
+	}
+	send(chunk(openai.ChatCompletionStreamChoiceDelta{}, finish))
 	if usage != nil && req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
 		send(openai.ChatCompletionStreamResponse{
 			ID:      "chatcmpl-llmtest",
