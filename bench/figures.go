@@ -32,6 +32,13 @@ var figureNames = []string{
 	"rss_peak_1000_mb",
 	"startup_ms",
 	"list_p50_ms_100k",
+	"ask_worker_raw_redis_p50_us",
+	"ask_worker_redis_p50_us",
+	"ask_worker_redis_p99_us",
+	"worker_scaling_2",
+	"worker_scaling_4",
+	"failover_s",
+	"inflight_10k_rss_mb",
 }
 
 // target is one line of the table: a figure (or a ratio of two) held
@@ -74,6 +81,20 @@ var targets = []target{
 	{"rss_peak_1000_mb", "rss_peak_1000_mb ≤ 200", 200, true, fig("rss_peak_1000_mb")},
 	{"startup_ms", "startup_ms ≤ 200", 200, true, fig("startup_ms")},
 	{"list_p50_ms_100k", "list_p50_ms_100k ≤ 10", 10, true, fig("list_p50_ms_100k")},
+	{"ask_worker_redis_x_raw", "ask_worker_redis_p50_us ≤ 1.5x ask_worker_raw_redis_p50_us", 1.5, true, ratio("ask_worker_redis_p50_us", "ask_worker_raw_redis_p50_us")},
+	{"worker_scaling_2", "worker_scaling_2 ≥ 1.8", 1.8, false, fig("worker_scaling_2")},
+	{"worker_scaling_4", "worker_scaling_4 ≥ 3.5", 3.5, false, fig("worker_scaling_4")},
+	{"failover_beyond_lease_node_s", "failover_s − failover_lease_s − failover_node_s ≤ 1", 1, true, failoverBeyond},
+	{"inflight_10k_rss_mb", "inflight_10k_rss_mb ≤ 1,000", 1000, true, fig("inflight_10k_rss_mb")},
+}
+
+// failoverBeyond is the time a failover takes beyond the lease and the
+// node's own time.
+func failoverBeyond(f map[string]float64) (float64, bool) {
+	s, ok1 := f["failover_s"]
+	l, ok2 := f["failover_lease_s"]
+	n, ok3 := f["failover_node_s"]
+	return s - l - n, ok1 && ok2 && ok3
 }
 
 // check is a target evaluated on a run's figures.

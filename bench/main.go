@@ -2,7 +2,7 @@
 // side in one run, and prints the figures as a table (default) or as one JSON
 // object (-json).
 //
-//	go run ./bench            # the full run, about half a minute on 2 cores
+//	go run ./bench            # the full run, about a minute and a half on 2 cores
 //	go run ./bench -json      # the same, as JSON: every figure by name, ratios, checks
 //	go run ./bench -quick     # a smoke run with small counts (CI runs it; seconds)
 //	go run ./bench -only ask,exec -cpuprofile cpu.prof   # some sections, profiled
@@ -44,6 +44,33 @@
 //     the bench answering after 200 ms.
 //   - list_p50_ms_100k: GET /workflows/{id}/executions (first page of 50) with
 //     100,000 executions of that workflow stored.
+//   - workers (worker mode, real processes: a redis-server, `switchboard serve
+//     --redis-url` and `switchboard worker` processes started by the bench,
+//     each part on fresh ones). ask_worker_redis_*: an ask from an outside
+//     program (the bench, with an agent id and channel of its own, bus.Ask) to
+//     an agent hosted by a worker, which answers with the instant demo model;
+//     the execution's second agent, on a second worker whose demo model waits
+//     an hour, keeps the execution running, and it is cancelled at the end.
+//     ask_worker_raw_redis_* is the raw floor on the same Redis, and
+//     ask_worker_hop_* one round trip to another process: a query to the
+//     server's own channel about no execution, which it answers at once with
+//     an error; the three alternate in rounds. worker_scaling_N: executions
+//     per second of a one-node pubsub workflow (a model of 200 ms,
+//     --concurrency 8 per worker) with N workers ÷ with one
+//     (worker_exec_per_s_N); enough executions posted async to keep every slot
+//     busy for 4 s, throughput = executions ÷ time from the first post to the
+//     end of the last (one that fails is counted in worker_scaling_failed_N);
+//     worker_scaling_busiest_share_N is the share of the nodes the busiest
+//     worker ran, worker_scaling_cpu_cores_N the CPU of every process of the
+//     run (bench included) per second. failover_s: kill -9 of the worker
+//     running a node (a model of 1 s) to the node's completion on the other
+//     worker, server and workers with --lease 3s (median of 3 runs;
+//     failover_node_s is the node's time undisturbed, failover_failed_runs the
+//     runs whose execution failed). inflight_10k_rss_mb: the server's VmRSS
+//     once inflight_n executions (a model of 2 s, two workers of --concurrency
+//     8, so most wait on a worker) are all hosted on the workers or done;
+//     inflight_server_hosted counts those whose agents the server hosted
+//     instead (placement fell back).
 //
 // The instant model (see benchModel) answers at once, so everything measured
 // is the engine's own work. The logger is a text handler at info level that
@@ -80,7 +107,7 @@ func main() {
 }
 
 // sections, in the order they run.
-var sections = []string{"ask", "exec", "http", "chain", "overlap", "binary", "list"}
+var sections = []string{"ask", "exec", "http", "chain", "overlap", "binary", "list", "workers"}
 
 // scale holds the counts of a run; quick and full differ only here.
 type scale struct {
@@ -96,6 +123,13 @@ type scale struct {
 	rssN           int
 	listN          int
 	listSamples    int
+
+	workerAsksPerRound int // outside asks (and raw round trips) per round, askRounds rounds
+	scalingBusy        time.Duration
+	failoverRuns       int
+	failoverLease      time.Duration
+	failoverNode       time.Duration
+	inflightN          int
 }
 
 var fullScale = scale{
@@ -105,6 +139,11 @@ var fullScale = scale{
 	overlapN: 1000, overlapLatency: 200 * time.Millisecond,
 	startups: 5, rssN: 1000,
 	listN: 100_000, listSamples: 200,
+	workerAsksPerRound: 200, scalingBusy: 4 * time.Second,
+	failoverRuns: 3, failoverLease: 3 * time.Second, failoverNode: time.Second,
+	// 10,000 executions in flight do not all reach the workers on this
+	// 2-core machine (see the README); 4,000 is the largest count that does.
+	inflightN: 4000,
 }
 
 var quickScale = scale{
@@ -114,6 +153,9 @@ var quickScale = scale{
 	overlapN: 50, overlapLatency: 200 * time.Millisecond,
 	startups: 1, rssN: 50,
 	listN: 2000, listSamples: 10,
+	workerAsksPerRound: 20, scalingBusy: 400 * time.Millisecond,
+	failoverRuns: 1, failoverLease: 2 * time.Second, failoverNode: 200 * time.Millisecond,
+	inflightN: 100,
 }
 
 // runInfo says how a run was made.
@@ -146,6 +188,7 @@ func (r *results) set(name string, v float64) { r.figures[name] = v }
 type bencher struct {
 	sc     scale
 	dir    string // temp dir of the run, removed at the end
+	bin    string // the binary, once built
 	log    io.Writer
 	logger *slog.Logger // the engine's logger (see the package comment)
 	res    *results
@@ -231,7 +274,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	steps := map[string]func(context.Context) error{
 		"ask": b.asks, "exec": b.execs, "http": b.httpExecs, "chain": b.chains,
-		"overlap": b.overlap, "binary": b.binary, "list": b.list,
+		"overlap": b.overlap, "binary": b.binary, "list": b.list, "workers": b.workers,
 	}
 	for _, s := range run {
 		if err := ctx.Err(); err != nil {

@@ -93,6 +93,9 @@ func (b *bencher) binary(ctx context.Context) error {
 
 // build compiles the module's binary once into the run's temp dir.
 func (b *bencher) build(ctx context.Context) (string, error) {
+	if b.bin != "" {
+		return b.bin, nil
+	}
 	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}").Output()
 	if err != nil {
 		return "", fmt.Errorf("find the module: %w", err)
@@ -104,6 +107,7 @@ func (b *bencher) build(ctx context.Context) (string, error) {
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %w\n%s", err, msg)
 	}
+	b.bin = bin
 	return bin, nil
 }
 
@@ -120,29 +124,40 @@ type proc struct {
 // startBinary starts the binary with a fresh data directory and free ports
 // and returns once /readyz answers 200, with the time that took.
 func (b *bencher) startBinary(ctx context.Context, bin, name string, env map[string]string) (*proc, time.Duration, error) {
-	port, err := redisserver.FreePort()
-	if err != nil {
-		return nil, 0, err
-	}
 	rport, err := redisserver.FreePort()
 	if err != nil {
 		return nil, 0, err
 	}
+	return b.startServer(ctx, bin, name, env, "--embedded-redis-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(rport)), "--log-level", "warn")
+}
+
+// startServer starts `switchboard serve` with a fresh data directory on a
+// free port and the flags args, and returns once /readyz answers 200.
+func (b *bencher) startServer(ctx context.Context, bin, name string, env map[string]string, args ...string) (*proc, time.Duration, error) {
+	port, err := redisserver.FreePort()
+	if err != nil {
+		return nil, 0, err
+	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--data", filepath.Join(b.dir, name),
-		"--embedded-redis-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(rport)), "--log-level", "warn")
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--data", filepath.Join(b.dir, name)}, args...)...)
 	cmd.Env = childEnv(env)
-	p := &proc{cmd: cmd, base: "http://" + addr, exited: make(chan struct{}), stderr: &tailBuffer{max: 8 << 10}}
+	return launch(ctx, cmd, "http://"+addr, "/readyz")
+}
+
+// launch starts cmd and returns once base+ready answers 200, with the time
+// that took.
+func launch(ctx context.Context, cmd *exec.Cmd, base, ready string) (*proc, time.Duration, error) {
+	p := &proc{cmd: cmd, base: base, exited: make(chan struct{}), stderr: &tailBuffer{max: 8 << 10}}
 	cmd.Stderr = p.stderr
 	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return nil, 0, fmt.Errorf("start %s: %w", bin, err)
+		return nil, 0, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
 	go func() { _ = cmd.Wait(); close(p.exited) }()
 	deadline := start.Add(30 * time.Second)
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.base+"/readyz", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.base+ready, nil)
 		if resp, err := c.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -151,7 +166,7 @@ func (b *bencher) startBinary(ctx context.Context, bin, name string, env map[str
 		}
 		select {
 		case <-p.exited:
-			return nil, 0, fmt.Errorf("switchboard exited before it was ready:\n%s", p.stderr)
+			return nil, 0, fmt.Errorf("%s exited before it was ready:\n%s", strings.Join(cmd.Args, " "), p.stderr)
 		case <-ctx.Done():
 			p.stop()
 			return nil, 0, ctx.Err()
@@ -159,7 +174,7 @@ func (b *bencher) startBinary(ctx context.Context, bin, name string, env map[str
 		}
 		if time.Now().After(deadline) {
 			p.stop()
-			return nil, 0, fmt.Errorf("switchboard not ready within 30 s:\n%s", p.stderr)
+			return nil, 0, fmt.Errorf("%s not ready within 30 s:\n%s", strings.Join(cmd.Args, " "), p.stderr)
 		}
 	}
 }
@@ -182,6 +197,14 @@ func (p *proc) stop() error {
 		}
 	})
 	return p.err
+}
+
+// kill ends the process with SIGKILL, as a crash would, and waits for it.
+func (p *proc) kill() {
+	p.once.Do(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	})
 }
 
 // childEnv is the bench's environment without the variables that configure

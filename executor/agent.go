@@ -326,10 +326,7 @@ func (x *execution) onAgentEvent(ev agentEvent) {
 			s.Model = c.model
 		}
 		if c.toolMode != "" {
-			if x.toolModes == nil {
-				x.toolModes = map[string]string{}
-			}
-			x.toolModes[ev.node] = c.toolMode
+			s.ToolMode = c.toolMode
 		}
 		x.usage = x.usage.Add(c.usage)
 		x.mu.Unlock()

@@ -46,6 +46,7 @@ type workerPool struct {
 	cons        *bus.Consumer
 	logger      *slog.Logger
 
+	listMu   sync.Mutex // one listing of the workers at a time (liveWorkers)
 	mu       sync.Mutex
 	live     []bus.Worker
 	liveAt   time.Time
@@ -169,7 +170,13 @@ func (p *workerPool) apply(t bus.Task) {
 
 // liveWorkers returns the registered workers, listed at most once a
 // second.
+//
+// One listing serves every caller while it is under way: a burst of
+// starting executions would otherwise each list the workers again once
+// the last listing is a second old.
 func (p *workerPool) liveWorkers(ctx context.Context) ([]bus.Worker, error) {
+	p.listMu.Lock()
+	defer p.listMu.Unlock()
 	p.mu.Lock()
 	if time.Since(p.liveAt) < time.Second {
 		live := p.live
@@ -198,9 +205,12 @@ func (p *workerPool) pick(live []bus.Worker, placing map[string]int, avoid ...st
 		if slices.Contains(avoid, w.Name) {
 			continue
 		}
-		// Ties, as in a burst between two heartbeats, go to the worker with
-		// the fewest agents of this server's running executions.
-		free := w.Capacity - max(w.InUse, p.inflight[w.Name]) - placing[w.Name]
+		// What a worker has to do is at least what it runs (its heartbeat
+		// says), what this server runs there, and the agents this server
+		// placed there: a burst of executions is placed before their runs
+		// start, between two heartbeats. Ties go to the worker with the
+		// fewest agents placed.
+		free := w.Capacity - max(w.InUse, p.inflight[w.Name], p.placed[w.Name]) - placing[w.Name]
 		placed := p.placed[w.Name] + placing[w.Name]
 		if best == "" || free > bestFree || free == bestFree && placed < bestPlaced {
 			best, bestFree, bestPlaced = w.Name, free, placed

@@ -78,13 +78,19 @@ func newPubSubTransport(ctx context.Context, x *execution) (transport, error) {
 		t.mu.Unlock()
 		x.log(slog.LevelInfo, n.ID, "Registered agent: %s", agent)
 	}
-	sub, err := ps.Subscribe(pctx, bus.BroadcastChannel, t.onBroadcast)
-	if err != nil {
-		return fail(fmt.Errorf("subscribe to broadcasts: %w", err))
+	if pl == nil {
+		// The server's own agents log the broadcasts they receive; with
+		// every agent on workers there is nobody here to receive them, and
+		// a burst of executions would queue a subscription each on the
+		// bus's one connection.
+		sub, err := ps.Subscribe(pctx, bus.BroadcastChannel, t.onBroadcast)
+		if err != nil {
+			return fail(fmt.Errorf("subscribe to broadcasts: %w", err))
+		}
+		t.mu.Lock()
+		t.subs = append(t.subs, sub)
+		t.mu.Unlock()
 	}
-	t.mu.Lock()
-	t.subs = append(t.subs, sub)
-	t.mu.Unlock()
 	if pl != nil {
 		pl.start(ctx, t.hostOne)
 	}

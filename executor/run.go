@@ -54,11 +54,8 @@ type execution struct {
 	outputs    map[string]any
 	shared     map[string]any
 	broadcasts []broadcast
-	// toolModes holds, by node, the tool mode of its last model call, for
-	// the line that says the node completed.
-	toolModes map[string]string
-	states    map[string]*workflow.NodeState
-	usage     workflow.Usage
+	states     map[string]*workflow.NodeState
+	usage      workflow.Usage
 }
 
 type broadcast struct {
@@ -545,7 +542,7 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 	x.mu.Unlock()
 	x.nodeState(id, func(s *workflow.NodeState) { s.Status, s.Output, s.FinishedAt = status, output, &end })
 	x.mu.Lock()
-	toolMode := x.toolModes[id]
+	toolMode := x.states[id].ToolMode
 	x.mu.Unlock()
 	msg := "Node " + id + " completed in " + end.Sub(start).Round(time.Millisecond).String()
 	if toolMode != "" {

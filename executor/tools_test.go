@@ -120,6 +120,9 @@ func checkNativeAsk(t *testing.T, x *workflow.Execution) {
 	if !hasLog(x, "Node a completed in") || !hasLog(x, "(tool_mode native)") {
 		t.Errorf("no log line says a used native tool calls: %+v", x.Logs)
 	}
+	if m := x.NodeStates["a"].ToolMode; m != workflow.ToolModeNative {
+		t.Errorf("a's node state says tool mode %q", m)
+	}
 }
 
 var askB = llmtest.ToolCall{ID: "call_1", Name: "ask_node", Arguments: `{"node_id":"b","question":"What is 6 times 7?"}`}
@@ -271,6 +274,9 @@ func TestAutoFallsBackToText(t *testing.T) {
 	}
 	if !hasLog(x, "Node a: the model refused native tools") || !hasLog(x, "(tool_mode text)") {
 		t.Errorf("the log does not say a fell back to text: %+v", x.Logs)
+	}
+	if m := x.NodeStates["a"].ToolMode; m != workflow.ToolModeText {
+		t.Errorf("a's node state says tool mode %q after the fallback", m)
 	}
 	if n := len(commOf(x, workflow.CommToolCall)); n != 0 {
 		t.Errorf("%d tool_call entries in text mode", n)

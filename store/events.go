@@ -43,6 +43,7 @@ type storedEvent struct {
 	Err    string `json:"err,omitempty"`    // a node's error
 	Worker string `json:"worker,omitempty"` // the worker a node ran on
 	Att    int    `json:"att,omitempty"`    // a node's attempt, when above 1
+	Tools  string `json:"tm,omitempty"`     // a node's tool mode
 
 	Level string          `json:"level,omitempty"`
 	Text  string          `json:"msg,omitempty"` // log message, error message, communication content
@@ -107,7 +108,7 @@ func storedForm(ev *workflow.Event) (any, error) {
 			Node: n.NodeID, Type: n.Type, Name: n.Name, Status: n.Status, Value: n.Output,
 			Start: nanosOf(n.StartedAt), Finish: nanosOf(n.FinishedAt), Model: n.Model,
 			PT: n.Usage.PromptTokens, CT: n.Usage.CompletionTokens, TT: n.Usage.TotalTokens, Est: n.Usage.Estimated,
-			Calls: n.Calls, Err: n.Error, Worker: n.Worker, Att: n.Attempt}, nil
+			Calls: n.Calls, Err: n.Error, Worker: n.Worker, Att: n.Attempt, Tools: n.ToolMode}, nil
 	case workflow.EventLog:
 		l := ev.Log
 		return &storedLog{Kind: ev.Kind, Seq: ev.Seq, Time: entryTime(l.Time), Node: l.NodeID, Level: l.Level, Text: l.Message}, nil
@@ -151,6 +152,7 @@ type (
 		Err    string             `json:"err,omitempty"`
 		Worker string             `json:"worker,omitempty"`
 		Att    int                `json:"att,omitempty"`
+		Tools  string             `json:"tm,omitempty"`
 	}
 	storedLog struct {
 		Kind  workflow.EventKind `json:"k"`
@@ -218,7 +220,7 @@ func (se *storedEvent) event() (workflow.Event, error) {
 			NodeID: se.Node, Type: se.Type, Name: se.Name, Status: se.Status, Output: se.Value,
 			StartedAt: timePtrOf(se.Start), FinishedAt: timePtrOf(se.Finish), Model: se.Model,
 			Usage: workflow.Usage{PromptTokens: se.PT, CompletionTokens: se.CT, TotalTokens: se.TT, Estimated: se.Est},
-			Calls: se.Calls, Error: se.Err, Worker: se.Worker, Attempt: se.Att,
+			Calls: se.Calls, Error: se.Err, Worker: se.Worker, Attempt: se.Att, ToolMode: se.Tools,
 		}
 	case workflow.EventLog:
 		ev.Log = &workflow.LogEntry{Time: ev.Time, Level: se.Level, Message: se.Text, NodeID: se.Node}

@@ -114,6 +114,10 @@ type NodeState struct {
 	// running it (2 and up); 0 or 1 is the first.
 	Worker  string `json:"worker,omitempty"`
 	Attempt int    `json:"attempt,omitempty"`
+	// ToolMode is how its last model call offered the communication
+	// functions: "native" (as tools) or "text" (CALL: lines); empty for a
+	// node that cannot communicate.
+	ToolMode string `json:"tool_mode,omitempty"`
 }
 
 // LogEntry is one line of an execution's log.
