@@ -1175,3 +1175,68 @@ func TestWorkerStoppedWhileItsAgentIsIdle(t *testing.T) {
 		t.Fatalf("expert: attempt %d on %q, want attempt 2 on %s", e.Attempt, e.Worker, other)
 	}
 }
+
+// TestWorkerPausedWhileItsNodeRuns stops the worker whose node waits on
+// the model with SIGSTOP, past the lease: the server takes it for lost and
+// the node runs on the other worker. Resumed with SIGCONT, the worker
+// finds its task gone and drops the agent; nothing it does then reaches
+// the record, Redis goes quiet with both workers registered, and the next
+// execution runs on both again.
+func TestWorkerPausedWhileItsNodeRuns(t *testing.T) {
+	t.Parallel()
+	r := newWorkerRig(t, 16)
+	hangs := 0
+	r.model.mu.Lock()
+	r.model.hang = func(kind string, _ int) bool { // the asker's first call, once
+		if kind == "asker task" && hangs == 0 {
+			hangs++
+			return true
+		}
+		return false
+	}
+	r.model.mu.Unlock()
+
+	id := r.start(t, `{"async_execution":true}`)
+	select {
+	case <-r.model.hung:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the asker never called the model")
+	}
+	victim := r.runningOn(t, id, "asker")
+	other := map[string]string{"w1": "w2", "w2": "w1"}[victim]
+	p := r.workers[victim].cmd.Process
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	t.Cleanup(func() {
+		if !resumed {
+			_ = p.Signal(syscall.SIGCONT)
+		}
+	})
+	x := r.wait(t, id, 30*time.Second)
+	if err := p.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	if x.Status != workflow.ExecSuccess || x.NodeStates["asker"].Attempt != 2 || x.NodeStates["asker"].Worker != other {
+		t.Fatalf("status %s error %q; asker %+v", x.Status, x.Error, x.NodeStates["asker"])
+	}
+	if got := commShape(x); !slices.Equal(got, wantComm) {
+		t.Fatalf("communication log %q, want %q", got, wantComm)
+	}
+
+	r.workers[victim].waitHealthy(t)
+	r.waitRegistered(t, "w1", "w2")
+	r.quiet(t, 20*time.Second)
+	// The record is final: what the resumed worker did after is not in it.
+	if again := r.get(t, id); !reflect.DeepEqual(commShape(again), commShape(x)) || again.Usage != x.Usage {
+		t.Fatalf("the record changed after the worker resumed: usage %+v → %+v, communication %q", x.Usage, again.Usage, commShape(again))
+	}
+	next := r.run(t, `{"async_execution":true}`)
+	ran := []string{next.NodeStates["asker"].Worker, next.NodeStates["expert"].Worker}
+	slices.Sort(ran)
+	if next.Status != workflow.ExecSuccess || !slices.Equal(ran, []string{"w1", "w2"}) {
+		t.Fatalf("the next execution: status %s on %v (%q)", next.Status, ran, next.PlacementFallbackReason)
+	}
+}
