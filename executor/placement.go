@@ -28,7 +28,8 @@ type WorkerOptions struct {
 	// before the server places its agents again; bus.DefaultLease.
 	Lease time.Duration
 	// HostTimeout is how long workers get to confirm they host the agents
-	// of a starting execution before the server hosts them itself; 10 s.
+	// of a starting execution before the server hosts them itself; 30 s,
+	// long enough for a worker to confirm a burst of ten thousand.
 	HostTimeout time.Duration
 }
 
@@ -69,7 +70,7 @@ func (e *Executor) UseWorkers(ctx context.Context, rdb redis.UniversalClient, op
 		opts.Lease = bus.DefaultLease
 	}
 	if opts.HostTimeout <= 0 {
-		opts.HostTimeout = 10 * time.Second
+		opts.HostTimeout = 30 * time.Second
 	}
 	var id [6]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
