@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -42,5 +43,18 @@ func TestHTTPAllowFlags(t *testing.T) {
 	}
 	if _, err := parseWorkerFlags(nil, bad, io.Discard); err == nil || !strings.Contains(err.Error(), `SWITCHBOARD_HTTP_ALLOW_PRIVATE: "10.0.0.1:8080"`) {
 		t.Errorf("a port in SWITCHBOARD_HTTP_ALLOW_PRIVATE: %v", err)
+	}
+}
+
+// TestToolsAreValidatedByTheAPI: a workflow with a bad config.tools entry
+// is refused with a 422 naming its JSON path.
+func TestToolsAreValidatedByTheAPI(t *testing.T) {
+	t.Parallel()
+	base := startServer(t, nil)
+	var body map[string]any
+	code := postJSON(t, base+"/workflows/", `{"name":"x","metadata":{"http_allow":["api.example.com"]},"nodes":[
+		{"id":"a","type":"ai-processor","config":{"tools":["http_request","curl"]}}]}`, &body)
+	if code != 422 || !strings.Contains(fmt.Sprint(body), "nodes[0].config.tools[1]") || !strings.Contains(fmt.Sprint(body), `unknown built-in tool "curl"`) {
+		t.Fatalf("%d %v", code, body)
 	}
 }

@@ -175,7 +175,9 @@ func (a *agent) log(level slog.Level, format string, args ...any) {
 // streamed text is shown live) rather than an answer to another node.
 //
 // The node's tool mode says how calls are made. In native mode the
-// communication functions are offered as tools: the model's tool calls run
+// communication functions are offered as tools, with the node's own tools
+// (config.tools, to a node that cannot communicate too; text mode goes
+// without them): the model's tool calls run
 // in its order and their results go back as tool messages. In text mode
 // the CALL statements of a reply are carried out and their results go back
 // in a user message. Auto offers the tools when the model client carries
