@@ -48,6 +48,9 @@ func (c HTTPConfig) withDefaults() HTTPConfig {
 	return c
 }
 
+// errHTTPTimeout is the cause of a request's own timeout.
+var errHTTPTimeout = errors.New("http_request timed out")
+
 // maxRedirects bounds the redirects one request follows.
 const maxRedirects = 5
 
@@ -131,7 +134,7 @@ func httpRequest(ctx context.Context, cfg HTTPConfig, allow []string, raw json.R
 	if err != nil {
 		return "", err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, cfg.Timeout, errHTTPTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
@@ -237,7 +240,7 @@ func requestError(ctx context.Context, err error, method string, u *url.URL, tim
 		return rr
 	case errors.As(err, &ar):
 		return ar
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case context.Cause(ctx) == errHTTPTimeout: // not the node's own deadline
 		return fmt.Errorf("%s %s: no complete response within %s", method, u.Redacted(), timeout)
 	}
 	var ue *url.Error
