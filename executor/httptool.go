@@ -288,6 +288,13 @@ func (d *checkedDialer) DialContext(ctx context.Context, network, addr string) (
 		return nil, err
 	}
 	privateOK := workflow.HostAllowed(d.private, host)
+	if ip, err := netip.ParseAddr(host); err == nil && !privateOK {
+		// An address given as such is refused before any socket is made
+		// (Control checks it again, as it checks every resolved one).
+		if kind := nonPublic(ip); kind != "" {
+			return nil, &addressRefused{host: host, addr: ip.Unmap(), kind: kind}
+		}
+	}
 	dialer := &net.Dialer{Timeout: 10 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
 		ipText, _, err := net.SplitHostPort(address)
 		if err != nil {
