@@ -337,6 +337,7 @@ func (p *workerPool) watch(ctx context.Context) {
 			continue
 		}
 		downSince = time.Time{}
+		p.rdb.Expire(ctx, p.markerKey(), p.markerTTL())
 		if n := p.ps.Outages(); n != seen {
 			// The connection was lost and is back. A Redis that restarted
 			// came back empty, and the tasks in flight on it are gone: the
@@ -359,14 +360,18 @@ func (p *workerPool) watch(ctx context.Context) {
 // when it is missing after the bus lost its connection, Redis came back
 // empty (restarted without persistence), whereas the result stream and the
 // workers' streams are made again at once by whoever writes to them next.
+// It lives for ten leases past its last renewal (every watch tick), so that
+// a server killed with -9 leaves nothing behind for long.
 func (p *workerPool) markerKey() string { return "switchboard:server:" + p.self }
+
+func (p *workerPool) markerTTL() time.Duration { return 10 * p.lease }
 
 // redisEmptied reports whether Redis lost the server's marker since it
 // was set, and sets it again.
 func (p *workerPool) redisEmptied(ctx context.Context) bool {
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	set, err := p.rdb.SetNX(cctx, p.markerKey(), "1", 0).Result()
+	set, err := p.rdb.SetNX(cctx, p.markerKey(), "1", p.markerTTL()).Result()
 	return err == nil && set
 }
 
