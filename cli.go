@@ -66,6 +66,10 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 	logLevel := fs.String("log-level", envOr(getenv, "SWITCHBOARD_LOG_LEVEL", "warn"), "debug, info, warn or error")
 	var bc busConfig
 	addBusFlags(fs, getenv, &bc)
+	var hc executor.HTTPConfig
+	if err := addHTTPFlags(fs, getenv, &hc); err != nil {
+		return err
+	}
 	// Accept the file before or after the flags.
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -108,7 +112,7 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 		// Simple mode needs no Redis: don't take the embedded port for nothing.
 		bc.embeddedAddr = "127.0.0.1:0"
 	}
-	a, err := openApp(ctx, dir, bc, getenv, logger)
+	a, err := openApp(ctx, dir, bc, hc, getenv, logger)
 	if err != nil {
 		return err
 	}

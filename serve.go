@@ -40,6 +40,7 @@ type serveConfig struct {
 	bodyLimit     int64
 	limits        workflow.Limits
 	lease         time.Duration
+	http          executor.HTTPConfig
 }
 
 // busConfig says which Redis pubsub executions use.
@@ -71,6 +72,9 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.IntVar(&cfg.limits.MaxPromptBytes, "max-prompt-bytes", 64<<10, "largest prompt or system prompt in a workflow, in bytes")
 	fs.Func("retain", "delete ended executions older than an age (30d, 12h) and/or beyond a count (10000), e.g. 30d,10000 (env SWITCHBOARD_RETAIN); default: keep all",
 		func(v string) error { return parseRetention(v, &cfg.retain) })
+	if err := addHTTPFlags(fs, getenv, &cfg.http); err != nil {
+		return cfg, err
+	}
 	if v := getenv("SWITCHBOARD_RETAIN"); v != "" {
 		if err := parseRetention(v, &cfg.retain); err != nil {
 			return cfg, fmt.Errorf("SWITCHBOARD_RETAIN: %w", err)
@@ -326,7 +330,7 @@ func openBus(ctx context.Context, cfg busConfig, logger *slog.Logger) (*bus.Bus,
 
 // openApp opens the database in dataDir, the bus and the executor. A new
 // database gets the example workflows.
-func openApp(ctx context.Context, dataDir string, bc busConfig, getenv func(string) string, logger *slog.Logger) (*app, error) {
+func openApp(ctx context.Context, dataDir string, bc busConfig, hc executor.HTTPConfig, getenv func(string) string, logger *slog.Logger) (*app, error) {
 	// How nodes that set no config.tool_mode reach the others.
 	toolMode := envOr(getenv, "SWITCHBOARD_TOOL_MODE", workflow.ToolModeAuto)
 	if !workflow.ValidToolMode(toolMode) {
@@ -357,7 +361,7 @@ func openApp(ctx context.Context, dataDir string, bc busConfig, getenv func(stri
 		return nil, err
 	}
 	model, info := llm.FromEnv(getenv, logger)
-	ex := executor.New(db, model, b, logger, executor.Config{ToolMode: toolMode})
+	ex := executor.New(db, model, b, logger, executor.Config{ToolMode: toolMode, HTTP: hc})
 	return &app{logger: logger, db: db, model: model, llmInfo: info, bus: b, embedded: emb, exec: ex}, nil
 }
 
@@ -403,7 +407,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer ln.Close()
 
-	a, err := openApp(ctx, cfg.data, cfg.bus, getenv, logger)
+	a, err := openApp(ctx, cfg.data, cfg.bus, cfg.http, getenv, logger)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ type workerConfig struct {
 	healthAddr  string
 	lease       time.Duration
 	logLevel    string
+	http        executor.HTTPConfig
 }
 
 func parseWorkerFlags(args []string, getenv func(string) string, stderr io.Writer) (workerConfig, error) {
@@ -41,6 +42,9 @@ func parseWorkerFlags(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&cfg.healthAddr, "health-addr", getenv("SWITCHBOARD_WORKER_HEALTH_ADDR"), "serve GET /healthz on this address, e.g. 127.0.0.1:8081 (env SWITCHBOARD_WORKER_HEALTH_ADDR); off when empty")
 	fs.DurationVar(&cfg.lease, "lease", bus.DefaultLease, "how long a task may go unrenewed before the server places it again; must match the server's --lease")
 	fs.StringVar(&cfg.logLevel, "log-level", envOr(getenv, "SWITCHBOARD_LOG_LEVEL", "info"), "debug, info, warn or error (env SWITCHBOARD_LOG_LEVEL)")
+	if err := addHTTPFlags(fs, getenv, &cfg.http); err != nil {
+		return cfg, err
+	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -75,7 +79,7 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 	defer b.Close()
 	model, info := llm.FromEnv(getenv, logger)
 	w, err := executor.NewWorker(b.Client(), b, model, executor.WorkerConfig{
-		Name: cfg.name, Concurrency: cfg.concurrency, Lease: cfg.lease, Logger: logger})
+		Name: cfg.name, Concurrency: cfg.concurrency, Lease: cfg.lease, HTTP: cfg.http, Logger: logger})
 	if err != nil {
 		return err
 	}

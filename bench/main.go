@@ -141,9 +141,7 @@ var fullScale = scale{
 	listN: 100_000, listSamples: 200,
 	workerAsksPerRound: 200, scalingBusy: 4 * time.Second,
 	failoverRuns: 3, failoverLease: 3 * time.Second, failoverNode: time.Second,
-	// 10,000 executions in flight do not all reach the workers on this
-	// 2-core machine (see the README); 4,000 is the largest count that does.
-	inflightN: 4000,
+	inflightN: 10000,
 }
 
 var quickScale = scale{

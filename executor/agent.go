@@ -119,6 +119,9 @@ type agent struct {
 	// executor's (SWITCHBOARD_TOOL_MODE), which a worker gets with the
 	// agents it hosts; "" is auto.
 	defaultToolMode string
+	// http is how its http_request tool reaches the web: the executor's
+	// settings, or a worker's own.
+	http HTTPConfig
 }
 
 // agentEvent is what an agent reports about itself: one model call
@@ -172,7 +175,9 @@ func (a *agent) log(level slog.Level, format string, args ...any) {
 // streamed text is shown live) rather than an answer to another node.
 //
 // The node's tool mode says how calls are made. In native mode the
-// communication functions are offered as tools: the model's tool calls run
+// communication functions are offered as tools, with the node's own tools
+// (config.tools, to a node that cannot communicate too; text mode goes
+// without them): the model's tool calls run
 // in its order and their results go back as tool messages. In text mode
 // the CALL statements of a reply are carried out and their results go back
 // in a user message. Auto offers the tools when the model client carries
@@ -185,19 +190,30 @@ func (a *agent) converse(ctx context.Context, msgs []llm.Message, purpose llm.Pu
 	var tools []tool
 	var defs []llm.Tool
 	textMsgs := msgs
-	if a.cfg.CanCommunicate && a.native() {
-		msgs = nativePrompt(msgs)
-		tools = a.commTools(chain)
+	comm := a.cfg.CanCommunicate
+	// The node's own tools (config.tools) go with the communication
+	// functions, and to a node that cannot communicate too: fetching a
+	// page needs no team. They have no CALL: form, so a conversation in
+	// text mode goes without them.
+	ownTools := a.ownTools()
+	if (comm || len(ownTools) > 0) && a.native() {
+		if comm {
+			msgs = nativePrompt(msgs)
+			tools = a.commTools(chain)
+		}
+		tools = append(tools, ownTools...)
 		defs = make([]llm.Tool, len(tools))
 		for i, t := range tools {
 			defs[i] = t.def
 		}
+	} else if len(ownTools) > 0 {
+		a.log(slog.LevelWarn, "Node %s: config.tools are offered as native tools only, and this conversation is in text mode (tool_mode %s): it goes without them", node.ID, mode)
 	}
 	stop := false // the rounds are used up: tool calls are refused, for one last turn
 	used := ""    // the tool mode, for the record
 	for round := 0; ; round++ {
 		switch {
-		case !a.cfg.CanCommunicate:
+		case !comm && defs == nil:
 		case defs == nil:
 			used = workflow.ToolModeText
 		case used == "":
@@ -207,19 +223,13 @@ func (a *agent) converse(ctx context.Context, msgs []llm.Message, purpose llm.Pu
 		if err != nil {
 			if round == 0 && defs != nil && mode == workflow.ToolModeAuto && errors.Is(err, llm.ErrToolsRefused) {
 				// Nothing was streamed or done: the first request was refused.
-				a.log(slog.LevelWarn, "Node %s: the model refused native tools; using CALL statements instead (tool_mode auto): %v", node.ID, err)
+				a.log(slog.LevelWarn, "Node %s: the model refused native tools; using CALL statements instead, without config.tools (tool_mode auto): %v", node.ID, err)
 				msgs, tools, defs, round = textMsgs, nil, nil, -1
 				continue
 			}
 			return "", err
 		}
 		reply := resp.Content
-		if !a.cfg.CanCommunicate {
-			if strings.Contains(reply, "CALL:") && len(workflow.ParseCalls(reply)) > 0 {
-				a.log(slog.LevelWarn, "Node %s wrote CALL statements, but it cannot communicate (can_communicate is not true): they were not carried out", node.ID)
-			}
-			return reply, nil
-		}
 		if len(resp.ToolCalls) > 0 && defs != nil {
 			if stop {
 				a.log(slog.LevelWarn, "Node %s still called tools after %d follow-up rounds; using its last reply as it is", node.ID, round-1)
@@ -232,6 +242,12 @@ func (a *agent) converse(ctx context.Context, msgs []llm.Message, purpose llm.Pu
 			}
 			purpose = llm.PurposeFollowUp
 			continue
+		}
+		if !comm {
+			if strings.Contains(reply, "CALL:") && len(workflow.ParseCalls(reply)) > 0 {
+				a.log(slog.LevelWarn, "Node %s wrote CALL statements, but it cannot communicate (can_communicate is not true): they were not carried out", node.ID)
+			}
+			return reply, nil
 		}
 		var calls []workflow.Call
 		if mode != workflow.ToolModeNative {

@@ -74,6 +74,8 @@ type Config struct {
 	// ToolMode is the tool mode of nodes that set no config.tool_mode:
 	// native, text or auto (the default; see workflow.AIConfig.ToolMode).
 	ToolMode string
+	// HTTP is how the http_request tool reaches the web.
+	HTTP HTTPConfig
 }
 
 func (c Config) withDefaults() Config {

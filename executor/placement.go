@@ -28,7 +28,8 @@ type WorkerOptions struct {
 	// before the server places its agents again; bus.DefaultLease.
 	Lease time.Duration
 	// HostTimeout is how long workers get to confirm they host the agents
-	// of a starting execution before the server hosts them itself; 10 s.
+	// of a starting execution before the server hosts them itself; 30 s,
+	// long enough for a worker to confirm a burst of ten thousand.
 	HostTimeout time.Duration
 }
 
@@ -69,7 +70,7 @@ func (e *Executor) UseWorkers(ctx context.Context, rdb redis.UniversalClient, op
 		opts.Lease = bus.DefaultLease
 	}
 	if opts.HostTimeout <= 0 {
-		opts.HostTimeout = 10 * time.Second
+		opts.HostTimeout = 30 * time.Second
 	}
 	var id [6]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
@@ -336,6 +337,7 @@ func (p *workerPool) watch(ctx context.Context) {
 			continue
 		}
 		downSince = time.Time{}
+		p.rdb.Expire(ctx, p.markerKey(), p.markerTTL())
 		if n := p.ps.Outages(); n != seen {
 			// The connection was lost and is back. A Redis that restarted
 			// came back empty, and the tasks in flight on it are gone: the
@@ -358,14 +360,18 @@ func (p *workerPool) watch(ctx context.Context) {
 // when it is missing after the bus lost its connection, Redis came back
 // empty (restarted without persistence), whereas the result stream and the
 // workers' streams are made again at once by whoever writes to them next.
+// It lives for ten leases past its last renewal (every watch tick), so that
+// a server killed with -9 leaves nothing behind for long.
 func (p *workerPool) markerKey() string { return "switchboard:server:" + p.self }
+
+func (p *workerPool) markerTTL() time.Duration { return 10 * p.lease }
 
 // redisEmptied reports whether Redis lost the server's marker since it
 // was set, and sets it again.
 func (p *workerPool) redisEmptied(ctx context.Context) bool {
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	set, err := p.rdb.SetNX(cctx, p.markerKey(), "1", 0).Result()
+	set, err := p.rdb.SetNX(cctx, p.markerKey(), "1", p.markerTTL()).Result()
 	return err == nil && set
 }
 

@@ -129,7 +129,8 @@ func (x *execution) agentOf(n *workflow.Node) *agent {
 
 func (x *execution) newAgent(n *workflow.Node) agent {
 	return agent{node: n, cfg: x.aiOf(n), wf: x.wf, graph: x.graph, model: x.e.model, guard: x.guard,
-		emit: x.emitAgent, team: x, redact: x.redact, maxRounds: x.e.cfg.MaxRounds, defaultToolMode: x.e.cfg.ToolMode}
+		emit: x.emitAgent, team: x, redact: x.redact, maxRounds: x.e.cfg.MaxRounds, defaultToolMode: x.e.cfg.ToolMode,
+		http: x.e.cfg.HTTP}
 }
 
 // newEvent starts an event of this execution; the caller sets its payload

@@ -24,6 +24,9 @@ import (
 type tool struct {
 	def  llm.Tool
 	call func(ctx context.Context, args json.RawMessage) (string, error)
+	// limit is the most of a result the model reads, for a tool with a
+	// cap of its own; 0 is maxToolResultBytes.
+	limit int
 }
 
 // maxToolResultBytes bounds the result of one tool call that goes back to
@@ -118,8 +121,14 @@ func (a *agent) callTool(ctx context.Context, tools []tool, tc llm.ToolCall) str
 	if err != nil {
 		text = "error: " + err.Error()
 	}
-	if n := len(text); n > maxToolResultBytes {
-		cut := maxToolResultBytes
+	limit := maxToolResultBytes
+	for _, t := range tools {
+		if t.def.Name == tc.Name && t.limit > 0 {
+			limit = t.limit
+		}
+	}
+	if n := len(text); n > limit {
+		cut := limit
 		for cut > 0 && !utf8.RuneStart(text[cut]) {
 			cut--
 		}

@@ -28,7 +28,10 @@ type WorkerConfig struct {
 	Lease       time.Duration // a task's lease; bus.DefaultLease when <= 0
 	Heartbeat   time.Duration // registration renewal; bus.DefaultHeartbeat when <= 0
 	MaxRounds   int           // follow-up turns per conversation when the server does not say; 3
-	Logger      *slog.Logger
+	// HTTP is how the http_request tool of the agents it hosts reaches the
+	// web. The server's settings do not travel: give the worker the same.
+	HTTP   HTTPConfig
+	Logger *slog.Logger
 }
 
 // Worker hosts the agents of executions that a server coordinates, and runs
@@ -373,7 +376,8 @@ func (w *Worker) hostedFor(ctx context.Context, t bus.Task, p taskPayload) (*hos
 	}
 	he.newAgent = func(i int) agent {
 		return agent{node: &wf.Nodes[i], cfg: &g.AI[i], wf: wf, graph: g, model: w.model, guard: guard,
-			team: remoteTeam{he}, redact: redact, maxRounds: maxRounds, defaultToolMode: p.ToolMode}
+			team: remoteTeam{he}, redact: redact, maxRounds: maxRounds, defaultToolMode: p.ToolMode,
+			http: w.cfg.HTTP}
 	}
 	w.hosted[t.ExecutionID] = he
 	return he, nil

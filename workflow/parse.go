@@ -383,6 +383,9 @@ func validateMetadata(m map[string]any, add func(string, string, ...any)) {
 			checkSeconds("metadata."+k, v, add)
 		}
 	}
+	if v, ok := m["http_allow"]; ok {
+		checkList("metadata.http_allow", v, "host names", CheckHostPattern, add)
+	}
 }
 
 // metaLimits are the loop guards a workflow may set in its metadata, each
@@ -451,7 +454,7 @@ func validateAIConfig(path string, c map[string]any, add func(string, string, ..
 	}
 	// A null setting is a mistake in the document, not a default: the
 	// original service's files leave unset keys out.
-	for _, k := range []string{"temperature", "max_tokens", "timeout_seconds", "can_communicate", "tool_mode"} {
+	for _, k := range []string{"temperature", "max_tokens", "timeout_seconds", "can_communicate", "tool_mode", "tools"} {
 		if v, ok := c[k]; ok && v == nil {
 			add(path+"."+k, "must not be null; leave the key out for the default")
 		}
@@ -481,6 +484,27 @@ func validateAIConfig(path string, c map[string]any, add func(string, string, ..
 	if v, ok := c["tool_mode"]; ok && v != nil {
 		if s, _ := v.(string); !ValidToolMode(s) {
 			add(path+".tool_mode", "must be native, text or auto, not %s", describe(v))
+		}
+	}
+	if v, ok := c["tools"]; ok && v != nil {
+		checkList(path+".tools", v, "tool names", CheckToolPattern, add)
+	}
+}
+
+// checkList checks a list of strings, each with check; what names the
+// entries goes in the message of a value that is no list.
+func checkList(path string, v any, what string, check func(string) error, add func(string, string, ...any)) {
+	list, ok := v.([]any)
+	if !ok {
+		add(path, "must be a list of %s, not %s", what, describe(v))
+		return
+	}
+	for j, e := range list {
+		s, ok := e.(string)
+		if !ok {
+			add(fmt.Sprintf("%s[%d]", path, j), "must be a string, not %s", describe(e))
+		} else if err := check(s); err != nil {
+			add(fmt.Sprintf("%s[%d]", path, j), "%s", err.Error())
 		}
 	}
 }

@@ -143,6 +143,9 @@ type AIConfig struct {
 	// ToolMode is how the node's model reaches the others: ToolModeNative,
 	// ToolModeText or ToolModeAuto; "" takes the executor's default.
 	ToolMode string
+	// Tools are the tools besides the communication functions that the
+	// node may call, as patterns (see CheckToolPattern and AllowsTool).
+	Tools []string
 }
 
 // Tool modes: the communication functions offered as native tools
@@ -183,6 +186,13 @@ func (n *Node) AI() AIConfig {
 	}
 	if d, ok := seconds(n.Config["timeout_seconds"]); ok {
 		c.Timeout = d
+	}
+	if list, ok := n.Config["tools"].([]any); ok {
+		for _, v := range list {
+			if s, ok := v.(string); ok && CheckToolPattern(s) == nil {
+				c.Tools = append(c.Tools, s)
+			}
+		}
 	}
 	return c
 }
