@@ -496,6 +496,17 @@ func (l *logWatch) waitMatch(t *testing.T, re *regexp.Regexp) []string {
 	}
 }
 
+// hostedBy reports whether the execution's log says worker hosts node's
+// agent.
+func hostedBy(x *workflow.Execution, worker, node string) bool {
+	for _, l := range x.Logs {
+		if m, ok := strings.CutPrefix(l.Message, "Worker "+worker+" hosts "); ok && slices.Contains(strings.Split(m, ", "), node) {
+			return true
+		}
+	}
+	return false
+}
+
 // commShape is a communication log without its times, ids and transport
 // details.
 func commShape(x *workflow.Execution) []string {
@@ -882,9 +893,10 @@ func TestWorkerKilledAfterItsNodeAsked(t *testing.T) {
 func TestWorkerKilledWhileItsAgentAnswers(t *testing.T) {
 	t.Parallel()
 	r := newWorkerRig(t, 16)
-	// The resend comes at half the ask's timeout: 5 s here (15 s by
-	// default), after the failover (the lease, 2 s, and a claim check).
-	r.askTimeout(t, 10)
+	// The resend comes at half the ask's timeout: 6 s here (15 s by
+	// default), after the failover (the lease, 2 s, a claim check and a
+	// renewal period: under 3.5 s after the kill).
+	r.askTimeout(t, 12)
 	hangs := 0
 	r.model.mu.Lock()
 	r.model.hang = func(kind string, _ int) bool { // the expert's answer, once
@@ -904,23 +916,11 @@ func TestWorkerKilledWhileItsAgentAnswers(t *testing.T) {
 	}
 	asker := r.runningOn(t, id, "asker")
 	victim := map[string]string{"w1": "w2", "w2": "w1"}[asker]
-	// The expert has not run yet, so the record does not say where it is;
-	// the registry does, with the next heartbeat.
-	poll(t, 10*time.Second, func() error {
-		ws, err := bus.ListWorkers(t.Context(), r.rdb)
-		if err != nil {
-			return err
-		}
-		for _, w := range ws {
-			if slices.Contains(w.Agents, bus.AgentID(id, "expert")) {
-				if w.Name != victim {
-					t.Fatalf("the expert is hosted by %s, want %s (the asker is on %s)", w.Name, victim, asker)
-				}
-				return nil
-			}
-		}
-		return fmt.Errorf("no worker lists agent %s: %+v", bus.AgentID(id, "expert"), ws)
-	})
+	// The expert has not run yet, so its node state does not say where it
+	// is; the execution's log does, from the start.
+	if !hostedBy(r.get(t, id), victim, "expert") {
+		t.Fatalf("the expert is not hosted by %s (the asker is on %s): %+v", victim, asker, r.get(t, id).Logs)
+	}
 	r.workers[victim].kill(t)
 
 	x := r.wait(t, id, 30*time.Second)
@@ -988,8 +988,9 @@ func TestWorkerKilledUnderLoad(t *testing.T) {
 	t.Parallel()
 	r := newWorkerRig(t, 8)
 	// Asks in flight to the killed worker's agents are sent again at half
-	// the ask's timeout: 3 s here, 15 s by default.
-	r.askTimeout(t, 6)
+	// the ask's timeout: 5 s here (15 s by default), after the failover
+	// (the lease, 2 s, a claim check and a renewal period: under 3.5 s).
+	r.askTimeout(t, 10)
 	r.model.mu.Lock()
 	r.model.delay = 100 * time.Millisecond
 	r.model.mu.Unlock()
