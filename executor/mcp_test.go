@@ -15,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	openai "github.com/sashabaranov/go-openai"
 
+	"github.com/switchboard-dev/switchboard/bus/bustest"
 	"github.com/switchboard-dev/switchboard/executor"
 	"github.com/switchboard-dev/switchboard/llm/llmtest"
 	"github.com/switchboard-dev/switchboard/workflow"
@@ -197,4 +198,34 @@ func TestMCPServerCrash(t *testing.T) {
 	if out := outputOf(t, x); out != "Result: m1: stdio: sunny in Lima" {
 		t.Fatalf("output %q", out)
 	}
+}
+
+// TestMCPToolOnWorkers: an agent hosted by a worker calls a workflow's
+// stdio server with the worker's leave (the server has none), and the
+// worker stops the server when it stops.
+func TestMCPToolOnWorkers(t *testing.T) {
+	t.Parallel()
+	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
+		cmd, env := stdioCommand(t)
+		server, _ := openAIModel(t, func(openai.ChatCompletionRequest) llmtest.Reply {
+			return llmtest.Reply{Content: "the server's model was called"}
+		})
+		worker, _ := openAIModel(t, mcpModel)
+		we := newWorkerEnv(t, url, server, 5*time.Second)
+		we.mcp = executor.MCPConfig{AllowWorkflowCommands: true}
+		we.startWorker(t, "w1", worker, 5*time.Second)
+		we.waitWorkers(t, "w1")
+		wf := mcpFlow(t, `[{"name":"local","command":`+cmd+`,"env":`+env+`}]`, []string{"local.*"}, `local__weather_lookup {"city":"Quito"}`)
+		wf.Metadata["communication_mode"] = workflow.ModePubSub
+		x := we.run(t, wf, executor.Options{Mode: workflow.ModePubSub})
+		if x.Placement != workflow.PlacementWorkers || x.NodeStates["w"].Worker != "w1" {
+			t.Fatalf("placement %s (%s), w ran on %q", x.Placement, x.PlacementFallbackReason, x.NodeStates["w"].Worker)
+		}
+		if out := outputOf(t, x); out != "Result: m1: stdio: sunny in Quito" {
+			t.Fatalf("output %q", out)
+		}
+		if calls := commOf(x, workflow.CommToolCall); len(calls) != 1 || calls[0].Metadata["mcp_server"] != "local" {
+			t.Fatalf("tool_call entries %+v", calls)
+		}
+	})
 }
