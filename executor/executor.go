@@ -151,7 +151,7 @@ type Executor struct {
 func New(rec Recorder, model LLM, ps PubSub, logger *slog.Logger, cfg Config) *Executor {
 	base, cancel := context.WithCancel(context.Background())
 	return &Executor{
-		rec: rec, model: model, pubsub: ps, logger: logger, cfg: cfg.withDefaults(), mcp: tools.NewMCP(cfg.MCP.CallTimeout, logger),
+		rec: rec, model: model, pubsub: ps, logger: logger, cfg: cfg.withDefaults(), mcp: newMCP(cfg.MCP, cfg.HTTP, logger),
 		hub: newHub(), base: base, cancelBase: cancel, runs: map[string]*Run{}, ended: map[string]endedRedactor{},
 	}
 }

@@ -110,15 +110,24 @@ func outputOf(t *testing.T, x *workflow.Execution) string {
 // TestMCPToolInWorkflow: a node allowed search.* is offered the server's
 // tools natively, under names the chat-completions rules accept, and its
 // output uses the result of a real call over streamable HTTP, recorded as
-// a tool_call entry naming the server and the tool.
+// a tool_call entry naming the server and the tool. The workflow's server
+// is on loopback, which the operator allows by name, as for http_request;
+// without that it is refused.
 func TestMCPToolInWorkflow(t *testing.T) {
 	t.Parallel()
 	url := httpMCPServer(t)
 	model, _ := openAIModel(t, mcpModel)
-	e := newEnv(t, model, nil, executor.Config{})
 	servers := `[{"name":"search","url":"` + url + `"}]`
 
-	x := e.run(t, mcpFlow(t, servers, []string{"search.*"}, "none {}"), executor.Options{})
+	refused := newEnv(t, model, nil, executor.Config{})
+	x := refused.run(t, mcpFlow(t, servers, []string{"search.*"}, "search {}"), executor.Options{})
+	if out := outputOf(t, x); !strings.Contains(out, "Result: m1: error: ") || !strings.Contains(out, "a loopback address") || !strings.Contains(out, "--http-allow-private") {
+		t.Fatalf("output %q", out)
+	}
+
+	e := newEnv(t, model, nil, executor.Config{HTTP: executor.HTTPConfig{AllowPrivate: []string{"127.0.0.1"}}})
+
+	x = e.run(t, mcpFlow(t, servers, []string{"search.*"}, "none {}"), executor.Options{})
 	if out := outputOf(t, x); out != "tools offered: search__crash,search__fail,search__weather_lookup" {
 		t.Fatalf("output %q", out)
 	}

@@ -35,6 +35,16 @@ type MCPConfig struct {
 	CallTimeout time.Duration
 }
 
+// newMCP returns the MCP sessions of an executor or a worker. The URLs
+// of a workflow's servers are dialled as http_request dials: a workflow
+// imported from someone else must not reach the host's own services or a
+// cloud metadata endpoint, unless the operator names the host in
+// --http-allow-private.
+func newMCP(cfg MCPConfig, hc HTTPConfig, logger *slog.Logger) *tools.MCP {
+	return tools.NewMCP(tools.MCPOptions{CallTimeout: cfg.CallTimeout, Logger: logger,
+		WorkflowDial: (&checkedDialer{private: hc.AllowPrivate}).DialContext})
+}
+
 // mcpCommandsHint says how to let a workflow's stdio servers start, in the
 // errors the model reads.
 const mcpCommandsHint = "commands of a workflow's MCP servers start only when the operator passes --allow-workflow-commands " +

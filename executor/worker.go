@@ -89,7 +89,7 @@ func NewWorker(rdb redis.UniversalClient, ps PubSub, model LLM, cfg WorkerConfig
 	}
 	q := bus.NewTaskQueue(rdb, bus.QueueOptions{Stream: bus.WorkerTasksStream(cfg.Name), Lease: cfg.Lease})
 	return &Worker{
-		cfg: cfg, rdb: rdb, ps: ps, model: model, logger: cfg.Logger.With("worker", cfg.Name), mcp: tools.NewMCP(cfg.MCP.CallTimeout, cfg.Logger),
+		cfg: cfg, rdb: rdb, ps: ps, model: model, logger: cfg.Logger.With("worker", cfg.Name), mcp: newMCP(cfg.MCP, cfg.HTTP, cfg.Logger),
 		self: "worker-" + cfg.Name, queue: q, cons: q.Consumer(cfg.Name),
 		slots:  make(chan struct{}, cfg.Concurrency),
 		outbox: make(chan outgoing, 1024), stopped: make(chan struct{}),

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -41,6 +42,7 @@ type MCP struct {
 	timeout time.Duration
 	logger  *slog.Logger
 	client  *mcp.Client
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	mu       sync.Mutex
 	sessions map[string]*session // by sessionKey
@@ -55,15 +57,31 @@ type session struct {
 	err   error
 }
 
-// NewMCP returns an MCP with no sessions yet. callTimeout bounds every
-// start, listing and call; DefaultCallTimeout when <= 0.
-func NewMCP(callTimeout time.Duration, logger *slog.Logger) *MCP {
-	if callTimeout <= 0 {
-		callTimeout = DefaultCallTimeout
+// MCPOptions configure an MCP. Zero fields take the defaults.
+type MCPOptions struct {
+	// CallTimeout bounds every start, listing and call;
+	// DefaultCallTimeout when <= 0.
+	CallTimeout time.Duration
+	// WorkflowDial dials the URLs of the servers a workflow declares (not
+	// the operator's): the executor's checked dialer, which refuses
+	// private addresses the operator did not name, as http_request does.
+	// Nil dials as net.Dialer does.
+	WorkflowDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	Logger       *slog.Logger
+}
+
+// NewMCP returns an MCP with no sessions yet.
+func NewMCP(o MCPOptions) *MCP {
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = DefaultCallTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &MCP{
-		timeout:  callTimeout,
-		logger:   logger,
+		timeout:  o.CallTimeout,
+		logger:   o.Logger,
+		dial:     o.WorkflowDial,
 		client:   mcp.NewClient(&mcp.Implementation{Name: "switchboard", Version: "1"}, nil),
 		sessions: map[string]*session{},
 	}
@@ -128,7 +146,12 @@ func (m *MCP) start(c *session, key string, s workflow.MCPServer) {
 		cmd.Stderr = &stderrLog{logger: m.logger, server: s.Name}
 		t = &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}
 	} else {
-		client := &http.Client{Transport: headerTransport{headers: s.Headers, base: http.DefaultTransport}}
+		var base http.RoundTripper = http.DefaultTransport
+		if !s.Global && m.dial != nil {
+			// No proxy: it would dial in the workflow's place, past the check.
+			base = &http.Transport{Proxy: nil, DialContext: m.dial, ForceAttemptHTTP2: true, TLSHandshakeTimeout: m.timeout, IdleConnTimeout: 90 * time.Second}
+		}
+		client := &http.Client{Transport: headerTransport{headers: s.Headers, base: base}}
 		t = &mcp.StreamableClientTransport{Endpoint: s.URL, HTTPClient: client, MaxRetries: 1}
 	}
 	sess, err := m.client.Connect(ctx, t, nil)

@@ -77,7 +77,7 @@ func TestMCPOverStreamableHTTP(t *testing.T) {
 	}, nil)
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
-	m := tools.NewMCP(5*time.Second, logger(t))
+	m := tools.NewMCP(tools.MCPOptions{CallTimeout: 5 * time.Second, Logger: logger(t)})
 	t.Cleanup(func() { m.Close() })
 	s := workflow.MCPServer{Name: "search", URL: hs.URL, Headers: map[string]string{"Authorization": "Bearer k"}}
 	list, err := m.List(t.Context(), s)
@@ -101,7 +101,7 @@ func TestMCPOverStreamableHTTP(t *testing.T) {
 
 func TestMCPOverStdio(t *testing.T) {
 	t.Parallel()
-	m := tools.NewMCP(10*time.Second, logger(t))
+	m := tools.NewMCP(tools.MCPOptions{CallTimeout: 10 * time.Second, Logger: logger(t)})
 	s := stdioServer(t)
 	list, err := m.List(t.Context(), s)
 	if err != nil {
@@ -142,7 +142,7 @@ func TestMCPOverStdio(t *testing.T) {
 
 func TestMCPServerThatDoesNotStart(t *testing.T) {
 	t.Parallel()
-	m := tools.NewMCP(5*time.Second, logger(t))
+	m := tools.NewMCP(tools.MCPOptions{CallTimeout: 5 * time.Second, Logger: logger(t)})
 	t.Cleanup(func() { m.Close() })
 	_, err := m.List(t.Context(), workflow.MCPServer{Name: "ghost", Command: []string{"/nonexistent/mcp-server"}})
 	if err == nil || !strings.Contains(err.Error(), `MCP server "ghost" could not be started`) {
@@ -154,7 +154,7 @@ func TestMCPServerThatDoesNotStart(t *testing.T) {
 		t.Errorf("List = %v", err)
 	}
 	// One that never answers: the timeout ends the wait.
-	m2 := tools.NewMCP(300*time.Millisecond, logger(t))
+	m2 := tools.NewMCP(tools.MCPOptions{CallTimeout: 300 * time.Millisecond, Logger: logger(t)})
 	t.Cleanup(func() { m2.Close() })
 	_, err = m2.List(t.Context(), workflow.MCPServer{Name: "sleepy", Command: []string{"sleep", "30"}})
 	if err == nil || !strings.Contains(err.Error(), "within 300ms") {
