@@ -99,7 +99,10 @@ func (l *mcpLists) list(ctx context.Context, name string) (workflow.MCPServer, [
 	}
 	l.mu.Unlock()
 	if !ok {
-		e.tools, e.err = l.mgr.List(ctx, s)
+		// The list is the execution's, not this node's: a node that ends
+		// while it is fetched must not leave its cancellation in the cache
+		// (List is bounded by the call timeout).
+		e.tools, e.err = l.mgr.List(context.WithoutCancel(ctx), s)
 		close(e.done)
 	}
 	select {
