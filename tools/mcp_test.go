@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 // command transport.
 func TestMain(m *testing.M) {
 	if os.Getenv("SWITCHBOARD_TEST_MCP_SERVER") != "" {
-		if err := testServer().Run(context.Background(), &mcp.StdioTransport{}); err != nil {
+		if err := testServer(nil).Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 			os.Exit(1)
 		}
 		os.Exit(0)
@@ -36,7 +37,7 @@ type echoArgs struct {
 
 // testServer offers echo (its text, upper-cased, with the server's
 // GREETING), fail (an error result) and crash (the process exits).
-func testServer() *mcp.Server {
+func testServer(release <-chan struct{}) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "test", Version: "1"}, nil)
 	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "echo the text, upper-cased"},
 		func(_ context.Context, _ *mcp.CallToolRequest, a echoArgs) (*mcp.CallToolResult, any, error) {
@@ -45,6 +46,14 @@ func testServer() *mcp.Server {
 	mcp.AddTool(s, &mcp.Tool{Name: "fail", Description: "always fails"},
 		func(_ context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "the disk is on fire"}}}, nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "hang", Description: "answers when the call is cancelled or release is closed"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			select {
+			case <-ctx.Done():
+			case <-release:
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "late"}}}, nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "crash", Description: "the server process exits"},
 		func(_ context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
@@ -69,10 +78,11 @@ func logger(t *testing.T) *slog.Logger {
 
 func TestMCPOverStreamableHTTP(t *testing.T) {
 	t.Parallel()
-	srv := testServer()
-	var auth string
+	release := make(chan struct{})
+	srv := testServer(release)
+	var auth atomic.Value
 	h := mcp.NewStreamableHTTPHandler(func(r *http.Request) *mcp.Server {
-		auth = r.Header.Get("Authorization")
+		auth.Store(r.Header.Get("Authorization"))
 		return srv
 	}, nil)
 	hs := httptest.NewServer(h)
@@ -84,19 +94,30 @@ func TestMCPOverStreamableHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 3 || list[0].Name != "crash" || !strings.Contains(string(list[1].Schema), `"text"`) && !strings.Contains(string(list[2].Schema), `"text"`) {
+	if len(list) != 4 || list[0].Name != "crash" || list[1].Name != "echo" || !strings.Contains(string(list[1].Schema), `"text"`) {
 		t.Errorf("List = %+v", list)
 	}
 	got, err := m.Call(t.Context(), s, "echo", json.RawMessage(`{"text":"abc"}`))
 	if err != nil || got != "ABC" {
 		t.Errorf("Call echo = %q, %v", got, err)
 	}
-	if auth != "Bearer k" {
+	if auth.Load() != "Bearer k" {
 		t.Errorf("Authorization header = %q", auth)
 	}
 	if _, err := m.Call(t.Context(), s, "fail", json.RawMessage(`{}`)); err == nil || !strings.Contains(err.Error(), "the disk is on fire") {
 		t.Errorf("Call fail = %v", err)
 	}
+	// A call without an answer ends at the call timeout, with an error
+	// saying so.
+	short := tools.NewMCP(tools.MCPOptions{CallTimeout: 500 * time.Millisecond, Logger: logger(t)})
+	t.Cleanup(func() { short.Close() })
+	if _, err := short.List(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := short.Call(t.Context(), s, "hang", json.RawMessage(`{}`)); err == nil || !strings.Contains(err.Error(), `MCP server "search" did not answer hang within 500ms`) {
+		t.Errorf("Call hang = %v", err)
+	}
+	close(release) // the handler ends, or hs.Close and the session's close would wait for it
 }
 
 func TestMCPOverStdio(t *testing.T) {
@@ -107,7 +128,7 @@ func TestMCPOverStdio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 3 {
+	if len(list) != 4 {
 		t.Fatalf("List = %+v", list)
 	}
 	for range 2 { // the second call reuses the process
