@@ -23,7 +23,8 @@ func TestImportArrows(t *testing.T) {
 		"bus/bustest": {"bus", "internal/redisserver"},
 		"examples":    {},
 		"store":       {"workflow"},
-		"executor":    {"workflow", "llm", "bus"},
+		"executor":    {"workflow", "llm", "bus", "tools"},
+		"tools":       {"workflow"},
 		"web":         {"workflow", "executor", "store"},
 
 		// internal/redisserver starts redis-server for bustest and the bench.

@@ -70,6 +70,10 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 	if err := addHTTPFlags(fs, getenv, &hc); err != nil {
 		return err
 	}
+	var mc executor.MCPConfig
+	if err := addMCPFlags(fs, getenv, &mc); err != nil {
+		return err
+	}
 	// Accept the file before or after the flags.
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -112,7 +116,7 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 		// Simple mode needs no Redis: don't take the embedded port for nothing.
 		bc.embeddedAddr = "127.0.0.1:0"
 	}
-	a, err := openApp(ctx, dir, bc, hc, getenv, logger)
+	a, err := openApp(ctx, dir, bc, hc, mc, getenv, logger)
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,7 @@ type serveConfig struct {
 	limits        workflow.Limits
 	lease         time.Duration
 	http          executor.HTTPConfig
+	mcp           executor.MCPConfig
 }
 
 // busConfig says which Redis pubsub executions use.
@@ -73,6 +74,9 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.Func("retain", "delete ended executions older than an age (30d, 12h) and/or beyond a count (10000), e.g. 30d,10000 (env SWITCHBOARD_RETAIN); default: keep all",
 		func(v string) error { return parseRetention(v, &cfg.retain) })
 	if err := addHTTPFlags(fs, getenv, &cfg.http); err != nil {
+		return cfg, err
+	}
+	if err := addMCPFlags(fs, getenv, &cfg.mcp); err != nil {
 		return cfg, err
 	}
 	if v := getenv("SWITCHBOARD_RETAIN"); v != "" {
@@ -205,6 +209,13 @@ type app struct {
 // before receivers: executions have ended by now), the embedded Redis, then
 // the database.
 func (a *app) close() {
+	if a.exec != nil {
+		// The MCP servers the executor started stop with it; serve has
+		// shut it down already, and run has no execution left.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = a.exec.Shutdown(ctx)
+		cancel()
+	}
 	if a.bus != nil {
 		if err := a.bus.Close(); err != nil {
 			a.logger.Warn("close bus", "err", err)
@@ -330,7 +341,7 @@ func openBus(ctx context.Context, cfg busConfig, logger *slog.Logger) (*bus.Bus,
 
 // openApp opens the database in dataDir, the bus and the executor. A new
 // database gets the example workflows.
-func openApp(ctx context.Context, dataDir string, bc busConfig, hc executor.HTTPConfig, getenv func(string) string, logger *slog.Logger) (*app, error) {
+func openApp(ctx context.Context, dataDir string, bc busConfig, hc executor.HTTPConfig, mc executor.MCPConfig, getenv func(string) string, logger *slog.Logger) (*app, error) {
 	// How nodes that set no config.tool_mode reach the others.
 	toolMode := envOr(getenv, "SWITCHBOARD_TOOL_MODE", workflow.ToolModeAuto)
 	if !workflow.ValidToolMode(toolMode) {
@@ -361,7 +372,7 @@ func openApp(ctx context.Context, dataDir string, bc busConfig, hc executor.HTTP
 		return nil, err
 	}
 	model, info := llm.FromEnv(getenv, logger)
-	ex := executor.New(db, model, b, logger, executor.Config{ToolMode: toolMode, HTTP: hc})
+	ex := executor.New(db, model, b, logger, executor.Config{ToolMode: toolMode, HTTP: hc, MCP: mc})
 	return &app{logger: logger, db: db, model: model, llmInfo: info, bus: b, embedded: emb, exec: ex}, nil
 }
 
@@ -407,7 +418,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer ln.Close()
 
-	a, err := openApp(ctx, cfg.data, cfg.bus, cfg.http, getenv, logger)
+	a, err := openApp(ctx, cfg.data, cfg.bus, cfg.http, cfg.mcp, getenv, logger)
 	if err != nil {
 		return err
 	}

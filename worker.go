@@ -28,6 +28,7 @@ type workerConfig struct {
 	lease       time.Duration
 	logLevel    string
 	http        executor.HTTPConfig
+	mcp         executor.MCPConfig
 }
 
 func parseWorkerFlags(args []string, getenv func(string) string, stderr io.Writer) (workerConfig, error) {
@@ -43,6 +44,9 @@ func parseWorkerFlags(args []string, getenv func(string) string, stderr io.Write
 	fs.DurationVar(&cfg.lease, "lease", bus.DefaultLease, "how long a task may go unrenewed before the server places it again; must match the server's --lease")
 	fs.StringVar(&cfg.logLevel, "log-level", envOr(getenv, "SWITCHBOARD_LOG_LEVEL", "info"), "debug, info, warn or error (env SWITCHBOARD_LOG_LEVEL)")
 	if err := addHTTPFlags(fs, getenv, &cfg.http); err != nil {
+		return cfg, err
+	}
+	if err := addMCPFlags(fs, getenv, &cfg.mcp); err != nil {
 		return cfg, err
 	}
 	if err := fs.Parse(args); err != nil {
@@ -79,7 +83,7 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 	defer b.Close()
 	model, info := llm.FromEnv(getenv, logger)
 	w, err := executor.NewWorker(b.Client(), b, model, executor.WorkerConfig{
-		Name: cfg.name, Concurrency: cfg.concurrency, Lease: cfg.lease, HTTP: cfg.http, Logger: logger})
+		Name: cfg.name, Concurrency: cfg.concurrency, Lease: cfg.lease, HTTP: cfg.http, MCP: cfg.mcp, Logger: logger})
 	if err != nil {
 		return err
 	}

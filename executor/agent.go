@@ -122,6 +122,9 @@ type agent struct {
 	// http is how its http_request tool reaches the web: the executor's
 	// settings, or a worker's own.
 	http HTTPConfig
+	// mcp is the MCP servers its execution reaches, with their tool lists
+	// for the execution; nil: none.
+	mcp *mcpLists
 }
 
 // agentEvent is what an agent reports about itself: one model call
@@ -194,9 +197,13 @@ func (a *agent) converse(ctx context.Context, msgs []llm.Message, purpose llm.Pu
 	// The node's own tools (config.tools) go with the communication
 	// functions, and to a node that cannot communicate too: fetching a
 	// page needs no team. They have no CALL: form, so a conversation in
-	// text mode goes without them.
-	ownTools := a.ownTools()
-	if (comm || len(ownTools) > 0) && a.native() {
+	// text mode goes without them, and starts no MCP server.
+	native := a.native()
+	var ownTools []tool
+	if native && len(a.cfg.Tools) > 0 {
+		ownTools = a.ownTools(ctx)
+	}
+	if (comm || len(ownTools) > 0) && native {
 		if comm {
 			msgs = nativePrompt(msgs)
 			tools = a.commTools(chain)
@@ -206,7 +213,7 @@ func (a *agent) converse(ctx context.Context, msgs []llm.Message, purpose llm.Pu
 		for i, t := range tools {
 			defs[i] = t.def
 		}
-	} else if len(ownTools) > 0 {
+	} else if len(a.cfg.Tools) > 0 && !native {
 		a.log(slog.LevelWarn, "Node %s: config.tools are offered as native tools only, and this conversation is in text mode (tool_mode %s): it goes without them", node.ID, mode)
 	}
 	stop := false // the rounds are used up: tool calls are refused, for one last turn

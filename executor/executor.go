@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/llm"
+	"github.com/switchboard-dev/switchboard/tools"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
@@ -76,6 +77,8 @@ type Config struct {
 	ToolMode string
 	// HTTP is how the http_request tool reaches the web.
 	HTTP HTTPConfig
+	// MCP is the MCP servers agents may reach, and how.
+	MCP MCPConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -129,6 +132,8 @@ type Executor struct {
 	// workers is worker mode, set by UseWorkers: the agents of pubsub
 	// executions are placed on workers; nil: in this process.
 	workers *workerPool
+	// mcp holds the MCP sessions of every execution, closed by Shutdown.
+	mcp *tools.MCP
 
 	base       context.Context // parent of every run; cancelled by Shutdown's hard stop
 	cancelBase context.CancelFunc
@@ -146,7 +151,7 @@ type Executor struct {
 func New(rec Recorder, model LLM, ps PubSub, logger *slog.Logger, cfg Config) *Executor {
 	base, cancel := context.WithCancel(context.Background())
 	return &Executor{
-		rec: rec, model: model, pubsub: ps, logger: logger, cfg: cfg.withDefaults(),
+		rec: rec, model: model, pubsub: ps, logger: logger, cfg: cfg.withDefaults(), mcp: newMCP(cfg.MCP, cfg.HTTP, logger),
 		hub: newHub(), base: base, cancelBase: cancel, runs: map[string]*Run{}, ended: map[string]endedRedactor{},
 	}
 }
@@ -414,6 +419,8 @@ func (e *Executor) Shutdown(ctx context.Context) error {
 	e.mu.Unlock()
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
+	// The MCP servers stop once no execution can call them.
+	defer e.closeMCP()
 	select {
 	case <-done:
 		return nil
@@ -427,4 +434,10 @@ func (e *Executor) Shutdown(ctx context.Context) error {
 	<-done
 	e.cancelBase()
 	return ctx.Err()
+}
+
+func (e *Executor) closeMCP() {
+	if err := e.mcp.Close(); err != nil {
+		e.logger.Warn("closing MCP sessions", "err", err)
+	}
 }

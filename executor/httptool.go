@@ -65,13 +65,13 @@ var httpRequestSchema = schema(map[string]any{
 }, "method", "url")
 
 // ownTools are the tools besides the communication functions that the
-// node's config.tools allows it.
-func (a *agent) ownTools() []tool {
+// node's config.tools allows it: http_request and MCP servers' tools.
+func (a *agent) ownTools(ctx context.Context) []tool {
 	var tools []tool
 	if workflow.AllowsTool(a.cfg.Tools, workflow.ToolHTTPRequest) {
 		tools = append(tools, a.httpRequestTool())
 	}
-	return tools
+	return append(tools, a.mcpTools(ctx)...)
 }
 
 // httpRequestTool is http_request for the agent: GET or POST to the hosts

@@ -1,13 +1,24 @@
 package executor_test
 
 import (
+	"context"
+	"os"
 	"testing"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.uber.org/goleak"
 )
 
 // TestMain fails the package's tests if any goroutine outlives them: every
-// execution, agent subscription and handler must end.
+// execution, agent subscription and handler must end. With
+// SWITCHBOARD_TEST_MCP_SERVER set, the test binary is a stdio MCP server
+// instead, for the tests of MCP tools over stdio.
 func TestMain(m *testing.M) {
+	if os.Getenv("SWITCHBOARD_TEST_MCP_SERVER") != "" {
+		if err := testMCPServer().Run(context.Background(), &mcp.StdioTransport{}); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m)
 }

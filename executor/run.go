@@ -44,6 +44,7 @@ type execution struct {
 	kept *keptRecord // what the run records, for Run.Record; nil unless Options.KeepRecord
 
 	agents    []agent          // by node position; set for ai-processor nodes (agentOf)
+	mcp       *mcpLists        // the MCP servers its agents reach, and their tools for this execution
 	emitAgent func(agentEvent) // x.onAgentEvent, made once for every agent
 
 	promptMu sync.Mutex
@@ -83,6 +84,7 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, g
 		x.vars[k] = v
 	}
 	x.emitAgent = x.onAgentEvent
+	x.mcp = newMCPLists(e.mcp, e.cfg.MCP, wf)
 	x.crew = &crew{wf: wf, graph: g, guard: x.guard, askTimeout: x.askTimeout, comm: x.comm, log: x.log,
 		mode: func() string { return x.rec.Mode }}
 	x.agents = make([]agent, len(wf.Nodes))
@@ -130,7 +132,7 @@ func (x *execution) agentOf(n *workflow.Node) *agent {
 func (x *execution) newAgent(n *workflow.Node) agent {
 	return agent{node: n, cfg: x.aiOf(n), wf: x.wf, graph: x.graph, model: x.e.model, guard: x.guard,
 		emit: x.emitAgent, team: x, redact: x.redact, maxRounds: x.e.cfg.MaxRounds, defaultToolMode: x.e.cfg.ToolMode,
-		http: x.e.cfg.HTTP}
+		http: x.e.cfg.HTTP, mcp: x.mcp}
 }
 
 // newEvent starts an event of this execution; the caller sets its payload

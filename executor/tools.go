@@ -27,6 +27,9 @@ type tool struct {
 	// limit is the most of a result the model reads, for a tool with a
 	// cap of its own; 0 is maxToolResultBytes.
 	limit int
+	// meta goes into the metadata of the tool's tool_call entries (an MCP
+	// tool's server and name there).
+	meta map[string]any
 }
 
 // maxToolResultBytes bounds the result of one tool call that goes back to
@@ -125,6 +128,11 @@ func (a *agent) callTool(ctx context.Context, tools []tool, tc llm.ToolCall) str
 	for _, t := range tools {
 		if t.def.Name == tc.Name && t.limit > 0 {
 			limit = t.limit
+		}
+		if t.def.Name == tc.Name {
+			for k, v := range t.meta {
+				meta[k] = v
+			}
 		}
 	}
 	if n := len(text); n > limit {

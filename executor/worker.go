@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard/bus"
 	"github.com/switchboard-dev/switchboard/llm"
+	"github.com/switchboard-dev/switchboard/tools"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
@@ -30,7 +31,10 @@ type WorkerConfig struct {
 	MaxRounds   int           // follow-up turns per conversation when the server does not say; 3
 	// HTTP is how the http_request tool of the agents it hosts reaches the
 	// web. The server's settings do not travel: give the worker the same.
-	HTTP   HTTPConfig
+	HTTP HTTPConfig
+	// MCP is the MCP servers its agents may reach, and how: give it the
+	// server's file and leave.
+	MCP    MCPConfig
 	Logger *slog.Logger
 }
 
@@ -45,7 +49,8 @@ type Worker struct {
 	ps     PubSub
 	model  LLM
 	logger *slog.Logger
-	self   string // the worker's agent id: the server's replies to its queries come to its channel
+	mcp    *tools.MCP // the MCP sessions of the agents it hosts, closed when Run returns
+	self   string     // the worker's agent id: the server's replies to its queries come to its channel
 	queue  *bus.TaskQueue
 	cons   *bus.Consumer
 	slots  chan struct{}
@@ -84,7 +89,7 @@ func NewWorker(rdb redis.UniversalClient, ps PubSub, model LLM, cfg WorkerConfig
 	}
 	q := bus.NewTaskQueue(rdb, bus.QueueOptions{Stream: bus.WorkerTasksStream(cfg.Name), Lease: cfg.Lease})
 	return &Worker{
-		cfg: cfg, rdb: rdb, ps: ps, model: model, logger: cfg.Logger.With("worker", cfg.Name),
+		cfg: cfg, rdb: rdb, ps: ps, model: model, logger: cfg.Logger.With("worker", cfg.Name), mcp: newMCP(cfg.MCP, cfg.HTTP, cfg.Logger),
 		self: "worker-" + cfg.Name, queue: q, cons: q.Consumer(cfg.Name),
 		slots:  make(chan struct{}, cfg.Concurrency),
 		outbox: make(chan outgoing, 1024), stopped: make(chan struct{}),
@@ -146,6 +151,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	err = w.register(ctx)
 	w.releaseAll("the worker is stopping")
 	w.wg.Wait()
+	if cerr := w.mcp.Close(); cerr != nil {
+		w.logger.Warn("closing MCP sessions", "err", cerr)
+	}
 	return err
 }
 
@@ -374,10 +382,11 @@ func (w *Worker) hostedFor(ctx context.Context, t bus.Task, p taskPayload) (*hos
 			return nil, fmt.Errorf("execution %s has no ai-processor node %q", t.ExecutionID, id)
 		}
 	}
+	mcpLists := newMCPLists(w.mcp, w.cfg.MCP, wf)
 	he.newAgent = func(i int) agent {
 		return agent{node: &wf.Nodes[i], cfg: &g.AI[i], wf: wf, graph: g, model: w.model, guard: guard,
 			team: remoteTeam{he}, redact: redact, maxRounds: maxRounds, defaultToolMode: p.ToolMode,
-			http: w.cfg.HTTP}
+			http: w.cfg.HTTP, mcp: mcpLists}
 	}
 	w.hosted[t.ExecutionID] = he
 	return he, nil

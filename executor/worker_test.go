@@ -29,6 +29,7 @@ type workerEnv struct {
 	bus     *bus.Bus
 	workers map[string]context.CancelFunc
 	http    executor.HTTPConfig // the workers' http_request settings
+	mcp     executor.MCPConfig  // the workers' MCP settings
 }
 
 func newWorkerEnv(t *testing.T, url string, model executor.LLM, lease time.Duration) *workerEnv {
@@ -54,7 +55,7 @@ func (we *workerEnv) startWorker(t *testing.T, name string, model executor.LLM, 
 	t.Helper()
 	b := connectBus(t, we.url)
 	w, err := executor.NewWorker(b.Client(), b, model, executor.WorkerConfig{Name: name, Concurrency: 4, Lease: lease,
-		Heartbeat: 200 * time.Millisecond, HTTP: we.http, Logger: testLogger(t)})
+		Heartbeat: 200 * time.Millisecond, HTTP: we.http, MCP: we.mcp, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +384,7 @@ func TestWorkerRunsEachNodeOnceWhileRunsWaitForASlot(t *testing.T) {
 	model := &countingModel{delay: 3 * lease / 2, calls: map[string]int{}, demo: llm.NewDemo()}
 	b := connectBus(t, url)
 	w, err := executor.NewWorker(b.Client(), b, model, executor.WorkerConfig{Name: "w1", Concurrency: 1, Lease: lease,
-		Heartbeat: 200 * time.Millisecond, HTTP: we.http, Logger: testLogger(t)})
+		Heartbeat: 200 * time.Millisecond, HTTP: we.http, MCP: we.mcp, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

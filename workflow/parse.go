@@ -386,6 +386,9 @@ func validateMetadata(m map[string]any, add func(string, string, ...any)) {
 	if v, ok := m["http_allow"]; ok {
 		checkList("metadata.http_allow", v, "host names", CheckHostPattern, add)
 	}
+	if v, ok := m["mcp_servers"]; ok {
+		validateMCPServers(v, add)
+	}
 }
 
 // metaLimits are the loop guards a workflow may set in its metadata, each

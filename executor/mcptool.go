@@ -1,0 +1,220 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/llm"
+	"github.com/switchboard-dev/switchboard/tools"
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+// MCPConfig is how agents reach MCP servers. A worker reads its own (flags
+// and environment), so the operator gives every worker the same file and
+// the same leave as the server; a workflow's metadata.mcp_servers travels
+// with the workflow.
+type MCPConfig struct {
+	// Servers are the operator's (--mcp-config), marked Global: their
+	// commands always may start. A workflow's own server of the same name
+	// is the one its nodes reach.
+	Servers []workflow.MCPServer
+	// AllowWorkflowCommands lets the stdio servers a workflow declares
+	// start on the host. Off, a workflow imported from someone else cannot
+	// run a program of its choosing here.
+	AllowWorkflowCommands bool
+	// CallTimeout bounds one start, listing or call of a server;
+	// tools.DefaultCallTimeout (60 s) when <= 0.
+	CallTimeout time.Duration
+}
+
+// newMCP returns the MCP sessions of an executor or a worker. The URLs
+// of a workflow's servers are dialled as http_request dials: a workflow
+// imported from someone else must not reach the host's own services or a
+// cloud metadata endpoint, unless the operator names the host in
+// --http-allow-private.
+func newMCP(cfg MCPConfig, hc HTTPConfig, logger *slog.Logger) *tools.MCP {
+	return tools.NewMCP(tools.MCPOptions{CallTimeout: cfg.CallTimeout, Logger: logger,
+		WorkflowDial: (&checkedDialer{private: hc.AllowPrivate}).DialContext})
+}
+
+// mcpCommandsHint says how to let a workflow's stdio servers start, in the
+// errors the model reads.
+const mcpCommandsHint = "commands of a workflow's MCP servers start only when the operator passes --allow-workflow-commands " +
+	"(SWITCHBOARD_ALLOW_WORKFLOW_COMMANDS=true) to the server and every worker, or declares the server in the --mcp-config file"
+
+// mcpLists is the MCP side of one execution: the servers its nodes may
+// reach, and their tool lists, fetched once for the execution when a node
+// first needs them (a server's tools may change between executions). It
+// is safe for concurrent use.
+type mcpLists struct {
+	mgr     *tools.MCP
+	allow   bool
+	servers map[string]workflow.MCPServer
+
+	mu    sync.Mutex
+	lists map[string]*mcpList
+}
+
+type mcpList struct {
+	done  chan struct{}
+	tools []tools.Tool
+	err   error
+}
+
+func newMCPLists(mgr *tools.MCP, cfg MCPConfig, wf *workflow.Workflow) *mcpLists {
+	l := &mcpLists{mgr: mgr, allow: cfg.AllowWorkflowCommands, servers: map[string]workflow.MCPServer{}, lists: map[string]*mcpList{}}
+	for _, s := range cfg.Servers {
+		l.servers[s.Name] = s
+	}
+	for _, s := range wf.MCPServers() {
+		l.servers[s.Name] = s
+	}
+	return l
+}
+
+// list returns the server named name and its tools, or why they cannot be
+// had: no such server, a workflow's command not allowed, a server that
+// does not start or list.
+func (l *mcpLists) list(ctx context.Context, name string) (workflow.MCPServer, []tools.Tool, error) {
+	s, ok := l.servers[name]
+	switch {
+	case !ok:
+		return s, nil, fmt.Errorf("there is no MCP server %q: declare it in the workflow's metadata.mcp_servers or in the operator's --mcp-config file", name)
+	case len(s.Command) > 0 && !s.Global && !l.allow:
+		return s, nil, fmt.Errorf("MCP server %q runs a command on the host (%s), and %s", name, s.Command[0], mcpCommandsHint)
+	}
+	l.mu.Lock()
+	e, ok := l.lists[name]
+	if !ok {
+		e = &mcpList{done: make(chan struct{})}
+		l.lists[name] = e
+	}
+	l.mu.Unlock()
+	if !ok {
+		// The list is the execution's, not this node's: a node that ends
+		// while it is fetched must not leave its cancellation in the cache
+		// (List is bounded by the call timeout).
+		e.tools, e.err = l.mgr.List(context.WithoutCancel(ctx), s)
+		close(e.done)
+	}
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+		return s, nil, context.Cause(ctx)
+	}
+	return s, e.tools, e.err
+}
+
+// mcpTools are the MCP tools the node's config.tools allows, named
+// server__tool: chat-completions tool names allow no dot. A server whose
+// tools cannot be had is offered as tools that answer why (those the
+// patterns name, or one named after the server for server.*), so the
+// model reads the failure instead of missing tools without a word.
+func (a *agent) mcpTools(ctx context.Context) []tool {
+	if a.mcp == nil {
+		return nil
+	}
+	var servers []string
+	for _, p := range a.cfg.Tools {
+		if s, _, ok := strings.Cut(p, "."); ok && !slices.Contains(servers, s) {
+			servers = append(servers, s)
+		}
+	}
+	var out []tool
+	seen := map[string]bool{}
+	add := func(t tool) {
+		if seen[t.def.Name] {
+			a.log(slog.LevelWarn, "Node %s: two MCP tools are named %s for the model; only the first is offered", a.node.ID, t.def.Name)
+			return
+		}
+		seen[t.def.Name] = true
+		out = append(out, t)
+	}
+	for _, name := range servers {
+		srv, list, err := a.mcp.list(ctx, name)
+		if err != nil {
+			a.log(slog.LevelWarn, "Node %s: the tools of MCP server %s are unavailable: %v", a.node.ID, name, err)
+			for _, p := range a.cfg.Tools {
+				s, t, _ := strings.Cut(p, ".")
+				if s != name {
+					continue
+				}
+				fn := name
+				if t != "*" {
+					fn = mcpToolName(name, t)
+				}
+				add(unavailableTool(fn, name, t, err))
+			}
+			continue
+		}
+		for _, t := range list {
+			if !workflow.AllowsTool(a.cfg.Tools, name+"."+t.Name) {
+				continue
+			}
+			add(a.mcpTool(srv, t))
+		}
+	}
+	return out
+}
+
+func (a *agent) mcpTool(srv workflow.MCPServer, t tools.Tool) tool {
+	desc := t.Description
+	if desc == "" {
+		desc = t.Name
+	}
+	mgr := a.mcp.mgr
+	return tool{
+		def:  llm.Tool{Name: mcpToolName(srv.Name, t.Name), Description: fmt.Sprintf("%s (tool %s of MCP server %s)", desc, t.Name, srv.Name), Parameters: t.Schema},
+		meta: map[string]any{"mcp_server": srv.Name, "mcp_tool": t.Name},
+		call: func(ctx context.Context, args json.RawMessage) (string, error) {
+			return mgr.Call(ctx, srv, t.Name, args)
+		},
+	}
+}
+
+// unavailableTool stands for tool (or "*") of a server whose tools cannot
+// be had: calling it returns why.
+func unavailableTool(fn, server, name string, why error) tool {
+	what := "the tools of MCP server " + server
+	if name != "*" {
+		what = fmt.Sprintf("tool %s of MCP server %s", name, server)
+	}
+	return tool{
+		def: llm.Tool{Name: fn, Description: fmt.Sprintf("Unavailable: %s cannot be used (%v). Calling this returns the reason.", what, why),
+			Parameters: json.RawMessage(`{"type":"object","properties":{}}`)},
+		meta: map[string]any{"mcp_server": server, "mcp_tool": name},
+		call: func(context.Context, json.RawMessage) (string, error) {
+			return "", fmt.Errorf("%s cannot be used: %w", what, why)
+		},
+	}
+}
+
+// toolNameRE is what chat-completions APIs accept as a tool's name.
+var toolNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// mcpToolName is the name the model calls tool of server by:
+// server__tool, with the characters a tool name may not hold (the dot)
+// made _, and cut to 64 with a hash of the whole when longer. The call
+// goes back to the server's own name through the tool, not the name.
+func mcpToolName(server, tool string) string {
+	n := server + "__" + strings.Map(func(r rune) rune {
+		if r < 128 && (r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return r
+		}
+		return '_'
+	}, tool)
+	if toolNameRE.MatchString(n) {
+		return n
+	}
+	h := fnv.New32a()
+	h.Write([]byte(server + "." + tool))
+	return fmt.Sprintf("%s_%08x", n[:55], h.Sum32())
+}

@@ -1,0 +1,331 @@
+// Package tools reaches the tools agents call beyond their team: the tools
+// of MCP servers, through the official Go SDK of the protocol.
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+// DefaultCallTimeout bounds one start, listing or call of an MCP server
+// when the operator sets no other.
+const DefaultCallTimeout = 60 * time.Second
+
+// Tool is a tool an MCP server offers: its name on the server, what it
+// says it does, and the JSON schema of its arguments.
+type Tool struct {
+	Name        string
+	Description string
+	Schema      json.RawMessage
+}
+
+// MCP holds the sessions of the MCP servers agents call: a server is
+// started (or connected to) when a node first needs it, and its session is
+// reused by every execution after, until the server goes away or Close.
+// A server that fails to start, crashes or does not answer within the call
+// timeout is an error, never a hang. It is safe for concurrent use.
+type MCP struct {
+	timeout time.Duration
+	logger  *slog.Logger
+	client  *mcp.Client
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	mu       sync.Mutex
+	sessions map[string]*session // by sessionKey
+	closed   bool
+}
+
+// session is one server's connection; ready is closed once the connect
+// attempt has ended, with sess or err set.
+type session struct {
+	ready chan struct{}
+	sess  *mcp.ClientSession
+	err   error
+}
+
+// MCPOptions configure an MCP. Zero fields take the defaults.
+type MCPOptions struct {
+	// CallTimeout bounds every start, listing and call;
+	// DefaultCallTimeout when <= 0.
+	CallTimeout time.Duration
+	// WorkflowDial dials the URLs of the servers a workflow declares (not
+	// the operator's): the executor's checked dialer, which refuses
+	// private addresses the operator did not name, as http_request does.
+	// Nil dials as net.Dialer does.
+	WorkflowDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	Logger       *slog.Logger
+}
+
+// NewMCP returns an MCP with no sessions yet.
+func NewMCP(o MCPOptions) *MCP {
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = DefaultCallTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &MCP{
+		timeout:  o.CallTimeout,
+		logger:   o.Logger,
+		dial:     o.WorkflowDial,
+		client:   mcp.NewClient(&mcp.Implementation{Name: "switchboard", Version: "1"}, nil),
+		sessions: map[string]*session{},
+	}
+}
+
+// CallTimeout is the bound of one call.
+func (m *MCP) CallTimeout() time.Duration { return m.timeout }
+
+// errClosed is the error of a server reached after Close.
+var errClosed = errors.New("switchboard is shutting down: its MCP sessions are closed")
+
+// sessionKey tells servers apart: two workflows may give one name to
+// different servers, and a session is reused only for the same one.
+func sessionKey(s workflow.MCPServer) string {
+	data, _ := json.Marshal(s) // maps marshal in key order
+	if s.Global {
+		return "global:" + string(data)
+	}
+	return "workflow:" + string(data)
+}
+
+// connect returns the session of s, starting the server when there is
+// none or the last one went away.
+func (m *MCP) connect(ctx context.Context, s workflow.MCPServer) (*mcp.ClientSession, error) {
+	key := sessionKey(s)
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, errClosed
+	}
+	c, ok := m.sessions[key]
+	if !ok {
+		c = &session{ready: make(chan struct{})}
+		m.sessions[key] = c
+		go m.start(c, key, s)
+	}
+	m.mu.Unlock()
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	return c.sess, c.err
+}
+
+// start connects to s, within the call timeout, and watches the session:
+// when it ends (the process exited, the connection broke), it is
+// forgotten, so that the next call starts the server again.
+func (m *MCP) start(c *session, key string, s workflow.MCPServer) {
+	// The session outlives the node that first needed it: its own
+	// context, bounded by the timeout while it starts.
+	ctx, cancel := context.WithTimeoutCause(context.Background(), m.timeout,
+		fmt.Errorf("MCP server %q did not start within %s", s.Name, m.timeout))
+	defer cancel()
+	var t mcp.Transport
+	if len(s.Command) > 0 {
+		cmd := exec.Command(s.Command[0], s.Command[1:]...)
+		cmd.Env = os.Environ()
+		for k, v := range s.Env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		cmd.Stderr = &stderrLog{logger: m.logger, server: s.Name}
+		t = &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}
+	} else {
+		var base http.RoundTripper = http.DefaultTransport
+		if !s.Global && m.dial != nil {
+			// No proxy: it would dial in the workflow's place, past the check.
+			base = &http.Transport{Proxy: nil, DialContext: m.dial, ForceAttemptHTTP2: true, TLSHandshakeTimeout: m.timeout, IdleConnTimeout: 90 * time.Second}
+		}
+		client := &http.Client{Transport: headerTransport{headers: s.Headers, base: base}}
+		t = &mcp.StreamableClientTransport{Endpoint: s.URL, HTTPClient: client, MaxRetries: 1}
+	}
+	sess, err := m.client.Connect(ctx, t, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
+		c.err = fmt.Errorf("MCP server %q could not be started: %w", s.Name, err)
+		m.forget(key, c)
+		close(c.ready)
+		return
+	}
+	m.mu.Lock()
+	closed := m.closed
+	if !closed {
+		c.sess = sess
+	}
+	m.mu.Unlock()
+	if closed {
+		_ = sess.Close()
+		c.err = errClosed
+		close(c.ready)
+		return
+	}
+	m.logger.Info("MCP server started", "mcp_server", s.Name)
+	close(c.ready)
+	go func() {
+		err := sess.Wait()
+		m.forget(key, c)
+		m.logger.Info("MCP session ended", "mcp_server", s.Name, "err", err)
+	}()
+}
+
+// forget drops c, if it is still the session of key.
+func (m *MCP) forget(key string, c *session) {
+	m.mu.Lock()
+	if m.sessions[key] == c {
+		delete(m.sessions, key)
+	}
+	m.mu.Unlock()
+}
+
+// List returns the tools of server s, starting it if need be.
+func (m *MCP) List(ctx context.Context, s workflow.MCPServer) ([]Tool, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, m.timeout,
+		fmt.Errorf("MCP server %q did not list its tools within %s", s.Name, m.timeout))
+	defer cancel()
+	sess, err := m.connect(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	var out []Tool
+	for t, err := range sess.Tools(ctx, nil) {
+		if err != nil {
+			if ctx.Err() != nil {
+				err = context.Cause(ctx)
+			}
+			return nil, fmt.Errorf("list the tools of MCP server %q: %w", s.Name, err)
+		}
+		schema, err := json.Marshal(t.InputSchema)
+		if err != nil || t.InputSchema == nil {
+			schema = json.RawMessage(`{"type":"object"}`)
+		}
+		out = append(out, Tool{Name: t.Name, Description: t.Description, Schema: schema})
+	}
+	return out, nil
+}
+
+// Call calls tool of server s with args (a JSON object) and returns its
+// result as the model reads it: its text, other content described. A
+// result the server marks as an error, a server that is gone, and a call
+// without an answer within the timeout are errors.
+func (m *MCP) Call(ctx context.Context, s workflow.MCPServer, tool string, args json.RawMessage) (string, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, m.timeout,
+		fmt.Errorf("MCP server %q did not answer %s within %s", s.Name, tool, m.timeout))
+	defer cancel()
+	sess, err := m.connect(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	res, err := sess.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+	if err != nil {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
+		return "", fmt.Errorf("MCP server %q, tool %s: %w", s.Name, tool, err)
+	}
+	text := resultText(res)
+	if res.IsError {
+		return "", fmt.Errorf("MCP server %q, tool %s: %s", s.Name, tool, text)
+	}
+	return text, nil
+}
+
+// resultText is a tool's result as text: its text content; other content
+// named with its type and size; the structured content as JSON when there
+// is nothing else.
+func resultText(res *mcp.CallToolResult) string {
+	var parts []string
+	for _, c := range res.Content {
+		switch c := c.(type) {
+		case *mcp.TextContent:
+			parts = append(parts, c.Text)
+		case *mcp.ImageContent:
+			parts = append(parts, fmt.Sprintf("[an image, %s, %d bytes, not shown]", c.MIMEType, len(c.Data)))
+		case *mcp.AudioContent:
+			parts = append(parts, fmt.Sprintf("[audio, %s, %d bytes, not shown]", c.MIMEType, len(c.Data)))
+		case *mcp.ResourceLink:
+			parts = append(parts, fmt.Sprintf("[resource %s: %s]", c.Name, c.URI))
+		case *mcp.EmbeddedResource:
+			if c.Resource != nil && c.Resource.Text != "" {
+				parts = append(parts, c.Resource.Text)
+			} else if c.Resource != nil {
+				parts = append(parts, fmt.Sprintf("[resource %s, not text, not shown]", c.Resource.URI))
+			}
+		default:
+			data, _ := json.Marshal(c)
+			parts = append(parts, string(data))
+		}
+	}
+	if len(parts) == 0 && res.StructuredContent != nil {
+		data, _ := json.Marshal(res.StructuredContent)
+		parts = append(parts, string(data))
+	}
+	return strings.Join(parts, "\n")
+}
+
+// Close ends every session and stops the servers it started; a server
+// reached after it is an error. It waits for no call in flight: those end
+// with their broken session.
+func (m *MCP) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	sessions := m.sessions
+	m.sessions = map[string]*session{}
+	m.mu.Unlock()
+	var errs []error
+	for _, c := range sessions {
+		<-c.ready // bounded by the call timeout
+		if c.sess != nil {
+			if err := c.sess.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// headerTransport sends a server's headers with every request.
+type headerTransport struct {
+	headers map[string]string
+	base    http.RoundTripper
+}
+
+func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if len(t.headers) > 0 {
+		r = r.Clone(r.Context())
+		for k, v := range t.headers {
+			r.Header.Set(k, v)
+		}
+	}
+	return t.base.RoundTrip(r)
+}
+
+// stderrLog logs what a server's process writes to its stderr, line by
+// line at debug level: it is the server's own log.
+type stderrLog struct {
+	logger *slog.Logger
+	server string
+}
+
+func (w *stderrLog) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		w.logger.Debug("MCP server stderr", "mcp_server", w.server, "line", line)
+	}
+	return len(p), nil
+}
