@@ -199,6 +199,35 @@ func (m *MCP) List(ctx context.Context, s workflow.MCPServer) ([]Tool, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, m.timeout,
 		fmt.Errorf("MCP server %q did not list its tools within %s", s.Name, m.timeout))
 	defer cancel()
+	tools, err := m.list(ctx, s)
+	if err != nil && ctx.Err() == nil {
+		// A session that broke a moment ago (its server crashed) may not
+		// be forgotten yet: listing is safe to repeat, once, on a new one.
+		m.drop(s)
+		tools, err = m.list(ctx, s)
+	}
+	return tools, err
+}
+
+// drop forgets the session of s, whatever state it is in; the next use
+// starts the server again.
+func (m *MCP) drop(s workflow.MCPServer) {
+	key := sessionKey(s)
+	m.mu.Lock()
+	c := m.sessions[key]
+	delete(m.sessions, key)
+	m.mu.Unlock()
+	if c != nil {
+		go func() {
+			<-c.ready
+			if c.sess != nil {
+				_ = c.sess.Close()
+			}
+		}()
+	}
+}
+
+func (m *MCP) list(ctx context.Context, s workflow.MCPServer) ([]Tool, error) {
 	sess, err := m.connect(ctx, s)
 	if err != nil {
 		return nil, err
