@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -197,9 +196,6 @@ func unavailableTool(fn, server, name string, why error) tool {
 	}
 }
 
-// toolNameRE is what chat-completions APIs accept as a tool's name.
-var toolNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // mcpToolName is the name the model calls tool of server by:
 // server__tool, with the characters a tool name may not hold (the dot)
 // made _, and cut to 64 with a hash of the whole when longer. The call
@@ -211,7 +207,9 @@ func mcpToolName(server, tool string) string {
 		}
 		return '_'
 	}, tool)
-	if toolNameRE.MatchString(n) {
+	// What chat-completions APIs accept as a tool's name: the mapping
+	// above leaves only such characters, so only the length can be wrong.
+	if len(n) <= 64 {
 		return n
 	}
 	h := fnv.New32a()

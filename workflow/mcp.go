@@ -124,7 +124,7 @@ func mcpServerOf(v any, path string, add func(string, string, ...any)) MCPServer
 // CheckMCPServerName says what is wrong with name as an MCP server's name,
 // or returns nil: it is the part before the dot of config.tools patterns.
 func CheckMCPServerName(name string) error {
-	if !serverNameRE.MatchString(name) {
+	if !validServerName(name) {
 		return fmt.Errorf("a server name must be 1 to 64 letters, digits, _ or -")
 	}
 	return nil

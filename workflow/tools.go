@@ -3,7 +3,6 @@ package workflow
 import (
 	"fmt"
 	"net"
-	"regexp"
 	"strings"
 )
 
@@ -20,10 +19,28 @@ var builtinTools = map[string]bool{ToolHTTPRequest: true}
 // tool of a server ("search.*"). Server names are what a workflow's
 // metadata or the global MCP file call them; tool names are what the MCP
 // specification allows (letters, digits, _ - and .).
-var (
-	serverNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	toolNameRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
-)
+//
+// The names are checked by nameOf, not regular expressions: a counted
+// repetition compiles to a program the size of its count, which every
+// start of the binary paid for.
+
+// nameOf reports whether s is 1 to max bytes of ASCII letters, digits and
+// the bytes in extra.
+func nameOf(s string, max int, extra string) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(extra, c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func validServerName(s string) bool { return nameOf(s, 64, "_-") }
+func validToolName(s string) bool   { return nameOf(s, 128, "_.-") }
 
 // CheckToolPattern says what is wrong with p as an entry of a node's
 // config.tools, or returns nil.
@@ -36,11 +53,11 @@ func CheckToolPattern(p string) error {
 		return nil
 	case !qualified:
 		return fmt.Errorf("unknown built-in tool %q; the built-in tool is %s, and an MCP server's tools are named server.tool or server.*", p, ToolHTTPRequest)
-	case !serverNameRE.MatchString(server):
+	case !validServerName(server):
 		return fmt.Errorf("%q: the server name before the dot must be 1 to 64 letters, digits, _ or -", p)
 	case tool == "*":
 		return nil
-	case !toolNameRE.MatchString(tool):
+	case !validToolName(tool):
 		return fmt.Errorf("%q: the tool name after the dot must be 1 to 128 letters, digits, _, - or ., or * for all of the server's tools", p)
 	}
 	return nil
@@ -78,8 +95,11 @@ func (w *Workflow) HTTPAllow() []string {
 	return hosts
 }
 
-// hostLabelRE is one label of a host name.
-var hostLabelRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$`)
+// validHostLabel reports whether l is one label of a host name: up to 63
+// letters, digits, _ and -, starting and ending with a letter or digit.
+func validHostLabel(l string) bool {
+	return nameOf(l, 63, "_-") && l[0] != '_' && l[0] != '-' && l[len(l)-1] != '_' && l[len(l)-1] != '-'
+}
 
 // CheckHostPattern says what is wrong with h as an entry of an HTTP
 // allow-list, or returns nil. An entry is a host name ("api.example.com"),
@@ -101,7 +121,7 @@ func CheckHostPattern(h string) error {
 	}
 	labels := strings.Split(strings.TrimSuffix(name, "."), ".")
 	for _, l := range labels {
-		if !hostLabelRE.MatchString(l) {
+		if !validHostLabel(l) {
 			return fmt.Errorf("%q is not a host name (letters, digits, - and _ in dot-separated labels; *. before it for its subdomains)", h)
 		}
 	}
