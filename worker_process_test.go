@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -1061,6 +1062,15 @@ func TestWorkerKilledWhileItsAskIsAnswered(t *testing.T) {
 	}
 	victim := r.runningOn(t, id, "asker")
 	other := map[string]string{"w1": "w2", "w2": "w1"}[victim]
+	// The worker sends the ask's log entry on its result stream, apart from
+	// the QUERY: the kill comes once the record has it, or the entry could
+	// die with the worker.
+	poll(t, 10*time.Second, func() error {
+		if got := commShape(r.get(t, id)); len(got) == 0 {
+			return errors.New("the record does not show the ask yet")
+		}
+		return nil
+	})
 	r.workers[victim].kill(t)
 
 	x := r.wait(t, id, 20*time.Second)

@@ -1044,6 +1044,11 @@ func (pl *placement) dissolve(cause error) {
 		return
 	}
 	pl.local = reason
+	pl.mu.Unlock()
+	// The execution's asks go in-process before any node runs in the
+	// server: its agents' channels are not subscribed here.
+	pl.x.transportLost(cause)
+	pl.mu.Lock()
 	var moved []string
 	byWorker := map[string]int{}
 	for id, a := range pl.agents {
@@ -1066,7 +1071,6 @@ func (pl *placement) dissolve(cause error) {
 	slices.Sort(moved)
 	pl.x.log(slog.LevelWarn, "", "%s; the server hosts %s", reason, strings.Join(moved, ", "))
 	pl.x.setHeader(func(h *workflow.Execution) { h.PlacementFallbackReason = reason })
-	pl.x.transportLost(cause)
 	if !pl.p.ps.Healthy() {
 		// The execution's own asks go in-process now; only outside agents
 		// need the channels, and they cannot reach them without Redis.
