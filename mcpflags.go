@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/executor"
+	"github.com/switchboard-dev/switchboard/tools"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
@@ -40,6 +41,15 @@ func addMCPFlags(fs *flag.FlagSet, getenv func(string) string, mc *executor.MCPC
 		mc.CallTimeout = d
 	}
 	fs.DurationVar(&mc.CallTimeout, "mcp-timeout", mc.CallTimeout, "how long one MCP server may take to start, list its tools or answer a call (env SWITCHBOARD_MCP_TIMEOUT)")
+	mc.IdleTimeout = tools.DefaultIdleTimeout
+	if v := getenv("SWITCHBOARD_MCP_IDLE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("SWITCHBOARD_MCP_IDLE=%q: want a positive duration like 5m", v)
+		}
+		mc.IdleTimeout = d
+	}
+	fs.DurationVar(&mc.IdleTimeout, "mcp-idle", mc.IdleTimeout, "how long an MCP server may go unused before its session is closed and its process stopped; the next use starts it again (env SWITCHBOARD_MCP_IDLE)")
 	return nil
 }
 

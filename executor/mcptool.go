@@ -32,6 +32,10 @@ type MCPConfig struct {
 	// CallTimeout bounds one start, listing or call of a server;
 	// tools.DefaultCallTimeout (60 s) when <= 0.
 	CallTimeout time.Duration
+	// IdleTimeout is how long a server's session may go unused before it
+	// is closed, its process stopped; the next use starts it again.
+	// tools.DefaultIdleTimeout (5 min) when <= 0.
+	IdleTimeout time.Duration
 }
 
 // newMCP returns the MCP sessions of an executor or a worker. The URLs
@@ -40,7 +44,7 @@ type MCPConfig struct {
 // cloud metadata endpoint, unless the operator names the host in
 // --http-allow-private.
 func newMCP(cfg MCPConfig, hc HTTPConfig, logger *slog.Logger) *tools.MCP {
-	return tools.NewMCP(tools.MCPOptions{CallTimeout: cfg.CallTimeout, Logger: logger,
+	return tools.NewMCP(tools.MCPOptions{CallTimeout: cfg.CallTimeout, IdleTimeout: cfg.IdleTimeout, Logger: logger,
 		WorkflowDial: (&checkedDialer{private: hc.AllowPrivate}).DialContext})
 }
 

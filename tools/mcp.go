@@ -25,6 +25,12 @@ import (
 // when the operator sets no other.
 const DefaultCallTimeout = 60 * time.Second
 
+// DefaultIdleTimeout is how long a session goes unused before it is
+// closed, when the operator sets no other: a stdio server is a process
+// that holds memory, and one a workflow used once should not stay for the
+// life of the server.
+const DefaultIdleTimeout = 5 * time.Minute
+
 // Tool is a tool an MCP server offers: its name on the server, what it
 // says it does, and the JSON schema of its arguments.
 type Tool struct {
@@ -35,11 +41,14 @@ type Tool struct {
 
 // MCP holds the sessions of the MCP servers agents call: a server is
 // started (or connected to) when a node first needs it, and its session is
-// reused by every execution after, until the server goes away or Close.
+// reused by every execution after, until it goes unused for the idle
+// timeout (its process is stopped, and started again by the next use),
+// the server goes away, or Close.
 // A server that fails to start, crashes or does not answer within the call
 // timeout is an error, never a hang. It is safe for concurrent use.
 type MCP struct {
 	timeout time.Duration
+	idle    time.Duration
 	logger  *slog.Logger
 	client  *mcp.Client
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -55,6 +64,13 @@ type session struct {
 	ready chan struct{}
 	sess  *mcp.ClientSession
 	err   error
+
+	// Guarded by MCP.mu: the listings and calls using the session now,
+	// when the last one ended, and the timer that closes the session once
+	// it has been unused for the idle timeout (nil until it is connected).
+	busy int
+	last time.Time
+	reap *time.Timer
 }
 
 // MCPOptions configure an MCP. Zero fields take the defaults.
@@ -62,6 +78,10 @@ type MCPOptions struct {
 	// CallTimeout bounds every start, listing and call;
 	// DefaultCallTimeout when <= 0.
 	CallTimeout time.Duration
+	// IdleTimeout is how long a session may go without a listing or a
+	// call before it is closed (a stdio server's process stopped);
+	// DefaultIdleTimeout when <= 0.
+	IdleTimeout time.Duration
 	// WorkflowDial dials the URLs of the servers a workflow declares (not
 	// the operator's): the executor's checked dialer, which refuses
 	// private addresses the operator did not name, as http_request does.
@@ -75,11 +95,15 @@ func NewMCP(o MCPOptions) *MCP {
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = DefaultCallTimeout
 	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &MCP{
 		timeout:  o.CallTimeout,
+		idle:     o.IdleTimeout,
 		logger:   o.Logger,
 		dial:     o.WorkflowDial,
 		client:   mcp.NewClient(&mcp.Implementation{Name: "switchboard", Version: "1"}, nil),
@@ -104,13 +128,14 @@ func sessionKey(s workflow.MCPServer) string {
 }
 
 // connect returns the session of s, starting the server when there is
-// none or the last one went away.
-func (m *MCP) connect(ctx context.Context, s workflow.MCPServer) (*mcp.ClientSession, error) {
+// none or the last one went away, and marks it in use until release is
+// called: a session in use is not closed for being idle.
+func (m *MCP) connect(ctx context.Context, s workflow.MCPServer) (sess *mcp.ClientSession, release func(), err error) {
 	key := sessionKey(s)
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return nil, errClosed
+		return nil, nil, errClosed
 	}
 	c, ok := m.sessions[key]
 	if !ok {
@@ -118,13 +143,51 @@ func (m *MCP) connect(ctx context.Context, s workflow.MCPServer) (*mcp.ClientSes
 		m.sessions[key] = c
 		go m.start(c, key, s)
 	}
+	c.busy++
+	if c.reap != nil {
+		c.reap.Stop()
+	}
 	m.mu.Unlock()
+	release = func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		c.busy--
+		c.last = time.Now()
+		if c.busy == 0 && c.reap != nil && m.sessions[key] == c {
+			c.reap.Reset(m.idle)
+		}
+	}
 	select {
 	case <-c.ready:
 	case <-ctx.Done():
-		return nil, context.Cause(ctx)
+		release()
+		return nil, nil, context.Cause(ctx)
 	}
-	return c.sess, c.err
+	if c.err != nil {
+		release()
+		return nil, nil, c.err
+	}
+	return c.sess, release, nil
+}
+
+// reapIdle closes the session c of key if it has gone unused for the idle
+// timeout; a use that began or ended meanwhile keeps it (the timer may
+// fire just as a use begins).
+func (m *MCP) reapIdle(key string, c *session, name string) {
+	m.mu.Lock()
+	if m.sessions[key] != c || c.busy > 0 {
+		m.mu.Unlock()
+		return
+	}
+	if left := m.idle - time.Since(c.last); left > 0 {
+		c.reap.Reset(left)
+		m.mu.Unlock()
+		return
+	}
+	delete(m.sessions, key)
+	m.mu.Unlock()
+	m.logger.Info("MCP server stopped: unused for the idle timeout; the next use starts it again", "mcp_server", name, "idle", m.idle)
+	_ = c.sess.Close()
 }
 
 // start connects to s, within the call timeout, and watches the session:
@@ -168,6 +231,12 @@ func (m *MCP) start(c *session, key string, s workflow.MCPServer) {
 	closed := m.closed
 	if !closed {
 		c.sess = sess
+		c.last = time.Now()
+		c.reap = time.AfterFunc(m.idle, func() { m.reapIdle(key, c, s.Name) })
+		if c.busy > 0 {
+			// The callers waiting for the start release it when done.
+			c.reap.Stop()
+		}
 	}
 	m.mu.Unlock()
 	if closed {
@@ -228,10 +297,11 @@ func (m *MCP) drop(s workflow.MCPServer) {
 }
 
 func (m *MCP) list(ctx context.Context, s workflow.MCPServer) ([]Tool, error) {
-	sess, err := m.connect(ctx, s)
+	sess, release, err := m.connect(ctx, s)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	var out []Tool
 	for t, err := range sess.Tools(ctx, nil) {
 		if err != nil {
@@ -257,10 +327,11 @@ func (m *MCP) Call(ctx context.Context, s workflow.MCPServer, tool string, args 
 	ctx, cancel := context.WithTimeoutCause(ctx, m.timeout,
 		fmt.Errorf("MCP server %q did not answer %s within %s", s.Name, tool, m.timeout))
 	defer cancel()
-	sess, err := m.connect(ctx, s)
+	sess, release, err := m.connect(ctx, s)
 	if err != nil {
 		return "", err
 	}
+	defer release()
 	res, err := sess.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -320,6 +391,11 @@ func (m *MCP) Close() error {
 	var errs []error
 	for _, c := range sessions {
 		<-c.ready // bounded by the call timeout
+		m.mu.Lock()
+		if c.reap != nil {
+			c.reap.Stop()
+		}
+		m.mu.Unlock()
 		if c.sess != nil {
 			if err := c.sess.Close(); err != nil {
 				errs = append(errs, err)

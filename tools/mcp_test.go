@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -31,12 +32,18 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+type slowArgs struct {
+	MS int `json:"ms"`
+}
+
 type echoArgs struct {
 	Text string `json:"text" jsonschema:"the text to echo"`
 }
 
 // testServer offers echo (its text, upper-cased, with the server's
-// GREETING), fail (an error result) and crash (the process exits).
+// GREETING), fail (an error result), hang (answers when released), pid
+// (its process id), slow (answers after a while) and crash (the process
+// exits).
 func testServer(release <-chan struct{}) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "test", Version: "1"}, nil)
 	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "echo the text, upper-cased"},
@@ -54,6 +61,18 @@ func testServer(release <-chan struct{}) *mcp.Server {
 			case <-release:
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "late"}}}, nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "pid", Description: "the server's process id"},
+		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strconv.Itoa(os.Getpid())}}}, nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "slow", Description: "answers after ms milliseconds"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, a slowArgs) (*mcp.CallToolResult, any, error) {
+			select {
+			case <-time.After(time.Duration(a.MS) * time.Millisecond):
+			case <-ctx.Done():
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "crash", Description: "the server process exits"},
 		func(_ context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
@@ -94,7 +113,7 @@ func TestMCPOverStreamableHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 4 || list[0].Name != "crash" || list[1].Name != "echo" || !strings.Contains(string(list[1].Schema), `"text"`) {
+	if len(list) != 6 || list[0].Name != "crash" || list[1].Name != "echo" || !strings.Contains(string(list[1].Schema), `"text"`) {
 		t.Errorf("List = %+v", list)
 	}
 	got, err := m.Call(t.Context(), s, "echo", json.RawMessage(`{"text":"abc"}`))
@@ -128,7 +147,7 @@ func TestMCPOverStdio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 4 {
+	if len(list) != 6 {
 		t.Fatalf("List = %+v", list)
 	}
 	for range 2 { // the second call reuses the process
