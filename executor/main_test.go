@@ -2,6 +2,7 @@ package executor_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 
@@ -15,6 +16,9 @@ import (
 // instead, for the tests of MCP tools over stdio.
 func TestMain(m *testing.M) {
 	if os.Getenv("SWITCHBOARD_TEST_MCP_SERVER") != "" {
+		// A server's own log shows its settings, as real ones may: what
+		// the client logs of it must not show a secret among them.
+		fmt.Fprintf(os.Stderr, "test MCP server starting, PREFIX %q\n", os.Getenv("PREFIX"))
 		if err := testMCPServer().Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 			os.Exit(1)
 		}

@@ -61,6 +61,9 @@ type mcpLists struct {
 	mgr     *tools.MCP
 	allow   bool
 	servers map[string]workflow.MCPServer
+	// broken says why a workflow's server cannot be used in this
+	// execution: a placeholder in its headers or env names no variable.
+	broken map[string]error
 
 	mu    sync.Mutex
 	lists map[string]*mcpList
@@ -72,15 +75,40 @@ type mcpList struct {
 	err   error
 }
 
-func newMCPLists(mgr *tools.MCP, cfg MCPConfig, wf *workflow.Workflow) *mcpLists {
-	l := &mcpLists{mgr: mgr, allow: cfg.AllowWorkflowCommands, servers: map[string]workflow.MCPServer{}, lists: map[string]*mcpList{}}
+// newMCPLists returns the MCP side of an execution of wf. The headers and
+// env of the workflow's servers get the run's variables vars ({{name}});
+// secrets are the values masked in the execution's record.
+func newMCPLists(mgr *tools.MCP, cfg MCPConfig, wf *workflow.Workflow, vars map[string]any, secrets []string) *mcpLists {
+	l := &mcpLists{mgr: mgr, allow: cfg.AllowWorkflowCommands, servers: map[string]workflow.MCPServer{},
+		broken: map[string]error{}, lists: map[string]*mcpList{}}
 	for _, s := range cfg.Servers {
 		l.servers[s.Name] = s
 	}
 	for _, s := range wf.MCPServers() {
-		l.servers[s.Name] = s
+		r, err := s.Rendered(vars, secrets)
+		if err != nil {
+			l.broken[s.Name] = err
+		}
+		l.servers[s.Name] = r
 	}
 	return l
+}
+
+// mcpVars are the run variables of vars the headers and env of wf's MCP
+// servers name: what a worker needs to render them as the server does.
+func mcpVars(wf *workflow.Workflow, vars map[string]any) map[string]any {
+	var out map[string]any
+	for _, s := range wf.MCPServers() {
+		for _, n := range s.VarNames() {
+			if v, ok := vars[n]; ok {
+				if out == nil {
+					out = map[string]any{}
+				}
+				out[n] = v
+			}
+		}
+	}
+	return out
 }
 
 // list returns the server named name and its tools, or why they cannot be
@@ -93,6 +121,8 @@ func (l *mcpLists) list(ctx context.Context, name string) (workflow.MCPServer, [
 		return s, nil, fmt.Errorf("there is no MCP server %q: declare it in the workflow's metadata.mcp_servers or in the operator's --mcp-config file", name)
 	case len(s.Command) > 0 && !s.Global && !l.allow:
 		return s, nil, fmt.Errorf("MCP server %q runs a command on the host (%s), and %s", name, s.Command[0], mcpCommandsHint)
+	case l.broken[name] != nil:
+		return s, nil, l.broken[name]
 	}
 	l.mu.Lock()
 	e, ok := l.lists[name]

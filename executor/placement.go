@@ -591,7 +591,7 @@ func (p *workerPool) place(ctx context.Context, x *execution) (*placement, strin
 		waiting: map[string]chan *remoteError{}, tickets: map[string]ticket{},
 		host: taskPayload{Op: opHost, Workflow: doc, Secrets: x.wf.Secrets(x.rec.Inputs),
 			AskTimeoutMS: x.askTimeout.Milliseconds(), Limits: &limits, MaxRounds: x.e.cfg.MaxRounds,
-			ToolMode: x.e.cfg.ToolMode}}
+			ToolMode: x.e.cfg.ToolMode, MCPVars: mcpVars(x.wf, x.vars)}}
 	placing := map[string]int{}
 	for i := range x.wf.Nodes {
 		n := &x.wf.Nodes[i]

@@ -68,6 +68,7 @@ type taskPayload struct {
 	Limits       *Limits         `json:"limits,omitempty"`
 	MaxRounds    int             `json:"max_rounds,omitempty"`
 	ToolMode     string          `json:"tool_mode,omitempty"` // the default tool mode of the server
+	MCPVars      map[string]any  `json:"mcp_vars,omitempty"`  // the run variables the headers and env of the workflow's MCP servers name
 
 	// run: the node's opening messages, rendered by the server, and the
 	// node's deadline.

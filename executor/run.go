@@ -84,7 +84,7 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, g
 		x.vars[k] = v
 	}
 	x.emitAgent = x.onAgentEvent
-	x.mcp = newMCPLists(e.mcp, e.cfg.MCP, wf)
+	x.mcp = newMCPLists(e.mcp, e.cfg.MCP, wf, x.vars, wf.Secrets(rec.Inputs))
 	x.crew = &crew{wf: wf, graph: g, guard: x.guard, askTimeout: x.askTimeout, comm: x.comm, log: x.log,
 		mode: func() string { return x.rec.Mode }}
 	x.agents = make([]agent, len(wf.Nodes))

@@ -382,7 +382,7 @@ func (w *Worker) hostedFor(ctx context.Context, t bus.Task, p taskPayload) (*hos
 			return nil, fmt.Errorf("execution %s has no ai-processor node %q", t.ExecutionID, id)
 		}
 	}
-	mcpLists := newMCPLists(w.mcp, w.cfg.MCP, wf)
+	mcpLists := newMCPLists(w.mcp, w.cfg.MCP, wf, p.MCPVars, p.Secrets)
 	he.newAgent = func(i int) agent {
 		return agent{node: &wf.Nodes[i], cfg: &g.AI[i], wf: wf, graph: g, model: w.model, guard: guard,
 			team: remoteTeam{he}, redact: redact, maxRounds: maxRounds, defaultToolMode: p.ToolMode,

@@ -206,7 +206,7 @@ func (m *MCP) start(c *session, key string, s workflow.MCPServer) {
 		for k, v := range s.Env {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
-		cmd.Stderr = &stderrLog{logger: m.logger, server: s.Name}
+		cmd.Stderr = &stderrLog{logger: m.logger, server: s.Name, redact: workflow.NewRedactor(s.Secrets)}
 		t = &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}
 	} else {
 		var base http.RoundTripper = http.DefaultTransport
@@ -422,15 +422,17 @@ func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // stderrLog logs what a server's process writes to its stderr, line by
-// line at debug level: it is the server's own log.
+// line at debug level: it is the server's own log, which may show the
+// secrets its env was given; those are masked.
 type stderrLog struct {
 	logger *slog.Logger
 	server string
+	redact *workflow.Redactor
 }
 
 func (w *stderrLog) Write(p []byte) (int, error) {
 	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		w.logger.Debug("MCP server stderr", "mcp_server", w.server, "line", line)
+		w.logger.Debug("MCP server stderr", "mcp_server", w.server, "line", w.redact.String(line))
 	}
 	return len(p), nil
 }

@@ -21,6 +21,10 @@ type MCPServer struct {
 	// whose commands always may start; a workflow's own need the
 	// operator's leave.
 	Global bool `json:"-"`
+	// Secrets are the secret values its headers and env were given from
+	// the run's variables (Rendered): what its process writes to its
+	// stderr is logged with them masked.
+	Secrets []string `json:"-"`
 }
 
 // MCPServers returns the servers of the workflow's metadata.mcp_servers;
