@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -40,11 +41,16 @@ type timelineView struct {
 	LaneBottom    int
 }
 
-// tlLane is one agent's lane.
+// tlLane is one agent's lane, or the lane of the tools they call.
 type tlLane struct {
 	ID, Name, Label string
 	X, W            int // centre, and the width of its name tag
+	Tools           bool
 }
+
+// toolsLane is the id of the lane tool calls go to: no node id holds a
+// control character, so it names no agent.
+const toolsLane = "\x00tools"
 
 // tlRow is one entry of the communication log, drawn at height Y.
 type tlRow struct {
@@ -79,6 +85,7 @@ type msgView struct {
 	Error, Refused     string
 	Recipients         string
 	Excerpt            string // the start of the content, on one line
+	Arguments          string // a tool call's, as JSON
 }
 
 // timelineLanes returns the agents that get a lane: every ai-processor that
@@ -103,9 +110,16 @@ func timelineLanes(w *workflow.Workflow, log []workflow.CommEntry) []tlLane {
 			add(nd.ID)
 		}
 	}
+	tools := false
 	for _, m := range log {
 		add(m.From)
 		add(m.To)
+		tools = tools || m.Type == workflow.CommToolCall
+	}
+	if tools {
+		// Tools are no agents: one lane of their own, after the agents',
+		// so a tool call is an arrow out of its agent, not a mark on it.
+		lanes = append(lanes, tlLane{ID: toolsLane, Name: "Tools", Tools: true})
 	}
 	return lanes
 }
@@ -172,6 +186,14 @@ func layoutTimeline(w *workflow.Workflow, log []workflow.CommEntry, start time.T
 				r.Label = "no answer: " + oneLine(v.Error)
 			case m.Type == workflow.CommResponse:
 				r.Label = "answer: " + oneLine(m.Content)
+			case m.Type == workflow.CommToolCall:
+				r.X2 = x[toolsLane]
+				r.LabelX = (r.X1 + r.X2) / 2
+				if v.Failed {
+					r.Label = v.ToName + " failed: " + oneLine(v.Error)
+				} else {
+					r.Label = v.ToName + ": " + oneLine(m.Content)
+				}
 			default:
 				r.Label = m.Type + ": " + oneLine(m.Content)
 			}
@@ -230,6 +252,19 @@ func messageView(w *workflow.Workflow, i int, m workflow.CommEntry, start time.T
 	case workflow.CommContext:
 		v.KindLabel = "shared context"
 		v.ToName = "shared context"
+	case workflow.CommToolCall:
+		// From and To are both the calling node: what it calls is the tool.
+		v.KindLabel, v.To = "tool call", ""
+		v.ToName, _ = m.Metadata["tool"].(string)
+		if srv, ok := m.Metadata["mcp_server"].(string); ok {
+			t, _ := m.Metadata["mcp_tool"].(string)
+			v.ToName = srv + "." + t + " (MCP)"
+		}
+		if a, ok := m.Metadata["arguments"]; ok {
+			if data, err := json.Marshal(a); err == nil {
+				v.Arguments = string(data)
+			}
+		}
 	default:
 		v.KindLabel = m.Type
 	}
