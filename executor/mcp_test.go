@@ -238,3 +238,20 @@ func TestMCPToolOnWorkers(t *testing.T) {
 		}
 	})
 }
+
+// TestMCPToolNotOnServer: a config.tools entry naming a tool the server
+// does not have is logged as a warning naming the entry and the tools the
+// server has; the tools that do match are still offered.
+func TestMCPToolNotOnServer(t *testing.T) {
+	t.Parallel()
+	url := httpMCPServer(t)
+	model, _ := openAIModel(t, mcpModel)
+	e := newEnv(t, model, nil, executor.Config{HTTP: executor.HTTPConfig{AllowPrivate: []string{"127.0.0.1"}}})
+	x := e.run(t, mcpFlow(t, `[{"name":"search","url":"`+url+`"}]`, []string{"search.weather.lokup", "search.fail"}, "none {}"), executor.Options{})
+	if out := outputOf(t, x); out != "tools offered: search__fail" {
+		t.Fatalf("output %q", out)
+	}
+	if !hasLog(x, `config.tools names search.weather.lokup, and MCP server search has no tool "weather.lokup", so it is not offered; its tools are: crash, fail, weather.lookup`) {
+		t.Errorf("no warning names the entry and the server's tools: %+v", x.Logs)
+	}
+}

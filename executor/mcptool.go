@@ -67,6 +67,22 @@ type mcpLists struct {
 
 	mu    sync.Mutex
 	lists map[string]*mcpList
+	// warned are the node and config.tools entries already warned of as
+	// matching no tool: once per execution, not once per conversation.
+	warned map[string]bool
+}
+
+// firstWarning reports whether the warning about entry of node is new in
+// the execution.
+func (l *mcpLists) firstWarning(node, entry string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	key := node + "\x00" + entry
+	if l.warned[key] {
+		return false
+	}
+	l.warned[key] = true
+	return true
 }
 
 type mcpList struct {
@@ -80,7 +96,7 @@ type mcpList struct {
 // secrets are the values masked in the execution's record.
 func newMCPLists(mgr *tools.MCP, cfg MCPConfig, wf *workflow.Workflow, vars map[string]any, secrets []string) *mcpLists {
 	l := &mcpLists{mgr: mgr, allow: cfg.AllowWorkflowCommands, servers: map[string]workflow.MCPServer{},
-		broken: map[string]error{}, lists: map[string]*mcpList{}}
+		broken: map[string]error{}, lists: map[string]*mcpList{}, warned: map[string]bool{}}
 	for _, s := range cfg.Servers {
 		l.servers[s.Name] = s
 	}
@@ -194,8 +210,31 @@ func (a *agent) mcpTools(ctx context.Context) []tool {
 			}
 			add(a.mcpTool(srv, t))
 		}
+		a.warnUnmatched(name, list)
 	}
 	return out
+}
+
+// warnUnmatched logs the config.tools entries of server name that match
+// none of its tools (a misspelt tool, a server without tools): the model
+// is not offered them, and without a word the author would not know why.
+func (a *agent) warnUnmatched(name string, list []tools.Tool) {
+	var have []string
+	for _, t := range list {
+		have = append(have, t.Name)
+	}
+	for _, p := range a.cfg.Tools {
+		s, t, _ := strings.Cut(p, ".")
+		switch {
+		case s != name || (t == "*" && len(list) > 0) || (t != "*" && slices.Contains(have, t)):
+		case !a.mcp.firstWarning(a.node.ID, p):
+		case t == "*":
+			a.log(slog.LevelWarn, "Node %s: config.tools names %s, and MCP server %s offers no tools", a.node.ID, p, name)
+		default:
+			a.log(slog.LevelWarn, "Node %s: config.tools names %s, and MCP server %s has no tool %q, so it is not offered; its tools are: %s",
+				a.node.ID, p, name, t, strings.Join(have, ", "))
+		}
+	}
 }
 
 func (a *agent) mcpTool(srv workflow.MCPServer, t tools.Tool) tool {

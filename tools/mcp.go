@@ -200,13 +200,15 @@ func (m *MCP) start(c *session, key string, s workflow.MCPServer) {
 		fmt.Errorf("MCP server %q did not start within %s", s.Name, m.timeout))
 	defer cancel()
 	var t mcp.Transport
+	var stderr *stderrLog
 	if len(s.Command) > 0 {
 		cmd := exec.Command(s.Command[0], s.Command[1:]...)
 		cmd.Env = os.Environ()
 		for k, v := range s.Env {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
-		cmd.Stderr = &stderrLog{logger: m.logger, server: s.Name, redact: workflow.NewRedactor(s.Secrets)}
+		stderr = &stderrLog{logger: m.logger, server: s.Name, redact: workflow.NewRedactor(s.Secrets)}
+		cmd.Stderr = stderr
 		t = &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}
 	} else {
 		var base http.RoundTripper = http.DefaultTransport
@@ -223,6 +225,11 @@ func (m *MCP) start(c *session, key string, s workflow.MCPServer) {
 			err = context.Cause(ctx)
 		}
 		c.err = fmt.Errorf("MCP server %q could not be started: %w", s.Name, err)
+		if tail := stderr.lastLines(); tail != "" {
+			// Why a program quit (a missing file, a bad argument) is
+			// in what it wrote, which the log shows only at debug level.
+			c.err = fmt.Errorf("%w; its stderr ended with: %s", c.err, tail)
+		}
 		m.forget(key, c)
 		close(c.ready)
 		return
@@ -428,11 +435,38 @@ type stderrLog struct {
 	logger *slog.Logger
 	server string
 	redact *workflow.Redactor
+
+	mu   sync.Mutex
+	last []string // the last stderrTail lines, masked
 }
+
+// stderrTail is how many of the last lines of a server's stderr an error
+// of its start quotes.
+const stderrTail = 5
 
 func (w *stderrLog) Write(p []byte) (int, error) {
 	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		w.logger.Debug("MCP server stderr", "mcp_server", w.server, "line", w.redact.String(line))
+		line = w.redact.String(line)
+		w.logger.Debug("MCP server stderr", "mcp_server", w.server, "line", line)
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		w.mu.Lock()
+		if w.last = append(w.last, line); len(w.last) > stderrTail {
+			w.last = w.last[1:]
+		}
+		w.mu.Unlock()
 	}
 	return len(p), nil
+}
+
+// lastLines are the last lines the process wrote to its stderr, joined;
+// "" for none, or for no process (w nil).
+func (w *stderrLog) lastLines() string {
+	if w == nil {
+		return ""
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.last, " | ")
 }

@@ -193,6 +193,12 @@ func TestMCPServerThatDoesNotStart(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `MCP server "mute" could not be started`) {
 		t.Errorf("List = %v", err)
 	}
+	// One that says why it quits: the error quotes it.
+	_, err = m.List(t.Context(), workflow.MCPServer{Name: "grumpy", Command: []string{"sh", "-c", "echo 'starting' >&2; echo 'no such directory: /srv/docs' >&2; exit 1"}})
+	if err == nil || !strings.Contains(err.Error(), `MCP server "grumpy" could not be started`) ||
+		!strings.Contains(err.Error(), "its stderr ended with: starting | no such directory: /srv/docs") {
+		t.Errorf("List = %v", err)
+	}
 	// One that never answers: the timeout ends the wait.
 	m2 := tools.NewMCP(tools.MCPOptions{CallTimeout: 300 * time.Millisecond, Logger: logger(t)})
 	t.Cleanup(func() { m2.Close() })

@@ -199,6 +199,18 @@ func ParseMCPConfig(data []byte) ([]MCPServer, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		s := MCPServer{Name: n, Env: e.Env, Headers: e.Headers, Global: true}
+		// Other clients' files may say the transport; one this client
+		// does not speak must be refused, not tried as another.
+		switch e.Type {
+		case "", "stdio", "http", "streamable-http", "streamableHttp":
+		case "sse":
+			return nil, fmt.Errorf("%s.type: \"sse\" (the older HTTP+SSE transport) is not supported: Switchboard reaches a server over stdio (command) or streamable HTTP (url; servers that speak SSE often serve it too, at /mcp)", path)
+		default:
+			return nil, fmt.Errorf("%s.type: %q is not a transport Switchboard speaks: \"stdio\" (with a command) or \"http\" (with a url)", path, e.Type)
+		}
+		if (e.Type == "stdio" && e.Command == nil) || (e.Type != "" && e.Type != "stdio" && e.URL == nil) {
+			return nil, fmt.Errorf("%s.type: %q goes with %s", path, e.Type, map[bool]string{true: "a command", false: "a url"}[e.Type == "stdio"])
+		}
 		switch {
 		case e.Command != nil && e.URL != nil:
 			return nil, fmt.Errorf("%s: has both command and url; give one", path)

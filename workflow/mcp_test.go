@@ -41,8 +41,8 @@ func TestMCPServersAreValidated(t *testing.T) {
 func TestParseMCPConfig(t *testing.T) {
 	t.Parallel()
 	got, err := workflow.ParseMCPConfig([]byte(`{"mcpServers": {
-		"search": {"url": "http://127.0.0.1:9/mcp", "headers": {"X-Key": "k"}},
-		"fs": {"command": "npx", "args": ["-y", "server-filesystem", "/tmp"], "env": {"A": "b"}}}}`))
+		"search": {"type": "http", "url": "http://127.0.0.1:9/mcp", "headers": {"X-Key": "k"}},
+		"fs": {"type": "stdio", "command": "npx", "args": ["-y", "server-filesystem", "/tmp"], "env": {"A": "b"}}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,11 +52,15 @@ func TestParseMCPConfig(t *testing.T) {
 	}
 	for file, want := range map[string]string{
 		`{"servers": {}}`: "mcpServers: missing",
-		`{"mcpServers": {"f s": {"command": "x"}}}`:                   `mcpServers.f s: a server name`,
-		`{"mcpServers": {"fs": {}}}`:                                  "mcpServers.fs: needs a command or a url",
-		`{"mcpServers": {"fs": {"command": "x", "url": "http://a"}}}`: "mcpServers.fs: has both",
-		`{"mcpServers": {"fs": {"url": "file:///x"}}}`:                "mcpServers.fs.url: must be an http",
-		`{"mcpServers": {"fs": {"command": " "}}}`:                    "mcpServers.fs.command: must not be empty",
+		`{"mcpServers": {"f s": {"command": "x"}}}`:                      `mcpServers.f s: a server name`,
+		`{"mcpServers": {"fs": {}}}`:                                     "mcpServers.fs: needs a command or a url",
+		`{"mcpServers": {"fs": {"command": "x", "url": "http://a"}}}`:    "mcpServers.fs: has both",
+		`{"mcpServers": {"fs": {"url": "file:///x"}}}`:                   "mcpServers.fs.url: must be an http",
+		`{"mcpServers": {"fs": {"command": " "}}}`:                       "mcpServers.fs.command: must not be empty",
+		`{"mcpServers": {"fs": {"type": "sse", "url": "http://a/sse"}}}`: `mcpServers.fs.type: "sse" (the older HTTP+SSE transport) is not supported`,
+		`{"mcpServers": {"fs": {"type": "ws", "url": "http://a"}}}`:      `mcpServers.fs.type: "ws" is not a transport`,
+		`{"mcpServers": {"fs": {"type": "stdio", "url": "http://a"}}}`:   `mcpServers.fs.type: "stdio" goes with a command`,
+		`{"mcpServers": {"fs": {"type": "http", "command": "x"}}}`:       `mcpServers.fs.type: "http" goes with a url`,
 	} {
 		if _, err := workflow.ParseMCPConfig([]byte(file)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseMCPConfig(%s) = %v, want %q", file, err, want)
