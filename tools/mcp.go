@@ -348,6 +348,9 @@ func (m *MCP) Call(ctx context.Context, s workflow.MCPServer, tool string, args 
 	}
 	text := resultText(res)
 	if res.IsError {
+		if strings.TrimSpace(text) == "" {
+			text = "the tool reported an error without a message"
+		}
 		return "", fmt.Errorf("MCP server %q, tool %s: %s", s.Name, tool, text)
 	}
 	return text, nil

@@ -41,7 +41,7 @@ type echoArgs struct {
 }
 
 // testServer offers echo (its text, upper-cased, with the server's
-// GREETING), fail (an error result), hang (answers when released), pid
+// GREETING), fail (an error result), mute (one without text), hang (answers when released), pid
 // (its process id), slow (answers after a while) and crash (the process
 // exits).
 func testServer(release <-chan struct{}) *mcp.Server {
@@ -61,6 +61,10 @@ func testServer(release <-chan struct{}) *mcp.Server {
 			case <-release:
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "late"}}}, nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "mute", Description: "fails without a word"},
+		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{IsError: true}, nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "pid", Description: "the server's process id"},
 		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
@@ -113,7 +117,7 @@ func TestMCPOverStreamableHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 6 || list[0].Name != "crash" || list[1].Name != "echo" || !strings.Contains(string(list[1].Schema), `"text"`) {
+	if len(list) != 7 || list[0].Name != "crash" || list[1].Name != "echo" || !strings.Contains(string(list[1].Schema), `"text"`) {
 		t.Errorf("List = %+v", list)
 	}
 	got, err := m.Call(t.Context(), s, "echo", json.RawMessage(`{"text":"abc"}`))
@@ -125,6 +129,9 @@ func TestMCPOverStreamableHTTP(t *testing.T) {
 	}
 	if _, err := m.Call(t.Context(), s, "fail", json.RawMessage(`{}`)); err == nil || !strings.Contains(err.Error(), "the disk is on fire") {
 		t.Errorf("Call fail = %v", err)
+	}
+	if _, err := m.Call(t.Context(), s, "mute", json.RawMessage(`{}`)); err == nil || err.Error() != `MCP server "search", tool mute: the tool reported an error without a message` {
+		t.Errorf("Call mute = %v", err)
 	}
 	// A call without an answer ends at the call timeout, with an error
 	// saying so.
@@ -147,7 +154,7 @@ func TestMCPOverStdio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 6 {
+	if len(list) != 7 {
 		t.Fatalf("List = %+v", list)
 	}
 	for range 2 { // the second call reuses the process
