@@ -570,6 +570,11 @@ type placedAgent struct {
 	run     chan resultPayload // the node's run waiting for its result; nil when none
 }
 
+// NoWorkersReason is the placement fallback reason of a run that found no
+// worker registered: the usual case of a server used alone, which the
+// dashboard mentions quietly instead of warning about it.
+const NoWorkersReason = "no worker is registered on the bus"
+
 // place decides where the agents of a pubsub execution are hosted: on
 // the live workers by free capacity, or, when the run asks for local or
 // no worker is registered, in the server (nil, with the reason when
@@ -580,7 +585,7 @@ func (p *workerPool) place(ctx context.Context, x *execution) (*placement, strin
 		return nil, "the workers could not be listed: " + err.Error()
 	}
 	if len(live) == 0 {
-		return nil, "no worker is registered on the bus"
+		return nil, NoWorkersReason
 	}
 	limits := x.guard.limits()
 	doc, err := json.Marshal(x.wf)
