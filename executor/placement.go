@@ -394,8 +394,8 @@ func (p *workerPool) redisLost(cause error, outages uint64) {
 }
 
 // claimLapsed takes over the tasks whose lease lapsed on any worker this
-// server placed agents on, and the tasks a worker that is gone never read,
-// and places their agents again.
+// server placed agents on, and every task of a worker that is gone, read
+// or not, and places their agents again.
 func (p *workerPool) claimLapsed(ctx context.Context) {
 	live, err := p.liveWorkers(ctx)
 	if err != nil {
@@ -411,7 +411,14 @@ func (p *workerPool) claimLapsed(ctx context.Context) {
 		alive := slices.ContainsFunc(live, func(w bus.Worker) bool { return w.Name == name })
 		q := p.queue(name)
 		c := q.Consumer(p.self)
-		tasks, err := c.ClaimStale(ctx, 100)
+		claim := c.ClaimStale
+		if !alive {
+			// A worker that is gone (it deregistered as it stopped, or its
+			// registration expired) renews nothing more: its tasks are
+			// taken at once instead of after their lease.
+			claim = c.ClaimAbandoned
+		}
+		tasks, err := claim(ctx, 100)
 		if err != nil {
 			continue
 		}
