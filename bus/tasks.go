@@ -570,6 +570,19 @@ func (c *Consumer) decode(ctx context.Context, msgs []redis.XMessage, deliveries
 // run again: Redis drops them from the pending list and they are reported in an error. The
 // stream ids in it are all that is left of them.
 func (c *Consumer) ClaimStale(ctx context.Context, limit int) ([]Task, error) {
+	return c.claim(ctx, limit, c.q.lease)
+}
+
+// ClaimAbandoned is [Consumer.ClaimStale] without waiting for the lease: it takes over up to
+// limit pending entries however recently they were read or renewed. It is for the entries of a
+// consumer that is known to be gone (a worker that deregistered when it stopped, or whose
+// registration expired), which nobody renews any more; a zombie that still runs one is fenced
+// by the attempt number the claim raises.
+func (c *Consumer) ClaimAbandoned(ctx context.Context, limit int) ([]Task, error) {
+	return c.claim(ctx, limit, 0)
+}
+
+func (c *Consumer) claim(ctx context.Context, limit int, minIdle time.Duration) ([]Task, error) {
 	if limit <= 0 {
 		limit = 1
 	}
@@ -581,7 +594,7 @@ func (c *Consumer) ClaimStale(ctx context.Context, limit int) ([]Task, error) {
 	}
 	msgs, cursor, deleted, err := c.q.rdb.XAutoClaimWithDeleted(ctx, &redis.XAutoClaimArgs{
 		Stream: c.q.stream, Group: c.q.group, Consumer: c.name,
-		MinIdle: c.q.lease, Start: start, Count: int64(limit),
+		MinIdle: minIdle, Start: start, Count: int64(limit),
 	}).Result()
 	if err == nil {
 		c.mu.Lock()

@@ -250,6 +250,34 @@ func TestTaskClaimAfterLease(t *testing.T) {
 	})
 }
 
+// TestTaskClaimAbandoned: the tasks of a consumer known to be gone are taken at once, their
+// lease notwithstanding, as the next attempt; the one that held them learns it from Renew.
+func TestTaskClaimAbandoned(t *testing.T) {
+	t.Parallel()
+	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
+		ctx := testCtx(t)
+		rdb := rawClient(t, ctl)
+		// A lease no test run outlasts: only ClaimAbandoned can take the task.
+		q := newQueue(t, rdb, bus.QueueOptions{Lease: time.Hour, Block: 20 * time.Millisecond})
+		id, err := q.Submit(ctx, request("e", "held", `1`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gone, taker := q.Consumer("gone"), q.Consumer("taker")
+		next(t, gone, 1)
+		if stale, err := taker.ClaimStale(ctx, 10); err != nil || len(stale) != 0 {
+			t.Fatalf("ClaimStale within the lease = %+v, %v; want nothing", stale, err)
+		}
+		got, err := taker.ClaimAbandoned(ctx, 10)
+		if err != nil || len(got) != 1 || got[0].ID != id || got[0].RunAttempt() != 2 || string(got[0].Payload) != "1" {
+			t.Fatalf("ClaimAbandoned = %+v, %v; want entry %s as attempt 2", got, err, id)
+		}
+		if lost, err := gone.Renew(ctx, id); err != nil || !slices.Equal(lost, []string{id}) {
+			t.Errorf("Renew by the gone consumer = %v, %v; want %s lost", lost, err, id)
+		}
+	})
+}
+
 // TestTaskRenewKeepsLease: a worker that renews its task more often than the lease keeps it,
 // however long it runs, and renewing does not count as a delivery.
 func TestTaskRenewKeepsLease(t *testing.T) {

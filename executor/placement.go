@@ -394,8 +394,8 @@ func (p *workerPool) redisLost(cause error, outages uint64) {
 }
 
 // claimLapsed takes over the tasks whose lease lapsed on any worker this
-// server placed agents on, and the tasks a worker that is gone never read,
-// and places their agents again.
+// server placed agents on, and every task of a worker that is gone, read
+// or not, and places their agents again.
 func (p *workerPool) claimLapsed(ctx context.Context) {
 	live, err := p.liveWorkers(ctx)
 	if err != nil {
@@ -411,7 +411,14 @@ func (p *workerPool) claimLapsed(ctx context.Context) {
 		alive := slices.ContainsFunc(live, func(w bus.Worker) bool { return w.Name == name })
 		q := p.queue(name)
 		c := q.Consumer(p.self)
-		tasks, err := c.ClaimStale(ctx, 100)
+		claim := c.ClaimStale
+		if !alive {
+			// A worker that is gone (it deregistered as it stopped, or its
+			// registration expired) renews nothing more: its tasks are
+			// taken at once instead of after their lease.
+			claim = c.ClaimAbandoned
+		}
+		tasks, err := claim(ctx, 100)
 		if err != nil {
 			continue
 		}
@@ -570,6 +577,11 @@ type placedAgent struct {
 	run     chan resultPayload // the node's run waiting for its result; nil when none
 }
 
+// NoWorkersReason is the placement fallback reason of a run that found no
+// worker registered: the usual case of a server used alone, which the
+// dashboard mentions quietly instead of warning about it.
+const NoWorkersReason = "no worker is registered on the bus"
+
 // place decides where the agents of a pubsub execution are hosted: on
 // the live workers by free capacity, or, when the run asks for local or
 // no worker is registered, in the server (nil, with the reason when
@@ -580,7 +592,7 @@ func (p *workerPool) place(ctx context.Context, x *execution) (*placement, strin
 		return nil, "the workers could not be listed: " + err.Error()
 	}
 	if len(live) == 0 {
-		return nil, "no worker is registered on the bus"
+		return nil, NoWorkersReason
 	}
 	limits := x.guard.limits()
 	doc, err := json.Marshal(x.wf)

@@ -309,6 +309,62 @@ func TestWorkerReleasesTheAgentsOfAServerThatIsGone(t *testing.T) {
 	e.exec.Cancel(r.ID)
 }
 
+// TestStoppedWorkerHandsItsNodesBack: a worker stopped on purpose (SIGTERM)
+// deregisters, and the server takes its tasks at once instead of waiting
+// for their lease, which here is longer than any test: the node it was
+// running runs again, as attempt 2, on the other worker.
+func TestStoppedWorkerHandsItsNodesBack(t *testing.T) {
+	t.Parallel()
+	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
+		const lease = time.Hour
+		model := &blockingModel{hold: "student", started: make(chan struct{}, 1), release: make(chan struct{}), demo: llm.NewDemo()}
+		we := newWorkerEnv(t, url, llm.NewDemo(), lease)
+		we.startWorker(t, "w1", model, lease)
+		we.startWorker(t, "w2", model, lease)
+		we.waitWorkers(t, "w1", "w2")
+		w := example(t, "04_pubsub_qa.json")
+		if err := we.db.CreateWorkflow(t.Context(), w); err != nil {
+			t.Fatal(err)
+		}
+		r, err := we.exec.Start(w, executor.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-model.started
+		var victim string
+		eventually(t, 10*time.Second, func() error {
+			x, err := we.db.GetExecution(t.Context(), r.ID)
+			if err != nil {
+				return err
+			}
+			if s := x.NodeStates["student"]; s == nil || s.Worker == "" {
+				return fmt.Errorf("the student runs on no worker yet")
+			}
+			victim = x.NodeStates["student"].Worker
+			return nil
+		})
+		stop := we.workers[victim]
+		delete(we.workers, victim)
+		stop()
+		close(model.release)
+
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		defer cancel()
+		if _, err := r.Wait(ctx); err != nil {
+			t.Fatalf("wait: %v", err)
+		}
+		x, err := we.db.GetExecution(t.Context(), r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		student := x.NodeStates["student"]
+		if x.Status != workflow.ExecSuccess || student.Attempt != 2 || student.Worker == victim || student.Worker == "" {
+			t.Fatalf("status %s (%s); student attempt %d on %q, want attempt 2 on the worker that is not %s\nlogs %+v",
+				x.Status, x.Error, student.Attempt, student.Worker, victim, x.Logs)
+		}
+	})
+}
+
 func TestRedisLostWhileAWorkerRunsANode(t *testing.T) {
 	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/switchboard-dev/switchboard/executor"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
@@ -204,6 +205,10 @@ type headerData struct {
 	// ResumedBy is the execution that resumed this one, if any; the live
 	// view leaves it empty, as a running execution cannot be resumed.
 	ResumedBy string
+	// NoWorkers is true when the agents ran in the server because no worker
+	// was registered: how a server used alone always runs, so it is a fact
+	// of the header rather than a warning.
+	NoWorkers bool
 }
 
 // resumable reports whether x ended in a state that resume continues.
@@ -212,7 +217,8 @@ func resumable(x *workflow.Execution) bool {
 }
 
 func newHeaderData(csrf string, w *workflow.Workflow, known bool, x *workflow.Execution) headerData {
-	h := headerData{CSRF: csrf, X: x, W: w, Known: known, Live: !workflow.Terminal(x.Status), Nodes: len(w.Nodes)}
+	h := headerData{CSRF: csrf, X: x, W: w, Known: known, Live: !workflow.Terminal(x.Status), Nodes: len(w.Nodes),
+		NoWorkers: x.PlacementFallbackReason == executor.NoWorkersReason}
 	if x.StartTime != nil {
 		end := time.Now()
 		if x.EndTime != nil {

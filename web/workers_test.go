@@ -186,15 +186,27 @@ func TestUIExecutionWhereNodesRan(t *testing.T) {
 	}
 
 	fellBack := &workflow.Execution{ID: workflow.NewID(), Placement: workflow.PlacementLocal,
-		PlacementFallbackReason: "no worker is registered on redis://127.0.0.1:6379"}
+		PlacementFallbackReason: "the workers could not be listed: connection refused"}
 	record(fellBack, &workflow.NodeState{NodeID: "student", Type: workflow.NodeAIProcessor})
 	_, page, _ = c.get("/ui/executions/" + fellBack.ID)
 	mustContain(t, "execution that fell back to the server", page,
 		`<dd class="placement">in the server</dd>`, "banner-placement",
 		"No worker could take this run's agents, so they ran in the server.",
-		"Reason: no worker is registered on redis://127.0.0.1:6379")
+		"Reason: the workers could not be listed: connection refused")
 	if strings.Contains(page, "tag-where") {
 		t.Errorf("node badges on a run whose agents all ran in the server")
+	}
+
+	// A server used alone, with no worker registered, runs every pubsub
+	// execution's agents itself: the header says so, without a warning.
+	alone := &workflow.Execution{ID: workflow.NewID(), Placement: workflow.PlacementLocal,
+		PlacementFallbackReason: executor.NoWorkersReason}
+	record(alone, &workflow.NodeState{NodeID: "student", Type: workflow.NodeAIProcessor})
+	_, page, _ = c.get("/ui/executions/" + alone.ID)
+	mustContain(t, "execution of a server without workers", page,
+		`<dd class="placement">in the server <span class="muted">(no worker registered)</span></dd>`)
+	if strings.Contains(page, "banner-placement") {
+		t.Errorf("a placement warning on a run of a server that has no workers")
 	}
 
 	// A simple run says nothing of placement.
