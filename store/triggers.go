@@ -13,7 +13,7 @@ import (
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
-// encodeTrigger stores an execution's trigger as JSON text, ” for none.
+// encodeTrigger stores an execution's trigger as JSON text, an empty string for none.
 func encodeTrigger(t *workflow.Trigger) (string, error) {
 	if t == nil {
 		return "", nil
