@@ -134,6 +134,7 @@ func (s *Server) uiSave(c echo.Context) error {
 	if err := s.store.UpdateWorkflow(ctx, w); err != nil {
 		return fmt.Errorf("update workflow %s: %w", w.ID, err)
 	}
+	s.reloadSchedule(ctx, w.ID)
 	saved, err := s.store.GetWorkflow(ctx, w.ID)
 	if err != nil {
 		return err
@@ -150,6 +151,7 @@ func (s *Server) uiDelete(c echo.Context) error {
 	if err := s.store.DeleteWorkflow(c.Request().Context(), id); err != nil {
 		return err
 	}
+	s.reloadSchedule(c.Request().Context(), id)
 	if c.QueryParam("from") == "list" && isHTMX(c) {
 		return c.HTML(http.StatusOK, "")
 	}
@@ -205,7 +207,7 @@ func (s *Server) uiRun(c echo.Context) error {
 	if len(ps) > 0 {
 		return &workflow.Error{Code: workflow.CodeInvalid, Message: "the run form has problems", Problems: ps}
 	}
-	run, err := s.runner.Start(w, executor.Options{Inputs: inputs, Mode: mode, Placement: placement})
+	run, err := s.runner.Start(w, executor.Options{Inputs: inputs, Mode: mode, Placement: placement, Trigger: &workflow.Trigger{Kind: workflow.TriggerDashboard}})
 	if err != nil {
 		return err
 	}

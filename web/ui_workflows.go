@@ -98,5 +98,6 @@ func (s *Server) uiImport(c echo.Context) error {
 	if err := s.store.CreateWorkflow(c.Request().Context(), w); err != nil {
 		return fmt.Errorf("create workflow %q: %w", w.Name, err)
 	}
+	s.reloadSchedule(c.Request().Context(), w.ID)
 	return goTo(c, "/ui/workflows/"+w.ID)
 }
