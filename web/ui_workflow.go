@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -60,6 +61,9 @@ type workflowPage struct {
 	Run       runForm
 	Execs     []*workflow.Execution
 	ExecTotal int
+	Hook      hookInfo
+	Schedule  *workflow.Schedule
+	NextRun   *time.Time
 }
 
 // editableJSON is the document the editor shows: the workflow without the
@@ -102,6 +106,9 @@ func (s *Server) uiWorkflow(c echo.Context) error {
 		return fmt.Errorf("count executions of %s: %w", w.ID, err)
 	}
 	data := workflowPage{CSRF: csrfToken(c), W: w, Graph: layoutGraph(w, nil), JSON: editableJSON(w.Redacted()), Run: newRunForm(w), Execs: execs, ExecTotal: total}
+	if err := s.addTriggers(c, &data); err != nil {
+		return err
+	}
 	return s.page(c, http.StatusOK, "workflow", w.Name, "workflows", data)
 }
 
