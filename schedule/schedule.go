@@ -70,7 +70,8 @@ func New(st Store, r Runner, logger *slog.Logger) *Scheduler {
 
 // Start schedules every stored workflow that has a schedule, starts once
 // those whose tick came due while the server was down (since the last tick
-// recorded), and starts the clock. It fails when the workflows cannot be
+// recorded; the run's trigger has the latest such tick and catch_up), and
+// starts the clock. It fails when the workflows cannot be
 // read.
 func (s *Scheduler) Start(ctx context.Context) error {
 	const pageSize = 500
@@ -98,7 +99,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 				last = now
 			}
 			s.put(w.ID, sc)
-			if missed := sc.Next(last); !missed.IsZero() && !missed.After(now) {
+			if missed := latestDue(sc, last, now); !missed.IsZero() {
 				id := w.ID
 				s.logger.Info("schedule: a tick came due while the server was down; running it once now",
 					"workflow_id", id, "scheduled_at", missed, "last_tick", last)
@@ -114,6 +115,24 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		f()
 	}
 	return nil
+}
+
+// latestDue returns the last tick of sc after last and at or before now,
+// or the zero time when none is due. A schedule of seconds down for days
+// has many; past a thousand it gives now, which no tick follows either.
+func latestDue(sc *workflow.Schedule, last, now time.Time) time.Time {
+	t := sc.Next(last)
+	if t.IsZero() || t.After(now) {
+		return time.Time{}
+	}
+	for range 1000 {
+		n := sc.Next(t)
+		if n.IsZero() || n.After(now) {
+			return t
+		}
+		t = n
+	}
+	return now
 }
 
 // Reload schedules workflow id as it is stored now: added, changed, or
