@@ -180,6 +180,7 @@ func TestDashboardWebhookAndSchedule(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#hook-box .ok`)),
 	)
 	b.assertNotReloaded("after rotating")
+	b.shot("workflow-triggers")
 	newURL := evalJS[string](b, `document.querySelector('#hook-url').value`)
 	if newURL == oldURL || !strings.HasPrefix(newURL, base+"/hooks/"+id+"/") {
 		t.Fatalf("hook URL after rotation %q (was %q)", newURL, oldURL)
@@ -199,6 +200,7 @@ func TestDashboardWebhookAndSchedule(t *testing.T) {
 	if by := evalJS[string](b, `document.querySelector('dd.trigger').textContent`); by != "dashboard" {
 		t.Errorf("started by %q, want dashboard", by)
 	}
+	b.shot("execution-started-by")
 	b.do("the list", 20*time.Second,
 		chromedp.Navigate(base+"/ui/workflows"),
 		chromedp.WaitVisible(chromedp.CSS(`#wf-`+id+` .next-run time`)),
