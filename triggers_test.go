@@ -137,8 +137,17 @@ func TestRunCommandRecordsCLI(t *testing.T) {
 	}
 }
 
+func paris(t *testing.T) *time.Location {
+	loc, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
 // TestDashboardWebhookAndSchedule: the workflow page shows the hook URL
-// and the next scheduled run; rotating the token there makes the old URL
+// and the next scheduled run, and a schedule saved in the editor at once;
+// rotating the token there makes the old URL
 // answer 404 and the new one start runs; a run from the run form says it
 // came from the dashboard.
 func TestDashboardWebhookAndSchedule(t *testing.T) {
@@ -191,6 +200,21 @@ func TestDashboardWebhookAndSchedule(t *testing.T) {
 	var x workflow.Execution
 	if code := postJSON(t, newURL+"?wait=true", `{"n":1}`, &x); code != http.StatusOK || x.Trigger == nil || x.Trigger.Kind != "webhook" {
 		t.Errorf("new hook after rotation: %d %+v", code, x.Trigger)
+	}
+
+	// A new schedule saved in the editor shows at once, with its next run.
+	edited := strings.Replace(evalJS[string](b, `document.querySelector('#editor').value`), `"0 9 * * *"`, `"30 6 * * 1"`, 1)
+	b.do("save a new schedule", 20*time.Second,
+		chromedp.SetValue(chromedp.ID("editor"), edited),
+		chromedp.Click(chromedp.CSS(`#editor-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#editor-form .form-status .ok`)),
+	)
+	if cron := evalJS[string](b, `document.querySelector('#schedule-box code').textContent`); cron != "30 6 * * 1" {
+		t.Errorf("schedule shown after the save: %q", cron)
+	}
+	next := evalJS[string](b, `document.querySelector('#next-run time').getAttribute('datetime')`)
+	if at, err := time.Parse(time.RFC3339, next); err != nil || at.In(paris(t)).Weekday() != time.Monday || at.In(paris(t)).Hour() != 6 {
+		t.Errorf("next run after the save: %q (%v)", next, err)
 	}
 
 	b.do("run it from the form", 20*time.Second,

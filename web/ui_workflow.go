@@ -146,7 +146,8 @@ func (s *Server) uiSave(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	data := workflowPage{CSRF: csrfToken(c), W: saved, Graph: layoutGraph(saved, nil), Run: newRunForm(saved)}
+	data := workflowPage{CSRF: csrfToken(c), W: saved, Graph: layoutGraph(saved, nil), Run: newRunForm(saved),
+		Schedule: saved.Schedule(), NextRun: s.nextRun(saved.ID)}
 	return s.fragment(c, http.StatusOK, "workflow-saved", data)
 }
 
