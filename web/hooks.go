@@ -97,9 +97,9 @@ func (h *hookLimits) allow(id string) (bool, time.Duration) {
 	return true, 0
 }
 
-// errNoHook is the one answer to a wrong workflow id or token: it says
+// noHook is the one answer to a wrong workflow id or token: it says
 // nothing of whether the workflow exists.
-var errNoHook = workflow.Errorf(workflow.CodeNotFound, "no such webhook")
+func noHook() error { return workflow.Errorf(workflow.CodeNotFound, "no such webhook") }
 
 // hookPath is the path of workflow id's webhook with token.
 func hookPath(id, token string) string { return "/hooks/" + id + "/" + token }
@@ -126,10 +126,10 @@ func (s *Server) webhook(c echo.Context) error {
 	given := []byte(c.Param("token"))
 	if want == "" {
 		_ = subtle.ConstantTimeCompare(given, given)
-		return errNoHook
+		return noHook()
 	}
 	if subtle.ConstantTimeCompare(given, []byte(want)) != 1 {
-		return errNoHook
+		return noHook()
 	}
 	wait := false
 	switch v := c.QueryParam("wait"); v {
@@ -163,7 +163,7 @@ func (s *Server) webhook(c echo.Context) error {
 	query.Del("wait")
 	w, err := s.store.GetWorkflow(ctx, id)
 	if workflow.ErrorCode(err) == workflow.CodeNotFound {
-		return errNoHook
+		return noHook()
 	}
 	if err != nil {
 		return err

@@ -279,3 +279,44 @@ func TestTriggerOfAPIAndResume(t *testing.T) {
 		t.Fatalf("the resumed node was sent %q", got)
 	}
 }
+
+// TestUIRotateHookNeedsCSRF: the dashboard's rotate form is refused
+// without its CSRF token and leaves the token as it was; with it, the
+// card shows a new URL. Execution lists tag each run with its trigger.
+func TestUIRotateHookNeedsCSRF(t *testing.T) {
+	t.Parallel()
+	s, c := newUI(t, web.Config{})
+	id := createWorkflow(t, s, `{"name":"h","nodes":[{"id":"start","type":"start"}]}`)
+	code, page, _ := c.get("/ui/workflows/" + id)
+	if code != 200 {
+		t.Fatalf("workflow page: %d", code)
+	}
+	before, err := s.db.HookToken(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "workflow page", page, `/hooks/`+id+`/`+before, `id="hook-rotate"`, "No schedule.")
+
+	code, _, _ = c.do("POST", "/ui/workflows/"+id+"/webhook/rotate", strings.NewReader(""),
+		map[string]string{"Content-Type": "application/x-www-form-urlencoded", "HX-Request": "true"})
+	if code != http.StatusForbidden && code != http.StatusBadRequest {
+		t.Errorf("rotate without CSRF: %d, want 403 or 400", code)
+	}
+	if now, _ := s.db.HookToken(t.Context(), id); now != before {
+		t.Fatal("a rotate without CSRF changed the token")
+	}
+	code, frag, _ := c.post("/ui/workflows/"+id+"/webhook/rotate", nil)
+	after, _ := s.db.HookToken(t.Context(), id)
+	if code != 200 || after == before {
+		t.Fatalf("rotate: %d, token changed %v", code, after != before)
+	}
+	mustContain(t, "rotate fragment", frag, `/hooks/`+id+`/`+after, "the old one no longer works")
+
+	if code, _, _ := s.do(t, "POST", "/hooks/"+id+"/"+after+"?wait=true", `{}`); code != 200 {
+		t.Fatalf("hook: %d", code)
+	}
+	runAndWait(t, s, id)
+	_, list, _ := c.get("/ui/executions")
+	mustContain(t, "executions list", list, `<span class="tag tag-trigger" title="Started by">webhook</span>`,
+		`<span class="tag tag-trigger" title="Started by">api</span>`)
+}
