@@ -1,6 +1,7 @@
 package workflow_test
 
 import (
+	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -100,4 +101,32 @@ func TestRenderTrigger(t *testing.T) {
 	if _, err := workflow.Render("{{trigger.body.user}}", workflow.Scope{Trigger: &workflow.Trigger{Kind: "api"}, Vars: sc.Vars}); err == nil {
 		t.Error("{{trigger.body.user}} rendered without a body")
 	}
+}
+
+// FuzzSchedule feeds metadata.schedule any cron text and time zone:
+// import answers with problems or a schedule, never a panic (robfig/cron
+// v3.0.1 panics on "TZ=x" without a space; the validator must not reach
+// it).
+func FuzzSchedule(f *testing.F) {
+	for _, s := range []string{"*/5 * * * *", "TZ=Europe/Paris", "CRON_TZ=", "@every -1s", "@every", "0 0 30 2 *", "* * * * * *", "61 * * * *", " TZ=x"} {
+		f.Add(s, "Europe/Paris")
+	}
+	f.Fuzz(func(t *testing.T, cron, tz string) {
+		doc, err := json.Marshal(map[string]any{"name": "f", "metadata": map[string]any{"schedule": map[string]any{"cron": cron, "timezone": tz}},
+			"nodes": []any{map[string]any{"id": "start", "type": "start"}}})
+		if err != nil {
+			t.Skip()
+		}
+		w, err := workflow.Parse(doc)
+		if err != nil {
+			return
+		}
+		s := w.Schedule()
+		if s == nil {
+			t.Fatalf("a valid document without its schedule: %q %q", cron, tz)
+		}
+		if s.Next(time.Now()).IsZero() {
+			t.Fatalf("a schedule that never comes due was accepted: %q", cron)
+		}
+	})
 }
