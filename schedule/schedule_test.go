@@ -20,16 +20,18 @@ import (
 )
 
 // watchLogs is a slog.Handler that writes to the test's output and sends
-// each message on a channel, so a test can wait for one.
+// the scheduler's messages on a channel, so a test can wait for one.
 type watchLogs struct {
 	slog.Handler
 	msgs chan string
 }
 
 func (w watchLogs) Handle(ctx context.Context, r slog.Record) error {
-	select {
-	case w.msgs <- r.Message:
-	default:
+	if strings.HasPrefix(r.Message, "schedule:") {
+		select {
+		case w.msgs <- r.Message:
+		default:
+		}
 	}
 	return w.Handler.Handle(ctx, r)
 }
