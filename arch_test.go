@@ -26,6 +26,7 @@ func TestImportArrows(t *testing.T) {
 		"executor":    {"workflow", "llm", "bus", "tools"},
 		"tools":       {"workflow"},
 		"web":         {"workflow", "executor", "store"},
+		"schedule":    {"workflow", "executor"},
 
 		// internal/redisserver starts redis-server for bustest and the bench.
 		"internal/redisserver": {},

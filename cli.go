@@ -132,7 +132,7 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	events, stop := a.exec.SubscribeAll()
 	defer stop()
-	r, err := a.exec.Start(w, executor.Options{Inputs: inputs, Mode: *mode, Placement: *placement})
+	r, err := a.exec.Start(w, executor.Options{Inputs: inputs, Mode: *mode, Placement: *placement, Trigger: &workflow.Trigger{Kind: workflow.TriggerCLI}})
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-dev/switchboard/examples"
 	"github.com/switchboard-dev/switchboard/executor"
 	"github.com/switchboard-dev/switchboard/llm"
+	"github.com/switchboard-dev/switchboard/schedule"
 	"github.com/switchboard-dev/switchboard/store"
 	"github.com/switchboard-dev/switchboard/web"
 	"github.com/switchboard-dev/switchboard/workflow"
@@ -42,6 +43,7 @@ type serveConfig struct {
 	lease         time.Duration
 	http          executor.HTTPConfig
 	mcp           executor.MCPConfig
+	hooks         hookConfig
 }
 
 // busConfig says which Redis pubsub executions use.
@@ -77,6 +79,9 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 		return cfg, err
 	}
 	if err := addMCPFlags(fs, getenv, &cfg.mcp); err != nil {
+		return cfg, err
+	}
+	if err := addHookFlags(fs, getenv, &cfg.hooks); err != nil {
 		return cfg, err
 	}
 	if v := getenv("SWITCHBOARD_RETAIN"); v != "" {
@@ -432,6 +437,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("worker mode: %w", err)
 	}
 
+	// The scheduler starts runs of the workflows with a metadata.schedule;
+	// the web server tells it when a workflow changes.
+	sched := schedule.New(a.db, a.exec, logger)
 	webCfg := web.Config{
 		Version:   version,
 		Token:     cfg.token,
@@ -440,6 +448,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Assets:    webAssets(),
 		Bus:       busView{a},
 		DataDir:   cfg.data,
+		HookRate:  cfg.hooks.rate,
+		HookBurst: cfg.hooks.burst,
+		HookWait:  cfg.hooks.wait,
+		Schedules: sched,
 		Settings: map[string]any{
 			"llm": a.llmInfo, "bus": a.busInfo(), "version": version, "data_dir": cfg.data,
 		},
@@ -474,6 +486,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if cfg.retain.MaxAge > 0 || cfg.retain.MaxCount > 0 {
 		go pruneLoop(reqCtx, a.db, cfg.retain, logger)
 	}
+	if err := sched.Start(ctx); err != nil {
+		return fmt.Errorf("start the schedules: %w", err)
+	}
+	// Stopped before the executor (defers run newest first, and shutdown
+	// below stops it first): no scheduled run starts while runs are ended.
+	defer sched.Stop(context.Background()) //nolint:errcheck // stopped already on a clean shutdown
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 
@@ -491,6 +509,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// cancel them after the grace period), then the database closes (defer).
 	graceCtx, cancelGrace := context.WithTimeout(context.Background(), cfg.shutdownGrace)
 	defer cancelGrace()
+	if err := sched.Stop(graceCtx); err != nil {
+		logger.Warn("schedule stop", "err", err)
+	}
 	cancelRequests()
 	if err := httpSrv.Shutdown(graceCtx); err != nil {
 		logger.Warn("http shutdown", "err", err)

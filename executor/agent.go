@@ -49,7 +49,7 @@ func (x *execution) runAI(ctx context.Context, node *workflow.Node) (any, error)
 // start, and a prompt may only name its ancestors' (Validate), so reading
 // them then gives what a copy gave, without a map per node.
 func (x *execution) scope(text string) workflow.Scope {
-	sc := workflow.Scope{ExecutionID: x.rec.ID, WorkflowID: x.wf.ID, Output: x.output}
+	sc := workflow.Scope{ExecutionID: x.rec.ID, WorkflowID: x.wf.ID, Output: x.output, Trigger: x.rec.Trigger}
 	names := workflow.Placeholders(text)
 	if len(names) == 0 {
 		return sc
@@ -60,7 +60,7 @@ func (x *execution) scope(text string) workflow.Scope {
 		head, rest, _ := strings.Cut(name, ".")
 		key, _, _ := strings.Cut(rest, ".")
 		switch {
-		case head == "outputs" && key != "":
+		case head == "outputs" && key != "", head == "trigger" && key != "":
 		case head == "shared" && key != "":
 			if v, ok := x.shared[key]; ok {
 				if shared == nil {

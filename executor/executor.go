@@ -117,6 +117,9 @@ type Options struct {
 	// Run.Record can return its record once it has ended without reading
 	// the store (a synchronous API call answers with it).
 	KeepRecord bool
+	// Trigger says what started the execution; it is recorded, and
+	// prompts read it as {{trigger.…}}.
+	Trigger *workflow.Trigger
 }
 
 // Executor starts and tracks executions. It holds no state shared between
@@ -275,7 +278,7 @@ func (e *Executor) Start(wf *workflow.Workflow, opts Options) (*Run, error) {
 	now := time.Now().UTC()
 	x := &workflow.Execution{
 		ID: workflow.NewID(), WorkflowID: wf.ID, WorkflowName: wf.Name, Status: workflow.ExecQueued,
-		CreatedAt: now, RequestedMode: mode, Mode: mode, Inputs: opts.Inputs,
+		CreatedAt: now, RequestedMode: mode, Mode: mode, Inputs: opts.Inputs, Trigger: opts.Trigger,
 	}
 	if opts.Resume != nil {
 		x.ResumedFrom = opts.Resume.ID

@@ -49,17 +49,21 @@ type RunSummary struct {
 
 const executionCols = `id, workflow_id, workflow_name, status, created_at, start_time, end_time, requested_mode, mode,
 	fallback_reason, error, inputs, prompt_tokens, completion_tokens, total_tokens, resumed_from, usage_estimated,
-	placement, placement_fallback_reason`
+	placement, placement_fallback_reason, started_by`
 
 func scanExecution(s interface{ Scan(...any) error }) (*workflow.Execution, error) {
 	var (
 		e                   workflow.Execution
 		created, start, end sql.NullInt64
 		inputs              sql.NullString
+		trigger             string
 	)
 	if err := s.Scan(&e.ID, &e.WorkflowID, &e.WorkflowName, &e.Status, &created, &start, &end, &e.RequestedMode,
 		&e.Mode, &e.FallbackReason, &e.Error, &inputs, &e.Usage.PromptTokens, &e.Usage.CompletionTokens,
-		&e.Usage.TotalTokens, &e.ResumedFrom, &e.Usage.Estimated, &e.Placement, &e.PlacementFallbackReason); err != nil {
+		&e.Usage.TotalTokens, &e.ResumedFrom, &e.Usage.Estimated, &e.Placement, &e.PlacementFallbackReason, &trigger); err != nil {
+		return nil, err
+	}
+	if err := decodeTrigger(trigger, &e); err != nil {
 		return nil, err
 	}
 	e.CreatedAt = fromNanos(created)

@@ -115,12 +115,16 @@ func prepare(j *job, ev *workflow.Event) error {
 		if err != nil {
 			return bad(err, "encode inputs")
 		}
+		trigger, err := encodeTrigger(e.Trigger)
+		if err != nil {
+			return bad(err, "encode trigger")
+		}
 		j.stmt = stmtExecution
 		// In the order of stmtSQL[stmtExecution]'s columns (argCreatedAt, argResumedFrom).
 		j.args = []any{execID, e.WorkflowID, e.WorkflowName, e.Status, created.UnixNano(),
 			nanosPtr(e.StartTime), nanosPtr(e.EndTime), e.RequestedMode, e.Mode, e.FallbackReason, e.Error,
 			inputs, e.Usage.PromptTokens, e.Usage.CompletionTokens, e.Usage.TotalTokens, e.ResumedFrom, e.Usage.Estimated,
-			e.Placement, e.PlacementFallbackReason}
+			e.Placement, e.PlacementFallbackReason, trigger}
 		return nil
 	case workflow.EventNode:
 		if ev.Node == nil {

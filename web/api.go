@@ -33,6 +33,7 @@ func (s *Server) createWorkflow(c echo.Context) error {
 	if err := s.store.CreateWorkflow(c.Request().Context(), w); err != nil {
 		return fmt.Errorf("create workflow %q: %w", w.Name, err)
 	}
+	s.reloadSchedule(c.Request().Context(), w.ID)
 	return c.JSON(http.StatusCreated, w.Redacted())
 }
 
@@ -90,6 +91,7 @@ func (s *Server) updateWorkflow(c echo.Context) error {
 	if err := s.store.UpdateWorkflow(ctx, w); err != nil {
 		return fmt.Errorf("update workflow %s: %w", current.ID, err)
 	}
+	s.reloadSchedule(ctx, w.ID)
 	return c.JSON(http.StatusOK, w.Redacted())
 }
 
@@ -132,6 +134,7 @@ func (s *Server) deleteWorkflow(c echo.Context) error {
 	if err := s.store.DeleteWorkflow(c.Request().Context(), id); err != nil {
 		return err
 	}
+	s.reloadSchedule(c.Request().Context(), id)
 	return c.JSON(http.StatusOK, map[string]any{"detail": "workflow deleted", "id": id})
 }
 
@@ -157,7 +160,8 @@ func (s *Server) executeWorkflow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	run, err := s.runner.Start(w, executor.Options{Inputs: req.Inputs, Mode: req.CommunicationMode, Placement: req.Placement, KeepRecord: !req.AsyncExecution})
+	run, err := s.runner.Start(w, executor.Options{Inputs: req.Inputs, Mode: req.CommunicationMode, Placement: req.Placement, KeepRecord: !req.AsyncExecution,
+		Trigger: &workflow.Trigger{Kind: workflow.TriggerAPI}})
 	if err != nil {
 		return err
 	}
@@ -364,7 +368,7 @@ func (s *Server) resume(ctx context.Context, id string, overrides map[string]any
 	if mode == "" {
 		mode = prev.RequestedMode
 	}
-	run, err := s.runner.Start(w, executor.Options{Inputs: inputs, Mode: mode, Resume: prev, KeepRecord: keep})
+	run, err := s.runner.Start(w, executor.Options{Inputs: inputs, Mode: mode, Resume: prev, KeepRecord: keep, Trigger: resumeTrigger(prev)})
 	if err != nil {
 		return nil, nil, err
 	}

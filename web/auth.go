@@ -97,6 +97,9 @@ func isOpenPath(p string) bool {
 		return true
 	case strings.HasPrefix(p, "/ui/static/"):
 		return true
+	case strings.HasPrefix(p, "/hooks/"):
+		// A webhook's own token, in its path, lets it in.
+		return true
 	}
 	return false
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -30,6 +31,9 @@ type Store interface {
 	ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]*workflow.Execution, error)
 	CountExecutions(ctx context.Context, f store.ExecutionFilter) (int, error)
 	ResumedBy(ctx context.Context, id string) (string, error)
+	WebhookToken(ctx context.Context, id string) (string, error)
+	RotateWebhookToken(ctx context.Context, id string) (string, error)
+	HookToken(ctx context.Context, id string) (string, error)
 	Ping(ctx context.Context) error
 }
 
@@ -71,6 +75,13 @@ type Config struct {
 	DataDir   string           // shown on the settings page
 	Token     string           // when set, the API needs it as a bearer token and the dashboard a login
 	Limits    workflow.Limits  // document and input sizes; zero fields take the defaults
+	// Webhooks: runs a minute and burst per workflow, and how long
+	// ?wait=true waits; zero fields take DefaultHookRate, DefaultHookBurst
+	// and DefaultHookWait.
+	HookRate  float64
+	HookBurst int
+	HookWait  time.Duration
+	Schedules Schedules // told when workflows change; nil runs no schedules
 }
 
 // Server is the HTTP front of Switchboard. It is safe for concurrent use.
@@ -82,6 +93,7 @@ type Server struct {
 	cfg    Config
 	auth   *auth // nil: no token configured, everyone is let in
 	ui     *ui   // dashboard templates and static files; nil without Config.Assets
+	hooks  *hookLimits
 }
 
 // New builds the server and its routes.
@@ -90,6 +102,10 @@ func New(cfg Config, st Store, runner Runner, logger *slog.Logger) (*Server, err
 		cfg.BodyLimit = 1 << 20
 	}
 	s := &Server{echo: echo.New(), store: st, runner: runner, logger: logger, cfg: cfg, auth: newAuth(cfg.Token)}
+	s.hooks = newHookLimits(cfg.HookRate, cfg.HookBurst)
+	if s.cfg.HookWait <= 0 {
+		s.cfg.HookWait = DefaultHookWait
+	}
 	if s.auth != nil {
 		logger.Info("authentication on: the API needs a bearer token, the dashboard a login", "token_id", tokenFingerprint(cfg.Token))
 	}
@@ -137,6 +153,9 @@ func (s *Server) routes() {
 	e.POST("/workflows/:id/execute", s.executeWorkflow)
 	e.GET("/workflows/:id/executions", s.listExecutions)
 	e.GET("/workers", s.listWorkers)
+	e.GET("/workflows/:id/webhook", s.getHook)
+	e.POST("/workflows/:id/webhook/rotate", s.rotateHook)
+	e.POST("/hooks/:workflow_id/:token", s.webhook)
 
 	s.uiRoutes()
 }
@@ -164,6 +183,8 @@ func statusOf(code workflow.Code) int {
 		return http.StatusUnauthorized
 	case workflow.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case workflow.CodeRateLimited:
+		return http.StatusTooManyRequests
 	case workflow.CodeUnavailable:
 		return http.StatusServiceUnavailable
 	// How a run ended is not a fault of the server. A cancelled run and one
@@ -245,6 +266,8 @@ func codeOfStatus(status int) workflow.Code {
 		return workflow.CodeUnauthorized
 	case http.StatusServiceUnavailable:
 		return workflow.CodeUnavailable
+	case http.StatusTooManyRequests:
+		return workflow.CodeRateLimited
 	}
 	return workflow.CodeInternal
 }

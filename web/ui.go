@@ -224,6 +224,7 @@ func (s *Server) uiRoutes() {
 	g.POST("/workflows/:id/save", s.uiSave)
 	g.POST("/workflows/:id/delete", s.uiDelete)
 	g.POST("/workflows/:id/run", s.uiRun)
+	g.POST("/workflows/:id/webhook/rotate", s.uiRotateHook)
 	g.GET("/executions", s.uiExecutions)
 	g.GET("/executions/:id", s.uiExecution)
 	g.GET("/executions/:id/live", s.uiExecutionLive)

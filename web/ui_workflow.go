@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -60,6 +61,9 @@ type workflowPage struct {
 	Run       runForm
 	Execs     []*workflow.Execution
 	ExecTotal int
+	Hook      hookInfo
+	Schedule  *workflow.Schedule
+	NextRun   *time.Time
 }
 
 // editableJSON is the document the editor shows: the workflow without the
@@ -102,6 +106,9 @@ func (s *Server) uiWorkflow(c echo.Context) error {
 		return fmt.Errorf("count executions of %s: %w", w.ID, err)
 	}
 	data := workflowPage{CSRF: csrfToken(c), W: w, Graph: layoutGraph(w, nil), JSON: editableJSON(w.Redacted()), Run: newRunForm(w), Execs: execs, ExecTotal: total}
+	if err := s.addTriggers(c, &data); err != nil {
+		return err
+	}
 	return s.page(c, http.StatusOK, "workflow", w.Name, "workflows", data)
 }
 
@@ -134,11 +141,13 @@ func (s *Server) uiSave(c echo.Context) error {
 	if err := s.store.UpdateWorkflow(ctx, w); err != nil {
 		return fmt.Errorf("update workflow %s: %w", w.ID, err)
 	}
+	s.reloadSchedule(ctx, w.ID)
 	saved, err := s.store.GetWorkflow(ctx, w.ID)
 	if err != nil {
 		return err
 	}
-	data := workflowPage{CSRF: csrfToken(c), W: saved, Graph: layoutGraph(saved, nil), Run: newRunForm(saved)}
+	data := workflowPage{CSRF: csrfToken(c), W: saved, Graph: layoutGraph(saved, nil), Run: newRunForm(saved),
+		Schedule: saved.Schedule(), NextRun: s.nextRun(saved.ID)}
 	return s.fragment(c, http.StatusOK, "workflow-saved", data)
 }
 
@@ -150,6 +159,7 @@ func (s *Server) uiDelete(c echo.Context) error {
 	if err := s.store.DeleteWorkflow(c.Request().Context(), id); err != nil {
 		return err
 	}
+	s.reloadSchedule(c.Request().Context(), id)
 	if c.QueryParam("from") == "list" && isHTMX(c) {
 		return c.HTML(http.StatusOK, "")
 	}
@@ -205,7 +215,7 @@ func (s *Server) uiRun(c echo.Context) error {
 	if len(ps) > 0 {
 		return &workflow.Error{Code: workflow.CodeInvalid, Message: "the run form has problems", Problems: ps}
 	}
-	run, err := s.runner.Start(w, executor.Options{Inputs: inputs, Mode: mode, Placement: placement})
+	run, err := s.runner.Start(w, executor.Options{Inputs: inputs, Mode: mode, Placement: placement, Trigger: &workflow.Trigger{Kind: workflow.TriggerDashboard}})
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ type workflowRow struct {
 	Runs                        int
 	LastID, LastStatus          string
 	LastAt                      time.Time
+	NextRun                     *time.Time // the next scheduled run; nil without a schedule
 }
 
 type workflowsPage struct {
@@ -52,7 +53,7 @@ func (s *Server) uiWorkflows(c echo.Context) error {
 	data := workflowsPage{Total: total, Pager: newPager(nil, "/ui/workflows", pg, uiWorkflowsPerPage, total),
 		ImportPlaceholder: `{"name": "…", "nodes": [ … ], "edges": [ … ]}`}
 	for _, w := range list {
-		r := workflowRow{ID: w.ID, Name: w.Name, Mode: w.Mode(), Description: w.Description(), Nodes: len(w.Nodes)}
+		r := workflowRow{ID: w.ID, Name: w.Name, Mode: w.Mode(), Description: w.Description(), Nodes: len(w.Nodes), NextRun: s.nextRun(w.ID)}
 		if sum, ok := sums[w.ID]; ok {
 			r.Runs, r.LastID, r.LastStatus, r.LastAt = sum.Count, sum.LastID, sum.LastStatus, sum.LastAt
 		}
@@ -98,5 +99,6 @@ func (s *Server) uiImport(c echo.Context) error {
 	if err := s.store.CreateWorkflow(c.Request().Context(), w); err != nil {
 		return fmt.Errorf("create workflow %q: %w", w.Name, err)
 	}
+	s.reloadSchedule(c.Request().Context(), w.ID)
 	return goTo(c, "/ui/workflows/"+w.ID)
 }

@@ -26,6 +26,7 @@ const (
 	CodeCancelled    Code = "cancelled"    // the work was cancelled
 	CodeTimeout      Code = "timeout"      // a deadline passed
 	CodeBudget       Code = "budget_exceeded"
+	CodeRateLimited  Code = "rate_limited" // too many calls; retry after a while (429)
 )
 
 // Problem is one thing wrong with a document, located by a JSON path such as

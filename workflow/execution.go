@@ -70,6 +70,9 @@ type Execution struct {
 	SharedContext           map[string]any        `json:"shared_context"`
 	Usage                   Usage                 `json:"usage"`
 	ResumedFrom             string                `json:"resumed_from,omitempty"` // the execution this one resumed
+	// Trigger says what started it; nil for executions recorded before
+	// triggers were.
+	Trigger *Trigger `json:"trigger,omitempty"`
 }
 
 // Header returns a copy of the execution without its per-node and log

@@ -389,6 +389,9 @@ func validateMetadata(m map[string]any, add func(string, string, ...any)) {
 	if v, ok := m["mcp_servers"]; ok {
 		validateMCPServers(v, add)
 	}
+	if v, ok := m["schedule"]; ok {
+		scheduleOf(v, add)
+	}
 }
 
 // metaLimits are the loop guards a workflow may set in its metadata, each
@@ -550,6 +553,9 @@ func validateReferences(w *Workflow, g *Graph, index map[string]int) []Problem {
 				}
 			}
 			for _, ph := range Placeholders(text) {
+				if err := checkTriggerPlaceholder(ph); err != nil {
+					ps = append(ps, Problem{path, err.Error()})
+				}
 				if !strings.HasPrefix(ph, "outputs.") {
 					continue
 				}

@@ -96,6 +96,9 @@ type Scope struct {
 	// that the executor can read them where it keeps them instead of
 	// copying those a template names into a map for every node.
 	Output func(node string) (any, bool)
+	// Trigger is what started the execution: {{trigger.body.x}} and the
+	// like read it. A dotted name under "trigger" never reads a variable.
+	Trigger *Trigger
 }
 
 // Render replaces the placeholders of text. Strings render as they are; other
@@ -162,6 +165,8 @@ func lookup(name string, sc Scope) (any, bool) {
 			return nil, false
 		}
 		return dig(v, path, more)
+	case head == "trigger" && dotted:
+		return lookupTrigger(sc.Trigger, rest)
 	case head == "shared" && dotted && sc.Shared != nil:
 		key, path, more := strings.Cut(rest, ".")
 		v, ok := sc.Shared(key)
