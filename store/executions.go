@@ -49,7 +49,7 @@ type RunSummary struct {
 
 const executionCols = `id, workflow_id, workflow_name, status, created_at, start_time, end_time, requested_mode, mode,
 	fallback_reason, error, inputs, prompt_tokens, completion_tokens, total_tokens, resumed_from, usage_estimated,
-	placement, placement_fallback_reason`
+	placement, placement_fallback_reason, cost_usd, cost_estimated, cost_note`
 
 func scanExecution(s interface{ Scan(...any) error }) (*workflow.Execution, error) {
 	var (
@@ -59,7 +59,8 @@ func scanExecution(s interface{ Scan(...any) error }) (*workflow.Execution, erro
 	)
 	if err := s.Scan(&e.ID, &e.WorkflowID, &e.WorkflowName, &e.Status, &created, &start, &end, &e.RequestedMode,
 		&e.Mode, &e.FallbackReason, &e.Error, &inputs, &e.Usage.PromptTokens, &e.Usage.CompletionTokens,
-		&e.Usage.TotalTokens, &e.ResumedFrom, &e.Usage.Estimated, &e.Placement, &e.PlacementFallbackReason); err != nil {
+		&e.Usage.TotalTokens, &e.ResumedFrom, &e.Usage.Estimated, &e.Placement, &e.PlacementFallbackReason,
+		&e.CostUSD, &e.CostEstimated, &e.CostNote); err != nil {
 		return nil, err
 	}
 	e.CreatedAt = fromNanos(created)
@@ -279,8 +280,10 @@ func interrupt(tx *sql.Tx, id, reason string, now int64) error {
 		evs   []workflow.Event
 		usage workflow.Usage
 	)
+	var cost workflow.Cost
 	for _, n := range f.Nodes {
 		usage = usage.Add(n.Usage)
+		cost = cost.Add(workflow.CostOf(n.CostUSD, n.CostNote, n.CostEstimated))
 		if n.Status != workflow.NodePending && n.Status != workflow.NodeRunning {
 			continue
 		}
@@ -312,6 +315,10 @@ func interrupt(tx *sql.Tx, id, reason string, now int64) error {
 	if _, err := tx.Exec(`UPDATE executions SET prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, usage_estimated = ? WHERE id = ?`,
 		usage.PromptTokens, usage.CompletionTokens, usage.TotalTokens, usage.Estimated, id); err != nil {
 		return fmt.Errorf("record usage of interrupted execution %s: %w", id, err)
+	}
+	if _, err := tx.Exec(`UPDATE executions SET cost_usd = ?, cost_estimated = ?, cost_note = ? WHERE id = ?`,
+		cost.USD(), cost.Estimated, cost.Unknown, id); err != nil {
+		return fmt.Errorf("record cost of interrupted execution %s: %w", id, err)
 	}
 	return nil
 }
