@@ -45,6 +45,11 @@ type RunSummary struct {
 	LastID     string    `json:"last_id"`     // the most recently created one
 	LastStatus string    `json:"last_status"` // its status
 	LastAt     time.Time `json:"last_at"`     // its created_at (UTC)
+	// CostUSD sums the cost_usd of its executions; CostUnknown counts
+	// the ended ones whose cost is not known (a model without a price,
+	// or recorded before costs were), which the sum leaves out.
+	CostUSD     float64 `json:"cost_usd"`
+	CostUnknown int     `json:"cost_unknown"`
 }
 
 const executionCols = `id, workflow_id, workflow_name, status, created_at, start_time, end_time, requested_mode, mode,
@@ -354,8 +359,10 @@ func (db *DB) CountExecutions(ctx context.Context, f ExecutionFilter) (int, erro
 func (db *DB) WorkflowSummaries(ctx context.Context) (map[string]RunSummary, error) {
 	// The window walks executions_workflow_created in order, so the first
 	// row of each partition is its newest execution.
-	rows, err := db.rdb.QueryContext(ctx, `SELECT workflow_id, n, id, status, created_at FROM (
+	rows, err := db.rdb.QueryContext(ctx, `SELECT workflow_id, n, id, status, created_at, cost, unknown FROM (
 			SELECT workflow_id, id, status, created_at,
+				total(cost_usd) OVER w AS cost,
+				count(*) FILTER (WHERE cost_usd IS NULL AND status NOT IN ('queued', 'running')) OVER w AS unknown,
 				count(*) OVER w AS n,
 				row_number() OVER (w ORDER BY created_at DESC, id DESC) AS r
 			FROM executions
@@ -372,7 +379,7 @@ func (db *DB) WorkflowSummaries(ctx context.Context) (map[string]RunSummary, err
 			s   RunSummary
 			at  int64
 		)
-		if err := rows.Scan(&wid, &s.Count, &s.LastID, &s.LastStatus, &at); err != nil {
+		if err := rows.Scan(&wid, &s.Count, &s.LastID, &s.LastStatus, &at, &s.CostUSD, &s.CostUnknown); err != nil {
 			return nil, fmt.Errorf("workflow summaries: %w", err)
 		}
 		s.LastAt = time.Unix(0, at).UTC()
