@@ -175,7 +175,7 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 	if x.Usage.Estimated {
 		approx = "≈ "
 	}
-	fmt.Fprintf(stdout, ", %s%d tokens)\n", approx, x.Usage.TotalTokens)
+	fmt.Fprintf(stdout, ", %s%d tokens, %s)\n", approx, x.Usage.TotalTokens, costText(x))
 	if status != workflow.ExecSuccess {
 		return fmt.Errorf("execution ended with status %s: %s", status, x.Error)
 	}

@@ -5,7 +5,20 @@ import (
 	"fmt"
 
 	"github.com/switchboard-dev/switchboard/pricing"
+	"github.com/switchboard-dev/switchboard/workflow"
 )
+
+// costText is an execution's cost for the end of switchboard run: its
+// cost_usd, or why it is unknown.
+func costText(x *workflow.Execution) string {
+	switch {
+	case x.CostUSD == nil:
+		return "cost unknown: " + x.CostNote
+	case x.CostEstimated:
+		return "≈ " + workflow.FormatUSD(*x.CostUSD)
+	}
+	return workflow.FormatUSD(*x.CostUSD)
+}
 
 // addPricesFlag adds --prices to fs: a file of model prices over the
 // built-in ones, from the environment (SWITCHBOARD_PRICES) unless the flag
