@@ -136,3 +136,31 @@ func TestBuiltinIsAFreshMap(t *testing.T) {
 		t.Fatalf("Models() = %v", tab.Models())
 	}
 }
+
+// FuzzParse: any file is either refused with an error or gives prices a
+// table accepts, with a name for every model.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		`{"gpt-4o": {"input_per_mtok": 2.5, "output_per_mtok": 10}}`,
+		`{"x": {"input_per_mtok": 0, "output_per_mtok": 1e4}}`,
+		`{"x": {"input_per_mtok": -1, "output_per_mtok": 1}}`,
+		`{"": {}}`, `null`, `[]`, `{"a": null}`, `{"a": {"input_per_mtok": 1e400}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		prices, err := pricing.Parse(data)
+		if err != nil {
+			return
+		}
+		tab, err := pricing.New(nil, prices)
+		if err != nil {
+			t.Fatalf("Parse accepted %s, New refused it: %v", data, err)
+		}
+		for name := range prices {
+			if _, ok := tab.Cost(name, 1_000_000, 1_000_000); !ok || strings.TrimSpace(name) == "" {
+				t.Fatalf("model %q of %s has no price", name, data)
+			}
+		}
+	})
+}
