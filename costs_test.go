@@ -126,12 +126,22 @@ func TestDashboardCosts(t *testing.T) {
 		t.Errorf("node costs missing:\n%s", facts)
 	}
 	br.shot("execution-cost")
+	// A run started from the dashboard shows its cost once it ends, on
+	// the page it goes to, whether the end comes live or before.
+	br.do("run it from the dashboard", 20*time.Second,
+		chromedp.Navigate(base+"/ui/workflows/"+priced),
+		chromedp.WaitVisible(chromedp.ID("run-form")),
+		chromedp.Click(chromedp.CSS(`#run-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.ID("exec-cost")),
+	)
+	br.waitJS("the run's cost", `document.getElementById('exec-status').textContent === 'success' &&
+		document.getElementById('exec-cost').textContent === '$0.002' && location.pathname !== '/ui/executions/`+x1.ID+`'`, 20*time.Second)
 	br.do("the executions list", 20*time.Second,
 		chromedp.Navigate(base+"/ui/executions"),
 		chromedp.WaitVisible(chromedp.CSS(`td[data-label=Cost]`)),
 	)
 	cells := evalJS[[]string](br, `Array.from(document.querySelectorAll('td[data-label=Cost]')).map(e => e.textContent + '|' + (e.querySelector('[title]')?.title || ''))`)
-	if len(cells) != 2 || cells[0] != `unknown|no price for model "mystery"; add it with --prices` || cells[1] != "$0.002|" {
+	if len(cells) != 3 || cells[0] != "$0.002|" || cells[1] != `unknown|no price for model "mystery"; add it with --prices` || cells[2] != "$0.002|" {
 		t.Errorf("cost column: %q", cells)
 	}
 	br.shot("executions-cost")
@@ -139,7 +149,7 @@ func TestDashboardCosts(t *testing.T) {
 		chromedp.Navigate(base+"/ui/workflows"),
 		chromedp.WaitVisible(chromedp.ID("wf-"+priced)),
 	)
-	if txt := evalJS[string](br, `document.querySelector('#wf-`+priced+` td[data-label=Spent]').textContent`); txt != "$0.002" {
+	if txt := evalJS[string](br, `document.querySelector('#wf-`+priced+` td[data-label=Spent]').textContent`); txt != "$0.004" {
 		t.Errorf("the workflow's total shows %q", txt)
 	}
 	if txt := evalJS[string](br, `document.querySelector('#wf-`+unpriced+` td[data-label=Spent]').textContent`); txt != "$0+" {
