@@ -25,6 +25,7 @@ func TestImportArrows(t *testing.T) {
 		"store":       {"workflow"},
 		"executor":    {"workflow", "llm", "bus", "tools"},
 		"tools":       {"workflow"},
+		"pricing":     {},
 		"web":         {"workflow", "executor", "store"},
 		"schedule":    {"workflow", "executor"},
 

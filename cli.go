@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/switchboard-dev/switchboard/executor"
+	"github.com/switchboard-dev/switchboard/pricing"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
@@ -74,6 +75,10 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 	if err := addMCPFlags(fs, getenv, &mc); err != nil {
 		return err
 	}
+	var prices *pricing.Table
+	if err := addPricesFlag(fs, getenv, &prices); err != nil {
+		return err
+	}
 	// Accept the file before or after the flags.
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -116,7 +121,7 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 		// Simple mode needs no Redis: don't take the embedded port for nothing.
 		bc.embeddedAddr = "127.0.0.1:0"
 	}
-	a, err := openApp(ctx, dir, bc, hc, mc, getenv, logger)
+	a, err := openApp(ctx, dir, bc, hc, mc, prices, getenv, logger)
 	if err != nil {
 		return err
 	}
@@ -170,7 +175,7 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 	if x.Usage.Estimated {
 		approx = "≈ "
 	}
-	fmt.Fprintf(stdout, ", %s%d tokens)\n", approx, x.Usage.TotalTokens)
+	fmt.Fprintf(stdout, ", %s%d tokens, %s)\n", approx, x.Usage.TotalTokens, costText(x))
 	if status != workflow.ExecSuccess {
 		return fmt.Errorf("execution ended with status %s: %s", status, x.Error)
 	}

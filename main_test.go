@@ -195,7 +195,7 @@ func TestRunCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"student → teacher  ask: Can you explain volcanoes in two sentences?", "teacher → student  answer:", "success (mode simple"} {
+	for _, want := range []string{"student → teacher  ask: Can you explain volcanoes in two sentences?", "teacher → student  answer:", "success (mode simple", " tokens, ≈ 0 USD)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-dev/switchboard/examples"
 	"github.com/switchboard-dev/switchboard/executor"
 	"github.com/switchboard-dev/switchboard/llm"
+	"github.com/switchboard-dev/switchboard/pricing"
 	"github.com/switchboard-dev/switchboard/schedule"
 	"github.com/switchboard-dev/switchboard/store"
 	"github.com/switchboard-dev/switchboard/web"
@@ -44,6 +45,7 @@ type serveConfig struct {
 	http          executor.HTTPConfig
 	mcp           executor.MCPConfig
 	hooks         hookConfig
+	prices        *pricing.Table
 }
 
 // busConfig says which Redis pubsub executions use.
@@ -82,6 +84,9 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 		return cfg, err
 	}
 	if err := addHookFlags(fs, getenv, &cfg.hooks); err != nil {
+		return cfg, err
+	}
+	if err := addPricesFlag(fs, getenv, &cfg.prices); err != nil {
 		return cfg, err
 	}
 	if v := getenv("SWITCHBOARD_RETAIN"); v != "" {
@@ -346,7 +351,7 @@ func openBus(ctx context.Context, cfg busConfig, logger *slog.Logger) (*bus.Bus,
 
 // openApp opens the database in dataDir, the bus and the executor. A new
 // database gets the example workflows.
-func openApp(ctx context.Context, dataDir string, bc busConfig, hc executor.HTTPConfig, mc executor.MCPConfig, getenv func(string) string, logger *slog.Logger) (*app, error) {
+func openApp(ctx context.Context, dataDir string, bc busConfig, hc executor.HTTPConfig, mc executor.MCPConfig, prices *pricing.Table, getenv func(string) string, logger *slog.Logger) (*app, error) {
 	// How nodes that set no config.tool_mode reach the others.
 	toolMode := envOr(getenv, "SWITCHBOARD_TOOL_MODE", workflow.ToolModeAuto)
 	if !workflow.ValidToolMode(toolMode) {
@@ -377,7 +382,7 @@ func openApp(ctx context.Context, dataDir string, bc busConfig, hc executor.HTTP
 		return nil, err
 	}
 	model, info := llm.FromEnv(getenv, logger)
-	ex := executor.New(db, model, b, logger, executor.Config{ToolMode: toolMode, HTTP: hc, MCP: mc})
+	ex := executor.New(db, model, b, logger, executor.Config{ToolMode: toolMode, HTTP: hc, MCP: mc, Prices: prices})
 	return &app{logger: logger, db: db, model: model, llmInfo: info, bus: b, embedded: emb, exec: ex}, nil
 }
 
@@ -423,7 +428,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer ln.Close()
 
-	a, err := openApp(ctx, cfg.data, cfg.bus, cfg.http, cfg.mcp, getenv, logger)
+	a, err := openApp(ctx, cfg.data, cfg.bus, cfg.http, cfg.mcp, cfg.prices, getenv, logger)
 	if err != nil {
 		return err
 	}

@@ -331,6 +331,9 @@ func (a *agent) chat(ctx context.Context, msgs []llm.Message, purpose llm.Purpos
 	if over {
 		return llm.Response{}, errBudget
 	}
+	if errors.Is(context.Cause(ctx), errBudget) { // over budget_usd: the execution priced the call and ended
+		return llm.Response{}, errBudget
+	}
 	return resp, nil
 }
 
@@ -341,6 +344,7 @@ func (x *execution) onAgentEvent(ev agentEvent) {
 	switch {
 	case ev.usage != nil:
 		c := ev.usage
+		cost := x.priceCall(ev.node, c)
 		x.mu.Lock()
 		s := x.states[ev.node]
 		s.Usage = s.Usage.Add(c.usage)
@@ -352,6 +356,8 @@ func (x *execution) onAgentEvent(ev agentEvent) {
 			s.ToolMode = c.toolMode
 		}
 		x.usage = x.usage.Add(c.usage)
+		x.addCost(s, cost)
+		x.noteLate(ev.node, s)
 		x.mu.Unlock()
 		if c.overBudget {
 			x.cancel(errBudget)

@@ -79,6 +79,13 @@ type Config struct {
 	HTTP HTTPConfig
 	// MCP is the MCP servers agents may reach, and how.
 	MCP MCPConfig
+	// Prices prices model calls for the records' cost_usd and the
+	// workflows' budget_usd; nil: no model has a price.
+	Prices Pricer
+	// OnModelCall, when set, sees every model call once it is counted,
+	// with its cost. It is called from the goroutine that counts the call
+	// and must not block.
+	OnModelCall func(ModelCall)
 }
 
 func (c Config) withDefaults() Config {

@@ -24,6 +24,10 @@ type Limits struct {
 	MaxPromptBytes int // a rendered prompt, or a question (256 KiB)
 	MaxReplyBytes  int // one model reply (1 MiB)
 	MaxToolCalls   int // native tool calls per execution (100)
+	// BudgetUSD is the money an execution's model calls may cost, in US
+	// dollars (metadata.budget_usd); 0: no budget. Calls of a model
+	// without a price do not count.
+	BudgetUSD float64
 }
 
 func (l Limits) withDefaults() Limits {
@@ -65,6 +69,9 @@ func limitsFor(w *workflow.Workflow, def Limits) Limits {
 	set("max_llm_calls", &l.MaxLLMCalls)
 	set("token_budget", &l.TokenBudget)
 	set("max_tool_calls", &l.MaxToolCalls)
+	if f, ok := workflow.MetaFloat(w.Metadata, "budget_usd"); ok && f > 0 {
+		l.BudgetUSD = f
+	}
 	return l
 }
 
@@ -96,6 +103,9 @@ type guardHandle interface {
 	admitLLMCall(ctx context.Context) error
 	// spend adds tokens and reports whether the budget is now overrun.
 	spend(ctx context.Context, tokens int) (total int, over bool)
+	// spendUSD adds a model call's cost and reports the budget_usd it
+	// overran (see cost.go).
+	spendUSD(ctx context.Context, model string, c workflow.Cost) (overrun string, unpriced bool)
 	// admitToolCall counts one native tool call, or refuses it over the
 	// limit (max_tool_calls).
 	admitToolCall(ctx context.Context) error
@@ -122,6 +132,8 @@ type guard struct {
 	llmCalls  int
 	tokens    int
 	toolCalls int
+	usd       workflow.PicoUSD // what the calls with a price cost
+	unpriced  map[string]bool  // models without a price met under a budget_usd
 }
 
 // askedOnce holds the first answer to a question, for the same node asking

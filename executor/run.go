@@ -57,6 +57,8 @@ type execution struct {
 	broadcasts []broadcast
 	states     map[string]*workflow.NodeState
 	usage      workflow.Usage
+	cost       workflow.Cost
+	late       map[string]bool // nodes whose calls changed their state after they ended (noteLate)
 }
 
 type broadcast struct {
@@ -91,6 +93,7 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, g
 	for i := range wf.Nodes {
 		n := &wf.Nodes[i]
 		x.states[n.ID] = &workflow.NodeState{NodeID: n.ID, Type: n.Type, Name: n.Label(), Status: workflow.NodePending}
+		x.states[n.ID].CostUSD = new(float64) // until a model call costs something, or has no price
 		if n.Type == workflow.NodeAIProcessor {
 			x.agents[i] = x.newAgent(n)
 		}
@@ -274,12 +277,15 @@ func (x *execution) run() (status string, err error) {
 	cancelClose()
 
 	end := time.Now().UTC()
+	x.recordLate()
 	x.mu.Lock()
 	usage := x.usage
 	x.mu.Unlock()
+	cost := x.costSoFar()
 	x.log(slog.LevelInfo, "", "Execution finished with status %s in %s", status, end.Sub(start).Round(time.Millisecond))
 	x.setHeader(func(h *workflow.Execution) {
 		h.Status, h.EndTime, h.Error, h.Usage = status, &end, reason, usage
+		h.CostUSD, h.CostEstimated, h.CostNote = cost.USD(), cost.Estimated, cost.Unknown
 	})
 	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancelFlush()
@@ -364,6 +370,9 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 			used := x.usage.TotalTokens
 			x.mu.Unlock()
 			msg := fmt.Sprintf("budget_exceeded: the execution used %d tokens, over its token_budget of %d", used, x.guard.limits().TokenBudget)
+			if m, ok := x.overUSD(); ok {
+				msg = m
+			}
 			x.fail("", workflow.CodeBudget, msg)
 			return workflow.ExecError, msg
 		case errors.Is(cause, errCancelled):

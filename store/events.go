@@ -44,6 +44,11 @@ type storedEvent struct {
 	Worker string `json:"worker,omitempty"` // the worker a node ran on
 	Att    int    `json:"att,omitempty"`    // a node's attempt, when above 1
 	Tools  string `json:"tm,omitempty"`     // a node's tool mode
+	// A node's cost_usd (a pointer: 0 and none read back as they were),
+	// whether it is an estimate, and why it is unknown.
+	USD   *float64 `json:"usd,omitempty"`
+	CEst  bool     `json:"cest,omitempty"`
+	CNote string   `json:"cnote,omitempty"`
 
 	Level string          `json:"level,omitempty"`
 	Text  string          `json:"msg,omitempty"` // log message, error message, communication content
@@ -108,7 +113,8 @@ func storedForm(ev *workflow.Event) (any, error) {
 			Node: n.NodeID, Type: n.Type, Name: n.Name, Status: n.Status, Value: n.Output,
 			Start: nanosOf(n.StartedAt), Finish: nanosOf(n.FinishedAt), Model: n.Model,
 			PT: n.Usage.PromptTokens, CT: n.Usage.CompletionTokens, TT: n.Usage.TotalTokens, Est: n.Usage.Estimated,
-			Calls: n.Calls, Err: n.Error, Worker: n.Worker, Att: n.Attempt, Tools: n.ToolMode}, nil
+			Calls: n.Calls, Err: n.Error, Worker: n.Worker, Att: n.Attempt, Tools: n.ToolMode,
+			USD: n.CostUSD, CEst: n.CostEstimated, CNote: n.CostNote}, nil
 	case workflow.EventLog:
 		l := ev.Log
 		return &storedLog{Kind: ev.Kind, Seq: ev.Seq, Time: entryTime(l.Time), Node: l.NodeID, Level: l.Level, Text: l.Message}, nil
@@ -153,6 +159,10 @@ type (
 		Worker string             `json:"worker,omitempty"`
 		Att    int                `json:"att,omitempty"`
 		Tools  string             `json:"tm,omitempty"`
+		// The node's cost; see storedEvent.
+		USD   *float64 `json:"usd,omitempty"`
+		CEst  bool     `json:"cest,omitempty"`
+		CNote string   `json:"cnote,omitempty"`
 	}
 	storedLog struct {
 		Kind  workflow.EventKind `json:"k"`
@@ -221,6 +231,7 @@ func (se *storedEvent) event() (workflow.Event, error) {
 			StartedAt: timePtrOf(se.Start), FinishedAt: timePtrOf(se.Finish), Model: se.Model,
 			Usage: workflow.Usage{PromptTokens: se.PT, CompletionTokens: se.CT, TotalTokens: se.TT, Estimated: se.Est},
 			Calls: se.Calls, Error: se.Err, Worker: se.Worker, Attempt: se.Att, ToolMode: se.Tools,
+			CostUSD: se.USD, CostEstimated: se.CEst, CostNote: se.CNote,
 		}
 	case workflow.EventLog:
 		ev.Log = &workflow.LogEntry{Time: ev.Time, Level: se.Level, Message: se.Text, NodeID: se.Node}

@@ -45,11 +45,16 @@ type RunSummary struct {
 	LastID     string    `json:"last_id"`     // the most recently created one
 	LastStatus string    `json:"last_status"` // its status
 	LastAt     time.Time `json:"last_at"`     // its created_at (UTC)
+	// CostUSD sums the cost_usd of its executions; CostUnknown counts
+	// the ended ones whose cost is not known (a model without a price,
+	// or recorded before costs were), which the sum leaves out.
+	CostUSD     float64 `json:"cost_usd"`
+	CostUnknown int     `json:"cost_unknown"`
 }
 
 const executionCols = `id, workflow_id, workflow_name, status, created_at, start_time, end_time, requested_mode, mode,
 	fallback_reason, error, inputs, prompt_tokens, completion_tokens, total_tokens, resumed_from, usage_estimated,
-	placement, placement_fallback_reason, started_by`
+	placement, placement_fallback_reason, started_by, cost_usd, cost_estimated, cost_note`
 
 func scanExecution(s interface{ Scan(...any) error }) (*workflow.Execution, error) {
 	var (
@@ -60,7 +65,8 @@ func scanExecution(s interface{ Scan(...any) error }) (*workflow.Execution, erro
 	)
 	if err := s.Scan(&e.ID, &e.WorkflowID, &e.WorkflowName, &e.Status, &created, &start, &end, &e.RequestedMode,
 		&e.Mode, &e.FallbackReason, &e.Error, &inputs, &e.Usage.PromptTokens, &e.Usage.CompletionTokens,
-		&e.Usage.TotalTokens, &e.ResumedFrom, &e.Usage.Estimated, &e.Placement, &e.PlacementFallbackReason, &trigger); err != nil {
+		&e.Usage.TotalTokens, &e.ResumedFrom, &e.Usage.Estimated, &e.Placement, &e.PlacementFallbackReason, &trigger,
+		&e.CostUSD, &e.CostEstimated, &e.CostNote); err != nil {
 		return nil, err
 	}
 	if err := decodeTrigger(trigger, &e); err != nil {
@@ -283,8 +289,10 @@ func interrupt(tx *sql.Tx, id, reason string, now int64) error {
 		evs   []workflow.Event
 		usage workflow.Usage
 	)
+	var cost workflow.Cost
 	for _, n := range f.Nodes {
 		usage = usage.Add(n.Usage)
+		cost = cost.Add(workflow.CostOf(n.CostUSD, n.CostNote, n.CostEstimated))
 		if n.Status != workflow.NodePending && n.Status != workflow.NodeRunning {
 			continue
 		}
@@ -316,6 +324,10 @@ func interrupt(tx *sql.Tx, id, reason string, now int64) error {
 	if _, err := tx.Exec(`UPDATE executions SET prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, usage_estimated = ? WHERE id = ?`,
 		usage.PromptTokens, usage.CompletionTokens, usage.TotalTokens, usage.Estimated, id); err != nil {
 		return fmt.Errorf("record usage of interrupted execution %s: %w", id, err)
+	}
+	if _, err := tx.Exec(`UPDATE executions SET cost_usd = ?, cost_estimated = ?, cost_note = ? WHERE id = ?`,
+		cost.USD(), cost.Estimated, cost.Unknown, id); err != nil {
+		return fmt.Errorf("record cost of interrupted execution %s: %w", id, err)
 	}
 	return nil
 }
@@ -351,8 +363,10 @@ func (db *DB) CountExecutions(ctx context.Context, f ExecutionFilter) (int, erro
 func (db *DB) WorkflowSummaries(ctx context.Context) (map[string]RunSummary, error) {
 	// The window walks executions_workflow_created in order, so the first
 	// row of each partition is its newest execution.
-	rows, err := db.rdb.QueryContext(ctx, `SELECT workflow_id, n, id, status, created_at FROM (
+	rows, err := db.rdb.QueryContext(ctx, `SELECT workflow_id, n, id, status, created_at, cost, unknown FROM (
 			SELECT workflow_id, id, status, created_at,
+				total(cost_usd) OVER w AS cost,
+				count(*) FILTER (WHERE cost_usd IS NULL AND status NOT IN ('queued', 'running')) OVER w AS unknown,
 				count(*) OVER w AS n,
 				row_number() OVER (w ORDER BY created_at DESC, id DESC) AS r
 			FROM executions
@@ -369,7 +383,7 @@ func (db *DB) WorkflowSummaries(ctx context.Context) (map[string]RunSummary, err
 			s   RunSummary
 			at  int64
 		)
-		if err := rows.Scan(&wid, &s.Count, &s.LastID, &s.LastStatus, &at); err != nil {
+		if err := rows.Scan(&wid, &s.Count, &s.LastID, &s.LastStatus, &at, &s.CostUSD, &s.CostUnknown); err != nil {
 			return nil, fmt.Errorf("workflow summaries: %w", err)
 		}
 		s.LastAt = time.Unix(0, at).UTC()

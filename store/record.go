@@ -124,7 +124,7 @@ func prepare(j *job, ev *workflow.Event) error {
 		j.args = []any{execID, e.WorkflowID, e.WorkflowName, e.Status, created.UnixNano(),
 			nanosPtr(e.StartTime), nanosPtr(e.EndTime), e.RequestedMode, e.Mode, e.FallbackReason, e.Error,
 			inputs, e.Usage.PromptTokens, e.Usage.CompletionTokens, e.Usage.TotalTokens, e.ResumedFrom, e.Usage.Estimated,
-			e.Placement, e.PlacementFallbackReason, trigger}
+			e.Placement, e.PlacementFallbackReason, trigger, e.CostUSD, e.CostEstimated, e.CostNote}
 		return nil
 	case workflow.EventNode:
 		if ev.Node == nil {

@@ -34,8 +34,8 @@ var stmtSQL = [numStmts]string{
 	// event's time) must not move the execution in the list.
 	stmtExecution: `INSERT INTO executions (id, workflow_id, workflow_name, status, created_at, start_time, end_time,
 		requested_mode, mode, fallback_reason, error, inputs, prompt_tokens, completion_tokens, total_tokens, resumed_from,
-		usage_estimated, placement, placement_fallback_reason, started_by)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		usage_estimated, placement, placement_fallback_reason, started_by, cost_usd, cost_estimated, cost_note)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET
 		workflow_id = excluded.workflow_id, workflow_name = excluded.workflow_name, status = excluded.status,
 		start_time = excluded.start_time, end_time = excluded.end_time,
@@ -44,7 +44,8 @@ var stmtSQL = [numStmts]string{
 		completion_tokens = excluded.completion_tokens, total_tokens = excluded.total_tokens,
 		resumed_from = excluded.resumed_from, usage_estimated = excluded.usage_estimated,
 		placement = excluded.placement, placement_fallback_reason = excluded.placement_fallback_reason,
-		started_by = excluded.started_by`,
+		started_by = excluded.started_by,
+		cost_usd = excluded.cost_usd, cost_estimated = excluded.cost_estimated, cost_note = excluded.cost_note`,
 	stmtChunk: `INSERT INTO exec_events (execution_id, events) VALUES (?, ?)`,
 }
 

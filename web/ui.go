@@ -392,6 +392,7 @@ func (u *ui) funcs() template.FuncMap {
 		"ms":     fmtMillis,
 		"mode":   modeText,
 		"agent":  shortAgent,
+		"usd":    fmtUSD,
 	}
 }
 

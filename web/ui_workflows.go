@@ -23,6 +23,8 @@ type workflowRow struct {
 	LastID, LastStatus          string
 	LastAt                      time.Time
 	NextRun                     *time.Time // the next scheduled run; nil without a schedule
+	Spent                       *float64   // the cost of its executions; nil when none
+	SpentUnknown                int        // ended executions whose cost is not known
 }
 
 type workflowsPage struct {
@@ -56,6 +58,7 @@ func (s *Server) uiWorkflows(c echo.Context) error {
 		r := workflowRow{ID: w.ID, Name: w.Name, Mode: w.Mode(), Description: w.Description(), Nodes: len(w.Nodes), NextRun: s.nextRun(w.ID)}
 		if sum, ok := sums[w.ID]; ok {
 			r.Runs, r.LastID, r.LastStatus, r.LastAt = sum.Count, sum.LastID, sum.LastStatus, sum.LastAt
+			r.Spent, r.SpentUnknown = &sum.CostUSD, sum.CostUnknown
 		}
 		data.Rows = append(data.Rows, r)
 	}

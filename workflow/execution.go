@@ -73,6 +73,12 @@ type Execution struct {
 	// Trigger says what started it; nil for executions recorded before
 	// triggers were.
 	Trigger *Trigger `json:"trigger,omitempty"`
+	// CostUSD is what the execution's model calls cost, set when it ends;
+	// nil while it runs, and when a call had no price (CostNote says why).
+	// CostEstimated says some token counts behind it were estimates.
+	CostUSD       *float64 `json:"cost_usd"`
+	CostEstimated bool     `json:"cost_estimated,omitempty"`
+	CostNote      string   `json:"cost_note,omitempty"`
 }
 
 // Header returns a copy of the execution without its per-node and log
@@ -121,6 +127,12 @@ type NodeState struct {
 	// functions: "native" (as tools) or "text" (CALL: lines); empty for a
 	// node that cannot communicate.
 	ToolMode string `json:"tool_mode,omitempty"`
+	// CostUSD is what the node's model calls cost: 0 for a node that made
+	// none, nil when a call had no price (CostNote says why) and in
+	// records from before costs were tracked.
+	CostUSD       *float64 `json:"cost_usd"`
+	CostEstimated bool     `json:"cost_estimated,omitempty"`
+	CostNote      string   `json:"cost_note,omitempty"`
 }
 
 // LogEntry is one line of an execution's log.

@@ -369,6 +369,7 @@ func validateMetadata(m map[string]any, add func(string, string, ...any)) {
 			add("metadata.communication_mode", "must be %q or %q, not %s", ModeSimple, ModePubSub, describe(v))
 		}
 	}
+	checkBudgetUSD(m, add)
 	for _, l := range metaLimits {
 		if v, ok := m[l.key]; ok && v != nil {
 			if f, ok := number(v); !ok || f != math.Trunc(f) || f < 1 {
