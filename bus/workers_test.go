@@ -62,8 +62,10 @@ func TestWorkerRegistry(t *testing.T) {
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
 		ctx := testCtx(t)
 		rdb := rawClient(t, ctl)
-		// A short interval so that expiry on redis-server takes a fraction of a second.
-		opts := bus.HeartbeatOptions{Interval: 100 * time.Millisecond}
+		// w-a's TTL (three intervals) must outlast the checks made before its heartbeat runs,
+		// however slow a loaded machine makes them: with 100 ms it lapsed now and then, and the
+		// update below never reached Redis.
+		opts := bus.HeartbeatOptions{Interval: time.Second}
 
 		a, err := bus.Register(ctx, rdb, bus.Worker{Name: "w-a", Host: "h1", PID: 11, Capacity: 4, Agents: []string{"node-e-x"}}, opts)
 		if err != nil {
