@@ -79,7 +79,7 @@ func (a *agent) ownTools(ctx context.Context) []tool {
 // the operator names the host (see dialChecked).
 func (a *agent) httpRequestTool() tool {
 	cfg := a.http.withDefaults()
-	allow := append(append(a.wf.HTTPAllow(), cfg.Allow...), cfg.AllowPrivate...)
+	allow := httpAllowList(a.wf.HTTPAllow(), cfg)
 	desc := "Make an HTTP GET or POST request and read the response: status, content type and body (the first " +
 		fmt.Sprint(cfg.MaxBytes) + " bytes). Only allowed hosts can be reached"
 	if len(allow) > 0 {
@@ -149,24 +149,8 @@ func httpRequest(ctx context.Context, cfg HTTPConfig, allow []string, raw json.R
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", "switchboard-http-request")
 	}
-	tr := &http.Transport{
-		Proxy:                  nil, // a proxy would dial in the agent's place, past the address check
-		DialContext:            (&checkedDialer{private: cfg.AllowPrivate}).DialContext,
-		ForceAttemptHTTP2:      true,
-		TLSHandshakeTimeout:    cfg.Timeout,
-		MaxResponseHeaderBytes: 64 << 10,
-		DisableKeepAlives:      true, // one request per transport: nothing idles afterwards
-	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, CheckRedirect: func(r *http.Request, via []*http.Request) error {
-		if !strings.EqualFold(r.URL.Hostname(), host) {
-			return &redirectRefused{from: host, to: r.URL.Hostname()}
-		}
-		if len(via) >= maxRedirects {
-			return fmt.Errorf("more than %d redirects", maxRedirects)
-		}
-		return nil
-	}}
+	client, done := guardedClient(cfg.AllowPrivate, host, cfg.Timeout)
+	defer done()
 	resp, err := client.Do(req)
 	if err != nil {
 		return "", requestError(ctx, err, method, u, cfg.Timeout)
