@@ -79,6 +79,8 @@ type Config struct {
 	HTTP HTTPConfig
 	// MCP is the MCP servers agents may reach, and how.
 	MCP MCPConfig
+	// SMTP is the mail server email nodes send through (email.go).
+	SMTP SMTPConfig
 }
 
 func (c Config) withDefaults() Config {

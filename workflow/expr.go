@@ -3,6 +3,7 @@ package workflow
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/expr-lang/expr"
@@ -48,9 +49,10 @@ func CompileExpression(src string, asBool bool) (*vm.Program, error) {
 
 // RunExpression runs a compiled expression in env.
 func RunExpression(p *vm.Program, env ExprEnv) (any, error) {
-	env.Outputs = decodedValues(env.Outputs)
-	env.Shared = decodedValues(env.Shared)
-	env.Input = decodedJSON(env.Input)
+	env.Inputs = plainValues(env.Inputs, false)
+	env.Outputs = plainValues(env.Outputs, true)
+	env.Shared = plainValues(env.Shared, true)
+	env.Input = plain(decodedJSON(env.Input))
 	v, err := expr.Run(p, env)
 	if err != nil {
 		return nil, fmt.Errorf("the expression failed: %s", firstLine(err.Error()))
@@ -66,12 +68,48 @@ func firstLine(s string) string {
 	return strings.TrimSpace(first)
 }
 
-func decodedValues(m map[string]any) map[string]any {
+// plainValues is m with its values as plain returns them, strings holding
+// JSON decoded first when decode is set.
+func plainValues(m map[string]any, decode bool) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		out[k] = decodedJSON(v)
+		if decode {
+			v = decodedJSON(v)
+		}
+		out[k] = plain(v)
 	}
 	return out
+}
+
+// plain converts the json.Number values of v (documents are decoded
+// keeping numbers exact) to int or float64, the numbers expressions
+// compute with; whole numbers become int, so 2 + 1 is the label "3".
+func plain(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return int(i)
+		}
+		f, _ := x.Float64()
+		return f
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int(x)
+		}
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = plain(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = plain(e)
+		}
+		return out
+	}
+	return v
 }
 
 func decodedJSON(v any) any {

@@ -1,0 +1,146 @@
+package executor_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/switchboard-dev/switchboard/executor"
+	"github.com/switchboard-dev/switchboard/llm"
+	"github.com/switchboard-dev/switchboard/workflow"
+)
+
+// graphDoc builds a workflow of the given nodes (id:type, or id:condition
+// with its expression after a second colon) and edges ("a>b", or
+// "a>b=label"), every other node a transformer that outputs its id.
+func graphDoc(name string, nodes []string, edges []string) string {
+	var ns, es []string
+	for _, n := range nodes {
+		parts := strings.SplitN(n, ":", 3)
+		id, typ := parts[0], parts[1]
+		switch typ {
+		case "start", "end":
+			ns = append(ns, fmt.Sprintf(`{"id":%q,"type":%q}`, id, typ))
+		case "condition", "filter":
+			ns = append(ns, fmt.Sprintf(`{"id":%q,"type":%q,"config":{"condition":%q}}`, id, typ, parts[2]))
+		case "fail":
+			ns = append(ns, fmt.Sprintf(`{"id":%q,"type":"transformer","config":{"template":"{{no_such_input}}"}}`, id))
+		default:
+			ns = append(ns, fmt.Sprintf(`{"id":%q,"type":"transformer","config":{"template":%q}}`, id, id))
+		}
+	}
+	for _, e := range edges {
+		ft, label, _ := strings.Cut(e, "=")
+		from, to, _ := strings.Cut(ft, ">")
+		if label != "" {
+			es = append(es, fmt.Sprintf(`{"from":%q,"to":%q,"when":%q}`, from, to, label))
+		} else {
+			es = append(es, fmt.Sprintf(`{"from":%q,"to":%q}`, from, to))
+		}
+	}
+	return fmt.Sprintf(`{"name":%q,"nodes":[%s],"edges":[%s]}`, name, strings.Join(ns, ","), strings.Join(es, ","))
+}
+
+// TestBranchingMatrix runs diamonds and joins behind conditions and
+// filters: the branch not taken is skipped with a reason naming the
+// condition, a node reached only through skipped branches is skipped, a
+// join runs when one parent ran and the others were skipped, and a failure
+// still skips what follows it and fails the execution.
+func TestBranchingMatrix(t *testing.T) {
+	t.Parallel()
+	diamond := []string{"s:start", "c:condition:inputs.x > 1", "a:t", "b:t", "j:t", "e:end"}
+	diamondEdges := []string{"s>c", "c>a=true", "c>b=false", "a>j", "b>j", "j>e"}
+	nested := []string{"s:start", "c1:condition:inputs.x > 1", "c2:condition:inputs.x > 10", "a:t", "b:t", "d:t", "j:t", "e:end"}
+	nestedEdges := []string{"s>c1", "c1>c2=true", "c1>d=false", "c2>a=true", "c2>b=false", "a>j", "b>j", "d>j", "j>e"}
+	cases := []struct {
+		name   string
+		nodes  []string
+		edges  []string
+		x      any
+		status string
+		want   map[string]string // node → status
+		reason map[string]string // node → a part of its skip reason
+	}{
+		{"diamond true", diamond, diamondEdges, 5, workflow.ExecSuccess,
+			map[string]string{"c": "completed", "a": "completed", "b": "skipped", "j": "completed", "e": "completed"},
+			map[string]string{"b": `condition "c" took branch "true", not "false"`}},
+		{"diamond false", diamond, diamondEdges, 0, workflow.ExecSuccess,
+			map[string]string{"a": "skipped", "b": "completed", "j": "completed", "e": "completed"},
+			map[string]string{"a": `condition "c" took branch "false", not "true"`}},
+		{"nested true,false", nested, nestedEdges, 5, workflow.ExecSuccess,
+			map[string]string{"c2": "completed", "a": "skipped", "b": "completed", "d": "skipped", "j": "completed"}, nil},
+		{"nested true,true", nested, nestedEdges, 50, workflow.ExecSuccess,
+			map[string]string{"c2": "completed", "a": "completed", "b": "skipped", "d": "skipped", "j": "completed"}, nil},
+		{"nested false skips the inner condition and its branches", nested, nestedEdges, 0, workflow.ExecSuccess,
+			map[string]string{"c2": "skipped", "a": "skipped", "b": "skipped", "d": "completed", "j": "completed"},
+			map[string]string{"a": `only reached through skipped branches (node "c2" was skipped)`}},
+		{"join of taken and a longer skipped branch",
+			[]string{"s:start", "c:condition:inputs.x > 1", "a:t", "b1:t", "b2:t", "j:t"},
+			[]string{"s>c", "c>a=true", "c>b1=false", "b1>b2", "a>j", "b2>j"}, 5, workflow.ExecSuccess,
+			map[string]string{"a": "completed", "b1": "skipped", "b2": "skipped", "j": "completed"},
+			map[string]string{"b2": `node "b1" was skipped`}},
+		{"join of two skipped branches is skipped",
+			[]string{"s:start", "c:condition:inputs.x", "a:t", "b:t", "j:t", "e:end"},
+			[]string{"s>c", "c>a=yes", "c>b=no", "a>j", "b>j", "j>e"}, "other", workflow.ExecSuccess,
+			map[string]string{"c": "completed", "a": "skipped", "b": "skipped", "j": "skipped", "e": "skipped"},
+			map[string]string{"j": "only reached through skipped branches"}},
+		{"a join with an unconditional parent runs",
+			[]string{"s:start", "c:condition:inputs.x > 1", "a:t", "j:t"},
+			[]string{"s>c", "c>a=true", "a>j", "s>j"}, 0, workflow.ExecSuccess,
+			map[string]string{"a": "skipped", "j": "completed"}, nil},
+		{"case labels and default",
+			[]string{"s:start", "c:condition:inputs.x", "r:t", "g:t", "o:t"},
+			[]string{"s>c", "c>r=red", "c>g=green", "c>o=default"}, "blue", workflow.ExecSuccess,
+			map[string]string{"r": "skipped", "g": "skipped", "o": "completed"}, nil},
+		{"a matching label does not take default",
+			[]string{"s:start", "c:condition:inputs.x", "r:t", "o:t"},
+			[]string{"s>c", "c>r=red", "c>o=default"}, "red", workflow.ExecSuccess,
+			map[string]string{"r": "completed", "o": "skipped"}, nil},
+		{"whole-number labels",
+			[]string{"s:start", "c:condition:inputs.x + 1", "a:t", "b:t"},
+			[]string{"s>c", "c>a=3", "c>b=4"}, 2, workflow.ExecSuccess,
+			map[string]string{"a": "completed", "b": "skipped"}, nil},
+		{"failure on the taken branch skips the join and fails the run",
+			[]string{"s:start", "c:condition:inputs.x > 1", "a:fail", "b:t", "j:t", "e:end"},
+			[]string{"s>c", "c>a=true", "c>b=false", "a>j", "b>j", "j>e"}, 5, workflow.ExecError,
+			map[string]string{"a": "error", "b": "skipped", "j": "skipped", "e": "skipped"},
+			map[string]string{"j": `node "a" did not complete`}},
+		{"failure on the branch not taken never runs",
+			[]string{"s:start", "c:condition:inputs.x > 1", "a:fail", "b:t", "j:t"},
+			[]string{"s>c", "c>a=true", "c>b=false", "a>j", "b>j"}, 0, workflow.ExecSuccess,
+			map[string]string{"a": "skipped", "b": "completed", "j": "completed"}, nil},
+		{"a condition that cannot choose fails",
+			[]string{"s:start", "c:condition:inputs.x", "a:t"},
+			[]string{"s>c", "c>a=true"}, []any{1}, workflow.ExecError,
+			map[string]string{"c": "error", "a": "skipped"}, nil},
+		{"filter stops",
+			[]string{"s:start", "f:filter:inputs.x > 1", "a:t", "e:end"},
+			[]string{"s>f", "f>a", "a>e"}, 0, workflow.ExecSuccess,
+			map[string]string{"f": "completed", "a": "skipped", "e": "skipped"},
+			map[string]string{"a": `filter "f" stopped`}},
+		{"filter passes",
+			[]string{"s:start", "f:filter:inputs.x > 1", "a:t", "e:end"},
+			[]string{"s>f", "f>a", "a>e"}, 5, workflow.ExecSuccess,
+			map[string]string{"f": "completed", "a": "completed", "e": "completed"}, nil},
+	}
+	e := newEnv(t, llm.NewDemo(), nil, executor.Config{})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := parse(t, graphDoc(tc.name, tc.nodes, tc.edges))
+			x := e.run(t, w, executor.Options{Inputs: map[string]any{"x": tc.x}})
+			if x.Status != tc.status {
+				t.Errorf("execution %s (%s), want %s", x.Status, x.Error, tc.status)
+			}
+			for id, st := range tc.want {
+				if got := x.NodeStates[id]; got.Status != st {
+					t.Errorf("node %s: %s (%s), want %s", id, got.Status, got.Error, st)
+				}
+			}
+			for id, part := range tc.reason {
+				if got := x.NodeStates[id].Error; !strings.Contains(got, part) {
+					t.Errorf("node %s: reason %q, want it to hold %q", id, got, part)
+				}
+			}
+		})
+	}
+}
