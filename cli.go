@@ -74,6 +74,10 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 	if err := addMCPFlags(fs, getenv, &mc); err != nil {
 		return err
 	}
+	var sc executor.SMTPConfig
+	if err := addSMTPFlags(fs, getenv, &sc); err != nil {
+		return err
+	}
 	// Accept the file before or after the flags.
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -91,6 +95,9 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 		if err := fs.Parse(fs.Args()[1:]); err != nil {
 			return err
 		}
+	}
+	if err := checkSMTP(&sc); err != nil {
+		return err
 	}
 	if file == "" {
 		return fmt.Errorf("usage: switchboard run FILE [--input key=value]... [--mode simple|pubsub]")
@@ -116,7 +123,7 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 		// Simple mode needs no Redis: don't take the embedded port for nothing.
 		bc.embeddedAddr = "127.0.0.1:0"
 	}
-	a, err := openApp(ctx, dir, bc, hc, mc, getenv, logger)
+	a, err := openApp(ctx, dir, bc, hc, mc, sc, getenv, logger)
 	if err != nil {
 		return err
 	}

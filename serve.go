@@ -42,6 +42,7 @@ type serveConfig struct {
 	lease         time.Duration
 	http          executor.HTTPConfig
 	mcp           executor.MCPConfig
+	smtp          executor.SMTPConfig
 }
 
 // busConfig says which Redis pubsub executions use.
@@ -79,12 +80,18 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	if err := addMCPFlags(fs, getenv, &cfg.mcp); err != nil {
 		return cfg, err
 	}
+	if err := addSMTPFlags(fs, getenv, &cfg.smtp); err != nil {
+		return cfg, err
+	}
 	if v := getenv("SWITCHBOARD_RETAIN"); v != "" {
 		if err := parseRetention(v, &cfg.retain); err != nil {
 			return cfg, fmt.Errorf("SWITCHBOARD_RETAIN: %w", err)
 		}
 	}
 	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if err := checkSMTP(&cfg.smtp); err != nil {
 		return cfg, err
 	}
 	if cfg.lease < time.Second {
@@ -341,7 +348,7 @@ func openBus(ctx context.Context, cfg busConfig, logger *slog.Logger) (*bus.Bus,
 
 // openApp opens the database in dataDir, the bus and the executor. A new
 // database gets the example workflows.
-func openApp(ctx context.Context, dataDir string, bc busConfig, hc executor.HTTPConfig, mc executor.MCPConfig, getenv func(string) string, logger *slog.Logger) (*app, error) {
+func openApp(ctx context.Context, dataDir string, bc busConfig, hc executor.HTTPConfig, mc executor.MCPConfig, sc executor.SMTPConfig, getenv func(string) string, logger *slog.Logger) (*app, error) {
 	// How nodes that set no config.tool_mode reach the others.
 	toolMode := envOr(getenv, "SWITCHBOARD_TOOL_MODE", workflow.ToolModeAuto)
 	if !workflow.ValidToolMode(toolMode) {
@@ -372,7 +379,7 @@ func openApp(ctx context.Context, dataDir string, bc busConfig, hc executor.HTTP
 		return nil, err
 	}
 	model, info := llm.FromEnv(getenv, logger)
-	ex := executor.New(db, model, b, logger, executor.Config{ToolMode: toolMode, HTTP: hc, MCP: mc})
+	ex := executor.New(db, model, b, logger, executor.Config{ToolMode: toolMode, HTTP: hc, MCP: mc, SMTP: sc})
 	return &app{logger: logger, db: db, model: model, llmInfo: info, bus: b, embedded: emb, exec: ex}, nil
 }
 
@@ -418,7 +425,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer ln.Close()
 
-	a, err := openApp(ctx, cfg.data, cfg.bus, cfg.http, cfg.mcp, getenv, logger)
+	a, err := openApp(ctx, cfg.data, cfg.bus, cfg.http, cfg.mcp, cfg.smtp, getenv, logger)
 	if err != nil {
 		return err
 	}
