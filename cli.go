@@ -199,7 +199,9 @@ func printEvent(w io.Writer, ev workflow.Event) {
 				data, _ := json.Marshal(n.Output)
 				fmt.Fprintf(w, " → %s\n", data)
 			}
-		case workflow.NodeError, workflow.NodeSkipped, workflow.NodeCancelled:
+		case workflow.NodeSkipped: // a branch not taken, or after a failure: the reason says which
+			fmt.Fprintf(w, "↷ %s skipped: %s\n", n.NodeID, strings.TrimPrefix(n.Error, "skipped: "))
+		case workflow.NodeError, workflow.NodeCancelled:
 			fmt.Fprintf(w, "✘ %s %s: %s\n", n.NodeID, n.Status, n.Error)
 		}
 	case workflow.EventMessage:

@@ -144,3 +144,22 @@ func TestBranchingMatrix(t *testing.T) {
 		})
 	}
 }
+
+// TestBranchingExample runs examples/05_branching.json with the demo
+// model for each audience: one answerer runs, the other is skipped, and
+// the transformer after the join shapes the answer of the one that ran.
+func TestBranchingExample(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, llm.NewDemo(), nil, executor.Config{})
+	for audience, ran := range map[string]string{"child": "kid", " Child ": "kid", "physicist": "expert"} {
+		x := e.run(t, example(t, "05_branching.json"), executor.Options{Inputs: map[string]any{"audience": audience}})
+		skipped := map[string]string{"kid": "expert", "expert": "kid"}[ran]
+		if x.Status != workflow.ExecSuccess || x.NodeStates[ran].Status != workflow.NodeCompleted || x.NodeStates[skipped].Status != workflow.NodeSkipped {
+			t.Fatalf("%q: status %s (%s); %s %s, %s %s", audience, x.Status, x.Error, ran, x.NodeStates[ran].Status, skipped, x.NodeStates[skipped].Status)
+		}
+		out, _ := x.NodeStates["end"].Output.(map[string]any)
+		if answer, _ := out["answer"].(string); answer != x.NodeStates[ran].Output || out["audience"] != map[string]string{"kid": "child", "expert": "expert"}[ran] {
+			t.Errorf("%q: end output %v", audience, out)
+		}
+	}
+}
