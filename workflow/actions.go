@@ -364,33 +364,68 @@ func validateExpression(r reader, asBool bool) {
 	}
 }
 
-// validateTemplateRefs checks that the placeholders of an action node's
-// strings are well formed enough to render: a placeholder naming outputs
-// must name a node (the graph check of ancestors is left to the run, as
-// the strings may sit deep in a body).
+// validateTemplateRefs checks the placeholders of an action node's
+// strings, however deep in its config: {{outputs.NODE}} must name a node
+// that runs before it, as in prompts.
 func validateTemplateRefs(path string, n *Node, add func(string, string, ...any)) {
-	var walk func(p string, v any)
-	walk = func(p string, v any) {
-		switch x := v.(type) {
-		case string:
-			for _, ph := range Placeholders(x) {
-				if ph == "outputs" || ph == "shared" {
-					add(p, "{{%s}} needs a name after it, like {{%s.NAME}}", ph, ph)
-				}
-			}
-		case map[string]any:
-			for _, k := range sortedKeys(x) {
-				walk(p+"."+k, x[k])
-			}
-		case []any:
-			for i, e := range x {
-				walk(fmt.Sprintf("%s[%d]", p, i), e)
+	walkStrings(path, n.Config, func(p, text string) {
+		for _, ph := range Placeholders(text) {
+			if ph == "outputs" || ph == "shared" {
+				add(p, "{{%s}} needs a name after it, like {{%s.NAME}}", ph, ph)
 			}
 		}
+	})
+}
+
+// walkStrings calls f with every string in v and its JSON path.
+func walkStrings(path string, v any, f func(path, text string)) {
+	switch x := v.(type) {
+	case string:
+		f(path, x)
+	case map[string]any:
+		for _, k := range sortedKeys(x) {
+			walkStrings(path+"."+k, x[k], f)
+		}
+	case []any:
+		for i, e := range x {
+			walkStrings(fmt.Sprintf("%s[%d]", path, i), e, f)
+		}
 	}
-	for _, k := range sortedKeys(n.Config) {
-		walk(path+"."+k, n.Config[k])
+}
+
+// validateActionRefs checks the {{outputs.NODE}} placeholders of action
+// nodes' configs: the node must exist and run before (a path of edges
+// from it), or the placeholder could never render.
+func validateActionRefs(w *Workflow, g *Graph, index map[string]int) []Problem {
+	var ps []Problem
+	var ancestors []map[int]bool
+	for i := range w.Nodes {
+		n := &w.Nodes[i]
+		if !IsAction(n.Type) {
+			continue
+		}
+		walkStrings(fmt.Sprintf("nodes[%d].config", i), n.Config, func(p, text string) {
+			for _, ph := range Placeholders(text) {
+				rest, ok := strings.CutPrefix(ph, "outputs.")
+				if !ok {
+					continue
+				}
+				ref, _, _ := strings.Cut(rest, ".")
+				j, exists := index[ref]
+				if !exists {
+					ps = append(ps, Problem{p, fmt.Sprintf("{{%s}} refers to node %q, which is not in this workflow", ph, ref)})
+					continue
+				}
+				if ancestors == nil {
+					ancestors = g.Ancestors()
+				}
+				if k, ok := g.Index[n.ID]; ok && !ancestors[k][j] {
+					ps = append(ps, Problem{p, fmt.Sprintf("{{%s}} needs node %q to run before %q: add a path of edges from it", ph, ref, n.ID)})
+				}
+			}
+		})
 	}
+	return ps
 }
 
 // RenderJSON renders a JSON value whose strings are templates: every

@@ -68,6 +68,10 @@ func TestActionNodeValidation(t *testing.T) {
 		{"transformer needs one of template or expression", actionDoc("transformer", `{}`), map[string]string{"nodes[1].config.template": "is required"}},
 		{"transformer both", actionDoc("transformer", `{"template":1,"expression":"1"}`), map[string]string{"nodes[1].config": "not both"}},
 		{"transformer expression", actionDoc("transformer", `{"expression":"{'n': len(inputs)}"}`), nil},
+		{"outputs of a node that does not run before", actionDoc("email", `{"to":"a@x.org","subject":"{{outputs.x}}","body":"{{outputs.s.k}} {{outputs.nope}}"}`, `{"from":"n","to":"x"}`),
+			map[string]string{"nodes[1].config.subject": `needs node "x" to run before "n"`, "nodes[1].config.body": `node "nope", which is not in this workflow`}},
+		{"outputs deep in a body", actionDoc("http", `{"url":"http://h/x","body":{"a":[{"b":"{{outputs.y}}"}]}}`),
+			map[string]string{"nodes[1].config.body.a[0].b": `needs node "y"`}},
 		{"unknown type names the types", actionDoc("slack", `{}`), map[string]string{"nodes[1].type": "http (or webhook), condition, filter"}},
 	}
 	for _, tc := range cases {

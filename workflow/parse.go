@@ -362,6 +362,7 @@ func Validate(w *Workflow) []Problem {
 		ps = append(ps, g.err.Problems...)
 	}
 	ps = append(ps, validateReferences(w, g, index)...)
+	ps = append(ps, validateActionRefs(w, g, index)...)
 	return ps
 }
 
