@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/switchboard-dev/switchboard/bus/bustest"
 	"github.com/switchboard-dev/switchboard/executor"
 	"github.com/switchboard-dev/switchboard/llm"
 	"github.com/switchboard-dev/switchboard/workflow"
@@ -161,5 +163,27 @@ func TestBranchingExample(t *testing.T) {
 		if answer, _ := out["answer"].(string); answer != x.NodeStates[ran].Output || out["audience"] != map[string]string{"kid": "child", "expert": "expert"}[ran] {
 			t.Errorf("%q: end output %v", audience, out)
 		}
+	}
+}
+
+// TestActionNodesStayInTheServer runs the branching example in pubsub mode
+// with a worker: its agent runs on the worker, its condition and
+// transformer in the server, and the skipped agent is placed nowhere.
+func TestActionNodesStayInTheServer(t *testing.T) {
+	t.Parallel()
+	we := newWorkerEnv(t, bustest.Start(t, bustest.Miniredis).URL(), llm.NewDemo(), 5*time.Second)
+	we.startWorker(t, "w1", llm.NewDemo(), 5*time.Second)
+	we.waitWorkers(t, "w1")
+	x := we.run(t, example(t, "05_branching.json"), executor.Options{Mode: workflow.ModePubSub, Inputs: map[string]any{"audience": "physicist"}})
+	if x.Status != workflow.ExecSuccess || x.Placement != workflow.PlacementWorkers {
+		t.Fatalf("status %s (%s) placement %s (%s)", x.Status, x.Error, x.Placement, x.PlacementFallbackReason)
+	}
+	for id, where := range map[string]string{"expert": "w1", "route": "", "shape": "", "kid": ""} {
+		if got := x.NodeStates[id].Worker; got != where {
+			t.Errorf("node %s ran on %q, want %q", id, got, where)
+		}
+	}
+	if x.NodeStates["kid"].Status != workflow.NodeSkipped || x.NodeStates["shape"].Status != workflow.NodeCompleted {
+		t.Errorf("kid %s, shape %s", x.NodeStates["kid"].Status, x.NodeStates["shape"].Status)
 	}
 }
