@@ -2,7 +2,10 @@ package executor_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,5 +188,52 @@ func TestActionNodesStayInTheServer(t *testing.T) {
 	}
 	if x.NodeStates["kid"].Status != workflow.NodeSkipped || x.NodeStates["shape"].Status != workflow.NodeCompleted {
 		t.Errorf("kid %s, shape %s", x.NodeStates["kid"].Status, x.NodeStates["shape"].Status)
+	}
+}
+
+// TestResumeEvaluatesConditionsAgain: a resumed execution takes over the
+// outputs of its completed nodes but runs its conditions again, so the
+// branch not taken stays skipped (an output alone does not say which
+// branch was taken).
+func TestResumeEvaluatesConditionsAgain(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			http.Error(w, "not yet", http.StatusNotFound)
+			return
+		}
+		fmt.Fprint(w, `{"ok": true}`)
+	}))
+	t.Cleanup(srv.Close)
+	e := newEnv(t, llm.NewDemo(), nil, executor.Config{HTTP: loopbackOK})
+	w := parse(t, `{"name":"resume","nodes":[{"id":"s","type":"start"},
+		{"id":"c","type":"condition","config":{"condition":"inputs.x > 1"}},
+		{"id":"yes","type":"transformer","config":{"template":"yes"}},
+		{"id":"no","type":"transformer","config":{"template":"no"}},
+		{"id":"call","type":"http","config":{"url":"`+srv.URL+`"}}],
+		"edges":[{"from":"s","to":"c"},{"from":"c","to":"yes","when":"true"},{"from":"c","to":"no","when":"false"},{"from":"yes","to":"call"}],
+		"variables":[{"name":"x","value":5}]}`)
+	failed := e.run(t, w, executor.Options{})
+	if failed.Status != workflow.ExecError || failed.NodeStates["no"].Status != workflow.NodeSkipped {
+		t.Fatalf("first run: %s (%s), no %s", failed.Status, failed.Error, failed.NodeStates["no"].Status)
+	}
+	x := e.run(t, w, executor.Options{Resume: failed})
+	if x.Status != workflow.ExecSuccess {
+		t.Fatalf("resumed: %s (%s)", x.Status, x.Error)
+	}
+	for id, st := range map[string]string{"c": "completed", "yes": "completed", "no": "skipped", "call": "completed"} {
+		if got := x.NodeStates[id].Status; got != st {
+			t.Errorf("resumed node %s: %s (%s), want %s", id, got, x.NodeStates[id].Error, st)
+		}
+	}
+	reused := map[string]bool{}
+	for _, l := range x.Logs {
+		if strings.Contains(l.Message, "reused its output") {
+			reused[l.NodeID] = true
+		}
+	}
+	if !reused["yes"] || reused["c"] {
+		t.Errorf("reused %v: want yes taken over and the condition run again", reused)
 	}
 }
