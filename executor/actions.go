@@ -154,6 +154,14 @@ func (x *execution) runHTTP(ctx context.Context, node *workflow.Node) (any, erro
 	if header.Get("User-Agent") == "" {
 		header.Set("User-Agent", "switchboard-http-node")
 	}
+	for k, vs := range header {
+		for _, v := range vs {
+			if strings.ContainsAny(v, "\r\n\x00") {
+				// The request could never be sent: no attempt would change that.
+				return nil, workflow.Errorf(workflow.CodeInvalid, "node %q: header %s holds a line break or NUL once rendered", node.ID, k)
+			}
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		out, fail := x.httpAttempt(ctx, cfg, c, host, u, header, body)
 		if fail == nil {

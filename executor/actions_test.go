@@ -203,6 +203,11 @@ func TestHTTPNodeRefusesLoopbackAndHostsNotAllowed(t *testing.T) {
 	if st := x.NodeStates["call"]; x.Status != workflow.ExecError || !strings.Contains(st.Error, "a loopback address") || strings.Contains(st.Error, "attempts") {
 		t.Errorf("loopback: status %s, error %q (want refused once, not retried)", x.Status, st.Error)
 	}
+	bad := parse(t, `{"name":"crlf","nodes":[{"id":"s","type":"start"},{"id":"call","type":"http","config":{"url":"`+srv.URL+`","headers":{"X-A":"{{v}}"},"retries":3}}],
+		"edges":[{"from":"s","to":"call"}],"variables":[{"name":"v","value":"a\r\nHost: evil"}]}`)
+	if x := e.run(t, bad, executor.Options{}); !strings.Contains(x.NodeStates["call"].Error, "header X-A holds a line break") {
+		t.Errorf("a header with a line break: %q", x.NodeStates["call"].Error)
+	}
 	x = e.run(t, doc("http://api.example.invalid/x"), executor.Options{})
 	if st := x.NodeStates["call"]; !strings.Contains(st.Error, `host "api.example.invalid" is not allowed`) {
 		t.Errorf("not allowed: %q", st.Error)

@@ -127,14 +127,14 @@ type branching struct {
 // condition or filter node.
 func (x *execution) branches() *branching {
 	g, w := x.graph, x.wf
-	any := false
+	branches := false
 	for i := range w.Nodes {
 		if t := w.Nodes[i].Type; t == workflow.NodeCondition || t == workflow.NodeFilter {
-			any = true
+			branches = true
 			break
 		}
 	}
-	if !any {
+	if !branches {
 		return nil
 	}
 	n := len(w.Nodes)
@@ -162,9 +162,10 @@ func (x *execution) branches() *branching {
 	return b
 }
 
-// settle notes that parent i, which ended with status, settles its k-th
-// child c: the child is live when i completed and this edge was taken.
-// s.mu is held.
+// settleEdge notes that parent i, which ended with status, settles its
+// k-th child c: the child is live when i completed and this edge was
+// taken; otherwise the first reason it may be skipped for is kept. s.mu is
+// held.
 func (s *scheduler) settleEdge(i, k, c int, status string) {
 	b := s.br
 	if status != workflow.NodeCompleted {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 )
@@ -181,7 +182,7 @@ func readHTTP(r reader) HTTPNodeConfig {
 		c.Method = ""
 	}
 	c.Headers = r.textMap("headers", false)
-	for k := range c.Headers {
+	for _, k := range sortedTextKeys(c.Headers) {
 		if !validHeaderName(k) {
 			r.add(r.path+".headers", "%q is not a header name", k)
 		}
@@ -248,6 +249,15 @@ func readAuth(r reader, v any) HTTPAuth {
 		r.add(r.path+".type", "must be basic, bearer or api_key, not %q", a.Type)
 	}
 	return a
+}
+
+func sortedTextKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // validHeaderName reports whether s is an HTTP header name (an RFC 9110
