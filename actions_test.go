@@ -97,7 +97,7 @@ func TestEndToEndOriginalEmailAndWebhook(t *testing.T) {
     {"id": "webhook_notification", "type": "webhook", "config": {
       "url": "` + hook.URL + `/events", "method": "POST",
       "headers": {"Content-Type": "application/json", "X-Workflow-ID": "{{workflow_id}}"},
-      "body": {"event": "email_sent", "user": "{{user_name}}", "execution_id": "{{execution_id}}"},
+      "body": {"event": "email_sent", "user": "{{user_name}}", "execution_id": "{{execution_id}}", "timestamp": "{{timestamp}}"},
       "params": {"source": "workflow", "version": "v1"},
       "auth": {"type": "bearer", "token": "{{analytics_api_token}}"},
       "timeout": 30, "retries": 3, "retry_delay": 2, "expected_status": [200, 201, 202]}}
@@ -133,7 +133,7 @@ func TestEndToEndOriginalEmailAndWebhook(t *testing.T) {
 	}
 	mails.mu.Unlock()
 	hookMu.Lock()
-	if hookAuth != "Bearer an-analytics-token" || hookBody["user"] != "Ada" || hookBody["execution_id"] != x.ID {
+	if ts, _ := hookBody["timestamp"].(string); hookAuth != "Bearer an-analytics-token" || hookBody["user"] != "Ada" || hookBody["execution_id"] != x.ID || !strings.HasSuffix(ts, "Z") {
 		t.Errorf("webhook got auth %q body %v", hookAuth, hookBody)
 	}
 	hookMu.Unlock()

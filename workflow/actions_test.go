@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchboard-dev/switchboard/workflow"
 )
@@ -117,5 +118,24 @@ func TestBranchLabel(t *testing.T) {
 		if _, err := workflow.BranchLabel(v); err == nil {
 			t.Errorf("BranchLabel(%#v): no error", v)
 		}
+	}
+}
+
+// TestTimestampPlaceholder: {{timestamp}}, which the original service's
+// webhook and email nodes offered, renders the time now (RFC 3339, UTC),
+// unless a variable has that name.
+func TestTimestampPlaceholder(t *testing.T) {
+	t.Parallel()
+	before := time.Now().UTC().Truncate(time.Second)
+	out, err := workflow.Render("at {{timestamp}}", workflow.Scope{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := time.Parse(time.RFC3339, strings.TrimPrefix(out, "at "))
+	if err != nil || at.Before(before) || at.Location() != time.UTC {
+		t.Errorf("rendered %q (%v)", out, err)
+	}
+	if out, _ := workflow.Render("{{timestamp}}", workflow.Scope{Vars: map[string]any{"timestamp": "given"}}); out != "given" {
+		t.Errorf("a variable named timestamp: %q", out)
 	}
 }
