@@ -44,3 +44,26 @@ func TestGraphDrawsBranches(t *testing.T) {
 		t.Error("a when label is not escaped")
 	}
 }
+
+// TestSkippedNodeReasonIsNotAnError: a skipped node's reason (a branch
+// not taken) is shown muted, a failed node's error as an error.
+func TestSkippedNodeReasonIsNotAnError(t *testing.T) {
+	t.Parallel()
+	u, err := newUI(os.DirFS("."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for status, want := range map[string]string{
+		workflow.NodeSkipped: `<p class="node-error node-skip">`,
+		workflow.NodeError:   `<p class="node-error">`,
+	} {
+		html, err := u.render("", "node-meta", nodeView{ID: "a", Name: "a", Type: workflow.NodeAIProcessor, Status: status,
+			State: &workflow.NodeState{Status: status, Error: "why"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(html, want) {
+			t.Errorf("%s: want %s in\n%s", status, want, html)
+		}
+	}
+}
