@@ -1,6 +1,7 @@
 package workflow_test
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -138,4 +139,30 @@ func TestTimestampPlaceholder(t *testing.T) {
 	if out, _ := workflow.Render("{{timestamp}}", workflow.Scope{Vars: map[string]any{"timestamp": "given"}}); out != "given" {
 		t.Errorf("a variable named timestamp: %q", out)
 	}
+}
+
+// FuzzActionConfig: no config of an action node, nor any when, makes
+// Parse panic; a config Parse accepts reads back without panicking too.
+func FuzzActionConfig(f *testing.F) {
+	f.Add("webhook", `{"url":"https://h/{{x}}","auth":{"type":"basic","username":"u"},"expected_status":[200],"body":{"a":["{{outputs.s}}"]}}`, "")
+	f.Add("condition", `{"condition":"inputs.x > 1 ? 'a' : 'b'"}`, "a")
+	f.Add("filter", `{"expression":"len(input) > 0"}`, "")
+	f.Add("transformer", `{"template":{"k":"{{outputs.s.x}}"}}`, "")
+	f.Add("email", `{"to":"a@b","subject":"s","format":"html","retries":2}`, "")
+	f.Add("delay", `{"seconds":1e308}`, "")
+	f.Fuzz(func(t *testing.T, typ, config, when string) {
+		doc := `{"name":"f","nodes":[{"id":"s","type":"start"},{"id":"n","type":` + strconvQuote(typ) + `,"config":` + config +
+			`},{"id":"x","type":"end"}],"edges":[{"from":"s","to":"n"},{"from":"n","to":"x","when":` + strconvQuote(when) + `}]}`
+		w, err := workflow.Parse([]byte(doc))
+		if err != nil || w == nil {
+			return
+		}
+		n := w.Node("n")
+		_, _, _, _ = n.ReadHTTP(), n.ReadEmail(), n.Expression(), n.DelaySeconds()
+	})
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
