@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -175,5 +177,32 @@ func TestSMTPFlags(t *testing.T) {
 	}
 	if _, err := parseServeFlags([]string{"--smtp-port", "70000"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "--smtp-port") {
 		t.Errorf("port 70000: err %v", err)
+	}
+}
+
+// TestRunCommandWithActionNodes: switchboard run takes the --smtp-* flags
+// and prints a skipped branch with its reason.
+func TestRunCommandWithActionNodes(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	if err := run(t.Context(), []string{"run", "examples/05_branching.json", "--input", "audience=physicist"}, testEnv, &out, t.Output()); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	if want := `↷ kid skipped: condition "route" took branch "expert", not "child"`; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+	mails, addr := startRelay(t)
+	host, port, _ := net.SplitHostPort(addr)
+	f := filepath.Join(t.TempDir(), "mail.json")
+	doc := `{"name":"m","nodes":[{"id":"s","type":"start"},{"id":"mail","type":"email","config":{"to":"a@example.org","subject":"hi","body":"from run"}}],"edges":[{"from":"s","to":"mail"}]}`
+	if err := os.WriteFile(f, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	err := run(t.Context(), []string{"run", f, "--smtp-host", host, "--smtp-port", port, "--smtp-use-tls=false", "--smtp-from", "run@example.org"}, testEnv, &out, t.Output())
+	mails.mu.Lock()
+	defer mails.mu.Unlock()
+	if err != nil || len(mails.mails) != 1 || !strings.Contains(mails.mails[0], "from run") {
+		t.Errorf("run: %v, mails %q\n%s", err, mails.mails, out.String())
 	}
 }
