@@ -75,7 +75,7 @@ type Config struct {
 	// ToolMode is the tool mode of nodes that set no config.tool_mode:
 	// native, text or auto (the default; see workflow.AIConfig.ToolMode).
 	ToolMode string
-	// HTTP is how the http_request tool reaches the web.
+	// HTTP is how the http_request tool and http nodes reach the web.
 	HTTP HTTPConfig
 	// MCP is the MCP servers agents may reach, and how.
 	MCP MCPConfig

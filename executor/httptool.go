@@ -20,10 +20,12 @@ import (
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
-// HTTPConfig is how the built-in http_request tool reaches the web. A
-// worker reads its own (flags and environment), so the operator gives
-// every worker the same lists as the server; the workflow's
-// metadata.http_allow travels with the workflow.
+// HTTPConfig is how the built-in http_request tool and http nodes reach
+// the web. A worker reads its own (flags and environment), so the operator
+// gives every worker the same lists as the server; the workflow's
+// metadata.http_allow travels with the workflow. Timeout and MaxBytes are
+// the tool's; an http node has its own config.timeout and reads up to
+// 1 MiB.
 type HTTPConfig struct {
 	// Allow lists the hosts every workflow's nodes may request, besides
 	// those of its metadata.http_allow (workflow.CheckHostPattern entries).
@@ -251,7 +253,7 @@ type addressRefused struct {
 }
 
 func (e *addressRefused) Error() string {
-	return fmt.Sprintf("host %q resolves to %s, a %s address: http_request refuses loopback, link-local, private, unspecified and multicast addresses "+
+	return fmt.Sprintf("host %q resolves to %s, a %s address: http_request and http nodes refuse loopback, link-local, private, unspecified and multicast addresses "+
 		"unless the operator names the host in --http-allow-private (SWITCHBOARD_HTTP_ALLOW_PRIVATE)", e.host, e.addr, e.kind)
 }
 
