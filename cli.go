@@ -79,6 +79,10 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 	if err := addPricesFlag(fs, getenv, &prices); err != nil {
 		return err
 	}
+	var sc executor.SMTPConfig
+	if err := addSMTPFlags(fs, getenv, &sc); err != nil {
+		return err
+	}
 	// Accept the file before or after the flags.
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -96,6 +100,9 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 		if err := fs.Parse(fs.Args()[1:]); err != nil {
 			return err
 		}
+	}
+	if err := checkSMTP(&sc); err != nil {
+		return err
 	}
 	if file == "" {
 		return fmt.Errorf("usage: switchboard run FILE [--input key=value]... [--mode simple|pubsub]")
@@ -121,7 +128,7 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 		// Simple mode needs no Redis: don't take the embedded port for nothing.
 		bc.embeddedAddr = "127.0.0.1:0"
 	}
-	a, err := openApp(ctx, dir, bc, hc, mc, prices, getenv, logger)
+	a, err := openApp(ctx, dir, bc, executor.Config{HTTP: hc, MCP: mc, Prices: prices, SMTP: sc}, getenv, logger)
 	if err != nil {
 		return err
 	}
@@ -197,7 +204,9 @@ func printEvent(w io.Writer, ev workflow.Event) {
 				data, _ := json.Marshal(n.Output)
 				fmt.Fprintf(w, " → %s\n", data)
 			}
-		case workflow.NodeError, workflow.NodeSkipped, workflow.NodeCancelled:
+		case workflow.NodeSkipped: // a branch not taken, or after a failure: the reason says which
+			fmt.Fprintf(w, "↷ %s skipped: %s\n", n.NodeID, strings.TrimPrefix(n.Error, "skipped: "))
+		case workflow.NodeError, workflow.NodeCancelled:
 			fmt.Fprintf(w, "✘ %s %s: %s\n", n.NodeID, n.Status, n.Error)
 		}
 	case workflow.EventMessage:

@@ -46,6 +46,7 @@ type serveConfig struct {
 	mcp           executor.MCPConfig
 	hooks         hookConfig
 	prices        *pricing.Table
+	smtp          executor.SMTPConfig
 }
 
 // busConfig says which Redis pubsub executions use.
@@ -89,12 +90,18 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	if err := addPricesFlag(fs, getenv, &cfg.prices); err != nil {
 		return cfg, err
 	}
+	if err := addSMTPFlags(fs, getenv, &cfg.smtp); err != nil {
+		return cfg, err
+	}
 	if v := getenv("SWITCHBOARD_RETAIN"); v != "" {
 		if err := parseRetention(v, &cfg.retain); err != nil {
 			return cfg, fmt.Errorf("SWITCHBOARD_RETAIN: %w", err)
 		}
 	}
 	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if err := checkSMTP(&cfg.smtp); err != nil {
 		return cfg, err
 	}
 	if cfg.lease < time.Second {
@@ -349,9 +356,10 @@ func openBus(ctx context.Context, cfg busConfig, logger *slog.Logger) (*bus.Bus,
 	return b, emb, nil
 }
 
-// openApp opens the database in dataDir, the bus and the executor. A new
-// database gets the example workflows.
-func openApp(ctx context.Context, dataDir string, bc busConfig, hc executor.HTTPConfig, mc executor.MCPConfig, prices *pricing.Table, getenv func(string) string, logger *slog.Logger) (*app, error) {
+// openApp opens the database in dataDir, the bus and the executor, which
+// gets ec with the tool mode of the environment. A new database gets the
+// example workflows.
+func openApp(ctx context.Context, dataDir string, bc busConfig, ec executor.Config, getenv func(string) string, logger *slog.Logger) (*app, error) {
 	// How nodes that set no config.tool_mode reach the others.
 	toolMode := envOr(getenv, "SWITCHBOARD_TOOL_MODE", workflow.ToolModeAuto)
 	if !workflow.ValidToolMode(toolMode) {
@@ -382,7 +390,8 @@ func openApp(ctx context.Context, dataDir string, bc busConfig, hc executor.HTTP
 		return nil, err
 	}
 	model, info := llm.FromEnv(getenv, logger)
-	ex := executor.New(db, model, b, logger, executor.Config{ToolMode: toolMode, HTTP: hc, MCP: mc, Prices: prices})
+	ec.ToolMode = toolMode
+	ex := executor.New(db, model, b, logger, ec)
 	return &app{logger: logger, db: db, model: model, llmInfo: info, bus: b, embedded: emb, exec: ex}, nil
 }
 
@@ -428,7 +437,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer ln.Close()
 
-	a, err := openApp(ctx, cfg.data, cfg.bus, cfg.http, cfg.mcp, cfg.prices, getenv, logger)
+	a, err := openApp(ctx, cfg.data, cfg.bus, executor.Config{HTTP: cfg.http, MCP: cfg.mcp, Prices: cfg.prices, SMTP: cfg.smtp}, getenv, logger)
 	if err != nil {
 		return err
 	}

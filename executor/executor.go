@@ -75,7 +75,7 @@ type Config struct {
 	// ToolMode is the tool mode of nodes that set no config.tool_mode:
 	// native, text or auto (the default; see workflow.AIConfig.ToolMode).
 	ToolMode string
-	// HTTP is how the http_request tool reaches the web.
+	// HTTP is how the http_request tool and http nodes reach the web.
 	HTTP HTTPConfig
 	// MCP is the MCP servers agents may reach, and how.
 	MCP MCPConfig
@@ -86,6 +86,8 @@ type Config struct {
 	// with its cost. It is called from the goroutine that counts the call
 	// and must not block.
 	OnModelCall func(ModelCall)
+	// SMTP is the mail server email nodes send through (email.go).
+	SMTP SMTPConfig
 }
 
 func (c Config) withDefaults() Config {

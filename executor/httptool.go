@@ -20,10 +20,12 @@ import (
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
-// HTTPConfig is how the built-in http_request tool reaches the web. A
-// worker reads its own (flags and environment), so the operator gives
-// every worker the same lists as the server; the workflow's
-// metadata.http_allow travels with the workflow.
+// HTTPConfig is how the built-in http_request tool and http nodes reach
+// the web. A worker reads its own (flags and environment), so the operator
+// gives every worker the same lists as the server; the workflow's
+// metadata.http_allow travels with the workflow. Timeout and MaxBytes are
+// the tool's; an http node has its own config.timeout and reads up to
+// 1 MiB.
 type HTTPConfig struct {
 	// Allow lists the hosts every workflow's nodes may request, besides
 	// those of its metadata.http_allow (workflow.CheckHostPattern entries).
@@ -79,7 +81,7 @@ func (a *agent) ownTools(ctx context.Context) []tool {
 // the operator names the host (see dialChecked).
 func (a *agent) httpRequestTool() tool {
 	cfg := a.http.withDefaults()
-	allow := append(append(a.wf.HTTPAllow(), cfg.Allow...), cfg.AllowPrivate...)
+	allow := httpAllowList(a.wf.HTTPAllow(), cfg)
 	desc := "Make an HTTP GET or POST request and read the response: status, content type and body (the first " +
 		fmt.Sprint(cfg.MaxBytes) + " bytes). Only allowed hosts can be reached"
 	if len(allow) > 0 {
@@ -149,24 +151,8 @@ func httpRequest(ctx context.Context, cfg HTTPConfig, allow []string, raw json.R
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", "switchboard-http-request")
 	}
-	tr := &http.Transport{
-		Proxy:                  nil, // a proxy would dial in the agent's place, past the address check
-		DialContext:            (&checkedDialer{private: cfg.AllowPrivate}).DialContext,
-		ForceAttemptHTTP2:      true,
-		TLSHandshakeTimeout:    cfg.Timeout,
-		MaxResponseHeaderBytes: 64 << 10,
-		DisableKeepAlives:      true, // one request per transport: nothing idles afterwards
-	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, CheckRedirect: func(r *http.Request, via []*http.Request) error {
-		if !strings.EqualFold(r.URL.Hostname(), host) {
-			return &redirectRefused{from: host, to: r.URL.Hostname()}
-		}
-		if len(via) >= maxRedirects {
-			return fmt.Errorf("more than %d redirects", maxRedirects)
-		}
-		return nil
-	}}
+	client, done := guardedClient(cfg.AllowPrivate, host, cfg.Timeout)
+	defer done()
 	resp, err := client.Do(req)
 	if err != nil {
 		return "", requestError(ctx, err, method, u, cfg.Timeout)
@@ -267,7 +253,7 @@ type addressRefused struct {
 }
 
 func (e *addressRefused) Error() string {
-	return fmt.Sprintf("host %q resolves to %s, a %s address: http_request refuses loopback, link-local, private, unspecified and multicast addresses "+
+	return fmt.Sprintf("host %q resolves to %s, a %s address: http_request and http nodes refuse loopback, link-local, private, unspecified and multicast addresses "+
 		"unless the operator names the host in --http-allow-private (SWITCHBOARD_HTTP_ALLOW_PRIVATE)", e.host, e.addr, e.kind)
 }
 

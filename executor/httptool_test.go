@@ -169,7 +169,7 @@ func TestHTTPRequestRefusals(t *testing.T) {
 		host, _ := url.Parse(u)
 		// Allowed by name, but not as a private address.
 		_, err := call(t, cfg, []string{host.Hostname()}, map[string]any{"method": "GET", "url": u})
-		want := fmt.Sprintf("host %q resolves to %s, a %s address: http_request refuses", host.Hostname(), tt.addr, tt.kind)
+		want := fmt.Sprintf("host %q resolves to %s, a %s address: http_request and http nodes refuse", host.Hostname(), tt.addr, tt.kind)
 		if tt.addr == "" {
 			want = fmt.Sprintf("host %q resolves to ", host.Hostname())
 		}

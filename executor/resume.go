@@ -16,7 +16,7 @@ func (x *execution) takeOver(prev *workflow.Execution) {
 	}
 	x.reused = map[string]any{}
 	for id, s := range prev.NodeStates {
-		if n := x.node(id); s.Status == workflow.NodeCompleted && n != nil && n.Type != workflow.NodeStart {
+		if n := x.node(id); s.Status == workflow.NodeCompleted && n != nil && n.Type != workflow.NodeStart && !reevaluated(n.Type) {
 			x.reused[id] = s.Output
 		}
 	}

@@ -58,7 +58,8 @@ type execution struct {
 	states     map[string]*workflow.NodeState
 	usage      workflow.Usage
 	cost       workflow.Cost
-	late       map[string]bool // nodes whose calls changed their state after they ended (noteLate)
+	late       map[string]bool   // nodes whose calls changed their state after they ended (noteLate)
+	routes     map[string]string // node → the branch its condition took, or routeStop (branch.go)
 }
 
 type broadcast struct {
@@ -313,6 +314,7 @@ type scheduler struct {
 	failed    []string
 	cancelled bool
 	done      chan struct{} // closed when no node runs any more
+	br        *branching    // conditions' and filters' branches; nil when the workflow has none (branch.go)
 }
 
 // schedule runs every node once its parents have completed, many at a time,
@@ -329,7 +331,7 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 	n := len(x.wf.Nodes)
 	g := x.graph
 	s := &scheduler{x: x, ctx: ctx, children: g.Children, waiting: make([]int, n),
-		blocked: make([]string, n), done: make(chan struct{})}
+		blocked: make([]string, n), done: make(chan struct{}), br: x.branches()}
 	var roots []int
 	for _, i := range g.Order {
 		s.waiting[i] = len(g.Parents[i])
@@ -417,9 +419,12 @@ func (s *scheduler) finished(i int, status string) (next int) {
 		s.failed = append(s.failed, id)
 	}
 	next = -1
-	for _, c := range s.children[i] {
+	for k, c := range s.children[i] {
 		if status != workflow.NodeCompleted && s.blocked[c] == "" {
 			s.blocked[c] = id
+		}
+		if s.br != nil {
+			s.settleEdge(i, k, c, status)
 		}
 		if s.waiting[c]--; s.waiting[c] > 0 {
 			continue
@@ -427,6 +432,8 @@ func (s *scheduler) finished(i int, status string) (next int) {
 		switch {
 		case s.blocked[c] != "":
 			s.skip(c, s.blocked[c])
+		case s.br != nil && !s.br.live[c]:
+			s.skipBranch(c) // queues in s.br.ready what another branch still reaches
 		case s.ctx.Err() != nil:
 			s.x.nodeState(s.x.wf.Nodes[c].ID, func(st *workflow.NodeState) { st.Status = workflow.NodeCancelled })
 		default:
@@ -437,6 +444,17 @@ func (s *scheduler) finished(i int, status string) (next int) {
 				go s.run(c)
 			}
 		}
+	}
+	if s.br != nil {
+		for _, c := range s.br.ready {
+			s.running++
+			if next < 0 {
+				next = c
+			} else {
+				go s.run(c)
+			}
+		}
+		s.br.ready = s.br.ready[:0]
 	}
 	if s.running == 0 {
 		close(s.done)
@@ -523,6 +541,9 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 		output = x.endOutput(id)
 	case workflow.NodeAIProcessor:
 		output, err = x.runAI(nctx, node)
+	case workflow.NodeHTTP, workflow.NodeWebhook, workflow.NodeCondition, workflow.NodeFilter,
+		workflow.NodeTransformer, workflow.NodeDelay, workflow.NodeEmail:
+		output, err = x.runAction(ctx, node) // in this process, never on a worker (actions.go)
 	default:
 		err = workflow.Errorf(workflow.CodeInvalid, "node type %q cannot run", node.Type)
 	}
@@ -576,7 +597,9 @@ func (x *execution) endOutput(id string) any {
 	out := make(map[string]any, len(parents))
 	for _, p := range parents {
 		pid := x.wf.Nodes[p].ID
-		out[pid] = x.outputs[pid]
+		if v, ok := x.outputs[pid]; ok { // a skipped branch has none
+			out[pid] = v
+		}
 	}
 	return out
 }

@@ -47,6 +47,11 @@ type graphEdge struct {
 	From, To string
 	D        string
 	Done     bool // the source node completed (executions only)
+	// When is the branch a condition's edge belongs to, drawn at LX, LY;
+	// Skipped says the edge's target was skipped (executions only).
+	When    string
+	LX, LY  int
+	Skipped bool
 }
 
 // layoutGraph places the nodes of w in layers from left to right: a node's
@@ -182,6 +187,7 @@ func layoutGraph(w *workflow.Workflow, states map[string]*workflow.NodeState) gr
 			g.Nodes[v] = gn
 		}
 	}
+	when := edgeLabels(w)
 	for _, e := range edges {
 		a, b := g.Nodes[e.a], g.Nodes[e.b]
 		x1, y1 := a.X+a.W, a.Y+a.H/2
@@ -200,6 +206,13 @@ func layoutGraph(w *workflow.Workflow, states map[string]*workflow.NodeState) gr
 			if st := states[a.ID]; st != nil && st.Status == workflow.NodeCompleted {
 				ge.Done = true
 			}
+			if st := states[b.ID]; st != nil && st.Status == workflow.NodeSkipped {
+				ge.Skipped = true
+			}
+		}
+		if l := when[[2]string{a.ID, b.ID}]; l != "" && x2 > x1 {
+			ge.When = shorten(l, graphLabelN/2)
+			ge.LX, ge.LY = labelPoint(x1, y1, x2, y2)
 		}
 		g.Edges = append(g.Edges, ge)
 	}

@@ -145,7 +145,7 @@ func (d *decoder) edge(path string, v any) Edge {
 		d.add(path, "an edge must be an object with from and to, not %s", kind(v))
 		return Edge{}
 	}
-	return Edge{From: d.str(obj, "from", path+".from"), To: d.str(obj, "to", path+".to")}
+	return Edge{From: d.str(obj, "from", path+".from"), To: d.str(obj, "to", path+".to"), When: d.str(obj, "when", path+".when")}
 }
 
 func (d *decoder) variable(path string, v any) Variable {
@@ -304,19 +304,21 @@ func Validate(w *Workflow) []Problem {
 		case NodeEnd:
 		case NodeAIProcessor:
 			validateAIConfig(path+".config", n.Config, add)
+		case NodeHTTP, NodeWebhook, NodeCondition, NodeFilter, NodeTransformer, NodeDelay, NodeEmail:
+			validateAction(path+".config", n, add)
 		case "":
-			add(path+".type", "a node needs a type (start, end or ai-processor)")
+			add(path+".type", "a node needs a type (%s)", nodeTypeList)
 		default:
-			add(path+".type", "unknown node type %q; this version runs start, end and ai-processor", n.Type)
+			add(path+".type", "unknown node type %q; this version runs %s", n.Type, nodeTypeList)
 		}
 	}
 	edges := make(map[Edge]int, len(w.Edges))
 	for i, e := range w.Edges {
 		path := fmt.Sprintf("edges[%d]", i)
-		if j, dup := edges[e]; dup && e.From != "" && e.To != "" {
+		if j, dup := edges[Edge{From: e.From, To: e.To}]; dup && e.From != "" && e.To != "" {
 			add(path, "duplicate edge from %q to %q (also edges[%d])", e.From, e.To, j)
 		} else {
-			edges[e] = i
+			edges[Edge{From: e.From, To: e.To}] = i
 		}
 		if e.From == "" {
 			add(path+".from", "an edge needs from")
@@ -329,6 +331,7 @@ func Validate(w *Workflow) []Problem {
 			add(path+".to", "edge to %q: no node has that id", e.To)
 		}
 	}
+	validateWhen(w, index, add)
 	vars := map[string]int{}
 	for i, v := range w.Variables {
 		path := fmt.Sprintf("variables[%d]", i)
@@ -359,6 +362,7 @@ func Validate(w *Workflow) []Problem {
 		ps = append(ps, g.err.Problems...)
 	}
 	ps = append(ps, validateReferences(w, g, index)...)
+	ps = append(ps, validateActionRefs(w, g, index)...)
 	return ps
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // A placeholder is {{name}}, {{outputs.node.field}}, {{shared.key}}: a name
@@ -152,6 +153,10 @@ func lookup(name string, sc Scope) (any, bool) {
 		return sc.ExecutionID, sc.ExecutionID != ""
 	case name == "workflow_id":
 		return sc.WorkflowID, sc.WorkflowID != ""
+	case name == "timestamp" && sc.Vars["timestamp"] == nil:
+		// The original service's webhook and email nodes offered it; a
+		// variable of that name wins.
+		return time.Now().UTC().Format(time.RFC3339), true
 	case head == "outputs" && dotted:
 		key, path, more := strings.Cut(rest, ".")
 		var v any

@@ -33,6 +33,14 @@ const (
 	NodeStart       = "start"
 	NodeEnd         = "end"
 	NodeAIProcessor = "ai-processor"
+	// Action nodes (actions.go): they run in the server, never on a worker.
+	NodeHTTP        = "http"
+	NodeWebhook     = "webhook" // the original service's name for NodeHTTP
+	NodeCondition   = "condition"
+	NodeFilter      = "filter"
+	NodeTransformer = "transformer"
+	NodeDelay       = "delay"
+	NodeEmail       = "email"
 )
 
 // Workflow is a stored workflow document: a graph of nodes joined by edges,
@@ -205,10 +213,13 @@ func (n *Node) Label() string {
 	return n.ID
 }
 
-// Edge says that To runs after From.
+// Edge says that To runs after From. When, on an edge leaving a condition
+// node, is the branch it belongs to ("true", "false", a case label or
+// "default"); see branch.go.
 type Edge struct {
 	From string `json:"from"`
 	To   string `json:"to"`
+	When string `json:"when,omitempty"`
 }
 
 // Variable is a named workflow input with a default value. Run inputs
