@@ -354,7 +354,7 @@ func TestDashboardEditorKeyboard(t *testing.T) {
 
 	// The JSON tab: an edit there shows on the canvas.
 	b.do("the JSON tab", 10*time.Second, chromedp.Click(chromedp.ID("ed-tab-json")), chromedp.WaitVisible(chromedp.ID("ed-json")))
-	doc := evalJS[string](b, `(() => { const d = JSON.parse(document.getElementById('ed-json').value); d.nodes.push({id: 'typed', type: 'ai-processor', config: {name: 'Typed in JSON', prompt: 'hi'}}); d.edges.push({from: 'start', to: 'typed'}); return JSON.stringify(d, null, 2); })()`)
+	doc := evalJS[string](b, `(() => { const d = JSON.parse(document.getElementById('ed-json').value); d.nodes.push({id: 'typed', type: 'ai-processor', config: {name: 'Typed in JSON', prompt: 'hi', custom_key: {a: 1}}}); d.edges.push({from: 'start', to: 'typed'}); return JSON.stringify(d, null, 2); })()`)
 	b.do("type a document", 10*time.Second, chromedp.Focus(chromedp.ID("ed-json")),
 		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 			_, err := chromedp.Evaluate[bool](`(() => { document.getElementById('ed-json').select(); return true; })()`)(ctx, t)
@@ -362,6 +362,17 @@ func TestDashboardEditorKeyboard(t *testing.T) {
 		}), paste(doc))
 	b.do("back to the canvas", 10*time.Second, chromedp.Click(chromedp.ID("ed-tab-canvas")), chromedp.WaitVisible(chromedp.ID("ed-canvas")))
 	b.waitJS("the typed node is drawn", nodeEl("typed")+` !== null && `+nodeEl("typed")+`.textContent.includes('Typed in JSON')`, 10*time.Second)
+
+	// A condition's arrow carries "when", edited in the arrow's form.
+	b.do("add a condition", 10*time.Second, chromedp.Click(chromedp.ID("ed-add-condition")))
+	b.waitJS("the condition is focused", `document.activeElement?.dataset?.id === 'condition'`, 10*time.Second)
+	key("connect from the condition", "c")
+	b.do("pick the typed node", 10*time.Second, chromedp.Focus(chromedp.CSS(`#ed-canvas .ed-node[data-id="typed"]`)))
+	key("connect", kb.Enter)
+	b.waitJS("the arrow's form", `!!document.getElementById('ed-e-when')`, 10*time.Second)
+	b.fill("#ed-e-when", "true")
+	b.waitJS("the arrow is labelled", `[...document.querySelectorAll('#ed-canvas .ed-when')].some(t => t.textContent === 'true') &&
+		document.getElementById('wf-editor').editor.doc.edges.some(e => e.from === 'condition' && e.to === 'typed' && e.when === 'true')`, 10*time.Second)
 
 	// Unsaved changes: leaving asks first.
 	if !evalJS[bool](b, `(() => { const e = new Event('beforeunload', {cancelable: true}); window.dispatchEvent(e); return e.defaultPrevented; })()`) {
@@ -412,6 +423,11 @@ func TestDashboardEditorKeyboard(t *testing.T) {
 	}
 	b.fill("#ed-f-name", "Renamed at 375")
 	b.waitJS("the canvas shows the new name", nodeEl("typed")+`.textContent.includes('Renamed at 375')`, 10*time.Second)
+	// Keys no field names are kept, and shown as JSON.
+	if !evalJS[bool](b, `(() => { const n = document.getElementById('wf-editor').editor.doc.nodes.find(n => n.id === 'typed');
+		return n.config.name === 'Renamed at 375' && n.config.custom_key.a === 1 && document.getElementById('ed-f-other').value.includes('"custom_key"'); })()`) {
+		t.Errorf("an unknown config key was not kept: %s", evalJS[string](b, `JSON.stringify(document.getElementById('wf-editor').editor.doc.nodes)`))
+	}
 	labelled(t, b)
 	b.shot("editor-375")
 }
@@ -425,7 +441,7 @@ func TestEditorScreenshots(t *testing.T) {
 	}
 	base := startServer(t, nil)
 	id := importAPI(t, base, exampleFile(t, "examples/02_research_team.json"))
-	b := newBrowser(t, 1280, 820)
+	b := newBrowser(t, 1280, 1700) // tall enough that the editor needs no scrolling
 	b.openEditor(base + "/ui/workflows/" + id + "/edit")
 	b.do("select an agent", 10*time.Second, chromedp.Click(chromedp.CSS(`#ed-canvas .ed-node.node-ai-processor .box`)))
 	b.checked("the example")
@@ -441,4 +457,9 @@ func TestEditorScreenshots(t *testing.T) {
 		}
 	}
 	write("editor.png")
+	// A problem where it is: a badge on the node, the message at the field.
+	b.do("select the writer", 10*time.Second, chromedp.Click(chromedp.CSS(`#ed-canvas .ed-node[data-id="writer"] .box`)))
+	b.fill("#ed-f-temperature", "3")
+	b.waitJS("the problem shows", nodeEl("writer")+`.classList.contains('has-problem') && document.getElementById('ed-f-temperature-problem').textContent !== ''`, 20*time.Second)
+	write("editor-problem.png")
 }

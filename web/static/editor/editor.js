@@ -97,7 +97,7 @@ class Editor {
     this.baseline = JSON.stringify(doc);
     const narrow = window.matchMedia('(max-width: 640px)');
     this.readOnly = narrow.matches;
-    narrow.addEventListener('change', () => { this.readOnly = narrow.matches; this.root.classList.toggle('ed-readonly', this.readOnly); this.updateButtons(); }, { signal: this.ac.signal });
+    narrow.addEventListener('change', () => { this.readOnly = narrow.matches; this.root.classList.toggle('ed-readonly', this.readOnly); this.updateButtons(); this.fit(); }, { signal: this.ac.signal });
     this.root.classList.toggle('ed-readonly', this.readOnly);
     this.buildPalette();
     this.bind();
@@ -385,6 +385,19 @@ class Editor {
       }, { key: 'ed-f-other' + i, panel: false }),
     }));
     this.panel.append(form);
+    // The node's arrows, so that they can be reached from the keyboard too.
+    const touching = this.edges().map((e, j) => [e, j]).filter(([e]) => e && (e.from === n.id || e.to === n.id));
+    if (touching.length) {
+      const list = F.el('ul', { class: 'ed-arrows' });
+      for (const [e, j] of touching) {
+        list.append(F.el('li', {}, F.el('button', {
+          type: 'button', class: 'btn btn-sm btn-ghost', 'data-edge': j,
+          text: `${e.from} → ${e.to}` + (e.when !== undefined ? ` (when ${e.when})` : ''),
+          onclick: () => this.select({ kind: 'edge', i: j }),
+        })));
+      }
+      this.panel.append(F.el('div', { class: 'field' }, F.el('h3', { text: 'Arrows' }), list));
+    }
   }
 
   // hintsFor lists what node i's text fields can refer to: the workflow's
@@ -848,6 +861,9 @@ class Editor {
     this.views.canvas.hidden = json;
     this.btn.tabJSON.setAttribute('aria-selected', String(json));
     this.btn.tabCanvas.setAttribute('aria-selected', String(!json));
+    // The problems stay in sight in either view.
+    const box = this.root.querySelector('#ed-problems-box');
+    (json ? this.views.json.parentNode.insertBefore(box, this.views.json.nextSibling) : this.root.querySelector('.ed-left').append(box));
     if (!json) {
       if (this.jsonError) this.syncJSON();
       this.renderCanvas();
