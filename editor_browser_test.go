@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -43,7 +45,9 @@ func (b *browser) checked(what string) {
 // centerOf is the centre, in viewport pixels, of the element expr finds.
 func (b *browser) centerOf(expr string) (float64, float64) {
 	b.t.Helper()
-	xy := evalJS[[]float64](b, `(() => { const e = `+expr+`; e.scrollIntoView({block: 'nearest'});
+	// The canvas, not the element, is scrolled into view: then no later
+	// scroll moves what an earlier call measured.
+	xy := evalJS[[]float64](b, `(() => { document.querySelector('.ed-canvas-box').scrollIntoView({block: 'nearest'}); const e = `+expr+`;
 		const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()`)
 	return xy[0], xy[1]
 }
@@ -363,6 +367,25 @@ func TestDashboardEditorKeyboard(t *testing.T) {
 	b.do("back to the canvas", 10*time.Second, chromedp.Click(chromedp.ID("ed-tab-canvas")), chromedp.WaitVisible(chromedp.ID("ed-canvas")))
 	b.waitJS("the typed node is drawn", nodeEl("typed")+` !== null && `+nodeEl("typed")+`.textContent.includes('Typed in JSON')`, 10*time.Second)
 
+	// A problem at an arrow's path marks that arrow: a second start → end,
+	// typed in the JSON, is a duplicate. Undo takes back that edit only.
+	dup := evalJS[string](b, `(() => { const d = JSON.parse(document.getElementById('ed-json').value); d.edges.push({from: 'start', to: 'end'}); return JSON.stringify(d, null, 2); })()`)
+	b.do("type a duplicate arrow", 10*time.Second, chromedp.Click(chromedp.ID("ed-tab-json")), chromedp.WaitVisible(chromedp.ID("ed-json")), chromedp.Focus(chromedp.ID("ed-json")),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`(() => { document.getElementById('ed-json').select(); return true; })()`)(ctx, t)
+			return err
+		}), paste(dup), chromedp.Click(chromedp.ID("ed-tab-canvas")))
+	b.waitJS("the duplicate arrow is marked", `document.querySelectorAll('#ed-canvas .ed-edge.has-problem').length === 1 &&
+		document.querySelector('#ed-canvas .ed-edge.has-problem').dataset.edge === String(document.getElementById('wf-editor').editor.doc.edges.length - 1)`, 20*time.Second)
+	b.do("undo the duplicate", 10*time.Second, chromedp.Click(chromedp.ID("ed-undo")))
+	b.checked("without the duplicate")
+	if n := evalJS[int](b, `document.querySelectorAll('#ed-canvas .ed-edge.has-problem').length`); n != 0 {
+		t.Errorf("%d arrows marked after undo", n)
+	}
+	if !evalJS[bool](b, nodeEl("typed")+` !== null`) {
+		t.Errorf("undo took back the earlier JSON edit too")
+	}
+
 	// A condition's arrow carries "when", edited in the arrow's form.
 	b.do("add a condition", 10*time.Second, chromedp.Click(chromedp.ID("ed-add-condition")))
 	b.waitJS("the condition is focused", `document.activeElement?.dataset?.id === 'condition'`, 10*time.Second)
@@ -430,6 +453,18 @@ func TestDashboardEditorKeyboard(t *testing.T) {
 	}
 	labelled(t, b)
 	b.shot("editor-375")
+
+	// When the form token is gone (the cookie expired), the editor says
+	// what to do instead of failing quietly; the edit stays.
+	b.do("the cookies expire", 10*time.Second, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{})
+		return err
+	}))
+	b.fill("#ed-f-name", "Edited without a token")
+	b.waitJS("the editor says what to do", `document.getElementById('ed-status').textContent.includes('the form expired') && document.getElementById('ed-save').disabled`, 20*time.Second)
+	if !evalJS[bool](b, `document.getElementById('ed-json').value.includes('Edited without a token')`) {
+		t.Errorf("the edit is not in the JSON tab")
+	}
 }
 
 // TestEditorScreenshots writes the README's pictures of the editor to

@@ -568,7 +568,7 @@ class Editor {
     let answer;
     try {
       const r = await fetch(this.validateURL, { method: 'POST', headers: this.headers(), body, credentials: 'same-origin' });
-      answer = await r.json();
+      answer = await this.answerOf(r);
       if (!r.ok) throw new Error(answer.detail || r.statusText);
     } catch (err) {
       if (seq !== this.seq) return;
@@ -588,6 +588,15 @@ class Editor {
     this.markPanel();
     this.renderProblems();
     this.root.dataset.checked = String(seq);
+  }
+
+  // answerOf reads the server's JSON answer. Anything else (a login page
+  // after the session ended, a refused form token) says what to do.
+  async answerOf(r) {
+    const type = r.headers.get('Content-Type') || '';
+    if (type.startsWith('application/json') && !r.redirected) return r.json();
+    throw new Error(`the server answered ${r.status} ${r.statusText}` + (r.redirected || r.status === 403
+      ? ': the session or the form expired. Copy the document from the JSON tab, reload the page and paste it back.' : ''));
   }
 
   headers() {
@@ -653,7 +662,7 @@ class Editor {
     let r, answer;
     try {
       r = await fetch(this.saveURL, { method: 'POST', headers: this.headers(), body, credentials: 'same-origin' });
-      answer = await r.json();
+      answer = await this.answerOf(r);
     } catch (err) {
       this.saving = false;
       this.checkError = 'Could not save: ' + err.message;
@@ -857,6 +866,7 @@ class Editor {
 
   showView(which) {
     const json = which === 'json';
+    this.lastKey = null; // an edit in the other view is a step of its own
     this.views.json.hidden = !json;
     this.views.canvas.hidden = json;
     this.btn.tabJSON.setAttribute('aria-selected', String(json));
