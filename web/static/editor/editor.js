@@ -10,13 +10,24 @@ const UNDO_LIMIT = 200;
 const VALIDATE_DELAY = 250; // ms of quiet before a check: one request per burst of typing
 
 export async function mount(root) {
-  const [types, lay, forms] = await Promise.all([
+  const [types, lay, forms, panel, input] = await Promise.all([
     import(root.dataset.types), import(root.dataset.layout), import(root.dataset.forms),
+    import(root.dataset.panel), import(root.dataset.input),
   ]);
+  mixin(Editor, panel.Panel);
+  mixin(Editor, input.Input);
   const ed = new Editor(root, types, lay, forms);
   ed.start();
   root.editor = ed; // for the browser tests and the console
   root.dataset.mounted = 'ready';
+}
+
+// mixin gives class "to" the methods of class "from": the editor's parts live
+// in files of their own and share one object.
+function mixin(to, from) {
+  for (const name of Object.getOwnPropertyNames(from.prototype)) {
+    if (name !== 'constructor') Object.defineProperty(to.prototype, name, Object.getOwnPropertyDescriptor(from.prototype, name));
+  }
 }
 
 function svgEl(tag, attrs) {
@@ -29,13 +40,6 @@ function shorten(s, n) {
   return s.length <= n ? s : s.slice(0, n - 1) + '…';
 }
 
-// underPath reports whether a problem's path is path or inside it.
-function underPath(p, path) {
-  if (p === path) return true;
-  return p.startsWith(path) && (p[path.length] === '.' || p[path.length] === '[');
-}
-
-const isField = (t) => t && t.closest && t.closest('input, textarea, select');
 
 class Editor {
   constructor(root, types, lay, forms) {
@@ -220,7 +224,7 @@ class Editor {
   // ---- drawing ----
 
   problemsUnder(path) {
-    return this.problems.filter((p) => p.path && underPath(p.path, path));
+    return this.problems.filter((p) => p.path && this.F.underPath(p.path, path));
   }
 
   renderCanvas() {
@@ -312,245 +316,6 @@ class Editor {
     }
   }
 
-  // ---- the side panel ----
-
-  renderPanel() {
-    const F = this.F;
-    const p = this.panel;
-    p.replaceChildren();
-    const s = this.sel;
-    if (s && s.kind === 'node') this.nodePanel(s.i);
-    else if (s && s.kind === 'edge') this.edgePanel(s.i);
-    else this.workflowPanel();
-    p.append(F.el('ul', { class: 'problems ed-panel-problems', id: 'ed-panel-problems' }));
-    if (s) {
-      p.append(F.el('p', { class: 'ed-panel-foot' }, F.el('button', {
-        type: 'button', class: 'btn btn-sm btn-ghost', id: 'ed-panel-workflow', text: '← The workflow\'s settings and variables',
-        onclick: () => this.select(null),
-      })));
-    }
-    this.markPanel();
-  }
-
-  // fieldOpts are the form options for an object at base (a JSON path),
-  // changed through set(key, value).
-  fieldOpts(prefix, base, set, extra = {}) {
-    return {
-      prefix,
-      pathOf: (key) => (key ? `${base}.${key}` : ''),
-      onChange: (key, value) => this.commit((d) => set(d, key, value), { key: prefix + key, panel: false }),
-      ...extra,
-    };
-  }
-
-  nodePanel(i) {
-    const F = this.F;
-    const n = this.nodes()[i];
-    const t = this.T.typeOf(n.type);
-    const base = `nodes[${i}]`;
-    const cfgOf = (d) => {
-      const nd = d.nodes[i];
-      if (!nd.config || typeof nd.config !== 'object' || Array.isArray(nd.config)) nd.config = {};
-      return nd.config;
-    };
-    const head = F.el('div', { class: 'ed-panel-head' },
-      F.el('h2', { text: `${t.label} node` }),
-      F.el('button', { type: 'button', class: 'btn btn-sm btn-ghost btn-danger-text', id: 'ed-panel-delete', text: 'Delete node', onclick: () => this.deleteSelection() }));
-    this.panel.append(head, F.el('p', { class: 'hint', text: t.about }));
-    // The id: renaming it carries the node's arrows along.
-    const idWrap = F.el('div', { class: 'field ed-field', 'data-path': `${base}.id` });
-    const idIn = F.el('input', { type: 'text', id: 'ed-n-id', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'ed-n-id-problem' });
-    idIn.value = n.id == null ? '' : String(n.id);
-    idIn.addEventListener('input', () => this.commit((d) => {
-      const old = d.nodes[i].id;
-      d.nodes[i].id = idIn.value;
-      for (const e of d.edges || []) {
-        if (e.from === old) e.from = idIn.value;
-        if (e.to === old) e.to = idIn.value;
-      }
-    }, { key: 'id' + i, panel: false }));
-    idWrap.append(F.el('label', { for: 'ed-n-id', text: 'Id' }), idIn, F.el('p', { class: 'ed-field-problem', id: 'ed-n-id-problem', role: 'alert' }));
-    this.panel.append(idWrap);
-    const form = F.el('div', { class: 'stack ed-form' });
-    const cfg = n.config && typeof n.config === 'object' ? n.config : {};
-    const opts = this.fieldOpts('ed-f-', `${base}.config`, (d, key, value) => F.setPath(cfgOf(d), key, value), { hints: () => this.hintsFor(i) });
-    for (const f of t.fields) form.append(F.buildField(f, cfg, opts));
-    const known = new Set(t.fields.map((f) => f.key.split('.')[0]));
-    form.append(F.buildRaw(cfg, known, {
-      prefix: 'ed-f-', pathOf: () => '', rawLabel: t.fields.length ? 'Other settings (JSON)' : 'Settings (JSON)',
-      onRaw: (next) => this.commit((d) => {
-        const c = cfgOf(d);
-        for (const k of Object.keys(c)) if (!known.has(k)) delete c[k];
-        for (const [k, v] of Object.entries(next)) if (!known.has(k)) c[k] = v;
-      }, { key: 'ed-f-other' + i, panel: false }),
-    }));
-    this.panel.append(form);
-    // The node's arrows, so that they can be reached from the keyboard too.
-    const touching = this.edges().map((e, j) => [e, j]).filter(([e]) => e && (e.from === n.id || e.to === n.id));
-    if (touching.length) {
-      const list = F.el('ul', { class: 'ed-arrows' });
-      for (const [e, j] of touching) {
-        list.append(F.el('li', {}, F.el('button', {
-          type: 'button', class: 'btn btn-sm btn-ghost', 'data-edge': j,
-          text: `${e.from} → ${e.to}` + (e.when !== undefined ? ` (when ${e.when})` : ''),
-          onclick: () => this.select({ kind: 'edge', i: j }),
-        })));
-      }
-      this.panel.append(F.el('div', { class: 'field' }, F.el('h3', { text: 'Arrows' }), list));
-    }
-  }
-
-  // hintsFor lists what node i's text fields can refer to: the workflow's
-  // variables, the outputs of the nodes that run before it, and, for an
-  // agent that talks, the agents it can ask.
-  hintsFor(i) {
-    const ns = this.nodes();
-    const hs = [];
-    for (const v of Array.isArray(this.doc.variables) ? this.doc.variables : []) {
-      if (v && v.name) hs.push({ text: `{{${v.name}}}`, about: `the variable ${v.name}` + (v.description ? `: ${v.description}` : '') });
-    }
-    const parents = new Map();
-    for (const e of this.edges()) {
-      if (!parents.has(e.to)) parents.set(e.to, []);
-      parents.get(e.to).push(e.from);
-    }
-    const seen = new Set();
-    const stack = [...(parents.get(ns[i].id) || [])];
-    while (stack.length) {
-      const id = stack.pop();
-      if (seen.has(id) || id === ns[i].id) continue;
-      seen.add(id);
-      stack.push(...(parents.get(id) || []));
-    }
-    for (const n of ns) {
-      if (seen.has(n.id) && n.type !== 'start') hs.push({ text: `{{outputs.${n.id}}}`, about: `the output of ${n.id}, which runs before this node` });
-    }
-    const cfg = ns[i].config || {};
-    if (cfg.can_communicate === true) {
-      for (const n of ns) {
-        if (n.type === 'ai-processor' && n.id !== ns[i].id) hs.push({ text: `CALL: ask_node('${n.id}', 'your question')`, about: `ask ${n.id} while this node runs` });
-      }
-    }
-    hs.push({ text: '{{execution_id}}', about: 'the id of the run' });
-    return hs;
-  }
-
-  edgePanel(j) {
-    const F = this.F;
-    const e = this.edges()[j];
-    const from = this.nodes().find((n) => n.id === e.from);
-    const branches = from ? this.T.typeOf(from.type).branches : null;
-    this.panel.append(F.el('div', { class: 'ed-panel-head' },
-      F.el('h2', { text: 'Arrow' }),
-      F.el('button', { type: 'button', class: 'btn btn-sm btn-ghost btn-danger-text', id: 'ed-panel-delete', text: 'Delete arrow', onclick: () => this.deleteSelection() })));
-    this.panel.append(F.el('p', {}, F.el('code', { text: String(e.from) }), ' → ', F.el('code', { text: String(e.to) })));
-    this.panel.append(F.el('p', { class: 'hint', text: `${e.to} runs after ${e.from}` + (branches ? ', on the branch named below.' : '.') }));
-    if (branches || e.when !== undefined) {
-      const f = { key: 'when', label: 'When (the branch this arrow takes)', kind: 'text', placeholder: (branches || ['true', 'false']).join(' or ') + ' or a case label' };
-      const opts = this.fieldOpts('ed-e-', `edges[${j}]`, (d, key, value) => F.setPath(d.edges[j], key, value));
-      const w = F.buildField(f, e, opts);
-      const dl = F.el('datalist', { id: 'ed-when-options' });
-      for (const b of branches || ['true', 'false']) dl.append(F.el('option', { value: b }));
-      w.querySelector('input').setAttribute('list', 'ed-when-options');
-      w.append(dl);
-      this.panel.append(w);
-    }
-  }
-
-  workflowPanel() {
-    const F = this.F;
-    const d = this.doc;
-    this.panel.append(F.el('div', { class: 'ed-panel-head' }, F.el('h2', { text: 'Workflow' })));
-    this.panel.append(F.el('p', { class: 'hint', text: 'Select a node or an arrow to edit it.' }));
-    const form = F.el('div', { class: 'stack ed-form' });
-    const top = this.fieldOpts('ed-w-', '', (doc, key, value) => F.setPath(doc, key, value));
-    top.pathOf = (key) => key;
-    form.append(F.buildField({ key: 'name', label: 'Name', kind: 'text' }, d, top));
-    form.append(F.buildField({ key: 'status', label: 'Status', kind: 'select', options: ['draft', 'active'] }, d, top));
-    const metaOf = (doc) => {
-      if (!doc.metadata || typeof doc.metadata !== 'object' || Array.isArray(doc.metadata)) doc.metadata = {};
-      return doc.metadata;
-    };
-    const meta = d.metadata && typeof d.metadata === 'object' ? d.metadata : {};
-    const mopts = this.fieldOpts('ed-m-', 'metadata', (doc, key, value) => F.setPath(metaOf(doc), key, value));
-    const limits = F.el('details', { class: 'ed-limits' }, F.el('summary', { text: 'Limits and other settings' }));
-    this.T.metadataFields.forEach((f, k) => (k < 2 ? form : limits).append(F.buildField(f, meta, mopts)));
-    const known = new Set(this.T.metadataFields.map((f) => f.key));
-    limits.append(F.buildRaw(meta, known, {
-      prefix: 'ed-m-', pathOf: () => '', rawLabel: 'Other metadata (JSON)',
-      onRaw: (next) => this.commit((doc) => {
-        const m = metaOf(doc);
-        for (const k of Object.keys(m)) if (!known.has(k)) delete m[k];
-        for (const [k, v] of Object.entries(next)) if (!known.has(k)) m[k] = v;
-      }, { key: 'ed-m-other', panel: false }),
-    }));
-    form.append(limits);
-    this.panel.append(form, this.variablesForm());
-  }
-
-  variablesForm() {
-    const F = this.F;
-    const vars = Array.isArray(this.doc.variables) ? this.doc.variables : [];
-    const box = F.el('fieldset', { class: 'field ed-vars' }, F.el('legend', { text: 'Variables' }));
-    const varsOf = (d) => (Array.isArray(d.variables) ? d.variables : (d.variables = []));
-    vars.forEach((v, j) => {
-      v = v && typeof v === 'object' ? v : {};
-      const base = `variables[${j}]`;
-      const row = F.el('div', { class: 'ed-var' });
-      const opts = this.fieldOpts(`ed-v-${j}-`, base, (d, key, value) => {
-        const vv = varsOf(d)[j];
-        if (key === 'value') {
-          // A typed variable holds JSON; a string one the text as it is.
-          const typed = vv.type && vv.type !== 'string';
-          let val = value === undefined ? '' : value;
-          if (typed && value !== undefined) {
-            try { val = JSON.parse(value); } catch { val = value; }
-          }
-          vv.value = val;
-          return;
-        }
-        F.setPath(vv, key, value);
-      });
-      row.append(F.buildField({ key: 'name', label: 'Name', kind: 'text' }, v, opts));
-      const shown = { value: typeof v.value === 'string' ? v.value : (v.value === undefined || v.value === null ? '' : JSON.stringify(v.value)) };
-      row.append(F.buildField({ key: 'value', label: 'Value', kind: 'text', placeholder: v.secret ? 'given at run time, or stored masked' : '' }, shown, opts));
-      row.append(F.buildField({ key: 'type', label: 'Type', kind: 'select', options: this.T.variableTypes }, v, opts));
-      row.append(F.buildField({ key: 'secret', label: 'Secret', kind: 'checkbox' }, v, opts));
-      row.append(F.el('button', { type: 'button', class: 'btn btn-sm btn-ghost btn-danger-text', text: 'Remove', 'aria-label': `Remove variable ${v.name || j + 1}`,
-        onclick: () => this.commit((d) => { varsOf(d).splice(j, 1); }) }));
-      box.append(row);
-    });
-    box.append(F.el('button', { type: 'button', class: 'btn btn-sm', id: 'ed-add-var', text: 'Add a variable',
-      onclick: () => {
-        this.commit((d) => { varsOf(d).push({ name: 'var' + (varsOf(d).length + 1), value: '', type: 'string' }); });
-        const ins = this.panel.querySelectorAll('.ed-var input[type=text]');
-        if (ins.length) ins[ins.length - 2].focus();
-      } }));
-    return box;
-  }
-
-  // markPanel shows each problem at the field its path names, and the
-  // rest of the selection's problems above the form.
-  markPanel() {
-    const placed = new Set();
-    for (const w of this.panel.querySelectorAll('.ed-field[data-path]')) {
-      const path = w.dataset.path;
-      const out = w.querySelector(':scope > .ed-field-problem, :scope > label > .ed-field-problem') || w.querySelector('.ed-field-problem');
-      if (!path) continue;
-      const ps = this.problemsUnder(path);
-      ps.forEach((p) => placed.add(p));
-      w.classList.toggle('has-problem', ps.length > 0);
-      if (out && !w.classList.contains('ed-bad-text')) out.textContent = ps.map((p) => p.message).join(' · ');
-    }
-    const list = this.panel.querySelector('#ed-panel-problems');
-    if (!list) return;
-    let base = null;
-    if (this.sel) base = `${this.sel.kind === 'node' ? 'nodes' : 'edges'}[${this.sel.i}]`;
-    const mine = this.problems.filter((p) => !placed.has(p) && (base ? underPath(p.path || '', base)
-      : !/^(nodes|edges)\[/.test(p.path || '')));
-    list.replaceChildren(...mine.map((p) => this.F.el('li', {}, p.path ? this.F.el('code', { class: 'path', text: p.path }) : '', p.message)));
-  }
-
   // ---- problems and saving ----
 
   scheduleValidate() {
@@ -616,7 +381,7 @@ class Editor {
     const m = /^(nodes|edges)\[(\d+)\]/.exec(path);
     this.select(m ? { kind: m[1] === 'nodes' ? 'node' : 'edge', i: Number(m[2]) } : null);
     this.showView('canvas');
-    const fields = [...this.panel.querySelectorAll('.ed-field[data-path]')].filter((w) => w.dataset.path && underPath(path, w.dataset.path));
+    const fields = [...this.panel.querySelectorAll('.ed-field[data-path]')].filter((w) => w.dataset.path && this.F.underPath(path, w.dataset.path));
     const w = fields.sort((a, b) => b.dataset.path.length - a.dataset.path.length)[0];
     if (w) {
       const details = w.closest('details');
@@ -880,217 +645,4 @@ class Editor {
     }
   }
 
-  // ---- events ----
-
-  bind() {
-    const on = (el, ev, fn, opts) => el.addEventListener(ev, fn, { signal: this.ac.signal, ...opts });
-    const b = this.btn;
-    on(b.undo, 'click', () => this.undo());
-    on(b.redo, 'click', () => this.redo());
-    on(b.del, 'click', () => this.deleteSelection());
-    on(b.arrange, 'click', () => { this.commit((d) => this.placeAll(d), { panel: false }); this.fit(); });
-    on(b.zoomIn, 'click', () => this.zoom(1.2));
-    on(b.zoomOut, 'click', () => this.zoom(1 / 1.2));
-    on(b.fit, 'click', () => this.fit());
-    on(b.save, 'click', () => this.save());
-    on(b.tabCanvas, 'click', () => this.showView('canvas'));
-    on(b.tabJSON, 'click', () => this.showView('json'));
-    on(this.jsonTA, 'input', () => this.onJSONInput());
-
-    const palette = this.root.querySelector('#ed-palette-list');
-    on(palette, 'click', (e) => {
-      const btn = e.target.closest('.ed-add');
-      if (!btn) return;
-      if (this.suppressClick) { this.suppressClick = false; return; }
-      this.addNode(btn.dataset.type);
-    });
-    on(palette, 'pointerdown', (e) => {
-      const btn = e.target.closest('.ed-add');
-      if (!btn || e.button !== 0 || this.readOnly) return;
-      this.suppressClick = false;
-      this.drag = { kind: 'palette', type: btn.dataset.type, sx: e.clientX, sy: e.clientY, moved: false };
-    });
-
-    on(this.svg, 'pointerdown', (e) => this.pointerDown(e));
-    on(window, 'pointermove', (e) => this.pointerMove(e));
-    on(window, 'pointerup', (e) => this.pointerUp(e));
-    on(this.svg, 'wheel', (e) => { e.preventDefault(); this.zoom(e.deltaY < 0 ? 1.1 : 1 / 1.1, e.clientX, e.clientY); }, { passive: false });
-    on(this.svg, 'focusin', (e) => {
-      const n = e.target.closest && e.target.closest('.ed-node');
-      if (n) this.select({ kind: 'node', i: Number(n.dataset.index) });
-    });
-    on(this.root, 'keydown', (e) => this.keyDown(e));
-
-    // Leaving with unsaved changes asks first: a page load...
-    on(window, 'beforeunload', (e) => {
-      if (!this.alive() || !this.dirty()) return;
-      e.preventDefault();
-      e.returnValue = '';
-    });
-    // ...and a link or form that htmx follows without one.
-    on(document, 'htmx:confirm', (e) => {
-      if (!this.alive() || !this.dirty()) return;
-      const elt = e.detail && e.detail.elt;
-      if (!elt || this.root.contains(elt)) return;
-      e.preventDefault();
-      if (window.confirm('Leave the editor? Your changes are not saved.')) e.detail.issueRequest(true);
-    });
-  }
-
-  // alive reports whether the editor is still in the page; once htmx has
-  // swapped it out, its listeners go.
-  alive() {
-    if (this.root.isConnected) return true;
-    this.ac.abort();
-    clearTimeout(this.timer);
-    return false;
-  }
-
-  pointerDown(e) {
-    if (e.button !== 0) return;
-    const port = e.target.closest('.ed-port');
-    const node = e.target.closest('.ed-node');
-    const edge = e.target.closest('.ed-edge');
-    const w = this.world(e.clientX, e.clientY);
-    e.preventDefault();
-    if (node) {
-      const i = Number(node.dataset.index);
-      if (this.connectFrom !== null && !this.readOnly) { this.connect(this.connectFrom, i); return; }
-      if (port && !this.readOnly) {
-        this.drag = { kind: 'connect', from: i, moved: false };
-        return;
-      }
-      this.select({ kind: 'node', i });
-      this.focusNode(i);
-      if (this.readOnly) return;
-      const p = this.posOf(i);
-      this.drag = { kind: 'move', i, sx: w.x, sy: w.y, ox: p.x, oy: p.y, moved: false, key: 'drag' + (++this.drags) };
-      return;
-    }
-    if (edge) {
-      this.select({ kind: 'edge', i: Number(edge.dataset.edge) });
-      this.svg.focus({ preventScroll: true });
-      return;
-    }
-    this.svg.focus({ preventScroll: true });
-    this.drag = { kind: 'pan', sx: e.clientX, sy: e.clientY, vx: this.view.x, vy: this.view.y, moved: false };
-  }
-
-  pointerMove(e) {
-    const d = this.drag;
-    if (!d || !this.alive()) return;
-    if (d.kind === 'pan') {
-      const dx = e.clientX - d.sx, dy = e.clientY - d.sy;
-      if (Math.abs(dx) + Math.abs(dy) > 3) d.moved = true;
-      this.view.x = d.vx + dx;
-      this.view.y = d.vy + dy;
-      this.applyView();
-    } else if (d.kind === 'move') {
-      const w = this.world(e.clientX, e.clientY);
-      const dx = w.x - d.sx, dy = w.y - d.sy;
-      if (!d.moved && Math.abs(dx) + Math.abs(dy) < 3) return;
-      d.moved = true;
-      this.commit((doc) => {
-        const n = doc.nodes[d.i];
-        n.position = { ...(n.position && typeof n.position === 'object' ? n.position : {}), x: Math.round(d.ox + dx), y: Math.round(d.oy + dy) };
-      }, { key: d.key, panel: false });
-    } else if (d.kind === 'connect') {
-      d.moved = true;
-      const p = this.posOf(d.from);
-      const w = this.world(e.clientX, e.clientY);
-      const x1 = p.x + this.L.BOX_W, y1 = p.y + this.L.BOX_H / 2;
-      this.ghost.setAttribute('d', `M${x1} ${y1} C${(x1 + w.x) / 2} ${y1} ${(x1 + w.x) / 2} ${w.y} ${w.x} ${w.y}`);
-      for (const n of this.viewG.querySelectorAll('.ed-drop')) n.classList.remove('ed-drop');
-      const over = this.nodeAt(e.clientX, e.clientY);
-      if (over !== null && over !== d.from) this.viewG.querySelector(`.ed-node[data-index="${over}"]`).classList.add('ed-drop');
-    } else if (d.kind === 'palette') {
-      if (Math.abs(e.clientX - d.sx) + Math.abs(e.clientY - d.sy) > 6) d.moved = true;
-      this.svg.classList.toggle('ed-drop-target', d.moved && this.overCanvas(e.clientX, e.clientY));
-    }
-  }
-
-  pointerUp(e) {
-    const d = this.drag;
-    if (!d || !this.alive()) return;
-    this.drag = null;
-    if (d.kind === 'pan') {
-      if (!d.moved) this.select(null);
-    } else if (d.kind === 'connect') {
-      this.ghost.setAttribute('d', '');
-      const to = this.nodeAt(e.clientX, e.clientY);
-      if (to !== null && to !== d.from) this.connect(d.from, to);
-      else this.renderCanvas();
-    } else if (d.kind === 'move') {
-      this.lastKey = null;
-    } else if (d.kind === 'palette') {
-      this.svg.classList.remove('ed-drop-target');
-      if (d.moved) {
-        // The click that ends a drag on its own button must not add a second node.
-        this.suppressClick = !!(e.target.closest && e.target.closest('.ed-add'));
-        if (this.overCanvas(e.clientX, e.clientY)) this.addNode(d.type, this.world(e.clientX, e.clientY));
-      }
-    }
-  }
-
-  overCanvas(x, y) {
-    const r = this.svg.getBoundingClientRect();
-    return x >= r.left && x <= r.right && y >= r.top && y <= r.bottom;
-  }
-
-  // nodeAt is the index of the node drawn at a client position, or null.
-  nodeAt(x, y) {
-    const w = this.world(x, y);
-    let found = null;
-    this.nodes().forEach((_, i) => {
-      const p = this.posOf(i);
-      if (w.x >= p.x && w.x <= p.x + this.L.BOX_W && w.y >= p.y && w.y <= p.y + this.L.BOX_H) found = i;
-    });
-    return found;
-  }
-
-  keyDown(e) {
-    const mod = e.ctrlKey || e.metaKey;
-    const key = e.key;
-    if (mod && (key === 'z' || key === 'Z' || key === 'y')) {
-      if (e.target === this.jsonTA) return; // the text's own undo
-      e.preventDefault();
-      if (key === 'y' || e.shiftKey) this.redo();
-      else this.undo();
-      return;
-    }
-    if (isField(e.target) || mod) return;
-    const inCanvas = this.svg.contains(e.target);
-    if (!inCanvas) return;
-    const s = this.sel && this.sel.kind === 'node' ? this.sel.i : null;
-    const arrows = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
-    if (key === 'Delete' || key === 'Backspace') {
-      e.preventDefault();
-      this.deleteSelection();
-    } else if (arrows[key] && s !== null) {
-      e.preventDefault();
-      const [dx, dy] = arrows[key];
-      if (e.altKey) {
-        const j = this.neighbour(s, dx, dy);
-        if (j !== null) { this.select({ kind: 'node', i: j }); this.focusNode(j); }
-      } else if (!this.readOnly) {
-        const step = e.shiftKey ? 2 : 20;
-        this.moveBy(s, dx * step, dy * step);
-      }
-    } else if ((key === 'c' || key === 'C') && s !== null && !this.readOnly) {
-      e.preventDefault();
-      if (this.connectFrom !== null && this.connectFrom !== s) this.connect(this.connectFrom, s);
-      else this.startConnect(s);
-    } else if (key === 'Enter' && s !== null && this.connectFrom !== null) {
-      e.preventDefault();
-      this.connect(this.connectFrom, s);
-    } else if (key === 'Escape') {
-      if (this.connectFrom !== null) { this.endConnect(); this.renderCanvas(); } else this.select(null);
-    } else if (key === '+' || key === '=') {
-      this.zoom(1.2);
-    } else if (key === '-') {
-      this.zoom(1 / 1.2);
-    } else if (key === '0') {
-      this.fit();
-    }
-  }
 }

@@ -2,6 +2,13 @@
 // an id made from its key (so a problem's JSON path finds it), and a place
 // for the problems the server reports about it.
 
+// underPath reports whether a problem's JSON path p is path or inside it
+// ("nodes[1].config.x" is inside "nodes[1]", "nodes[10]" is not).
+export function underPath(p, path) {
+  if (p === path) return true;
+  return p.startsWith(path) && (p[path.length] === '.' || p[path.length] === '[');
+}
+
 // getPath reads a dotted key ("auth.type") from an object.
 export function getPath(obj, key) {
   let v = obj;
