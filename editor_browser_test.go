@@ -467,6 +467,36 @@ func TestDashboardEditorKeyboard(t *testing.T) {
 	}
 }
 
+// TestDashboardEditorOpensAsDrawn opens the editor on stored workflows:
+// one whose positions would make boxes overlap opens where the workflow's
+// page draws its nodes; one with positions that can be drawn keeps them.
+// Opening leaves nothing to save.
+func TestDashboardEditorOpensAsDrawn(t *testing.T) {
+	t.Parallel()
+	base := startServer(t, nil)
+	crowded := importAPI(t, base, exampleFile(t, "examples/01_qa.json")) // boxes 220 apart, 200 wide
+	spaced := importAPI(t, base, exampleFile(t, "examples/03_parallel_diamond.json"))
+	b := newBrowser(t, 1280, 900)
+	positions := `document.getElementById('wf-editor').editor.doc.nodes.map(n => 'translate(' + n.position.x + ' ' + n.position.y + ')').sort()`
+
+	b.do("the workflow's page", 20*time.Second, chromedp.Navigate(base+"/ui/workflows/"+crowded), chromedp.WaitVisible(chromedp.ID("wf-edit")))
+	drawn := evalJS[[]string](b, `[...document.querySelectorAll('#wf-graph g.node')].map(g => g.getAttribute('transform')).sort()`)
+	b.do("edit it", 20*time.Second, chromedp.Click(chromedp.ID("wf-edit")), chromedp.WaitVisible(chromedp.ID("ed-canvas")))
+	b.checked("the Q&A example")
+	if edited := evalJS[[]string](b, positions); len(drawn) != 4 || strings.Join(drawn, ",") != strings.Join(edited, ",") {
+		t.Errorf("the editor places the nodes at\n%v\nthe workflow page at\n%v", edited, drawn)
+	}
+	if why := evalJS[string](b, `document.getElementById('ed-status').textContent`); why != "Saved; no changes" {
+		t.Errorf("just opened, the status says %q", why)
+	}
+
+	b.openEditor(base + "/ui/workflows/" + spaced + "/edit")
+	want := []string{"translate(0 150)", "translate(240 260)", "translate(240 40)", "translate(480 150)", "translate(720 150)"}
+	if got := evalJS[[]string](b, positions); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("the stored positions became %v, want %v", got, want)
+	}
+}
+
 // TestEditorScreenshots writes the README's pictures of the editor to
 // docs/ when SWITCHBOARD_EDITOR_DOCS is set (go test -run
 // TestEditorScreenshots with SWITCHBOARD_EDITOR_DOCS=1).

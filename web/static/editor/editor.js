@@ -456,6 +456,7 @@ class Editor {
     this.btn.open.hidden = false;
     const h = document.getElementById('ed-title');
     if (h) h.textContent = 'Edit ' + (this.doc.name || '');
+    document.title = 'Edit ' + (this.doc.name || '') + ' · Switchboard';
     this.root.dataset.saved = answer.id;
     this.updateButtons();
     this.status.textContent = 'Saved';

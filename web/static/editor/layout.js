@@ -68,7 +68,7 @@ export function layout(doc) {
   const out = {};
   layers.forEach((l, li) => {
     const colH = l.length * BOX_H + Math.max(l.length - 1, 0) * ROW_GAP;
-    const top = Math.round((height - colH) / 2);
+    const top = Math.floor((height - colH) / 2); // as Go divides
     l.forEach((v, k) => {
       out[nodes[v].id] = { x: MARGIN + li * (BOX_W + COL_GAP), y: top + k * (BOX_H + ROW_GAP) };
     });
