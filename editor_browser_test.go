@@ -358,7 +358,9 @@ func TestDashboardEditorKeyboard(t *testing.T) {
 
 	// The JSON tab: an edit there shows on the canvas.
 	b.do("the JSON tab", 10*time.Second, chromedp.Click(chromedp.ID("ed-tab-json")), chromedp.WaitVisible(chromedp.ID("ed-json")))
-	doc := evalJS[string](b, `(() => { const d = JSON.parse(document.getElementById('ed-json').value); d.nodes.push({id: 'typed', type: 'ai-processor', config: {name: 'Typed in JSON', prompt: 'hi', custom_key: {a: 1}}}); d.edges.push({from: 'start', to: 'typed'}); return JSON.stringify(d, null, 2); })()`)
+	doc := evalJS[string](b, `(() => { const d = JSON.parse(document.getElementById('ed-json').value); d.nodes.push({id: 'typed', type: 'ai-processor', config: {name: 'Typed in JSON', prompt: 'hi', custom_key: {a: 1}}}); d.edges.push({from: 'start', to: 'typed'});
+		d.nodes.push({id: 'hook', type: 'webhook', config: {url: 'https://example.org/hook', auth: {type: 'bearer', token: 'tok', region: 'eu'}}});
+		d.nodes.push({id: 'mail', type: 'email', config: {to: 'a@example.org, b@example.org'}}); return JSON.stringify(d, null, 2); })()`)
 	b.do("type a document", 10*time.Second, chromedp.Focus(chromedp.ID("ed-json")),
 		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 			_, err := chromedp.Evaluate[bool](`(() => { document.getElementById('ed-json').select(); return true; })()`)(ctx, t)
@@ -366,6 +368,23 @@ func TestDashboardEditorKeyboard(t *testing.T) {
 		}), paste(doc))
 	b.do("back to the canvas", 10*time.Second, chromedp.Click(chromedp.ID("ed-tab-canvas")), chromedp.WaitVisible(chromedp.ID("ed-canvas")))
 	b.waitJS("the typed node is drawn", nodeEl("typed")+` !== null && `+nodeEl("typed")+`.textContent.includes('Typed in JSON')`, 10*time.Second)
+
+	// A type's alias gets its form (webhook is http); the JSON field holds
+	// what no field edits, nested keys too, and an edit there keeps the
+	// fields' values.
+	b.do("select the webhook", 10*time.Second, chromedp.Focus(chromedp.CSS(`#ed-canvas .ed-node[data-id="hook"]`)))
+	b.waitJS("the HTTP form", `document.getElementById('ed-f-url')?.value === 'https://example.org/hook' && document.getElementById('ed-f-auth-type').value === 'bearer'`, 10*time.Second)
+	if raw := evalJS[string](b, `document.getElementById('ed-f-other').value`); !strings.Contains(raw, `"region": "eu"`) || strings.Contains(raw, "tok") || strings.Contains(raw, "url") {
+		t.Errorf("the webhook's other settings: %s", raw)
+	}
+	b.fill("#ed-f-other", `{"auth": {"region": "us"}, "note": "kept"}`)
+	b.waitJS("the edit keeps the fields", `(() => { const c = document.getElementById('wf-editor').editor.doc.nodes.find(n => n.id === 'hook').config;
+		return c.auth.region === 'us' && c.auth.type === 'bearer' && c.auth.token === 'tok' && c.url === 'https://example.org/hook' && c.note === 'kept'; })()`, 10*time.Second)
+	// A list the document holds as one string stays one string.
+	b.do("select the email", 10*time.Second, chromedp.Focus(chromedp.CSS(`#ed-canvas .ed-node[data-id="mail"]`)))
+	b.waitJS("one address a line", `document.getElementById('ed-f-to')?.value === 'a@example.org\nb@example.org'`, 10*time.Second)
+	b.fill("#ed-f-to", "a@example.org\nc@example.org")
+	b.waitJS("still a string", `document.getElementById('wf-editor').editor.doc.nodes.find(n => n.id === 'mail').config.to === 'a@example.org, c@example.org'`, 10*time.Second)
 
 	// A problem at an arrow's path marks that arrow: a second start → end,
 	// typed in the JSON, is a duplicate. Undo takes back that edit only.

@@ -227,17 +227,22 @@ class Editor {
     return this.problems.filter((p) => p.path && this.F.underPath(p.path, path));
   }
 
+  // renderCanvas draws the document. Node boxes are kept and updated in
+  // place, not made anew: a box keeps its focus, and a click aimed at it
+  // while a check's answer redraws the canvas still lands on it.
   renderCanvas() {
     this.fallback = null;
-    const active = document.activeElement;
-    const refocus = active === document.body || active === null || this.svg.contains(active);
-    const g = this.viewG;
-    g.replaceChildren();
+    if (!this.edgeG) {
+      this.edgeG = svgEl('g', { class: 'ed-edges' });
+      this.ghost = svgEl('path', { class: 'ed-ghost', d: '' });
+      this.nodeG = svgEl('g', { class: 'ed-nodes' });
+      this.viewG.append(this.edgeG, this.ghost, this.nodeG);
+    }
     const ns = this.nodes();
     const index = new Map();
     ns.forEach((n, i) => { if (!index.has(n.id)) index.set(n.id, i); });
     const { BOX_W: W, BOX_H: H } = this.L;
-    const edgeG = svgEl('g', { class: 'ed-edges' });
+    const edges = [];
     this.edges().forEach((e, j) => {
       const a = index.get(e && e.from), b = index.get(e && e.to);
       if (a === undefined || b === undefined) return;
@@ -255,57 +260,68 @@ class Editor {
         t.textContent = String(e.when);
         eg.append(t);
       }
-      edgeG.append(eg);
+      edges.push(eg);
     });
-    this.ghost = svgEl('path', { class: 'ed-ghost', d: '' });
-    const nodeG = svgEl('g', { class: 'ed-nodes' });
+    this.edgeG.replaceChildren(...edges);
+    const boxes = this.nodeG.children;
+    while (boxes.length > ns.length) boxes[boxes.length - 1].remove();
     ns.forEach((n, i) => {
+      const box = boxes[i] || this.newBox();
       const p = this.posOf(i);
       const cfg = (n.config && typeof n.config === 'object') ? n.config : {};
       const t = this.T.typeOf(n.type);
       const cls = ['node', 'ed-node', 'node-' + String(n.type).replace(/[^a-z0-9-]/gi, '')];
-      if (cfg.can_communicate === true) cls.push('comm');
+      const comm = cfg.can_communicate === true;
+      if (comm) cls.push('comm');
       if (this.sel && this.sel.kind === 'node' && this.sel.i === i) cls.push('is-selected');
       if (this.connectFrom === i) cls.push('is-source');
       const probs = this.problemsUnder(`nodes[${i}]`);
       if (probs.length) cls.push('has-problem');
       const name = typeof cfg.name === 'string' && cfg.name ? cfg.name : String(n.id || '(no id)');
-      const ng = svgEl('g', {
-        class: cls.join(' '), transform: `translate(${p.x} ${p.y})`, tabindex: 0, 'data-index': i, 'data-id': n.id,
-        role: 'button', 'aria-label': `${t.label} node ${name}` + (probs.length ? `, ${probs.length} problem${probs.length > 1 ? 's' : ''}` : ''),
-      });
-      const title = svgEl('title');
-      title.textContent = `${name} (${n.id}) · ${n.type}` + probs.map((q) => `\n${q.path}: ${q.message}`).join('');
-      ng.append(title, svgEl('rect', { class: 'box', width: W, height: H, rx: 10 }));
-      const ty = svgEl('text', { class: 'node-type', x: 14, y: 21 });
-      ty.textContent = String(n.type || '?');
-      const nm = svgEl('text', { class: 'node-name', x: 14, y: 44 });
-      nm.textContent = shorten(name, 20);
-      ng.append(ty, nm);
-      if (cfg.can_communicate === true) {
-        const cb = svgEl('g', { class: 'comm-badge', transform: `translate(${W - (probs.length ? 56 : 30)} 8)` });
-        const ct = svgEl('text', { x: 10, y: 12, 'text-anchor': 'middle' });
-        ct.textContent = '⇄';
-        cb.append(svgEl('rect', { width: 20, height: 16, rx: 8 }), ct);
-        ng.append(cb);
-      }
-      if (probs.length) {
-        const bg = svgEl('g', { class: 'ed-badge', transform: `translate(${W - 30} 8)` });
-        const bt = svgEl('text', { x: 10, y: 12, 'text-anchor': 'middle' });
-        bt.textContent = String(probs.length);
-        bg.append(svgEl('rect', { width: 20, height: 16, rx: 8 }), bt);
-        ng.append(bg);
-      }
-      if (n.type !== 'end') ng.append(svgEl('circle', { class: 'ed-port ed-port-out', cx: W, cy: H / 2, r: 7 }));
-      if (n.type !== 'start') ng.append(svgEl('circle', { class: 'ed-port-in', cx: 0, cy: H / 2, r: 4 }));
-      nodeG.append(ng);
+      const attrs = {
+        class: cls.join(' '), transform: `translate(${p.x} ${p.y})`, 'data-index': i, 'data-id': n.id,
+        'aria-label': `${t.label} node ${name}` + (probs.length ? `, ${probs.length} problem${probs.length > 1 ? 's' : ''}` : ''),
+      };
+      for (const [k, v] of Object.entries(attrs)) if (box.getAttribute(k) !== String(v)) box.setAttribute(k, String(v));
+      const part = box.parts;
+      part.title.textContent = `${name} (${n.id}) · ${n.type}` + probs.map((q) => `\n${q.path}: ${q.message}`).join('');
+      part.type.textContent = String(n.type || '?');
+      part.name.textContent = shorten(name, 20);
+      part.comm.setAttribute('display', comm ? 'inline' : 'none');
+      part.comm.setAttribute('transform', `translate(${W - (probs.length ? 56 : 30)} 8)`);
+      part.badge.setAttribute('display', probs.length ? 'inline' : 'none');
+      part.badgeText.textContent = String(probs.length);
+      part.out.setAttribute('display', n.type === 'end' ? 'none' : 'inline');
+      part.in.setAttribute('display', n.type === 'start' ? 'none' : 'inline');
+      if (!box.parentNode) this.nodeG.append(box);
     });
-    g.append(edgeG, this.ghost, nodeG);
-    if (refocus && this.sel && this.sel.kind === 'node') {
-      const el = nodeG.querySelector(`[data-index="${this.sel.i}"]`);
-      if (el) el.focus({ preventScroll: true });
-    }
+    const active = document.activeElement;
+    if ((active === document.body || active === null) && this.sel && this.sel.kind === 'node') this.focusNode(this.sel.i);
     this.updateButtons();
+  }
+
+  // newBox makes a node's box with its parts; renderCanvas fills them in.
+  newBox() {
+    const { BOX_W: W, BOX_H: H } = this.L;
+    const box = svgEl('g', { tabindex: 0, role: 'button' });
+    const text = (attrs) => svgEl('text', attrs);
+    const parts = {
+      title: svgEl('title'),
+      type: text({ class: 'node-type', x: 14, y: 21 }),
+      name: text({ class: 'node-name', x: 14, y: 44 }),
+      comm: svgEl('g', { class: 'comm-badge' }),
+      badge: svgEl('g', { class: 'ed-badge', transform: `translate(${W - 30} 8)` }),
+      badgeText: text({ x: 10, y: 12, 'text-anchor': 'middle' }),
+      out: svgEl('circle', { class: 'ed-port ed-port-out', cx: W, cy: H / 2, r: 7 }),
+      in: svgEl('circle', { class: 'ed-port-in', cx: 0, cy: H / 2, r: 4 }),
+    };
+    const commText = text({ x: 10, y: 12, 'text-anchor': 'middle' });
+    commText.textContent = '⇄';
+    parts.comm.append(svgEl('rect', { width: 20, height: 16, rx: 8 }), commText);
+    parts.badge.append(svgEl('rect', { width: 20, height: 16, rx: 8 }), parts.badgeText);
+    box.append(parts.title, svgEl('rect', { class: 'box', width: W, height: H, rx: 10 }), parts.type, parts.name, parts.comm, parts.badge, parts.out, parts.in);
+    box.parts = parts;
+    return box;
   }
 
   buildPalette() {

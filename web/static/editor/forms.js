@@ -65,7 +65,8 @@ function display(f, v) {
   if (v === undefined || v === null) return '';
   switch (f.kind) {
     case 'list':
-      return Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join('\n') : String(v);
+      if (Array.isArray(v)) return v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join('\n');
+      return typeof v === 'string' ? v.split(',').map((x) => x.trim()).join('\n') : JSON.stringify(v);
     case 'json':
       return JSON.stringify(v, null, f.rows > 1 ? 2 : 0);
     default:
@@ -77,7 +78,7 @@ function display(f, v) {
 // leaves the key out. A number field keeps text that is no number, so the
 // server names the problem at its path. A JSON field that does not parse
 // throws.
-function parse(f, text) {
+function parse(f, text, was) {
   switch (f.kind) {
     case 'number':
     case 'integer': {
@@ -88,7 +89,9 @@ function parse(f, text) {
     }
     case 'list': {
       const items = text.split('\n').map((s) => s.trim()).filter((s) => s !== '');
-      return items.length ? items : undefined;
+      if (!items.length) return undefined;
+      // A list the document wrote as one string stays one string.
+      return typeof was === 'string' ? items.join(', ') : items;
     }
     case 'json':
       if (text.trim() === '') return undefined;
@@ -137,7 +140,7 @@ export function buildField(f, obj, opts) {
     control.addEventListener('input', () => {
       let value;
       try {
-        value = parse(f, control.value);
+        value = parse(f, control.value, v);
       } catch (err) {
         wrap.classList.add('ed-bad-text');
         problem.textContent = 'Not JSON yet: ' + err.message;
@@ -172,15 +175,34 @@ export function buildField(f, obj, opts) {
   return wrap;
 }
 
-// buildRaw makes the JSON field of an object's keys that no field names:
-// what is there stays as it is, and edits replace exactly those keys.
-export function buildRaw(obj, known, opts) {
+// rest is a copy of obj without the values at the (dotted) keys of
+// fields: what no field of a form edits, nested keys included.
+export function rest(obj, keys) {
+  const copy = JSON.parse(JSON.stringify(obj && typeof obj === 'object' ? obj : {}));
+  for (const k of keys) setPath(copy, k, undefined);
+  return copy;
+}
+
+// withRest is next with the values at keys taken from obj: the object a
+// form's JSON field stands for once it is edited to next.
+export function withRest(obj, keys, next) {
+  const out = JSON.parse(JSON.stringify(next));
+  for (const k of keys) {
+    const v = getPath(obj, k);
+    if (v !== undefined) setPath(out, k, JSON.parse(JSON.stringify(v)));
+  }
+  return out;
+}
+
+// buildRaw makes the JSON field of what no field of a form edits (see
+// rest): it stays as it is, and an edit replaces exactly that. onRaw gets
+// the whole new object.
+export function buildRaw(obj, keys, opts) {
   const id = opts.prefix + 'other';
-  const rest = {};
-  for (const [k, v] of Object.entries(obj || {})) if (!known.has(k)) rest[k] = v;
+  const others = rest(obj, keys);
   const wrap = el('div', { class: 'field ed-field', 'data-key': '', 'data-path': opts.pathOf('') });
-  const ta = el('textarea', { id, rows: Object.keys(rest).length ? 4 : 2, class: 'code', spellcheck: 'false' });
-  ta.value = Object.keys(rest).length ? JSON.stringify(rest, null, 2) : '';
+  const ta = el('textarea', { id, rows: Object.keys(others).length ? 4 : 2, class: 'code', spellcheck: 'false' });
+  ta.value = Object.keys(others).length ? JSON.stringify(others, null, 2) : '';
   const problem = el('p', { class: 'ed-field-problem', id: id + '-problem', role: 'alert' });
   ta.setAttribute('aria-describedby', id + '-problem');
   ta.addEventListener('input', () => {
@@ -195,7 +217,7 @@ export function buildRaw(obj, known, opts) {
     }
     wrap.classList.remove('ed-bad-text');
     problem.textContent = '';
-    opts.onRaw(next, known);
+    opts.onRaw((current) => withRest(current, keys, next));
   });
   wrap.append(el('label', { for: id, text: opts.rawLabel || 'Other settings (JSON)' }), ta, problem);
   return wrap;

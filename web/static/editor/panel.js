@@ -65,14 +65,10 @@ export class Panel {
     const cfg = n.config && typeof n.config === 'object' ? n.config : {};
     const opts = this.fieldOpts('ed-f-', `${base}.config`, (d, key, value) => F.setPath(cfgOf(d), key, value), { hints: () => this.hintsFor(i) });
     for (const f of t.fields) form.append(F.buildField(f, cfg, opts));
-    const known = new Set(t.fields.map((f) => f.key.split('.')[0]));
-    form.append(F.buildRaw(cfg, known, {
+    const keys = t.fields.map((f) => f.key);
+    form.append(F.buildRaw(cfg, keys, {
       prefix: 'ed-f-', pathOf: () => '', rawLabel: t.fields.length ? 'Other settings (JSON)' : 'Settings (JSON)',
-      onRaw: (next) => this.commit((d) => {
-        const c = cfgOf(d);
-        for (const k of Object.keys(c)) if (!known.has(k)) delete c[k];
-        for (const [k, v] of Object.entries(next)) if (!known.has(k)) c[k] = v;
-      }, { key: 'ed-f-other' + i, panel: false }),
+      onRaw: (make) => this.commit((d) => { d.nodes[i].config = make(cfgOf(d)); }, { key: 'ed-f-other' + i, panel: false }),
     }));
     this.panel.append(form);
     // The node's arrows, so that they can be reached from the keyboard too.
@@ -165,14 +161,10 @@ export class Panel {
     const mopts = this.fieldOpts('ed-m-', 'metadata', (doc, key, value) => F.setPath(metaOf(doc), key, value));
     const limits = F.el('details', { class: 'ed-limits' }, F.el('summary', { text: 'Limits and other settings' }));
     this.T.metadataFields.forEach((f, k) => (k < 2 ? form : limits).append(F.buildField(f, meta, mopts)));
-    const known = new Set(this.T.metadataFields.map((f) => f.key));
-    limits.append(F.buildRaw(meta, known, {
+    const keys = this.T.metadataFields.map((f) => f.key);
+    limits.append(F.buildRaw(meta, keys, {
       prefix: 'ed-m-', pathOf: () => '', rawLabel: 'Other metadata (JSON)',
-      onRaw: (next) => this.commit((doc) => {
-        const m = metaOf(doc);
-        for (const k of Object.keys(m)) if (!known.has(k)) delete m[k];
-        for (const [k, v] of Object.entries(next)) if (!known.has(k)) m[k] = v;
-      }, { key: 'ed-m-other', panel: false }),
+      onRaw: (make) => this.commit((doc) => { doc.metadata = make(metaOf(doc)); }, { key: 'ed-m-other', panel: false }),
     }));
     form.append(limits);
     this.panel.append(form, this.variablesForm());
