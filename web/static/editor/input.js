@@ -53,7 +53,7 @@ export class Input {
     on(document, 'htmx:confirm', (e) => {
       if (!this.alive() || !this.dirty()) return;
       const elt = e.detail && e.detail.elt;
-      if (!elt || this.root.contains(elt)) return;
+      if (!elt) return;
       e.preventDefault();
       if (window.confirm('Leave the editor? Your changes are not saved.')) e.detail.issueRequest(true);
     });
