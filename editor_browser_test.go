@@ -509,10 +509,51 @@ func TestDashboardEditorOpensAsDrawn(t *testing.T) {
 		t.Errorf("just opened, the status says %q", why)
 	}
 
+	b.do("the spaced workflow's page", 20*time.Second, chromedp.Navigate(base+"/ui/workflows/"+spaced), chromedp.WaitVisible(chromedp.ID("wf-edit")))
+	drawn = evalJS[[]string](b, `[...document.querySelectorAll('#wf-graph g.node')].map(g => g.getAttribute('transform')).sort()`)
 	b.openEditor(base + "/ui/workflows/" + spaced + "/edit")
-	want := []string{"translate(0 150)", "translate(240 260)", "translate(240 40)", "translate(480 150)", "translate(720 150)"}
-	if got := evalJS[[]string](b, positions); strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Errorf("the stored positions became %v, want %v", got, want)
+	stored := []string{"translate(0 150)", "translate(240 260)", "translate(240 40)", "translate(480 150)", "translate(720 150)"}
+	if got := evalJS[[]string](b, positions); strings.Join(got, ",") != strings.Join(stored, ",") {
+		t.Errorf("the stored positions became %v, want %v", got, stored)
+	}
+
+	// Pan by dragging the background; zoom with the wheel about the
+	// pointer; Fit shows it all again.
+	view := func() []float64 {
+		return evalJS[[]float64](b, `(() => { const v = document.getElementById('wf-editor').editor.view; return [v.x, v.y, v.k]; })()`)
+	}
+	v0 := view()
+	corner := evalJS[[]float64](b, `(() => { document.querySelector('.ed-canvas-box').scrollIntoView({block: 'nearest'});
+		const r = document.getElementById('ed-canvas').getBoundingClientRect(); return [Math.round(r.left) + 8, Math.round(r.top) + 8]; })()`)
+	b.do("pan", 10*time.Second, mouseDrag(corner[0], corner[1], corner[0]+50, corner[1]-30))
+	if v := view(); v[0] != v0[0]+50 || v[1] != v0[1]-30 || v[2] != v0[2] {
+		t.Errorf("after a pan of 50,-30 the view is %v, was %v", v, v0)
+	}
+	if evalJS[bool](b, `document.getElementById('wf-editor').editor.dirty()`) {
+		t.Errorf("panning changed the document")
+	}
+	cx, cy := b.centerOf(`document.getElementById('ed-canvas')`)
+	b.do("zoom in with the wheel", 10*time.Second, chromedp.MouseEvent(chromedp.MouseWheel, cx, cy, func(p *input.DispatchMouseEventParams) {
+		p.DeltaX, p.DeltaY = 1, -100 // the protocol wants both; a zero is left out of the message
+	}))
+	b.waitJS("zoomed in", fmt.Sprintf(`document.getElementById('wf-editor').editor.view.k > %v`, v0[2]), 10*time.Second)
+	b.do("fit", 10*time.Second, chromedp.Click(chromedp.ID("ed-fit")))
+	if v := view(); v[2] != v0[2] || v[0] != v0[0] || v[1] != v0[1] {
+		t.Errorf("after Fit the view is %v, at opening it was %v", v, v0)
+	}
+
+	// Arrange lays it out as the page draws it; undo puts it back.
+	b.do("arrange", 10*time.Second, chromedp.Click(chromedp.ID("ed-arrange")))
+	if got := evalJS[[]string](b, positions); strings.Join(got, ",") != strings.Join(drawn, ",") {
+		t.Errorf("arranged at %v, the page draws %v", got, drawn)
+	}
+	b.checked("arranged")
+	if why := evalJS[string](b, `document.getElementById('ed-status').textContent`); why != "Valid, not saved yet" {
+		t.Errorf("after arranging the status says %q", why)
+	}
+	b.do("undo", 10*time.Second, chromedp.Click(chromedp.ID("ed-undo")))
+	if got := evalJS[[]string](b, positions); strings.Join(got, ",") != strings.Join(stored, ",") {
+		t.Errorf("after undo the positions are %v, want %v", got, stored)
 	}
 }
 

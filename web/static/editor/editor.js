@@ -113,6 +113,11 @@ class Editor {
     this.renderPanel();
     this.syncJSON();
     this.fit();
+    // Until the reader pans or zooms, the graph stays fitted to the canvas
+    // as the page settles and the window changes size.
+    this.autoFit = true;
+    this.resizes = new ResizeObserver(() => { if (this.autoFit && this.alive()) this.fit(); });
+    this.resizes.observe(this.svg);
     this.validate();
   }
 
@@ -197,6 +202,7 @@ class Editor {
   }
 
   zoom(f, cx, cy) {
+    this.autoFit = false;
     const r = this.svg.getBoundingClientRect();
     if (cx === undefined) { cx = r.left + r.width / 2; cy = r.top + r.height / 2; }
     const w = this.world(cx, cy);

@@ -13,7 +13,7 @@ export class Input {
     on(b.arrange, 'click', () => { this.commit((d) => this.placeAll(d), { panel: false }); this.fit(); });
     on(b.zoomIn, 'click', () => this.zoom(1.2));
     on(b.zoomOut, 'click', () => this.zoom(1 / 1.2));
-    on(b.fit, 'click', () => this.fit());
+    on(b.fit, 'click', () => { this.autoFit = true; this.fit(); });
     on(b.save, 'click', () => this.save());
     on(b.tabCanvas, 'click', () => this.showView('canvas'));
     on(b.tabJSON, 'click', () => this.showView('json'));
@@ -64,6 +64,7 @@ export class Input {
   alive() {
     if (this.root.isConnected) return true;
     this.ac.abort();
+    if (this.resizes) this.resizes.disconnect();
     clearTimeout(this.timer);
     return false;
   }
@@ -104,6 +105,7 @@ export class Input {
     if (d.kind === 'pan') {
       const dx = e.clientX - d.sx, dy = e.clientY - d.sy;
       if (Math.abs(dx) + Math.abs(dy) > 3) d.moved = true;
+      this.autoFit = false;
       this.view.x = d.vx + dx;
       this.view.y = d.vy + dy;
       this.applyView();
