@@ -206,6 +206,28 @@ func TestDashboardEditorBuildQA(t *testing.T) {
 	}
 	b.shot("editor-qa")
 
+	// A save that fails (here: the form token's cookie is gone) says why
+	// and leaves the button on, to save again.
+	var jar []*network.Cookie
+	b.do("the cookies go", 10*time.Second, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{})
+		if err != nil {
+			return err
+		}
+		jar = got.Cookies
+		_, err = chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{})
+		return err
+	}))
+	b.do("save without them", 20*time.Second, chromedp.Click(chromedp.ID("ed-save")))
+	b.waitJS("the failure is told", `document.getElementById('ed-status').textContent.startsWith('Could not save: the server answered 403') && !document.getElementById('ed-save').disabled`, 20*time.Second)
+	b.do("the cookies come back", 10*time.Second, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		var ps []*network.CookieParam
+		for _, c := range jar {
+			ps = append(ps, &network.CookieParam{Name: c.Name, Value: c.Value, URL: base + c.Path, Path: c.Path, HTTPOnly: c.HTTPOnly, SameSite: c.SameSite})
+		}
+		_, err := chromedp.Call(ctx, network.SetCookies, network.SetCookiesParams{Cookies: ps})
+		return err
+	}))
 	b.do("save", 20*time.Second, chromedp.Click(chromedp.ID("ed-save")))
 	b.waitJS("saved", `!!document.getElementById('wf-editor').dataset.saved && document.getElementById('ed-status').textContent.startsWith('Saved')`, 20*time.Second)
 	id := evalJS[string](b, `document.getElementById('wf-editor').dataset.saved`)

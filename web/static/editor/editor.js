@@ -148,6 +148,7 @@ class Editor {
   }
 
   changed(opts = {}) {
+    this.saveError = '';
     this.clampSelection();
     this.renderCanvas();
     if (opts.panel !== false) this.renderPanel();
@@ -435,9 +436,8 @@ class Editor {
     const why = this.saveBlocker();
     b.save.disabled = why !== '';
     b.save.title = why || 'Save the workflow';
-    const text = why || (this.note || 'Valid, not saved yet');
+    const text = why || this.saveError || 'Valid, not saved yet';
     if (this.status.textContent !== text) this.status.textContent = text;
-    this.note = '';
     this.root.classList.toggle('is-dirty', this.dirty());
   }
 
@@ -451,11 +451,13 @@ class Editor {
       r = await fetch(this.saveURL, { method: 'POST', headers: this.headers(), body, credentials: 'same-origin' });
       answer = await this.answerOf(r);
     } catch (err) {
+      // The button stays on: saving again is the way out.
       this.saving = false;
-      this.checkError = 'Could not save: ' + err.message;
+      this.saveError = 'Could not save: ' + err.message;
       this.updateButtons();
       return;
     }
+    this.saveError = '';
     this.saving = false;
     if (!r.ok) {
       this.problems = answer.problems || [{ path: '', message: answer.detail || r.statusText }];
