@@ -166,6 +166,25 @@
       t.dataset.local = '1';
     });
   }
-  document.addEventListener('htmx:load', function (evt) { localTimes(evt.target); });
+  // A page part that needs a module names it in data-module; the module's
+  // mount(element) starts it. Loading it here, not with a script tag in
+  // the page, makes it start on a page htmx swapped in too (htmx runs no
+  // script of swapped content).
+  function mountModules(root) {
+    var scope = root && root.querySelectorAll ? root : document;
+    var list = Array.prototype.slice.call(scope.querySelectorAll('[data-module]'));
+    if (scope.matches && scope.matches('[data-module]')) list.push(scope);
+    list.forEach(function (el) {
+      if (el.dataset.mounted) return;
+      el.dataset.mounted = 'loading';
+      import(el.dataset.module).then(function (m) { m.mount(el); }).catch(function (err) {
+        el.dataset.mounted = 'failed';
+        showError(el, 'This part of the page could not start: ' + err.message);
+        throw err;
+      });
+    });
+  }
+  document.addEventListener('htmx:load', function (evt) { localTimes(evt.target); mountModules(evt.target); });
+  document.addEventListener('DOMContentLoaded', function () { mountModules(document); });
   document.addEventListener('DOMContentLoaded', function () { localTimes(document); });
 })();
