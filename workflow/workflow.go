@@ -33,6 +33,7 @@ const (
 	NodeStart       = "start"
 	NodeEnd         = "end"
 	NodeAIProcessor = "ai-processor"
+	NodeHuman       = "human" // asks a person a question; see HumanConfig
 )
 
 // Workflow is a stored workflow document: a graph of nodes joined by edges,
