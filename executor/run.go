@@ -42,6 +42,7 @@ type execution struct {
 	cancel        context.CancelCauseFunc // ends the whole execution (budget overrun)
 
 	kept *keptRecord // what the run records, for Run.Record; nil unless Options.KeepRecord
+	room *waitRoom   // what it waits for: people's answers, a budget approval (waiting.go)
 
 	agents    []agent          // by node position; set for ai-processor nodes (agentOf)
 	mcp       *mcpLists        // the MCP servers its agents reach, and their tools for this execution
@@ -91,10 +92,11 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, g
 	for i := range wf.Nodes {
 		n := &wf.Nodes[i]
 		x.states[n.ID] = &workflow.NodeState{NodeID: n.ID, Type: n.Type, Name: n.Label(), Status: workflow.NodePending}
-		if n.Type == workflow.NodeAIProcessor {
+		if n.Type == workflow.NodeAIProcessor || n.Type == workflow.NodeHuman {
 			x.agents[i] = x.newAgent(n)
 		}
 	}
+	x.initWaiting()
 	return x
 }
 
@@ -253,9 +255,13 @@ func (x *execution) run() (status string, err error) {
 		defer cancel()
 	}
 	start := time.Now().UTC()
-	x.setHeader(func(h *workflow.Execution) { h.Status = workflow.ExecRunning; h.StartTime = &start })
+	x.setHeader(func(h *workflow.Execution) {
+		h.Status = workflow.ExecRunning
+		h.StartTime = &start
+		x.room.keepWaiting(h)
+	})
 	x.log(slog.LevelInfo, "", "Using communication mode: %s", x.rec.RequestedMode)
-	if x.rec.ResumedFrom != "" {
+	if x.rec.ResumedFrom != "" && x.room.reentered == nil {
 		x.recordTakenOver()
 	}
 
@@ -280,6 +286,7 @@ func (x *execution) run() (status string, err error) {
 	x.log(slog.LevelInfo, "", "Execution finished with status %s in %s", status, end.Sub(start).Round(time.Millisecond))
 	x.setHeader(func(h *workflow.Execution) {
 		h.Status, h.EndTime, h.Error, h.Usage = status, &end, reason, usage
+		x.room.ended(h)
 	})
 	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancelFlush()
@@ -349,7 +356,7 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 	for _, i := range g.Order {
 		id := x.wf.Nodes[i].ID
 		x.mu.Lock()
-		pending := x.states[id].Status == workflow.NodePending
+		pending := x.states[id].Status == workflow.NodePending && !suspended(ctx)
 		x.mu.Unlock()
 		if pending {
 			x.nodeState(id, func(s *workflow.NodeState) { s.Status = workflow.NodeCancelled })
@@ -357,6 +364,11 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 	}
 	if cause := context.Cause(ctx); ctx.Err() != nil || cancelled {
 		switch {
+		case errors.Is(cause, errSuspended):
+			return workflow.ExecWaiting, ""
+		case errors.Is(cause, errStopped):
+			x.fail("", workflow.CodeCancelled, "execution "+cause.Error())
+			return workflow.ExecCancelled, cause.Error()
 		case errors.Is(cause, errShutdown):
 			return workflow.ExecInterrupted, "interrupted: " + errShutdown.Error()
 		case errors.Is(cause, errBudget):
@@ -471,6 +483,9 @@ func (e nodeTimeout) Error() string {
 
 // runNode runs one node to an end state and returns that state.
 func (x *execution) runNode(ctx context.Context, id string) string {
+	if x.room.rejoined(id) {
+		return workflow.NodeCompleted
+	}
 	node := x.node(id)
 	start := time.Now().UTC()
 	x.nodeState(id, func(s *workflow.NodeState) { s.Status = workflow.NodeRunning; s.StartedAt = &start })
@@ -514,6 +529,8 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 		output = x.endOutput(id)
 	case workflow.NodeAIProcessor:
 		output, err = x.runAI(nctx, node)
+	case workflow.NodeHuman:
+		output, err = x.runHuman(ctx, node)
 	default:
 		err = workflow.Errorf(workflow.CodeInvalid, "node type %q cannot run", node.Type)
 	}
