@@ -109,6 +109,12 @@ func (x *execution) reenter(r *Reentry) {
 		}
 		st.Usage, st.Calls, st.Model = s.Usage, s.Calls, s.Model
 	}
+	// A node's usage is stored when its state changes, the execution's
+	// when it begins to wait: a node held over the budget has spent tokens
+	// its stored state lacks, which the header counts.
+	if prev.Usage.TotalTokens > usage.TotalTokens {
+		usage = prev.Usage
+	}
 	x.usage = usage
 	for k, v := range prev.SharedContext {
 		x.shared[k] = v
@@ -195,10 +201,15 @@ func (room *waitRoom) waitRecorder() WaitRecorder {
 func (room *waitRoom) enter(o *openWait) {
 	x := room.x
 	key := o.w.Key()
+	// The usage so far goes with it: the header carries a total only from
+	// the end of a run, and a person deciding on a budget wants to see it.
+	x.mu.Lock()
+	usage := x.usage
+	x.mu.Unlock()
 	room.mu.Lock()
 	room.open[key] = o
 	list := room.listLocked()
-	x.setHeader(func(h *workflow.Execution) { h.Status, h.Waiting = workflow.ExecWaiting, list })
+	x.setHeader(func(h *workflow.Execution) { h.Status, h.Waiting, h.Usage = workflow.ExecWaiting, list, usage })
 	room.mu.Unlock()
 	if wr := room.waitRecorder(); wr != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
