@@ -431,6 +431,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := a.exec.UseWorkers(workersCtx, a.bus.Client(), executor.WorkerOptions{Lease: cfg.lease}); err != nil {
 		return fmt.Errorf("worker mode: %w", err)
 	}
+	if err := reenterWaiting(ctx, a.db, a.exec, logger); err != nil {
+		return err
+	}
 
 	webCfg := web.Config{
 		Version:   version,
