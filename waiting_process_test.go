@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
-	"regexp"
+	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -92,7 +94,7 @@ func TestKillWhileWaitingThenContinue(t *testing.T) {
 		t.Fatalf("approve: %d %v", code, ok)
 	}
 	for _, id := range []string{hx.ID, bx.ID} {
-		p2.log.waitMatch(t, regexp.MustCompile(`Execution finished with status \w+ .*execution_id=`+id))
+		untilEnd(t, p2.url, id)
 	}
 	if code := getJSON(t, p2.url+"/workflows/executions/"+hx.ID, &x); code != 200 || x.Status != workflow.ExecSuccess ||
 		x.NodeStates["final"].Output != "done: publish? yes" || x.ID != hx.ID {
@@ -106,4 +108,24 @@ func TestKillWhileWaitingThenContinue(t *testing.T) {
 	}
 	_ = p2.cmd.Process.Signal(syscall.SIGTERM)
 	<-p2.done
+}
+
+// untilEnd reads execution id's event stream until its "end", which comes
+// once the execution has ended and all of it is stored.
+func untilEnd(t *testing.T, base, id string) {
+	t.Helper()
+	client := &http.Client{Timeout: 60 * time.Second} // a stream that never ends fails the test
+	resp, err := client.Get(base + "/workflows/executions/" + id + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "event: end" {
+			return
+		}
+	}
+	t.Fatalf("the event stream of %s closed without an end: %v", id, sc.Err())
 }
