@@ -70,6 +70,7 @@ func TestDashboardWaiting(t *testing.T) {
 	if q := evalJS[string](b, `document.querySelector('.waiting-box .question').textContent`); q != "Ship <b>now</b>?" {
 		t.Fatalf("question shown as %q", q)
 	}
+	b.shot("waiting-human")
 	b.do("choose yes", 10*time.Second, chromedp.Click(chromedp.CSS(`.answer-form button[value="yes"]`)))
 	b.waitJS("the run succeeded", `document.querySelector('#exec-status').textContent === 'success' && !document.querySelector('.waiting-box')`, 20*time.Second)
 	b.waitJS("the output is the choice", `document.querySelector('#node-0 pre.output').textContent === 'yes'`, 20*time.Second)
