@@ -499,7 +499,7 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 			timeout = t
 		}
 		var cancel context.CancelFunc
-		nctx, cancel = context.WithTimeoutCause(ctx, timeout, nodeTimeout{id, timeout})
+		nctx, cancel = x.nodeDeadline(ctx, timeout, nodeTimeout{id, timeout})
 		defer cancel()
 	}
 

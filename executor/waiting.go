@@ -54,6 +54,10 @@ type waitRoom struct {
 	prior     map[string]workflow.Wait
 	completed map[string]bool
 	reentered *workflow.Execution
+	// clocks are the timeouts of the running ai-processor nodes of an
+	// execution that pauses over its budget; they stop during a pause.
+	clocks        map[*nodeClock]bool
+	clocksStopped bool
 }
 
 type openWait struct {
@@ -291,6 +295,7 @@ func (room *waitRoom) slot(ctx context.Context, o *openWait) error {
 func (room *waitRoom) openBudget(used, budget int) {
 	o := &openWait{w: workflow.Wait{Reason: workflow.WaitBudget, Since: time.Now().UTC(), TokensUsed: used, TokenBudget: budget}}
 	room.x.log(slog.LevelWarn, "", "Token budget exceeded: %d tokens used, budget %d; the execution waits for an approval (on_budget pause)", used, budget)
+	room.stopClocks()
 	room.enter(o)
 }
 
@@ -302,6 +307,7 @@ func (room *waitRoom) closeBudget() {
 	if o != nil {
 		room.leave(o, context.Background())
 	}
+	room.startClocks()
 }
 
 // waiting returns the open wait with key, or nil.

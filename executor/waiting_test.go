@@ -395,3 +395,30 @@ func TestWaitingSurvivesShutdown(t *testing.T) {
 		t.Fatalf("last log line %q", last)
 	}
 }
+
+// A node's timeout does not run while the execution pauses over its
+// budget: a person may approve long after the node's timeout_seconds.
+// A witness node with the same timeout, started once the pause began,
+// times out first, so the paused node's own time was up by then too.
+func TestBudgetPauseStopsTheNodeClock(t *testing.T) {
+	t.Parallel()
+	model, _ := openAIModel(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
+		if req.Messages[len(req.Messages)-1].Content == "witness" {
+			return llmtest.Reply{Delay: time.Minute}
+		}
+		return llmtest.Reply{Content: "ok", Usage: &openai.Usage{PromptTokens: 15, CompletionTokens: 5, TotalTokens: 20}}
+	})
+	e := newEnv(t, model, nil, executor.Config{})
+	r, _ := startWaiting(t, e, parse(t, `{"name":"p","metadata":{"token_budget":10,"on_budget":"pause"},"nodes":[
+		{"id":"a","type":"ai-processor","config":{"prompt":"one","timeout_seconds":0.3}}]}`), executor.Options{})
+	witness := e.run(t, parse(t, `{"name":"w","nodes":[{"id":"w","type":"ai-processor","config":{"prompt":"witness","timeout_seconds":0.3}}]}`), executor.Options{})
+	if witness.Status != workflow.ExecError || !strings.Contains(witness.NodeStates["w"].Error, "timed out") {
+		t.Fatalf("witness: %s %q", witness.Status, witness.NodeStates["w"].Error)
+	}
+	if err := e.exec.Approve(r.ID, 100, 0); err != nil {
+		t.Fatalf("approve after the node's timeout would have passed: %v", err)
+	}
+	if x := finish(t, e, r); x.Status != workflow.ExecSuccess || x.NodeStates["a"].Output != "ok" {
+		t.Fatalf("status %s (%s) a %+v", x.Status, x.Error, x.NodeStates["a"])
+	}
+}
