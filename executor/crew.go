@@ -97,6 +97,7 @@ func (c *crew) ask(ctx context.Context, node *workflow.Node, target, question st
 	defer func() { c.guard.settle(adm.ticket, settled.answer, settled.id, settled.ok) }()
 	actx, cancel := askContext(ctx, time.Time{}, humanTimeout(t, c.askTimeout), target)
 	defer cancel()
+	defer holdClock(ctx, t)()
 	// The ask is recorded as it leaves, not when the answer comes.
 	r := askRequest{from: node.ID, to: target, question: question, context: qctx, chain: chain, via: c.transport.route()}
 	askMeta := map[string]any{"mode": r.via, "transport": r.via, "depth": len(chain)}

@@ -58,6 +58,7 @@ type waitRoom struct {
 	// execution that pauses over its budget; they stop during a pause.
 	clocks        map[*nodeClock]bool
 	clocksStopped bool
+	clocked       bool // its nodes' timeouts are clocks (clock.go)
 }
 
 type openWait struct {
@@ -77,6 +78,10 @@ func (x *execution) initWaiting() {
 	x.room = newWaitRoom(x)
 	if g, ok := x.guard.(*guard); ok && x.wf.OnBudget() == workflow.OnBudgetPause {
 		g.gate = &budgetGate{open: x.room.openBudget, resumed: make(chan struct{})}
+		x.room.clocked = true
+	}
+	for i := range x.wf.Nodes {
+		x.room.clocked = x.room.clocked || x.wf.Nodes[i].Type == workflow.NodeHuman
 	}
 }
 

@@ -422,3 +422,42 @@ func TestBudgetPauseStopsTheNodeClock(t *testing.T) {
 		t.Fatalf("status %s (%s) a %+v", x.Status, x.Error, x.NodeStates["a"])
 	}
 }
+
+// The asking node's timeout does not run while a person answers its
+// ask_node (the ask's own deadline, the human node's timeout, does).
+func TestAskHumanStopsTheAskersClock(t *testing.T) {
+	t.Parallel()
+	model, _ := openAIModel(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
+		switch req.Messages[len(req.Messages)-1].Content {
+		case "witness":
+			return llmtest.Reply{Delay: time.Minute}
+		case "Write it":
+			return llmtest.Reply{Content: "CALL: ask_node('boss', 'May I publish?')"}
+		}
+		return llmtest.Reply{Content: "published"}
+	})
+	e := newEnv(t, model, nil, executor.Config{})
+	r, x := startWaiting(t, e, parse(t, `{"name":"ask","nodes":[
+		{"id":"writer","type":"ai-processor","config":{"prompt":"Write it","can_communicate":true,"tool_mode":"text","timeout_seconds":0.3}},
+		{"id":"boss","type":"human","config":{"question":"Anything else?","timeout_seconds":3600,"default":"no"}}],
+		"edges":[{"from":"writer","to":"boss"}]}`), executor.Options{})
+	if x.Waiting[0].AskedBy != "writer" {
+		t.Fatalf("wait = %+v", x.Waiting[0])
+	}
+	witness := e.run(t, parse(t, `{"name":"w","nodes":[{"id":"w","type":"ai-processor","config":{"prompt":"witness","timeout_seconds":0.3}}]}`), executor.Options{})
+	if witness.Status != workflow.ExecError {
+		t.Fatalf("witness: %s", witness.Status)
+	}
+	// The writer's ask, then boss's own question.
+	if err := e.exec.Answer(r.ID, "boss", "yes"); err != nil {
+		t.Fatal(err)
+	}
+	x = untilWaitingAgain(t, e, r)
+	if err := e.exec.Answer(r.ID, "boss", "no"); err != nil {
+		t.Fatal(err)
+	}
+	x = finish(t, e, r)
+	if x.Status != workflow.ExecSuccess || x.NodeStates["writer"].Output != "published" {
+		t.Fatalf("status %s (%s) writer %+v", x.Status, x.Error, x.NodeStates["writer"])
+	}
+}
