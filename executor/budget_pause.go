@@ -20,8 +20,8 @@ type budgetGate struct {
 	resumed chan struct{} // closed and replaced by an approval
 }
 
-// overLocked reports whether the execution is over its token budget. g.mu
-// is held.
+// overLocked reports whether the execution is over its token budget (the
+// cost over budget_usd joins here once the guard counts it). g.mu is held.
 func (g *guard) overLocked() bool {
 	return g.lim.TokenBudget > 0 && g.tokens > g.lim.TokenBudget
 }

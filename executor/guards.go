@@ -21,7 +21,7 @@ type Limits struct {
 	MaxDepth       int // nested asks (A asks B, B asks C...)
 	MaxLLMCalls    int // model calls per execution
 	TokenBudget    int // total tokens per execution; 0: no budget
-	BudgetUSD      float64
+	BudgetUSD      float64 // total cost per execution in US dollars (budget_usd); 0: no budget
 	MaxPromptBytes int // a rendered prompt, or a question (256 KiB)
 	MaxReplyBytes  int // one model reply (1 MiB)
 	MaxToolCalls   int // native tool calls per execution (100)
