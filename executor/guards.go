@@ -16,15 +16,16 @@ import (
 // max_llm_calls, token_budget, max_tool_calls). Zero fields take the
 // defaults.
 type Limits struct {
-	MaxAsks        int     // asks per execution
-	MaxAsksPerPair int     // asks between the same two nodes, either way
-	MaxDepth       int     // nested asks (A asks B, B asks C...)
-	MaxLLMCalls    int     // model calls per execution
-	TokenBudget    int     // total tokens per execution; 0: no budget
-	BudgetUSD      float64 // total cost per execution in US dollars (budget_usd); 0: no budget
-	MaxPromptBytes int     // a rendered prompt, or a question (256 KiB)
-	MaxReplyBytes  int     // one model reply (1 MiB)
-	MaxToolCalls   int     // native tool calls per execution (100)
+	MaxAsks        int // asks per execution
+	MaxAsksPerPair int // asks between the same two nodes, either way
+	MaxDepth       int // nested asks (A asks B, B asks C...)
+	MaxLLMCalls    int // model calls per execution
+	TokenBudget    int // total tokens per execution; 0: no budget
+	// BudgetUSD is the total cost per execution in US dollars (budget_usd); 0: no budget.
+	BudgetUSD      float64
+	MaxPromptBytes int // a rendered prompt, or a question (256 KiB)
+	MaxReplyBytes  int // one model reply (1 MiB)
+	MaxToolCalls   int // native tool calls per execution (100)
 }
 
 func (l Limits) withDefaults() Limits {
