@@ -450,6 +450,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := a.exec.UseWorkers(workersCtx, a.bus.Client(), executor.WorkerOptions{Lease: cfg.lease}); err != nil {
 		return fmt.Errorf("worker mode: %w", err)
 	}
+	if err := reenterWaiting(ctx, a.db, a.exec, logger); err != nil {
+		return err
+	}
 
 	// The scheduler starts runs of the workflows with a metadata.schedule;
 	// the web server tells it when a workflow changes.

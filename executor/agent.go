@@ -328,6 +328,9 @@ func (a *agent) chat(ctx context.Context, msgs []llm.Message, purpose llm.Purpos
 		call.overBudget = true
 	}
 	a.emit(agentEvent{node: node.ID, usage: &call})
+	if err := a.guard.holdBudget(ctx); err != nil {
+		return llm.Response{}, err
+	}
 	if over {
 		return llm.Response{}, errBudget
 	}
@@ -507,6 +510,12 @@ func (x *execution) ask(ctx context.Context, node *workflow.Node, target, questi
 // its own system prompt, model and settings, whose own calls nest one level
 // deeper. It is what an agent's query handler runs in either mode.
 func (a *agent) answer(ctx context.Context, r askRequest) (string, error) {
+	if a.node.Type == workflow.NodeHuman {
+		if p, ok := a.team.(*execution); ok {
+			return p.answerPerson(ctx, a.node, r)
+		}
+		return "", fmt.Errorf("human node %q answers only in the server", a.node.ID)
+	}
 	from := r.from
 	if i, ok := a.graph.Index[r.from]; ok {
 		from = fmt.Sprintf("%s (%s)", a.wf.Nodes[i].Label(), r.from)

@@ -42,8 +42,8 @@ func (c *crew) node(id string) *workflow.Node {
 func (c *crew) ask(ctx context.Context, node *workflow.Node, target, question string, qctx map[string]any, chain []string) string {
 	t := c.node(target)
 	switch {
-	case t == nil || t.Type != workflow.NodeAIProcessor:
-		return fmt.Sprintf("error: %q is not an ai-processor node of this workflow; you can ask: %s", target, strings.Join(c.askable(node.ID), ", "))
+	case t == nil || t.Type != workflow.NodeAIProcessor && t.Type != workflow.NodeHuman:
+		return fmt.Sprintf("error: %q is not an ai-processor or human node of this workflow; you can ask: %s", target, strings.Join(c.askable(node.ID), ", "))
 	case target == node.ID:
 		return "error: a node cannot ask itself"
 	}
@@ -95,8 +95,9 @@ func (c *crew) ask(ctx context.Context, node *workflow.Node, target, question st
 		ok         bool
 	}
 	defer func() { c.guard.settle(adm.ticket, settled.answer, settled.id, settled.ok) }()
-	actx, cancel := askContext(ctx, time.Time{}, c.askTimeout, target)
+	actx, cancel := askContext(ctx, time.Time{}, humanTimeout(t, c.askTimeout), target)
 	defer cancel()
+	defer holdClock(ctx, t)()
 	// The ask is recorded as it leaves, not when the answer comes.
 	r := askRequest{from: node.ID, to: target, question: question, context: qctx, chain: chain, via: c.transport.route()}
 	askMeta := map[string]any{"mode": r.via, "transport": r.via, "depth": len(chain)}
@@ -147,7 +148,7 @@ func (c *crew) refuse(from, to, question, reason, refusal string) string {
 func (c *crew) askable(self string) []string {
 	var ids []string
 	for i := range c.wf.Nodes {
-		if n := &c.wf.Nodes[i]; n.Type == workflow.NodeAIProcessor && n.ID != self {
+		if n := &c.wf.Nodes[i]; (n.Type == workflow.NodeAIProcessor || n.Type == workflow.NodeHuman) && n.ID != self {
 			ids = append(ids, n.ID)
 		}
 	}

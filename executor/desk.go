@@ -157,7 +157,7 @@ func (d *desk) enter() bool {
 // isAgent reports whether agent is one of this execution's agents.
 func (d *desk) isAgent(agent string) bool {
 	for i := range d.wf.Nodes {
-		if n := &d.wf.Nodes[i]; n.Type == workflow.NodeAIProcessor && agent == bus.AgentID(d.execID, n.ID) {
+		if n := &d.wf.Nodes[i]; (n.Type == workflow.NodeAIProcessor || n.Type == workflow.NodeHuman) && agent == bus.AgentID(d.execID, n.ID) {
 			return true
 		}
 	}

@@ -129,6 +129,9 @@ type Options struct {
 	// Trigger says what started the execution; it is recorded, and
 	// prompts read it as {{trigger.…}}.
 	Trigger *workflow.Trigger
+	// Reenter, when set, continues an execution that was waiting when the
+	// process stopped, under its own id (see Reentry).
+	Reenter *Reentry
 }
 
 // Executor starts and tracks executions. It holds no state shared between
@@ -184,6 +187,8 @@ type Run struct {
 	storedMu  sync.Mutex
 	storedErr error
 	storedSet bool
+
+	room *waitRoom // what it waits for (waiting.go)
 }
 
 // Record returns the execution's record as it was recorded (secrets
@@ -292,6 +297,9 @@ func (e *Executor) Start(wf *workflow.Workflow, opts Options) (*Run, error) {
 	if opts.Resume != nil {
 		x.ResumedFrom = opts.Resume.ID
 	}
+	if opts.Reenter != nil {
+		x = reentryHeader(opts.Reenter.Execution)
+	}
 	if x.Inputs == nil {
 		x.Inputs = map[string]any{}
 	}
@@ -308,9 +316,11 @@ func (e *Executor) Start(wf *workflow.Workflow, opts Options) (*Run, error) {
 
 	ex := newExecution(e, wf, x, g, runCtx)
 	ex.takeOver(opts.Resume)
+	ex.reenter(opts.Reenter)
 	ex.wantPlacement = opts.Placement
 	ex.cancel = cancel
 	r.redact = ex.redact
+	r.room = ex.room
 	if opts.KeepRecord {
 		ex.kept = &keptRecord{}
 		r.kept = ex.kept
@@ -429,6 +439,7 @@ func (e *Executor) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.closing = true
 	e.mu.Unlock()
+	e.suspendWaiting()
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
 	// The MCP servers stop once no execution can call them.

@@ -109,6 +109,10 @@ type guardHandle interface {
 	// admitToolCall counts one native tool call, or refuses it over the
 	// limit (max_tool_calls).
 	admitToolCall(ctx context.Context) error
+	// holdBudget waits while the execution pauses over its budget
+	// (on_budget "pause") until an approval lets it go on; it fails when
+	// ctx ends first.
+	holdBudget(ctx context.Context) error
 }
 
 // askAdmission is a guard's decision on one ask: exactly one of refusal,
@@ -134,6 +138,7 @@ type guard struct {
 	toolCalls int
 	usd       workflow.PicoUSD // what the calls with a price cost
 	unpriced  map[string]bool  // models without a price met under a budget_usd
+	gate      *budgetGate      // on_budget "pause": holds model calls over the budget; nil: fail
 }
 
 // askedOnce holds the first answer to a question, for the same node asking
@@ -153,7 +158,11 @@ func newGuard(l Limits) *guard {
 	return &guard{lim: l, pairs: map[[2]string]int{}, questions: map[[3]string]*askedOnce{}}
 }
 
-func (g *guard) limits() Limits { return g.lim }
+func (g *guard) limits() Limits {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lim
+}
 
 func (g *guard) admitAsk(_ context.Context, from, to, question string) askAdmission {
 	key := [3]string{from, to, strings.TrimSpace(question)}
@@ -208,7 +217,10 @@ func (g *guard) forget(a *askedOnce, why string) {
 	g.settle(a, why, "", false)
 }
 
-func (g *guard) admitLLMCall(context.Context) error {
+func (g *guard) admitLLMCall(ctx context.Context) error {
+	if err := g.holdBudget(ctx); err != nil {
+		return err
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.llmCalls >= g.lim.MaxLLMCalls {
@@ -223,6 +235,9 @@ func (g *guard) spend(_ context.Context, tokens int) (total int, over bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.tokens += tokens
+	if g.gate != nil {
+		return g.tokens, false // paused by holdBudget instead
+	}
 	return g.tokens, g.lim.TokenBudget > 0 && g.tokens > g.lim.TokenBudget
 }
 

@@ -49,7 +49,7 @@ func (x *execution) staticPrompt(node *workflow.Node) string {
 	first := true
 	for i := range x.wf.Nodes {
 		n := &x.wf.Nodes[i]
-		if n.Type != workflow.NodeAIProcessor || n.ID == node.ID {
+		if n.Type != workflow.NodeAIProcessor && n.Type != workflow.NodeHuman || n.ID == node.ID {
 			continue
 		}
 		if first {

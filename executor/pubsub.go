@@ -65,7 +65,8 @@ func newPubSubTransport(ctx context.Context, x *execution) (transport, error) {
 	}
 	for i := range x.wf.Nodes {
 		n := &x.wf.Nodes[i]
-		if n.Type != workflow.NodeAIProcessor || !pl.hostsHere(n.ID) {
+		// Human nodes answer in the server, where people reach them.
+		if n.Type != workflow.NodeHuman && (n.Type != workflow.NodeAIProcessor || !pl.hostsHere(n.ID)) {
 			continue
 		}
 		agent := x.agentID(n.ID)

@@ -42,6 +42,7 @@ type execution struct {
 	cancel        context.CancelCauseFunc // ends the whole execution (budget overrun)
 
 	kept *keptRecord // what the run records, for Run.Record; nil unless Options.KeepRecord
+	room *waitRoom   // what it waits for: people's answers, a budget approval (waiting.go)
 
 	agents    []agent          // by node position; set for ai-processor nodes (agentOf)
 	mcp       *mcpLists        // the MCP servers its agents reach, and their tools for this execution
@@ -95,10 +96,11 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, g
 		n := &wf.Nodes[i]
 		x.states[n.ID] = &workflow.NodeState{NodeID: n.ID, Type: n.Type, Name: n.Label(), Status: workflow.NodePending}
 		x.states[n.ID].CostUSD = new(float64) // until a model call costs something, or has no price
-		if n.Type == workflow.NodeAIProcessor {
+		if n.Type == workflow.NodeAIProcessor || n.Type == workflow.NodeHuman {
 			x.agents[i] = x.newAgent(n)
 		}
 	}
+	x.initWaiting()
 	return x
 }
 
@@ -257,9 +259,13 @@ func (x *execution) run() (status string, err error) {
 		defer cancel()
 	}
 	start := time.Now().UTC()
-	x.setHeader(func(h *workflow.Execution) { h.Status = workflow.ExecRunning; h.StartTime = &start })
+	x.setHeader(func(h *workflow.Execution) {
+		h.Status = workflow.ExecRunning
+		h.StartTime = &start
+		x.room.keepWaiting(h)
+	})
 	x.log(slog.LevelInfo, "", "Using communication mode: %s", x.rec.RequestedMode)
-	if x.rec.ResumedFrom != "" {
+	if x.rec.ResumedFrom != "" && x.room.reentered == nil {
 		x.recordTakenOver()
 	}
 
@@ -287,6 +293,7 @@ func (x *execution) run() (status string, err error) {
 	x.setHeader(func(h *workflow.Execution) {
 		h.Status, h.EndTime, h.Error, h.Usage = status, &end, reason, usage
 		h.CostUSD, h.CostEstimated, h.CostNote = cost.USD(), cost.Estimated, cost.Unknown
+		x.room.ended(h)
 	})
 	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancelFlush()
@@ -357,7 +364,7 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 	for _, i := range g.Order {
 		id := x.wf.Nodes[i].ID
 		x.mu.Lock()
-		pending := x.states[id].Status == workflow.NodePending
+		pending := x.states[id].Status == workflow.NodePending && !suspended(ctx)
 		x.mu.Unlock()
 		if pending {
 			x.nodeState(id, func(s *workflow.NodeState) { s.Status = workflow.NodeCancelled })
@@ -365,6 +372,11 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 	}
 	if cause := context.Cause(ctx); ctx.Err() != nil || cancelled {
 		switch {
+		case errors.Is(cause, errSuspended):
+			return workflow.ExecWaiting, ""
+		case errors.Is(cause, errStopped):
+			x.fail("", workflow.CodeCancelled, "execution "+cause.Error())
+			return workflow.ExecCancelled, cause.Error()
 		case errors.Is(cause, errShutdown):
 			return workflow.ExecInterrupted, "interrupted: " + errShutdown.Error()
 		case errors.Is(cause, errBudget):
@@ -498,6 +510,9 @@ func (e nodeTimeout) Error() string {
 
 // runNode runs one node to an end state and returns that state.
 func (x *execution) runNode(ctx context.Context, id string) string {
+	if x.room.rejoined(id) {
+		return workflow.NodeCompleted
+	}
 	node := x.node(id)
 	start := time.Now().UTC()
 	x.nodeState(id, func(s *workflow.NodeState) { s.Status = workflow.NodeRunning; s.StartedAt = &start })
@@ -511,7 +526,7 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 			timeout = t
 		}
 		var cancel context.CancelFunc
-		nctx, cancel = context.WithTimeoutCause(ctx, timeout, nodeTimeout{id, timeout})
+		nctx, cancel = x.nodeDeadline(ctx, timeout, nodeTimeout{id, timeout})
 		defer cancel()
 	}
 
@@ -544,6 +559,8 @@ func (x *execution) runNode(ctx context.Context, id string) string {
 	case workflow.NodeHTTP, workflow.NodeWebhook, workflow.NodeCondition, workflow.NodeFilter,
 		workflow.NodeTransformer, workflow.NodeDelay, workflow.NodeEmail:
 		output, err = x.runAction(ctx, node) // in this process, never on a worker (actions.go)
+	case workflow.NodeHuman:
+		output, err = x.runHuman(ctx, node)
 	default:
 		err = workflow.Errorf(workflow.CodeInvalid, "node type %q cannot run", node.Type)
 	}

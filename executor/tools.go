@@ -211,7 +211,7 @@ func summary(s string) string {
 func (a *agent) commTools(chain []string) []tool {
 	var askable []string
 	for i := range a.wf.Nodes {
-		if n := &a.wf.Nodes[i]; n.Type == workflow.NodeAIProcessor && n.ID != a.node.ID && a.graph.Index[n.ID] == i {
+		if n := &a.wf.Nodes[i]; (n.Type == workflow.NodeAIProcessor || n.Type == workflow.NodeHuman) && n.ID != a.node.ID && a.graph.Index[n.ID] == i {
 			askable = append(askable, n.ID)
 		}
 	}

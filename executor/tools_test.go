@@ -209,7 +209,7 @@ func TestBadToolCalls(t *testing.T) {
 	for _, want := range []string{
 		`c1: error: there is no tool "fly_to_the_moon"; the tools are: ask_node, broadcast_message, set_shared_context, get_shared_context`,
 		"c2: error: the arguments of ask_node must be a JSON object matching its schema",
-		`c3: error: "zzz" is not an ai-processor node of this workflow; you can ask: b`,
+		`c3: error: "zzz" is not an ai-processor or human node of this workflow; you can ask: b`,
 		"c4: error: ask_node needs node_id and question",
 		`c5: stored "big" in the shared context`,
 		"[cut: the result is 40968 bytes; only the first 32768 are shown]",

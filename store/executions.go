@@ -102,6 +102,9 @@ func (db *DB) GetExecution(ctx context.Context, id string) (*workflow.Execution,
 		}
 		return nil, db.readError(fmt.Errorf("get execution %s: %w", id, err))
 	}
+	if err := db.withWaits(ctx, e); err != nil {
+		return nil, db.readError(fmt.Errorf("get execution %s: %w", id, err))
+	}
 	return e, nil
 }
 

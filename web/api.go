@@ -443,8 +443,12 @@ func (s *Server) answerRun(c echo.Context, run *executor.Run, workflowID string,
 			"detail":     "execution started; poll GET /workflows/executions/" + run.ID,
 		})
 	}
-	if _, err := run.Wait(ctx); err != nil {
+	// An execution that waits for a person answers with its record as it
+	// waits, not when the person has answered.
+	if waiting, err := waitRun(ctx, run); err != nil {
 		return fmt.Errorf("wait for execution %s: %w", run.ID, err)
+	} else if waiting {
+		return s.getExecutionOf(c, run.ID)
 	}
 	// The record kept by the run is the stored one (the executor's tests
 	// compare them); it saves reading it back.

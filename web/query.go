@@ -56,7 +56,7 @@ func queryError(raw string, err error) error {
 }
 
 // execStatuses are the statuses an execution list can be filtered by.
-var execStatuses = []string{workflow.ExecQueued, workflow.ExecRunning, workflow.ExecSuccess, workflow.ExecError, workflow.ExecCancelled, workflow.ExecInterrupted}
+var execStatuses = []string{workflow.ExecQueued, workflow.ExecRunning, workflow.ExecSuccess, workflow.ExecError, workflow.ExecCancelled, workflow.ExecInterrupted, workflow.ExecWaiting}
 
 // statusParam reads ?status=, "" when absent or empty (no filter); any
 // other value than an execution status is a 400.

@@ -159,6 +159,7 @@ type pageData struct {
 	Version   string
 	SignOut   bool // a token is configured: the top bar has a sign-out form
 	Data      any
+	Waiting   int // executions waiting for a person, for the nav
 }
 
 func csrfToken(c echo.Context) string {
@@ -170,7 +171,7 @@ func csrfToken(c echo.Context) string {
 func (s *Server) page(c echo.Context, status int, name, title, nav string, data any) error {
 	tok := csrfToken(c)
 	hdr, _ := json.Marshal(map[string]string{"X-CSRF-Token": tok})
-	html, err := s.ui.render(name, "base", pageData{Title: title, Nav: nav, CSRF: tok, HXHeaders: string(hdr), Version: s.cfg.Version, SignOut: s.auth != nil, Data: data})
+	html, err := s.ui.render(name, "base", pageData{Title: title, Nav: nav, CSRF: tok, HXHeaders: string(hdr), Version: s.cfg.Version, SignOut: s.auth != nil, Data: data, Waiting: s.waitingCount(c)})
 	if err != nil {
 		return err
 	}
@@ -236,6 +237,10 @@ func (s *Server) uiRoutes() {
 	g.GET("/executions/:id/live", s.uiExecutionLive)
 	g.POST("/executions/:id/cancel", s.uiCancel)
 	g.POST("/executions/:id/resume", s.uiResume)
+	g.POST("/executions/:id/input", s.uiInput)
+	g.POST("/executions/:id/approve", s.uiApprove)
+	g.POST("/executions/:id/stop", s.uiStop)
+	g.GET("/waiting", s.uiWaiting)
 	g.GET("/bus", s.uiBus)
 	g.GET("/bus/info", s.uiBusInfo)
 	g.GET("/bus/workers", s.uiBusWorkers)
@@ -433,7 +438,7 @@ func pillClass(status string) string {
 	switch status {
 	case workflow.ExecQueued, workflow.ExecRunning, workflow.ExecSuccess, workflow.ExecError,
 		workflow.ExecCancelled, workflow.ExecInterrupted, workflow.NodePending, workflow.NodeCompleted,
-		workflow.NodeSkipped:
+		workflow.NodeSkipped, workflow.ExecWaiting:
 		return "pill pill-" + status
 	}
 	return "pill"

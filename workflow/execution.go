@@ -10,6 +10,10 @@ const (
 	ExecError       = "error"
 	ExecCancelled   = "cancelled"
 	ExecInterrupted = "interrupted"
+	// ExecWaiting is an execution that waits for a person: an answer to a
+	// human node, or an approval over its budget (see Wait). It is not
+	// terminal, and a restart continues it.
+	ExecWaiting = "waiting"
 )
 
 // Node statuses.
@@ -20,6 +24,7 @@ const (
 	NodeError     = "error"
 	NodeSkipped   = "skipped"
 	NodeCancelled = "cancelled"
+	NodeWaiting   = "waiting" // a human node waits for its answer
 )
 
 // Communication log entry types.
@@ -79,6 +84,8 @@ type Execution struct {
 	CostUSD       *float64 `json:"cost_usd"`
 	CostEstimated bool     `json:"cost_estimated,omitempty"`
 	CostNote      string   `json:"cost_note,omitempty"`
+	// Waiting lists what a waiting execution waits for; empty otherwise.
+	Waiting []Wait `json:"waiting,omitempty"`
 }
 
 // Header returns a copy of the execution without its per-node and log

@@ -268,6 +268,7 @@ func Validate(w *Workflow) []Problem {
 		add("status", "must be %q or %q, not %q", StatusDraft, StatusActive, w.Status)
 	}
 	validateMetadata(w.Metadata, add)
+	validateOnBudget(w.Metadata, add)
 
 	if len(w.Nodes) == 0 {
 		add("nodes", "a workflow needs at least one node")
@@ -306,6 +307,8 @@ func Validate(w *Workflow) []Problem {
 			validateAIConfig(path+".config", n.Config, add)
 		case NodeHTTP, NodeWebhook, NodeCondition, NodeFilter, NodeTransformer, NodeDelay, NodeEmail:
 			validateAction(path+".config", n, add)
+		case NodeHuman:
+			validateHumanConfig(path+".config", n.Config, add)
 		case "":
 			add(path+".type", "a node needs a type (%s)", nodeTypeList)
 		default:
@@ -551,8 +554,8 @@ func validateReferences(w *Workflow, g *Graph, index map[string]int) []Problem {
 				switch {
 				case !exists:
 					ps = append(ps, Problem{path, fmt.Sprintf("ask_node target %q is not a node of this workflow", target)})
-				case w.Nodes[j].Type != NodeAIProcessor:
-					ps = append(ps, Problem{path, fmt.Sprintf("ask_node target %q is a %s node; only ai-processor nodes can answer", target, w.Nodes[j].Type)})
+				case w.Nodes[j].Type != NodeAIProcessor && w.Nodes[j].Type != NodeHuman:
+					ps = append(ps, Problem{path, fmt.Sprintf("ask_node target %q is a %s node; only ai-processor and human nodes can answer", target, w.Nodes[j].Type)})
 				case target == n.ID:
 					ps = append(ps, Problem{path, fmt.Sprintf("node %q cannot ask itself", n.ID)})
 				}

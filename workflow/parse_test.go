@@ -98,7 +98,7 @@ func TestValidationProblems(t *testing.T) {
 		{"ask target missing", `{"name":"x","nodes":[{"id":"a","type":"ai-processor","config":{"prompt":"CALL: ask_node('ghost', 'hi?')"}}]}`,
 			[]workflow.Problem{{Path: "nodes[0].config.prompt", Message: `ask_node target "ghost" is not a node of this workflow`}}},
 		{"ask target not ai", `{"name":"x","nodes":[{"id":"s","type":"start"},{"id":"a","type":"ai-processor","config":{"prompt":"see CALL: ask_node(\"s\", 'hi?') now"}}]}`,
-			[]workflow.Problem{{Path: "nodes[1].config.prompt", Message: `ask_node target "s" is a start node; only ai-processor nodes can answer`}}},
+			[]workflow.Problem{{Path: "nodes[1].config.prompt", Message: `ask_node target "s" is a start node; only ai-processor and human nodes can answer`}}},
 		{"bad mode", `{"name":"x","metadata":{"communication_mode":"carrier-pigeon"},"nodes":[{"id":"a","type":"start"}]}`,
 			[]workflow.Problem{{Path: "metadata.communication_mode", Message: `must be "simple" or "pubsub", not "carrier-pigeon"`}}},
 		{"outputs of a later node", `{"name":"x","nodes":[{"id":"a","type":"ai-processor","config":{"prompt":"{{outputs.b}}"}},{"id":"b","type":"ai-processor"}]}`,

@@ -41,6 +41,7 @@ const (
 	NodeTransformer = "transformer"
 	NodeDelay       = "delay"
 	NodeEmail       = "email"
+	NodeHuman       = "human" // asks a person a question; see HumanConfig
 )
 
 // Workflow is a stored workflow document: a graph of nodes joined by edges,
