@@ -14,15 +14,26 @@ import (
 // approval raises the budget and lets them all go on. Its fields are
 // guarded by the guard's mutex.
 type budgetGate struct {
-	open    func(used, budget int) // opens the execution's budget wait (status waiting)
+	open    func(over workflow.Wait) // opens the execution's budget wait (status waiting)
 	paused  bool
 	resumed chan struct{} // closed and replaced by an approval
 }
 
-// overLocked reports whether the execution is over its token budget (the
-// cost over budget_usd joins here once the guard counts it). g.mu is held.
+// overLocked reports whether the execution is over its token budget or
+// its budget_usd. g.mu is held.
 func (g *guard) overLocked() bool {
-	return g.lim.TokenBudget > 0 && g.tokens > g.lim.TokenBudget
+	return g.lim.TokenBudget > 0 && g.tokens > g.lim.TokenBudget ||
+		g.lim.BudgetUSD > 0 && g.usd > workflow.PicoOf(g.lim.BudgetUSD)
+}
+
+// overLockedWait describes how far over its budgets the execution is, for
+// its budget wait. g.mu is held.
+func (g *guard) overLockedWait() workflow.Wait {
+	w := workflow.Wait{Reason: workflow.WaitBudget, TokensUsed: g.tokens, TokenBudget: g.lim.TokenBudget}
+	if g.lim.BudgetUSD > 0 {
+		w.SpentUSD, w.BudgetUSD = g.usd.USD(), g.lim.BudgetUSD
+	}
+	return w
 }
 
 // holdBudget returns at once unless the execution pauses over its budget;
@@ -41,10 +52,10 @@ func (g *guard) holdBudget(ctx context.Context) error {
 		}
 		first := !g.gate.paused
 		g.gate.paused = true
-		resumed, used, budget := g.gate.resumed, g.tokens, g.lim.TokenBudget
+		resumed, over := g.gate.resumed, g.overLockedWait()
 		g.mu.Unlock()
 		if first {
-			g.gate.open(used, budget)
+			g.gate.open(over)
 		}
 		select {
 		case <-resumed:
@@ -55,14 +66,21 @@ func (g *guard) holdBudget(ctx context.Context) error {
 }
 
 // checkRaise refuses an approval that leaves the execution over its token
-// budget.
-func (g *guard) checkRaise(extraTokens int) error {
+// budget or its budget_usd, naming the amount that falls short.
+func (g *guard) checkRaise(extraTokens int, extraUSD float64) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	var ps []workflow.Problem
 	if g.lim.TokenBudget > 0 && g.tokens > g.lim.TokenBudget+extraTokens {
-		return &workflow.Error{Code: workflow.CodeInvalid, Message: "the approval leaves the execution over its budget",
-			Problems: []workflow.Problem{{Path: "extra_tokens", Message: fmt.Sprintf("must be at least %d: the execution has used %d tokens of its token_budget of %d",
-				g.tokens-g.lim.TokenBudget, g.tokens, g.lim.TokenBudget)}}}
+		ps = append(ps, workflow.Problem{Path: "extra_tokens", Message: fmt.Sprintf("must be at least %d: the execution has used %d tokens of its token_budget of %d",
+			g.tokens-g.lim.TokenBudget, g.tokens, g.lim.TokenBudget)})
+	}
+	if g.lim.BudgetUSD > 0 && g.usd > workflow.PicoOf(g.lim.BudgetUSD+extraUSD) {
+		ps = append(ps, workflow.Problem{Path: "extra_usd", Message: fmt.Sprintf("must be more than %s: the execution has spent %s of its budget_usd of %s",
+			workflow.FormatUSD(g.usd.USD()-g.lim.BudgetUSD), workflow.FormatUSD(g.usd.USD()), workflow.FormatUSD(g.lim.BudgetUSD))})
+	}
+	if len(ps) > 0 {
+		return &workflow.Error{Code: workflow.CodeInvalid, Message: "the approval leaves the execution over its budget", Problems: ps}
 	}
 	return nil
 }

@@ -114,6 +114,9 @@ func (g *guard) spendUSD(_ context.Context, model string, c workflow.Cost) (over
 		g.unpriced[model], unpriced = true, true
 	}
 	g.usd = workflow.Cost{Known: g.usd}.Add(workflow.Cost{Known: c.Known}).Known
+	if g.gate != nil {
+		return "", unpriced // paused by holdBudget instead
+	}
 	if g.lim.BudgetUSD > 0 && g.usd > workflow.PicoOf(g.lim.BudgetUSD) {
 		return fmt.Sprintf("USD budget exceeded: %s spent, budget %s", workflow.FormatUSD(g.usd.USD()), workflow.FormatUSD(g.lim.BudgetUSD)), unpriced
 	}

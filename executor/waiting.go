@@ -102,6 +102,7 @@ func (x *execution) reenter(r *Reentry) {
 	}
 	x.seq.Store(r.Seq)
 	var usage workflow.Usage
+	var cost workflow.Cost
 	calls := 0
 	for id, s := range prev.NodeStates {
 		st, ok := x.states[id]
@@ -109,6 +110,7 @@ func (x *execution) reenter(r *Reentry) {
 			continue // a node the workflow no longer has
 		}
 		usage, calls = usage.Add(s.Usage), calls+s.Calls
+		cost = cost.Add(workflow.CostOf(s.CostUSD, s.CostNote, s.CostEstimated))
 		if s.Status == workflow.NodeCompleted {
 			cp := *s
 			x.states[id] = &cp
@@ -117,6 +119,7 @@ func (x *execution) reenter(r *Reentry) {
 			continue
 		}
 		st.Usage, st.Calls, st.Model = s.Usage, s.Calls, s.Model
+		st.CostUSD, st.CostNote, st.CostEstimated = s.CostUSD, s.CostNote, s.CostEstimated
 	}
 	// A node's usage is stored when its state changes, the execution's
 	// when it begins to wait: a node held over the budget has spent tokens
@@ -124,13 +127,13 @@ func (x *execution) reenter(r *Reentry) {
 	if prev.Usage.TotalTokens > usage.TotalTokens {
 		usage = prev.Usage
 	}
-	x.usage = usage
+	x.usage, x.cost = usage, cost
 	for k, v := range prev.SharedContext {
 		x.shared[k] = v
 	}
 	if g, ok := x.guard.(*guard); ok {
 		g.mu.Lock()
-		g.tokens, g.llmCalls = usage.TotalTokens, calls
+		g.tokens, g.llmCalls, g.usd = usage.TotalTokens, calls, cost.Known
 		if g.lim.TokenBudget > 0 {
 			g.lim.TokenBudget += r.ExtraTokens
 		}
@@ -294,12 +297,19 @@ func (room *waitRoom) slot(ctx context.Context, o *openWait) error {
 	}
 }
 
-// openBudget opens the budget wait: the execution used tokens over its
-// budget of budget tokens, and its model calls hold until someone approves
-// more or stops it. The budget gate calls it once per pause.
-func (room *waitRoom) openBudget(used, budget int) {
-	o := &openWait{w: workflow.Wait{Reason: workflow.WaitBudget, Since: time.Now().UTC(), TokensUsed: used, TokenBudget: budget}}
-	room.x.log(slog.LevelWarn, "", "Token budget exceeded: %d tokens used, budget %d; the execution waits for an approval (on_budget pause)", used, budget)
+// openBudget opens the budget wait: the execution went over its token
+// budget or its budget_usd, as over says, and its model calls hold until
+// someone approves more or stops it. The budget gate calls it once per
+// pause.
+func (room *waitRoom) openBudget(over workflow.Wait) {
+	over.Since = time.Now().UTC()
+	o := &openWait{w: over}
+	if over.BudgetUSD > 0 && over.SpentUSD > over.BudgetUSD {
+		room.x.log(slog.LevelWarn, "", "USD budget exceeded: %s spent, budget %s; the execution waits for an approval (on_budget pause)",
+			workflow.FormatUSD(over.SpentUSD), workflow.FormatUSD(over.BudgetUSD))
+	} else {
+		room.x.log(slog.LevelWarn, "", "Token budget exceeded: %d tokens used, budget %d; the execution waits for an approval (on_budget pause)", over.TokensUsed, over.TokenBudget)
+	}
 	room.stopClocks()
 	room.enter(o)
 }
@@ -418,7 +428,7 @@ func (e *Executor) Approve(id string, extraTokens int, extraUSD float64) error {
 	if !ok || g.gate == nil {
 		return workflow.Errorf(workflow.CodeConflict, "execution %s has no budget to raise", id)
 	}
-	if err := g.checkRaise(extraTokens); err != nil {
+	if err := g.checkRaise(extraTokens, extraUSD); err != nil {
 		return err
 	}
 	if wr := room.waitRecorder(); wr != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard-dev/switchboard/bus/bustest"
 	"github.com/switchboard-dev/switchboard/executor"
 	"github.com/switchboard-dev/switchboard/llm/llmtest"
+	"github.com/switchboard-dev/switchboard/pricing"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
@@ -459,5 +460,43 @@ func TestAskHumanStopsTheAskersClock(t *testing.T) {
 	x = finish(t, e, r)
 	if x.Status != workflow.ExecSuccess || x.NodeStates["writer"].Output != "published" {
 		t.Fatalf("status %s (%s) writer %+v", x.Status, x.Error, x.NodeStates["writer"])
+	}
+}
+
+// budget_usd pauses like token_budget: over its dollars, with on_budget
+// pause, the execution waits with what it spent; an approval too small is
+// refused naming extra_usd, and one large enough lets it finish.
+func TestBudgetUSDPauseApprove(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	// Each call costs 15 input and 5 output tokens of "priced": 0.00015 +
+	// 0.0005 = 0.00065 USD; the budget holds one call, not two.
+	tab, err := pricing.New(nil, map[string]pricing.Price{"priced": {InputPerMTok: 10, OutputPerMTok: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, budgetModel(t, &calls), nil, executor.Config{Prices: tab})
+	doc := strings.NewReplacer(`"token_budget":10`, `"budget_usd":0.001`, `"prompt":"one"`, `"prompt":"one","model":"priced"`,
+		`"prompt":"two"`, `"prompt":"two","model":"priced"`).Replace(budgetFlow)
+	r, x := startWaiting(t, e, parse(t, doc), executor.Options{})
+	w := x.Waiting[0]
+	if w.Reason != workflow.WaitBudget || w.SpentUSD != 0.0013 || w.BudgetUSD != 0.001 || w.TokenBudget != 0 {
+		t.Fatalf("wait = %+v", w)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d model calls before the pause, want 2", n)
+	}
+	if err := e.exec.Approve(r.ID, 0, 0.0002); workflow.ErrorCode(err) != workflow.CodeInvalid || problemPath(err) != "extra_usd" {
+		t.Fatalf("a too small approval = %v, want invalid naming extra_usd", err)
+	}
+	if err := e.exec.Approve(r.ID, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	x = finish(t, e, r)
+	if x.Status != workflow.ExecSuccess || x.NodeStates["b"].Output != "reply two" || x.CostUSD == nil || *x.CostUSD != 0.0013 {
+		t.Fatalf("status %s (%s), b %v, cost %v", x.Status, x.Error, x.NodeStates["b"].Output, x.CostUSD)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d model calls, want 2", n)
 	}
 }

@@ -403,7 +403,14 @@ func (u *ui) funcs() template.FuncMap {
 		"ms":     fmtMillis,
 		"mode":   modeText,
 		"agent":  shortAgent,
-		"usd":    fmtUSD,
+		// usd takes the records' *float64 costs and plain amounts alike.
+		"usd": func(v any) string {
+			if f, ok := v.(float64); ok {
+				return fmtUSD(&f)
+			}
+			p, _ := v.(*float64)
+			return fmtUSD(p)
+		},
 	}
 }
 

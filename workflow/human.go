@@ -43,9 +43,12 @@ type Wait struct {
 	// Default is the answer taken at the deadline, when there is one.
 	Default *string `json:"default,omitempty"`
 	// TokensUsed and TokenBudget say how far over its budget a budget wait
-	// is.
-	TokensUsed  int `json:"tokens_used,omitempty"`
-	TokenBudget int `json:"token_budget,omitempty"`
+	// is, and SpentUSD and BudgetUSD the same in dollars when the workflow
+	// sets budget_usd.
+	TokensUsed  int     `json:"tokens_used,omitempty"`
+	TokenBudget int     `json:"token_budget,omitempty"`
+	SpentUSD    float64 `json:"spent_usd,omitempty"`
+	BudgetUSD   float64 `json:"budget_usd,omitempty"`
 }
 
 // Key names the wait among an execution's: its node for a human node's,
