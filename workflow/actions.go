@@ -10,7 +10,7 @@ import (
 )
 
 // nodeTypeList names the node types in messages.
-const nodeTypeList = "start, end, ai-processor, http (or webhook), condition, filter, transformer, delay or email"
+const nodeTypeList = "start, end, ai-processor, human, http (or webhook), condition, filter, transformer, delay or email"
 
 // IsAction reports whether typ is an action node type: one that does its
 // work in the server process (a request, a mail, a wait, an expression)

@@ -88,7 +88,7 @@ func TestValidationProblems(t *testing.T) {
 		{"cycle", `{"name":"x","nodes":[{"id":"s","type":"start"},{"id":"a","type":"end"},{"id":"b","type":"end"}],"edges":[{"from":"s","to":"a"},{"from":"a","to":"b"},{"from":"b","to":"a"}]}`,
 			[]workflow.Problem{{Path: "edges", Message: "the edges form a cycle: a → b → a"}}},
 		{"unknown type", `{"name":"x","nodes":[{"id":"a","type":"http-request"}]}`,
-			[]workflow.Problem{{Path: "nodes[0].type", Message: `unknown node type "http-request"; this version runs start, end, ai-processor, http (or webhook), condition, filter, transformer, delay or email`}}},
+			[]workflow.Problem{{Path: "nodes[0].type", Message: `unknown node type "http-request"; this version runs start, end, ai-processor, human, http (or webhook), condition, filter, transformer, delay or email`}}},
 		{"temperature not a number", `{"name":"x","nodes":[{"id":"a","type":"ai-processor","config":{"temperature":"hot"}}]}`,
 			[]workflow.Problem{{Path: "nodes[0].config.temperature", Message: `must be a number, not "hot"`}}},
 		{"max_tokens fraction", `{"name":"x","nodes":[{"id":"a","type":"ai-processor","config":{"max_tokens":1.5}}]}`,

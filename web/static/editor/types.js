@@ -54,11 +54,11 @@ export const nodeTypes = [
   {
     type: 'condition', label: 'Condition', about: 'Branches: its outgoing arrows carry "when" (true, false or a case).',
     branches: ['true', 'false'],
-    fields: [{ key: 'expression', label: 'Expression', kind: 'textarea', rows: 3, hints: true }],
+    fields: [{ key: 'condition', label: 'Expression', kind: 'textarea', rows: 3, hints: true }],
   },
   {
     type: 'filter', label: 'Filter', about: 'Lets the run go on only when the expression holds.',
-    fields: [{ key: 'expression', label: 'Expression', kind: 'textarea', rows: 3, hints: true }],
+    fields: [{ key: 'condition', label: 'Expression', kind: 'textarea', rows: 3, hints: true }],
   },
   {
     type: 'transformer', label: 'Transformer', about: 'Reshapes data with a template or an expression.',
@@ -74,15 +74,15 @@ export const nodeTypes = [
   {
     type: 'email', label: 'Email', about: 'Sends an email.',
     fields: [
-      { key: 'to', label: 'To', kind: 'list', placeholder: 'one address per line' },
-      { key: 'cc', label: 'Cc', kind: 'list' },
-      { key: 'bcc', label: 'Bcc', kind: 'list' },
+      { key: 'to', label: 'To', kind: 'text', placeholder: 'a@example.com, b@example.com', hints: true },
+      { key: 'cc', label: 'Cc', kind: 'text', placeholder: 'comma-separated' },
+      { key: 'bcc', label: 'Bcc (in no header)', kind: 'text', placeholder: 'comma-separated' },
+      { key: 'from', label: 'From (else the server\'s --smtp-from)', kind: 'text' },
       { key: 'subject', label: 'Subject', kind: 'text', hints: true },
       { key: 'body', label: 'Body', kind: 'textarea', rows: 5, hints: true },
       { key: 'format', label: 'Format', kind: 'select', options: ['', 'text', 'html'] },
       { key: 'retries', label: 'Retries', kind: 'integer', min: 0 },
-      { key: 'use_ssl', label: 'Use SSL', kind: 'checkbox' },
-      { key: 'use_tls', label: 'Use STARTTLS', kind: 'checkbox' },
+      { key: 'retry_delay', label: 'Delay between retries (seconds)', kind: 'number', min: 0 },
     ],
   },
   {
