@@ -93,6 +93,29 @@ func (r reader) str(key string, required bool) string {
 	return s
 }
 
+// addresses reads recipients: one string, split on commas when the mail
+// is sent, or a list of strings, which it joins with commas.
+func (r reader) addresses(key string, required bool) string {
+	list, ok := r.c[key].([]any)
+	if !ok {
+		return r.str(key, required)
+	}
+	parts := make([]string, 0, len(list))
+	for i, v := range list {
+		s, ok := v.(string)
+		if !ok {
+			r.add(fmt.Sprintf("%s.%s[%d]", r.path, key, i), "must be a string, not %s", describe(v))
+			continue
+		}
+		parts = append(parts, s)
+	}
+	joined := strings.Join(parts, ", ")
+	if required && strings.TrimSpace(joined) == "" {
+		r.add(r.path+"."+key, "must not be empty")
+	}
+	return joined
+}
+
 // seconds reads a number of seconds in (0, max] (0 allowed when zeroOK),
 // def when absent.
 func (r reader) seconds(key string, def, max float64, zeroOK bool) time.Duration {
@@ -283,7 +306,7 @@ func (n *Node) ReadEmail() EmailNodeConfig {
 
 func readEmail(r reader) EmailNodeConfig {
 	c := EmailNodeConfig{
-		To: r.str("to", true), Cc: r.str("cc", false), Bcc: r.str("bcc", false), From: r.str("from", false),
+		To: r.addresses("to", true), Cc: r.addresses("cc", false), Bcc: r.addresses("bcc", false), From: r.str("from", false),
 		Subject: r.str("subject", true), Body: r.str("body", false), Format: r.str("format", false),
 	}
 	switch c.Format {

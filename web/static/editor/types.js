@@ -74,9 +74,9 @@ export const nodeTypes = [
   {
     type: 'email', label: 'Email', about: 'Sends an email.',
     fields: [
-      { key: 'to', label: 'To', kind: 'text', placeholder: 'a@example.com, b@example.com', hints: true },
-      { key: 'cc', label: 'Cc', kind: 'text', placeholder: 'comma-separated' },
-      { key: 'bcc', label: 'Bcc (in no header)', kind: 'text', placeholder: 'comma-separated' },
+      { key: 'to', label: 'To', kind: 'list', placeholder: 'one address per line' },
+      { key: 'cc', label: 'Cc', kind: 'list' },
+      { key: 'bcc', label: 'Bcc (in no header)', kind: 'list' },
       { key: 'from', label: 'From (else the server\'s --smtp-from)', kind: 'text' },
       { key: 'subject', label: 'Subject', kind: 'text', hints: true },
       { key: 'body', label: 'Body', kind: 'textarea', rows: 5, hints: true },
