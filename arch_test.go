@@ -23,8 +23,10 @@ func TestImportArrows(t *testing.T) {
 		"bus/bustest": {"bus", "internal/redisserver"},
 		"examples":    {},
 		"store":       {"workflow"},
-		"executor":    {"workflow", "llm", "bus", "tools"},
+		"executor":    {"workflow", "llm", "bus", "tools", "metrics"},
 		"tools":       {"workflow"},
+		"metrics":     {},
+		"tracing":     {},
 		"web":         {"workflow", "executor", "store"},
 
 		// internal/redisserver starts redis-server for bustest and the bench.
