@@ -42,6 +42,7 @@ type serveConfig struct {
 	lease         time.Duration
 	http          executor.HTTPConfig
 	mcp           executor.MCPConfig
+	metricsAddr   string // GET /metrics on a listener of its own, without the token; "": on the API's
 }
 
 // busConfig says which Redis pubsub executions use.
@@ -68,6 +69,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.DurationVar(&cfg.lease, "lease", bus.DefaultLease, "how long a worker's task may go unrenewed before its agents are placed again; give workers the same --lease")
 	fs.StringVar(&cfg.token, "token", getenv("SWITCHBOARD_TOKEN"), "access token: the API needs it as a bearer token, the dashboard asks for it (env SWITCHBOARD_TOKEN)")
 	fs.BoolVar(&cfg.insecure, "insecure-no-auth", false, "allow listening on a non-loopback address without a token")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", getenv("SWITCHBOARD_METRICS_ADDR"), "serve GET /metrics on this address, without the token (env SWITCHBOARD_METRICS_ADDR); default: on --addr, behind the token")
 	fs.Int64Var(&cfg.bodyLimit, "max-body", 1<<20, "largest request body in bytes")
 	fs.IntVar(&cfg.limits.MaxNodes, "max-nodes", 500, "most nodes in one workflow")
 	fs.IntVar(&cfg.limits.MaxPromptBytes, "max-prompt-bytes", 64<<10, "largest prompt or system prompt in a workflow, in bytes")
@@ -203,6 +205,7 @@ type app struct {
 	bus      *bus.Bus
 	embedded *bus.Embedded // nil when an external Redis is used
 	exec     *executor.Executor
+	tel      *telemetry
 }
 
 // close releases what openApp opened, newest first: the bus (senders
@@ -215,6 +218,9 @@ func (a *app) close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = a.exec.Shutdown(ctx)
 		cancel()
+	}
+	if a.tel != nil {
+		a.tel.close(a.logger) // the executions' last spans
 	}
 	if a.bus != nil {
 		if err := a.bus.Close(); err != nil {
@@ -372,8 +378,19 @@ func openApp(ctx context.Context, dataDir string, bc busConfig, hc executor.HTTP
 		return nil, err
 	}
 	model, info := llm.FromEnv(getenv, logger)
-	ex := executor.New(db, model, b, logger, executor.Config{ToolMode: toolMode, HTTP: hc, MCP: mc})
-	return &app{logger: logger, db: db, model: model, llmInfo: info, bus: b, embedded: emb, exec: ex}, nil
+	tel, err := openTelemetry(ctx, getenv, "switchboard", logger)
+	if err != nil {
+		b.Close()
+		if emb != nil {
+			emb.Close()
+		}
+		db.Close()
+		return nil, err
+	}
+	db.ObserveWrites(tel.metrics.StoreWrite)
+	tel.metrics.WatchBus(b.Outages)
+	ex := executor.New(db, model, b, logger, executor.Config{ToolMode: toolMode, HTTP: hc, MCP: mc, Telemetry: tel.forExecutor(info.Provider)})
+	return &app{logger: logger, db: db, model: model, llmInfo: info, bus: b, embedded: emb, exec: ex, tel: tel}, nil
 }
 
 func loadExamples(ctx context.Context, db *store.DB, logger *slog.Logger) error {
@@ -431,6 +448,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := a.exec.UseWorkers(workersCtx, a.bus.Client(), executor.WorkerOptions{Lease: cfg.lease}); err != nil {
 		return fmt.Errorf("worker mode: %w", err)
 	}
+	a.tel.metrics.WatchQueues(a.exec.QueueDepths, time.Second)
+	var metricsHandler http.Handler // on the API's listener, behind the token
+	if cfg.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(workersCtx, cfg.metricsAddr, a.tel.metrics, logger)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	} else {
+		metricsHandler = a.tel.metrics.Handler()
+	}
 
 	webCfg := web.Config{
 		Version:   version,
@@ -440,6 +468,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Assets:    webAssets(),
 		Bus:       busView{a},
 		DataDir:   cfg.data,
+		Metrics:   metricsHandler,
 		Settings: map[string]any{
 			"llm": a.llmInfo, "bus": a.busInfo(), "version": version, "data_dir": cfg.data,
 		},

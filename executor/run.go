@@ -132,7 +132,7 @@ func (x *execution) agentOf(n *workflow.Node) *agent {
 func (x *execution) newAgent(n *workflow.Node) agent {
 	return agent{node: n, cfg: x.aiOf(n), wf: x.wf, graph: x.graph, model: x.e.model, guard: x.guard,
 		emit: x.emitAgent, team: x, redact: x.redact, maxRounds: x.e.cfg.MaxRounds, defaultToolMode: x.e.cfg.ToolMode,
-		http: x.e.cfg.HTTP, mcp: x.mcp}
+		http: x.e.cfg.HTTP, mcp: x.mcp, tel: x.e.tel}
 }
 
 // newEvent starts an event of this execution; the caller sets its payload
@@ -386,7 +386,7 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 // run runs node i, then each ready child handed to it, until none is.
 func (s *scheduler) run(i int) {
 	for i >= 0 {
-		i = s.finished(i, s.x.runNode(s.ctx, s.x.wf.Nodes[i].ID))
+		i = s.finished(i, s.x.observeNode(s.ctx, s.x.wf.Nodes[i].ID))
 	}
 }
 

@@ -157,7 +157,8 @@ func (s *Server) executeWorkflow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	run, err := s.runner.Start(w, executor.Options{Inputs: req.Inputs, Mode: req.CommunicationMode, Placement: req.Placement, KeepRecord: !req.AsyncExecution})
+	run, err := s.runner.Start(w, executor.Options{Inputs: req.Inputs, Mode: req.CommunicationMode, Placement: req.Placement, KeepRecord: !req.AsyncExecution,
+		Trace: remoteParent(c.Request())})
 	if err != nil {
 		return err
 	}

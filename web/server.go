@@ -71,6 +71,9 @@ type Config struct {
 	DataDir   string           // shown on the settings page
 	Token     string           // when set, the API needs it as a bearer token and the dashboard a login
 	Limits    workflow.Limits  // document and input sizes; zero fields take the defaults
+	// Metrics, when set, is served at GET /metrics, behind the token like
+	// the API; nil serves none there (main may give it a listener of its own).
+	Metrics http.Handler
 }
 
 // Server is the HTTP front of Switchboard. It is safe for concurrent use.
@@ -137,6 +140,9 @@ func (s *Server) routes() {
 	e.POST("/workflows/:id/execute", s.executeWorkflow)
 	e.GET("/workflows/:id/executions", s.listExecutions)
 	e.GET("/workers", s.listWorkers)
+	if s.cfg.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(s.cfg.Metrics))
+	}
 
 	s.uiRoutes()
 }
