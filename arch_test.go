@@ -27,7 +27,10 @@ func TestImportArrows(t *testing.T) {
 		"tools":       {"workflow"},
 		"metrics":     {},
 		"tracing":     {},
-		"web":         {"workflow", "executor", "store"},
+
+		// tracing/tracetest is an OTLP receiver for tests.
+		"tracing/tracetest": {},
+		"web":               {"workflow", "executor", "store"},
 
 		// internal/redisserver starts redis-server for bustest and the bench.
 		"internal/redisserver": {},

@@ -451,11 +451,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	a.tel.metrics.WatchQueues(a.exec.QueueDepths, time.Second)
 	var metricsHandler http.Handler // on the API's listener, behind the token
 	if cfg.metricsAddr != "" {
-		stopMetrics, err := serveMetrics(workersCtx, cfg.metricsAddr, a.tel.metrics, logger)
+		murl, stopMetrics, err := serveMetrics(workersCtx, cfg.metricsAddr, a.tel.metrics, logger)
 		if err != nil {
 			return err
 		}
 		defer stopMetrics()
+		fmt.Fprintf(stdout, "Metrics are served at %s (no token)\n", murl)
 	} else {
 		metricsHandler = a.tel.metrics.Handler()
 	}

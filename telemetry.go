@@ -56,11 +56,12 @@ func (t *telemetry) close(logger *slog.Logger) {
 }
 
 // serveMetrics serves GET /metrics (no token) on a listener of its own,
-// --metrics-addr, until ctx ends. It fails when addr cannot be listened on.
-func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics, logger *slog.Logger) (stop func(), err error) {
+// --metrics-addr, until stop is called, and returns its URL. It fails
+// when addr cannot be listened on.
+func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics, logger *slog.Logger) (url string, stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on --metrics-addr %s: %w", addr, err)
+		return "", nil, fmt.Errorf("listen on --metrics-addr %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
@@ -68,6 +69,7 @@ func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics, logger *
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	go func() { _ = srv.Serve(ln) }()
-	logger.Info("metrics endpoint", "url", "http://"+ln.Addr().String()+"/metrics")
-	return func() { _ = srv.Close() }, nil
+	url = "http://" + ln.Addr().String() + "/metrics"
+	logger.Info("metrics endpoint", "url", url)
+	return url, func() { _ = srv.Close() }, nil
 }

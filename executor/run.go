@@ -86,7 +86,8 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, g
 	x.emitAgent = x.onAgentEvent
 	x.mcp = newMCPLists(e.mcp, e.cfg.MCP, wf)
 	x.crew = &crew{wf: wf, graph: g, guard: x.guard, askTimeout: x.askTimeout, comm: x.comm, log: x.log,
-		mode: func() string { return x.rec.Mode }}
+		mode: func() string { return x.rec.Mode }, tel: e.tel,
+		counted: func(_, via, outcome string) { e.tel.metrics().Ask(askTransport(via), outcome) }}
 	x.agents = make([]agent, len(wf.Nodes))
 	for i := range wf.Nodes {
 		n := &wf.Nodes[i]
