@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,10 +19,11 @@ import (
 	"github.com/switchboard-dev/switchboard/examples"
 )
 
-// startServerOut runs the program like startServer and returns its base URL
-// and the first submatch of each pattern in its output (printed before the
-// "running at" line).
-func startServerOut(t *testing.T, env map[string]string, patterns []string, args ...string) (string, []string) {
+// startServerOut runs the program like startServer and returns its base URL,
+// the first submatch of each pattern in its output (printed before the
+// "running at" line), and a function that stops the program and waits for
+// it to return, as the test's end does.
+func startServerOut(t *testing.T, env map[string]string, patterns []string, args ...string) (string, []string, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	pr, pw := io.Pipe()
@@ -38,17 +40,21 @@ func startServerOut(t *testing.T, env map[string]string, patterns []string, args
 		done <- run(ctx, all, getenv, pw, pw)
 		pw.Close()
 	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run returned %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("run returned %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("run did not return after cancel")
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("run did not return after cancel")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	type found struct {
 		base  string
 		extra []string
@@ -74,13 +80,13 @@ func startServerOut(t *testing.T, env map[string]string, patterns []string, args
 	}()
 	select {
 	case f := <-ready:
-		return f.base, f.extra
+		return f.base, f.extra, stop
 	case err := <-done:
 		t.Fatalf("run ended before serving: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("server did not start")
 	}
-	return "", nil
+	return "", nil, stop
 }
 
 // scrape reads url's metrics with token ("" for none) and parses them with
@@ -189,7 +195,7 @@ func asksIn(x map[string]any) int {
 func TestMetricsAfterRuns(t *testing.T) {
 	t.Parallel()
 	const token = "metrics-test-token-0123456789"
-	base, _ := startServerOut(t, nil, nil, "--token", token)
+	base, _, _ := startServerOut(t, nil, nil, "--token", token)
 
 	if code, body := get(t, base+"/metrics", ""); code != http.StatusUnauthorized {
 		t.Fatalf("GET /metrics without the token: %d %s, want 401", code, body)
@@ -266,7 +272,7 @@ func TestMetricsAfterRuns(t *testing.T) {
 func TestMetricsAddr(t *testing.T) {
 	t.Parallel()
 	const token = "metrics-addr-token-0123456789"
-	base, extra := startServerOut(t, nil, []string{`Metrics are served at (http://\S+)`},
+	base, extra, _ := startServerOut(t, nil, []string{`Metrics are served at (http://\S+)`},
 		"--token", token, "--metrics-addr", "127.0.0.1:0")
 	murl := extra[0]
 	if murl == "" {
