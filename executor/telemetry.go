@@ -54,6 +54,10 @@ func newTelemetry(t Telemetry) *telemetry {
 // nothing and ends at no cost.
 func noSpan() trace.Span { return trace.SpanFromContext(context.Background()) }
 
+// tracing reports whether spans are made: callers build span names and
+// attributes only then, since even building them allocates.
+func (t *telemetry) tracing() bool { return t != nil && t.tracer != nil }
+
 func (t *telemetry) metrics() *metrics.Metrics {
 	if t == nil {
 		return nil
@@ -103,8 +107,11 @@ func (t *telemetry) endExecution(span trace.Span, status string, x *workflow.Exe
 func (x *execution) observeNode(ctx context.Context, id string) string {
 	tel := x.e.tel
 	node := x.node(id)
-	ctx, span := tel.start(ctx, "node "+id, trace.SpanKindInternal,
-		attribute.String("switchboard.node.id", id), attribute.String("switchboard.node.type", node.Type))
+	span := noSpan()
+	if tel.tracing() {
+		ctx, span = tel.start(ctx, "node "+id, trace.SpanKindInternal,
+			attribute.String("switchboard.node.id", id), attribute.String("switchboard.node.type", node.Type))
+	}
 	start := time.Now()
 	status := x.runNode(ctx, id)
 	tel.metrics().NodeDone(node.Type, time.Since(start))
@@ -186,6 +193,9 @@ func endSpan(span trace.Span, err error) {
 
 // startAsk starts the span of an ask from node from to node to.
 func (t *telemetry) startAsk(ctx context.Context, from, to string) (context.Context, trace.Span) {
+	if !t.tracing() {
+		return ctx, noSpan()
+	}
 	return t.start(ctx, "ask "+to, trace.SpanKindClient,
 		attribute.String("switchboard.ask.from", from), attribute.String("switchboard.ask.to", to))
 }

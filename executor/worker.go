@@ -543,8 +543,11 @@ func (w *Worker) run(ctx context.Context, t bus.Task, p taskPayload) {
 	raise(&ha.attempt, attempt)
 	// The node's span here is a child of the server's, whose context the
 	// task carries.
-	sctx, span := w.tel.start(w.tel.extractTrace(tctx, map[string]any{metaTraceParent: p.Trace}), "node "+t.NodeID, trace.SpanKindConsumer,
-		attribute.String("switchboard.node.id", t.NodeID), attribute.String("switchboard.worker", w.cfg.Name), attribute.Int("switchboard.attempt", attempt))
+	sctx, span := tctx, noSpan()
+	if w.tel.tracing() {
+		sctx, span = w.tel.start(w.tel.extractTrace(tctx, map[string]any{metaTraceParent: p.Trace}), "node "+t.NodeID, trace.SpanKindConsumer,
+			attribute.String("switchboard.node.id", t.NodeID), attribute.String("switchboard.worker", w.cfg.Name), attribute.Int("switchboard.attempt", attempt))
+	}
 	out, err := ha.agent.converse(sctx, p.Messages, llm.PurposeTask, []string{t.NodeID}, true)
 	endSpan(span, err)
 	if cause := context.Cause(hctx); cause != nil || he.ctx.Err() != nil {

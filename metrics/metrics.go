@@ -14,13 +14,27 @@
 // happens once per model call.
 //
 // Adding a metric is a field, one line in New (m.counter, m.histogram or
-// m.gauge registers it under the switchboard_ prefix) and a nil-safe
-// method that records it, like ModelCall.
+// m.gaugeFunc registers it under the switchboard_ prefix; newSeries keeps
+// the series of a counter by label values) and a nil-safe method that
+// records it, like ModelCall. A cost counter by model, for instance:
+//
+//	modelCost *series // model
+//
+//	m.modelCost = newSeries(m.counter("model_cost_usd_total", "Cost of model calls in US dollars, by model.", "model"))
+//
+//	// ModelCost adds the cost of a model call of model.
+//	func (m *Metrics) ModelCost(model string, usd float64) {
+//		if m == nil {
+//			return
+//		}
+//		m.modelCost.get(model, "").Add(usd)
+//	}
 package metrics
 
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,12 +97,12 @@ func outcomeIndex(o string) int {
 type Metrics struct {
 	reg *prometheus.Registry
 
-	execStarted  *prometheus.CounterVec   // mode
-	execFinished *prometheus.CounterVec   // status, mode
+	execStarted  *series                  // mode
+	execFinished *series                  // status, mode
 	nodeSeconds  *prometheus.HistogramVec // type
 	nodeByType   map[string]prometheus.Observer
-	modelCalls   *prometheus.CounterVec   // model
-	tokens       *prometheus.CounterVec   // model, kind
+	modelCalls   *series                  // model
+	tokens       *series                  // model, kind
 	asks         *prometheus.CounterVec   // transport, outcome
 	askSeries    [3][3]prometheus.Counter // by transportIndex, outcomeIndex
 	fallbacks    *prometheus.CounterVec   // when
@@ -101,12 +115,12 @@ func New() *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	m.execStarted = m.counter("executions_started_total", "Executions started, by the mode requested.", "mode")
-	m.execFinished = m.counter("executions_finished_total", "Executions ended, by final status and the mode used.", "status", "mode")
+	m.execStarted = newSeries(m.counter("executions_started_total", "Executions started, by the mode requested.", "mode"))
+	m.execFinished = newSeries(m.counter("executions_finished_total", "Executions ended, by final status and the mode used.", "status", "mode"))
 	m.nodeSeconds = m.histogram("node_duration_seconds", "How long nodes ran, from start to end state, by node type.",
 		[]float64{.0001, .001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}, "type")
-	m.modelCalls = m.counter("model_calls_total", "Model calls that returned, by the model that answered.", "model")
-	m.tokens = m.counter("model_tokens_total", "Tokens of model calls, by model and kind (prompt or completion).", "model", "kind")
+	m.modelCalls = newSeries(m.counter("model_calls_total", "Model calls that returned, by the model that answered.", "model"))
+	m.tokens = newSeries(m.counter("model_tokens_total", "Tokens of model calls, by model and kind (prompt or completion).", "model", "kind"))
 	m.asks = m.counter("asks_total", "ask_node calls sent to another agent, by transport (simple, pubsub, worker) and outcome (answered, timeout, error).", "transport", "outcome")
 	m.fallbacks = m.counter("pubsub_fallbacks_total", "Pubsub executions that went in-process because Redis was unreachable: at start, or during the run.", "when")
 	m.storeWrite = m.histogram("store_write_seconds", "How long the store took to write and commit one batch of events.",
@@ -172,7 +186,7 @@ func (m *Metrics) ExecutionStarted(mode string) {
 	if m == nil {
 		return
 	}
-	m.execStarted.WithLabelValues(mode).Inc()
+	m.execStarted.get(mode, "").Inc()
 }
 
 // ExecutionFinished counts an execution that ended with status in mode
@@ -181,7 +195,7 @@ func (m *Metrics) ExecutionFinished(status, mode string) {
 	if m == nil {
 		return
 	}
-	m.execFinished.WithLabelValues(status, mode).Inc()
+	m.execFinished.get(status, mode).Inc()
 }
 
 // NodeDone observes how long a node of nodeType ran.
@@ -205,12 +219,12 @@ func (m *Metrics) ModelCall(model string, promptTokens, completionTokens int) {
 	if model == "" {
 		model = "unknown"
 	}
-	m.modelCalls.WithLabelValues(model).Inc()
+	m.modelCalls.get(model, "").Inc()
 	if promptTokens > 0 {
-		m.tokens.WithLabelValues(model, "prompt").Add(float64(promptTokens))
+		m.tokens.get(model, "prompt").Add(float64(promptTokens))
 	}
 	if completionTokens > 0 {
-		m.tokens.WithLabelValues(model, "completion").Add(float64(completionTokens))
+		m.tokens.get(model, "completion").Add(float64(completionTokens))
 	}
 }
 
@@ -328,4 +342,38 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.tasks, prometheus.GaugeValue, float64(l), w)
 	}
+}
+
+// series is a counter family of one or two labels with the series used so
+// far kept by their label values: WithLabelValues allocates its argument
+// list on every call, and a node's model call would pay for it each time.
+type series struct {
+	vec *prometheus.CounterVec
+	mu  sync.RWMutex
+	got map[[2]string]prometheus.Counter
+}
+
+func newSeries(vec *prometheus.CounterVec) *series {
+	return &series{vec: vec, got: map[[2]string]prometheus.Counter{}}
+}
+
+// get returns the series of label values a (and b, for a family of two
+// labels; "" otherwise).
+func (s *series) get(a, b string) prometheus.Counter {
+	key := [2]string{a, b}
+	s.mu.RLock()
+	c, ok := s.got[key]
+	s.mu.RUnlock()
+	if ok {
+		return c
+	}
+	if b == "" {
+		c = s.vec.WithLabelValues(a)
+	} else {
+		c = s.vec.WithLabelValues(a, b)
+	}
+	s.mu.Lock()
+	s.got[key] = c
+	s.mu.Unlock()
+	return c
 }
