@@ -101,8 +101,10 @@ type Metrics struct {
 	execFinished *series                  // status, mode
 	nodeSeconds  *prometheus.HistogramVec // type
 	nodeByType   map[string]prometheus.Observer
-	modelCalls   *series                  // model
-	tokens       *series                  // model, kind
+	modelCalls   *prometheus.CounterVec // model
+	tokens       *prometheus.CounterVec // model, kind
+	modelMu      sync.RWMutex
+	byModel      map[string]*modelSeries
 	asks         *prometheus.CounterVec   // transport, outcome
 	askSeries    [3][3]prometheus.Counter // by transportIndex, outcomeIndex
 	fallbacks    *prometheus.CounterVec   // when
@@ -119,8 +121,9 @@ func New() *Metrics {
 	m.execFinished = newSeries(m.counter("executions_finished_total", "Executions ended, by final status and the mode used.", "status", "mode"))
 	m.nodeSeconds = m.histogram("node_duration_seconds", "How long nodes ran, from start to end state, by node type.",
 		[]float64{.0001, .001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}, "type")
-	m.modelCalls = newSeries(m.counter("model_calls_total", "Model calls that returned, by the model that answered.", "model"))
-	m.tokens = newSeries(m.counter("model_tokens_total", "Tokens of model calls, by model and kind (prompt or completion).", "model", "kind"))
+	m.modelCalls = m.counter("model_calls_total", "Model calls that returned, by the model that answered.", "model")
+	m.tokens = m.counter("model_tokens_total", "Tokens of model calls, by model and kind (prompt or completion).", "model", "kind")
+	m.byModel = map[string]*modelSeries{}
 	m.asks = m.counter("asks_total", "ask_node calls sent to another agent, by transport (simple, pubsub, worker) and outcome (answered, timeout, error).", "transport", "outcome")
 	m.fallbacks = m.counter("pubsub_fallbacks_total", "Pubsub executions that went in-process because Redis was unreachable: at start, or during the run.", "when")
 	m.storeWrite = m.histogram("store_write_seconds", "How long the store took to write and commit one batch of events.",
@@ -219,12 +222,13 @@ func (m *Metrics) ModelCall(model string, promptTokens, completionTokens int) {
 	if model == "" {
 		model = "unknown"
 	}
-	m.modelCalls.get(model, "").Inc()
+	s := m.model(model)
+	s.calls.Inc()
 	if promptTokens > 0 {
-		m.tokens.get(model, "prompt").Add(float64(promptTokens))
+		s.prompt().Add(float64(promptTokens))
 	}
 	if completionTokens > 0 {
-		m.tokens.get(model, "completion").Add(float64(completionTokens))
+		s.completion().Add(float64(completionTokens))
 	}
 }
 
@@ -376,4 +380,32 @@ func (s *series) get(a, b string) prometheus.Counter {
 	s.got[key] = c
 	s.mu.Unlock()
 	return c
+}
+
+// modelSeries are the series of one model, found with one lookup per model
+// call. The token series are made at their first tokens, so that a model
+// that never reports completion tokens shows none.
+type modelSeries struct {
+	calls              prometheus.Counter
+	prompt, completion func() prometheus.Counter
+}
+
+// model returns the series of model.
+func (m *Metrics) model(model string) *modelSeries {
+	m.modelMu.RLock()
+	s, ok := m.byModel[model]
+	m.modelMu.RUnlock()
+	if ok {
+		return s
+	}
+	m.modelMu.Lock()
+	defer m.modelMu.Unlock()
+	if s, ok := m.byModel[model]; ok {
+		return s
+	}
+	s = &modelSeries{calls: m.modelCalls.WithLabelValues(model),
+		prompt:     sync.OnceValue(func() prometheus.Counter { return m.tokens.WithLabelValues(model, "prompt") }),
+		completion: sync.OnceValue(func() prometheus.Counter { return m.tokens.WithLabelValues(model, "completion") })}
+	m.byModel[model] = s
+	return s
 }
