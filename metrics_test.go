@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/switchboard-dev/switchboard/examples"
+	"github.com/switchboard-dev/switchboard/workflow"
 )
 
 // startServerOut runs the program like startServer and returns its base URL,
@@ -284,5 +285,50 @@ func TestMetricsAddr(t *testing.T) {
 	}
 	if code, body := get(t, base+"/metrics", token); code != http.StatusNotFound {
 		t.Errorf("GET /metrics on the API's listener with --metrics-addr: %d %s, want 404", code, body)
+	}
+}
+
+// TestWorkerProcessMetrics runs an execution whose agents are on two
+// `switchboard worker` processes: the server counts the asks made on the
+// workers (transport worker) and sees the workers and their queues, and
+// each worker serves its own metrics on --health-addr.
+func TestWorkerProcessMetrics(t *testing.T) {
+	t.Parallel()
+	r := newWorkerRig(t, 16)
+	x := r.run(t, `{"async_execution":true}`)
+	if x.Status != workflow.ExecSuccess || x.Placement != workflow.PlacementWorkers {
+		t.Fatalf("status %s placement %s (%q)", x.Status, x.Placement, x.PlacementFallbackReason)
+	}
+	asks := 0
+	for _, c := range x.CommunicationLog {
+		if c.Type == workflow.CommAsk {
+			asks++
+		}
+	}
+	fams := scrape(t, r.server.url+"/metrics", "")
+	for _, w := range []struct {
+		name   string
+		labels map[string]string
+		value  float64
+	}{
+		{"switchboard_asks_total", map[string]string{"transport": "worker", "outcome": "answered"}, float64(asks)},
+		{"switchboard_asks_total", map[string]string{"transport": "pubsub", "outcome": "answered"}, 0},
+		{"switchboard_executions_finished_total", map[string]string{"status": "success", "mode": "pubsub"}, 1},
+		{"switchboard_workers_registered", nil, 2},
+		{"switchboard_queues_up", nil, 1},
+	} {
+		if got, ok := value(fams, w.name, w.labels); !ok || got != w.value {
+			t.Errorf("server: %s%v = %v (found %v), want %v", w.name, w.labels, got, ok, w.value)
+		}
+	}
+	if _, ok := value(fams, "switchboard_worker_task_stream_length", map[string]string{"worker": "w1"}); !ok {
+		t.Error("server: no task stream length for w1")
+	}
+	wm := scrape(t, strings.TrimSuffix(r.workers["w1"].health, "/healthz")+"/metrics", "")
+	if got, ok := value(wm, "switchboard_worker_capacity", nil); !ok || got != 16 {
+		t.Errorf("worker: switchboard_worker_capacity = %v (found %v), want 16", got, ok)
+	}
+	if got, ok := value(wm, "switchboard_bus_reconnects_total", nil); !ok || got != 0 {
+		t.Errorf("worker: switchboard_bus_reconnects_total = %v (found %v), want 0", got, ok)
 	}
 }
