@@ -389,7 +389,7 @@ func openApp(ctx context.Context, dataDir string, bc busConfig, hc executor.HTTP
 	}
 	db.ObserveWrites(tel.metrics.StoreWrite)
 	tel.metrics.WatchBus(b.Outages)
-	ex := executor.New(db, model, b, logger, executor.Config{ToolMode: toolMode, HTTP: hc, MCP: mc, Telemetry: tel.forExecutor(info.Provider)})
+	ex := executor.New(db, model, b, logger, executor.Config{ToolMode: toolMode, HTTP: hc, MCP: mc, Telemetry: tel.forExecutor(info)})
 	return &app{logger: logger, db: db, model: model, llmInfo: info, bus: b, embedded: emb, exec: ex, tel: tel}, nil
 }
 

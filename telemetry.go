@@ -36,14 +36,15 @@ func openTelemetry(ctx context.Context, getenv func(string) string, service stri
 	return &telemetry{metrics: metrics.New(), tracing: tp}, nil
 }
 
-// forExecutor is what the executor (or a worker) reports to; provider is
-// the model's llm.Info.Provider.
-func (t *telemetry) forExecutor(provider string) executor.Telemetry {
+// forExecutor is what the executor (or a worker) reports to, calling the
+// model info describes.
+func (t *telemetry) forExecutor(info llm.Info) executor.Telemetry {
 	// The GenAI conventions name providers by the API they speak.
+	provider := info.Provider
 	if provider == llm.ProviderOpenAICompatible {
 		provider = "openai"
 	}
-	return executor.Telemetry{Metrics: t.metrics, Tracer: t.tracing.Tracer, ModelProvider: provider}
+	return executor.Telemetry{Metrics: t.metrics, Tracer: t.tracing.Tracer, ModelProvider: provider, DefaultModel: info.Model}
 }
 
 // close sends the spans still buffered, waiting at most 5 s.

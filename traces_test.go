@@ -64,10 +64,13 @@ func TestTraceparentOnExecute(t *testing.T) {
 		})
 	}
 	node := child("node student", exec)
-	child("chat", node)
+	chat := child("chat demo", node)
+	if chat.Attrs["gen_ai.request.model"] != "demo" || chat.Attrs["gen_ai.provider.name"] != "demo" || chat.Attrs["gen_ai.usage.input_tokens"] == nil {
+		t.Errorf("model call span attributes %v", chat.Attrs)
+	}
 	ask := child("ask teacher", child("execute_tool ask_node", node))
 	if id, _ := ask.Attrs["switchboard.query_id"].(string); !strings.HasPrefix(id, "query:student:teacher:") {
 		t.Errorf("ask span's query id %q", id)
 	}
-	child("chat", child("answer teacher", ask))
+	child("chat demo", child("answer teacher", ask))
 }

@@ -89,7 +89,7 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 	defer tel.close(logger)
 	w, err := executor.NewWorker(b.Client(), b, model, executor.WorkerConfig{
 		Name: cfg.name, Concurrency: cfg.concurrency, Lease: cfg.lease, HTTP: cfg.http, MCP: cfg.mcp, Logger: logger,
-		Telemetry: tel.forExecutor(info.Provider)})
+		Telemetry: tel.forExecutor(info)})
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,9 @@ type Telemetry struct {
 	// ModelProvider is gen_ai.provider.name of model-call spans, e.g.
 	// "openai"; "" leaves it out.
 	ModelProvider string
+	// DefaultModel is the model a node without config.model calls (the
+	// client's default), for gen_ai.request.model; "" leaves it out.
+	DefaultModel string
 }
 
 // tracerName is the instrumentation scope of the spans.
@@ -40,10 +43,11 @@ type telemetry struct {
 	m        *metrics.Metrics
 	tracer   trace.Tracer // nil: tracing is off
 	provider string
+	model    string // the default model
 }
 
 func newTelemetry(t Telemetry) *telemetry {
-	tel := &telemetry{m: t.Metrics, provider: t.ModelProvider}
+	tel := &telemetry{m: t.Metrics, provider: t.ModelProvider, model: t.DefaultModel}
 	if t.Tracer != nil {
 		tel.tracer = t.Tracer.Tracer(tracerName)
 	}
@@ -135,6 +139,9 @@ func (t *telemetry) startChat(ctx context.Context, model, node string) (context.
 		return ctx, noSpan()
 	}
 	attrs := []attribute.KeyValue{attribute.String("gen_ai.operation.name", "chat"), attribute.String("gen_ai.agent.name", node)}
+	if model == "" {
+		model = t.model
+	}
 	name := "chat"
 	if model != "" {
 		name += " " + model
