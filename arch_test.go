@@ -23,11 +23,16 @@ func TestImportArrows(t *testing.T) {
 		"bus/bustest": {"bus", "internal/redisserver"},
 		"examples":    {},
 		"store":       {"workflow"},
-		"executor":    {"workflow", "llm", "bus", "tools"},
+		"executor":    {"workflow", "llm", "bus", "tools", "metrics"},
 		"tools":       {"workflow"},
 		"pricing":     {},
-		"web":         {"workflow", "executor", "store"},
 		"schedule":    {"workflow", "executor"},
+		"metrics":     {},
+		"tracing":     {},
+
+		// tracing/tracetest is an OTLP receiver for tests.
+		"tracing/tracetest": {},
+		"web":               {"workflow", "executor", "store"},
 
 		// internal/redisserver starts redis-server for bustest and the bench.
 		"internal/redisserver": {},

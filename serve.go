@@ -47,6 +47,7 @@ type serveConfig struct {
 	hooks         hookConfig
 	prices        *pricing.Table
 	smtp          executor.SMTPConfig
+	metricsAddr   string // GET /metrics on a listener of its own, without the token; "": on the API's
 }
 
 // busConfig says which Redis pubsub executions use.
@@ -73,6 +74,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.DurationVar(&cfg.lease, "lease", bus.DefaultLease, "how long a worker's task may go unrenewed before its agents are placed again; give workers the same --lease")
 	fs.StringVar(&cfg.token, "token", getenv("SWITCHBOARD_TOKEN"), "access token: the API needs it as a bearer token, the dashboard asks for it (env SWITCHBOARD_TOKEN)")
 	fs.BoolVar(&cfg.insecure, "insecure-no-auth", false, "allow listening on a non-loopback address without a token")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", getenv("SWITCHBOARD_METRICS_ADDR"), "serve GET /metrics on this address, without the token (env SWITCHBOARD_METRICS_ADDR); default: on --addr, behind the token")
 	fs.Int64Var(&cfg.bodyLimit, "max-body", 1<<20, "largest request body in bytes")
 	fs.IntVar(&cfg.limits.MaxNodes, "max-nodes", 500, "most nodes in one workflow")
 	fs.IntVar(&cfg.limits.MaxPromptBytes, "max-prompt-bytes", 64<<10, "largest prompt or system prompt in a workflow, in bytes")
@@ -220,6 +222,7 @@ type app struct {
 	bus      *bus.Bus
 	embedded *bus.Embedded // nil when an external Redis is used
 	exec     *executor.Executor
+	tel      *telemetry
 }
 
 // close releases what openApp opened, newest first: the bus (senders
@@ -232,6 +235,9 @@ func (a *app) close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = a.exec.Shutdown(ctx)
 		cancel()
+	}
+	if a.tel != nil {
+		a.tel.close(a.logger) // the executions' last spans
 	}
 	if a.bus != nil {
 		if err := a.bus.Close(); err != nil {
@@ -390,9 +396,20 @@ func openApp(ctx context.Context, dataDir string, bc busConfig, ec executor.Conf
 		return nil, err
 	}
 	model, info := llm.FromEnv(getenv, logger)
-	ec.ToolMode = toolMode
+	tel, err := openTelemetry(ctx, getenv, "switchboard", logger)
+	if err != nil {
+		b.Close()
+		if emb != nil {
+			emb.Close()
+		}
+		db.Close()
+		return nil, err
+	}
+	db.ObserveWrites(tel.metrics.StoreWrite)
+	tel.metrics.WatchBus(b.Outages)
+	ec.ToolMode, ec.Telemetry = toolMode, tel.forExecutor(info)
 	ex := executor.New(db, model, b, logger, ec)
-	return &app{logger: logger, db: db, model: model, llmInfo: info, bus: b, embedded: emb, exec: ex}, nil
+	return &app{logger: logger, db: db, model: model, llmInfo: info, bus: b, embedded: emb, exec: ex, tel: tel}, nil
 }
 
 func loadExamples(ctx context.Context, db *store.DB, logger *slog.Logger) error {
@@ -453,6 +470,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := reenterWaiting(ctx, a.db, a.exec, logger); err != nil {
 		return err
 	}
+	a.tel.metrics.WatchQueues(a.exec.QueueDepths, time.Second)
+	var metricsHandler http.Handler // on the API's listener, behind the token
+	if cfg.metricsAddr != "" {
+		murl, stopMetrics, err := serveMetrics(workersCtx, cfg.metricsAddr, a.tel.metrics, logger)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+		fmt.Fprintf(stdout, "Metrics are served at %s (no token)\n", murl)
+	} else {
+		metricsHandler = a.tel.metrics.Handler()
+	}
 
 	// The scheduler starts runs of the workflows with a metadata.schedule;
 	// the web server tells it when a workflow changes.
@@ -469,6 +498,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		HookBurst: cfg.hooks.burst,
 		HookWait:  cfg.hooks.wait,
 		Schedules: sched,
+		Metrics:   metricsHandler,
 		Settings: map[string]any{
 			"llm": a.llmInfo, "bus": a.busInfo(), "version": version, "data_dir": cfg.data,
 		},

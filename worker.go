@@ -40,7 +40,7 @@ func parseWorkerFlags(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&cfg.name, "name", envOr(getenv, "SWITCHBOARD_WORKER_NAME", fmt.Sprintf("%s-%d", host, os.Getpid())),
 		"this worker's name, unique among the workers of one Redis (env SWITCHBOARD_WORKER_NAME); default host-pid")
 	fs.IntVar(&cfg.concurrency, "concurrency", 16, "nodes this worker runs at once")
-	fs.StringVar(&cfg.healthAddr, "health-addr", getenv("SWITCHBOARD_WORKER_HEALTH_ADDR"), "serve GET /healthz on this address, e.g. 127.0.0.1:8081 (env SWITCHBOARD_WORKER_HEALTH_ADDR); off when empty")
+	fs.StringVar(&cfg.healthAddr, "health-addr", getenv("SWITCHBOARD_WORKER_HEALTH_ADDR"), "serve GET /healthz and GET /metrics on this address, e.g. 127.0.0.1:8081 (env SWITCHBOARD_WORKER_HEALTH_ADDR); off when empty")
 	fs.DurationVar(&cfg.lease, "lease", bus.DefaultLease, "how long a task may go unrenewed before the server places it again; must match the server's --lease")
 	fs.StringVar(&cfg.logLevel, "log-level", envOr(getenv, "SWITCHBOARD_LOG_LEVEL", "info"), "debug, info, warn or error (env SWITCHBOARD_LOG_LEVEL)")
 	if err := addHTTPFlags(fs, getenv, &cfg.http); err != nil {
@@ -82,17 +82,30 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer b.Close()
 	model, info := llm.FromEnv(getenv, logger)
-	w, err := executor.NewWorker(b.Client(), b, model, executor.WorkerConfig{
-		Name: cfg.name, Concurrency: cfg.concurrency, Lease: cfg.lease, HTTP: cfg.http, MCP: cfg.mcp, Logger: logger})
+	tel, err := openTelemetry(ctx, getenv, "switchboard-worker", logger)
 	if err != nil {
 		return err
 	}
+	defer tel.close(logger)
+	w, err := executor.NewWorker(b.Client(), b, model, executor.WorkerConfig{
+		Name: cfg.name, Concurrency: cfg.concurrency, Lease: cfg.lease, HTTP: cfg.http, MCP: cfg.mcp, Logger: logger,
+		Telemetry: tel.forExecutor(info)})
+	if err != nil {
+		return err
+	}
+	tel.metrics.WatchBus(b.Outages)
+	tel.metrics.WatchWorker(func() (int, int) {
+		reg, _ := w.Registration()
+		return cfg.concurrency, reg.InUse
+	})
 	if cfg.healthAddr != "" {
 		ln, err := net.Listen("tcp", cfg.healthAddr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.healthAddr, err)
 		}
-		srv := &http.Server{Handler: workerHealth(w, b), ReadHeaderTimeout: 5 * time.Second,
+		mux := workerHealth(w, b)
+		mux.Handle("GET /metrics", tel.metrics.Handler())
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
@@ -105,7 +118,7 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 
 // workerHealth answers GET /healthz: 200 while the worker is registered
 // and its Redis connection is up, else 503, with what it runs as JSON.
-func workerHealth(w *executor.Worker, b *bus.Bus) http.Handler {
+func workerHealth(w *executor.Worker, b *bus.Bus) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) {
 		info, registered := w.Registration()

@@ -125,6 +125,8 @@ type agent struct {
 	// mcp is the MCP servers its execution reaches, with their tool lists
 	// for the execution; nil: none.
 	mcp *mcpLists
+	// tel makes the spans of its model and tool calls; nil: none.
+	tel *telemetry
 }
 
 // agentEvent is what an agent reports about itself: one model call
@@ -302,7 +304,9 @@ func (a *agent) chat(ctx context.Context, msgs []llm.Message, purpose llm.Purpos
 		a.log(slog.LevelWarn, "%s", workflow.ErrorMessage(err))
 		return llm.Response{}, err
 	}
-	resp, err := a.model.Chat(ctx, req)
+	cctx, span := a.tel.startChat(ctx, cfg.Model, node.ID)
+	resp, err := a.model.Chat(cctx, req)
+	endChat(span, resp, err)
 	if err != nil {
 		var le *llm.Error
 		if errors.Is(err, llm.ErrToolsRefused) {
@@ -416,6 +420,8 @@ func (a *agent) performOne(ctx context.Context, c workflow.Call, chain []string)
 		}
 		return fmt.Sprintf("error: %v. Write calls like CALL: ask_node('node_id', 'question').", c.Err)
 	}
+	ctx, span := a.tel.startTool(ctx, c.Name, "")
+	defer span.End()
 	switch c.Name {
 	case workflow.CallAsk:
 		return a.team.ask(ctx, node, c.Arg(0), c.Arg(1), c.Dict(2), chain)

@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard-dev/switchboard/bus/bustest"
 	"github.com/switchboard-dev/switchboard/executor"
 	"github.com/switchboard-dev/switchboard/llm"
+	"github.com/switchboard-dev/switchboard/metrics"
 	"github.com/switchboard-dev/switchboard/store"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
@@ -61,7 +62,8 @@ func recorded() <-chan error {
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func benchExecutor(b *testing.B, rec executor.Recorder, ps executor.PubSub) *executor.Executor {
-	ex := executor.New(rec, benchModel{}, ps, quietLogger(), executor.Config{})
+	// As serve runs it: metrics recorded, tracing off.
+	ex := executor.New(rec, benchModel{}, ps, quietLogger(), executor.Config{Telemetry: executor.Telemetry{Metrics: metrics.New()}})
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

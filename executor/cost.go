@@ -53,6 +53,7 @@ func (x *execution) priceCall(node string, c *modelCall) workflow.Cost {
 	} else {
 		cost.Unknown = workflow.NoPrice(model)
 	}
+	x.e.tel.metrics().ModelCall(model, c.usage.PromptTokens, c.usage.CompletionTokens, cost.USD())
 	if h := x.e.cfg.OnModelCall; h != nil {
 		h(ModelCall{ExecutionID: x.rec.ID, NodeID: node, Model: model, Usage: c.usage, Cost: cost})
 	}

@@ -26,6 +26,10 @@ type crew struct {
 	mode       func() string                                            // the execution's mode as it is now, for the log's metadata
 	comm       func(workflow.CommEntry)                                 // records an entry of the communication log
 	log        func(level slog.Level, node, format string, args ...any) // records a line of the execution's log
+	tel        *telemetry                                               // the spans of its asks; nil: none
+	// counted counts an ask that was sent, by the route it took and how
+	// it ended; nil counts none.
+	counted func(from, via, outcome string)
 }
 
 // node returns the node with the given id, or nil.
@@ -95,6 +99,7 @@ func (c *crew) ask(ctx context.Context, node *workflow.Node, target, question st
 		ok         bool
 	}
 	defer func() { c.guard.settle(adm.ticket, settled.answer, settled.id, settled.ok) }()
+	ctx, span := c.tel.startAsk(ctx, node.ID, target)
 	actx, cancel := askContext(ctx, time.Time{}, humanTimeout(t, c.askTimeout), target)
 	defer cancel()
 	defer holdClock(ctx, t)()
@@ -112,6 +117,11 @@ func (c *crew) ask(ctx context.Context, node *workflow.Node, target, question st
 	c.comm(workflow.CommEntry{From: node.ID, To: target, Type: workflow.CommAsk, Content: question, Metadata: askMeta})
 	started := time.Now()
 	res := c.transport.ask(actx, r)
+	outcome := askOutcome(res, actx, ctx)
+	endAsk(span, r, res, outcome)
+	if c.counted != nil {
+		c.counted(node.ID, r.via, outcome)
+	}
 	meta := map[string]any{"mode": res.transport, "transport": res.transport, "depth": len(chain)}
 	meta["latency_ms"] = float64(time.Since(started).Microseconds()) / 1000
 	if res.messageID != "" {

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/switchboard-dev/switchboard/bus"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
@@ -22,6 +25,7 @@ type desk struct {
 	askTimeout time.Duration
 	comm       func(workflow.CommEntry) // records an entry of the communication log
 	logger     *slog.Logger
+	tel        *telemetry // the spans of its answers; nil: none
 
 	mu       sync.Mutex
 	answers  map[string]*answerOnce // query id → its answer, so a re-sent query is answered once
@@ -96,7 +100,16 @@ func (d *desk) handler(a *agent) bus.Handler {
 		}
 		defer d.inflight.Done()
 		outside := !d.isAgent(m.FromAgent)
-		answer, first, err := d.answerOnce(ctx, a, m, outside)
+		// The asker's trace context came with the query: the answer's spans
+		// join its trace, in whichever process answers.
+		sctx, span := ctx, noSpan()
+		if d.tel.tracing() {
+			sctx, span = d.tel.start(d.tel.extractTrace(ctx, m.Metadata), "answer "+node, trace.SpanKindServer,
+				attribute.String("switchboard.node.id", node), attribute.String("switchboard.query_id", m.ID),
+				attribute.String("messaging.message.id", m.ID), attribute.String("switchboard.ask.from_agent", m.FromAgent))
+		}
+		answer, first, err := d.answerOnce(sctx, a, m, outside)
+		endSpan(span, err)
 		var reply bus.Message
 		if err != nil {
 			reply = bus.NewErrorResponse(m, self, err.Error())

@@ -38,6 +38,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/switchboard-dev/switchboard/llm"
 	"github.com/switchboard-dev/switchboard/tools"
 	"github.com/switchboard-dev/switchboard/workflow"
@@ -88,6 +90,8 @@ type Config struct {
 	OnModelCall func(ModelCall)
 	// SMTP is the mail server email nodes send through (email.go).
 	SMTP SMTPConfig
+	// Telemetry is where metrics and traces go; the zero value sends none.
+	Telemetry Telemetry
 }
 
 func (c Config) withDefaults() Config {
@@ -132,6 +136,9 @@ type Options struct {
 	// Reenter, when set, continues an execution that was waiting when the
 	// process stopped, under its own id (see Reentry).
 	Reenter *Reentry
+	// Trace is the remote parent of the execution's span (the traceparent
+	// of the request that started it); the zero value starts a new trace.
+	Trace trace.SpanContext
 }
 
 // Executor starts and tracks executions. It holds no state shared between
@@ -149,6 +156,7 @@ type Executor struct {
 	workers *workerPool
 	// mcp holds the MCP sessions of every execution, closed by Shutdown.
 	mcp *tools.MCP
+	tel *telemetry // metrics and traces
 
 	base       context.Context // parent of every run; cancelled by Shutdown's hard stop
 	cancelBase context.CancelFunc
@@ -167,7 +175,7 @@ func New(rec Recorder, model LLM, ps PubSub, logger *slog.Logger, cfg Config) *E
 	base, cancel := context.WithCancel(context.Background())
 	return &Executor{
 		rec: rec, model: model, pubsub: ps, logger: logger, cfg: cfg.withDefaults(), mcp: newMCP(cfg.MCP, cfg.HTTP, logger),
-		hub: newHub(), base: base, cancelBase: cancel, runs: map[string]*Run{}, ended: map[string]endedRedactor{},
+		hub: newHub(), tel: newTelemetry(cfg.Telemetry), base: base, cancelBase: cancel, runs: map[string]*Run{}, ended: map[string]endedRedactor{},
 	}
 }
 
@@ -313,6 +321,8 @@ func (e *Executor) Start(wf *workflow.Workflow, opts Options) (*Run, error) {
 	e.runs[x.ID] = r
 	e.wg.Add(1)
 	e.mu.Unlock()
+	e.tel.metrics().ExecutionStarted(mode)
+	runCtx, span := e.tel.startExecution(runCtx, x, opts.Trace)
 
 	ex := newExecution(e, wf, x, g, runCtx)
 	ex.takeOver(opts.Resume)
@@ -342,11 +352,14 @@ func (e *Executor) Start(wf *workflow.Workflow, opts Options) (*Run, error) {
 			if err := r.Stored(context.Background()); err != nil {
 				r.status, r.err = workflow.ExecError, err
 				e.hub.end(x.ID)
+				e.tel.endExecution(span, r.status, x)
 				close(r.done)
 				return
 			}
 		}
 		r.status, r.err = ex.run()
+		// Counted before Done, so whoever waits for the run sees it counted.
+		e.tel.endExecution(span, r.status, x)
 		close(r.done)
 	}()
 	return r, nil

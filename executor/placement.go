@@ -18,6 +18,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard/bus"
 	"github.com/switchboard-dev/switchboard/llm"
+	"github.com/switchboard-dev/switchboard/metrics"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
@@ -782,7 +783,7 @@ func (pl *placement) run(ctx context.Context, node string, msgs []llm.Message) (
 				s.Attempt = attempt
 			}
 		})
-		payload := taskPayload{Op: opRun, Messages: msgs}
+		payload := taskPayload{Op: opRun, Messages: msgs, Trace: traceParent(ctx)}
 		if d, ok := ctx.Deadline(); ok {
 			payload.Deadline = d
 		}
@@ -883,6 +884,8 @@ func (pl *placement) event(node string, attempt int, ev remoteEvent) {
 			res.err = errors.New(ev.Key)
 		}
 		x.recordBroadcast(node, ev.Text, ev.Types, res)
+	case "ask":
+		x.e.tel.metrics().Ask(metrics.TransportWorker, ev.Text)
 	case "settle":
 		pl.mu.Lock()
 		tk, ok := pl.tickets[ev.Ticket]

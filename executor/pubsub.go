@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/bus"
+	"github.com/switchboard-dev/switchboard/metrics"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
@@ -48,6 +49,7 @@ func newPubSubTransport(ctx context.Context, x *execution) (transport, error) {
 		return nil, fmt.Errorf("redis is unreachable: %w", err)
 	}
 	t := &pubsubTransport{x: x, ps: ps, desk: newDesk(x.rec.ID, x.wf, ps, x.askTimeout, x.comm, x.logger)}
+	t.desk.tel = x.e.tel
 	x.log(slog.LevelInfo, "", "Initialized Redis Pub/Sub communication")
 	x.ps = t
 	pl := x.placeAgents(pctx)
@@ -171,6 +173,7 @@ func (t *pubsubTransport) lost(cause error) {
 	if !first {
 		return
 	}
+	t.x.e.tel.metrics().PubSubFallback(metrics.FallbackDuring)
 	reason := fmt.Sprintf("Redis connection lost at %s: %v; the rest of the run went in-process",
 		time.Now().UTC().Format(time.RFC3339), cause)
 	t.x.log(slog.LevelWarn, "", "%s", reason)
@@ -213,6 +216,7 @@ func busAsk(ctx context.Context, ps PubSub, execID, wfID string, r askRequest) (
 	if r.id != "" {
 		q.ID = r.id
 	}
+	injectTrace(ctx, q.Metadata)
 	reply, err := ps.Ask(ctx, bus.Channel(to), q, timeout)
 	res = askResult{transport: viaRedis, messageID: q.ID}
 	if err != nil {
@@ -221,6 +225,7 @@ func busAsk(ctx context.Context, ps PubSub, execID, wfID string, r askRequest) (
 			return res, err
 		}
 		if errors.Is(err, bus.ErrAskTimeout) {
+			res.timedOut = true
 			res.err = fmt.Errorf("no answer from %q within %s", r.to, timeout.Round(time.Millisecond))
 			return res, nil
 		}

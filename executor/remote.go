@@ -74,6 +74,9 @@ type taskPayload struct {
 	// node's deadline.
 	Messages []llm.Message `json:"messages,omitempty"`
 	Deadline time.Time     `json:"deadline,omitzero"`
+	// Trace is the W3C traceparent of the node's span in the server, when
+	// it is traced: the worker's spans of the run are its children.
+	Trace string `json:"traceparent,omitempty"`
 }
 
 // resultPayload is the body of a task_response (worker → server).
@@ -96,7 +99,7 @@ type remoteError struct {
 
 // remoteEvent is one thing an agent hosted by a worker reports.
 type remoteEvent struct {
-	Kind string `json:"kind"` // usage, log, comm, shared, broadcast, settle
+	Kind string `json:"kind"` // usage, log, comm, shared, broadcast, settle, ask (Text: its outcome)
 
 	Usage    *workflow.Usage `json:"usage,omitempty"` // usage
 	Model    string          `json:"model,omitempty"`

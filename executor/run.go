@@ -90,7 +90,8 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, g
 	x.emitAgent = x.onAgentEvent
 	x.mcp = newMCPLists(e.mcp, e.cfg.MCP, wf, x.vars, wf.Secrets(rec.Inputs))
 	x.crew = &crew{wf: wf, graph: g, guard: x.guard, askTimeout: x.askTimeout, comm: x.comm, log: x.log,
-		mode: func() string { return x.rec.Mode }}
+		mode: func() string { return x.rec.Mode }, tel: e.tel,
+		counted: func(_, via, outcome string) { e.tel.metrics().Ask(askTransport(via), outcome) }}
 	x.agents = make([]agent, len(wf.Nodes))
 	for i := range wf.Nodes {
 		n := &wf.Nodes[i]
@@ -138,7 +139,7 @@ func (x *execution) agentOf(n *workflow.Node) *agent {
 func (x *execution) newAgent(n *workflow.Node) agent {
 	return agent{node: n, cfg: x.aiOf(n), wf: x.wf, graph: x.graph, model: x.e.model, guard: x.guard,
 		emit: x.emitAgent, team: x, redact: x.redact, maxRounds: x.e.cfg.MaxRounds, defaultToolMode: x.e.cfg.ToolMode,
-		http: x.e.cfg.HTTP, mcp: x.mcp}
+		http: x.e.cfg.HTTP, mcp: x.mcp, tel: x.e.tel}
 }
 
 // newEvent starts an event of this execution; the caller sets its payload
@@ -409,7 +410,7 @@ func (x *execution) schedule(ctx context.Context) (string, string) {
 // run runs node i, then each ready child handed to it, until none is.
 func (s *scheduler) run(i int) {
 	for i >= 0 {
-		i = s.finished(i, s.x.runNode(s.ctx, s.x.wf.Nodes[i].ID))
+		i = s.finished(i, s.x.observeNode(s.ctx, s.x.wf.Nodes[i].ID))
 	}
 }
 

@@ -120,7 +120,9 @@ func (a *agent) callTool(ctx context.Context, tools []tool, tc llm.ToolCall) str
 		args = m
 	}
 	meta["arguments"] = args
-	text, err := a.runTool(ctx, tools, tc)
+	tctx, span := a.tel.startTool(ctx, tc.Name, tc.ID)
+	text, err := a.runTool(tctx, tools, tc)
+	endSpan(span, err)
 	if err != nil {
 		text = "error: " + err.Error()
 	}

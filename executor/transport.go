@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/switchboard-dev/switchboard/metrics"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
@@ -36,6 +37,7 @@ type askResult struct {
 	transport  string // "inprocess" or "redis"
 	messageID  string // the QUERY id, pubsub only
 	responseID string // the RESPONSE id, pubsub only
+	timedOut   bool   // the bus's ask timeout passed with no reply
 }
 
 type broadcastRequest struct {
@@ -81,6 +83,7 @@ func (x *execution) openTransport(ctx context.Context) transport {
 		reason := err.Error()
 		x.log(slog.LevelWarn, "", "Failed to initialize Pub/Sub mode, falling back to simple: %s", reason)
 		x.setHeader(func(h *workflow.Execution) { h.Mode, h.FallbackReason = workflow.ModeSimple, reason })
+		x.e.tel.metrics().PubSubFallback(metrics.FallbackAtStart)
 		return inProcess{x}
 	}
 	return t

@@ -15,6 +15,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/switchboard-dev/switchboard/bus"
 	"github.com/switchboard-dev/switchboard/llm"
 	"github.com/switchboard-dev/switchboard/tools"
@@ -36,6 +39,11 @@ type WorkerConfig struct {
 	// server's file and leave.
 	MCP    MCPConfig
 	Logger *slog.Logger
+	// Telemetry is where the worker's traces go: the spans of the agents it
+	// hosts join the traces of the server's executions. Its metrics are the
+	// worker's own (the server counts the executions' model calls and
+	// asks); the zero value sends none.
+	Telemetry Telemetry
 }
 
 // Worker hosts the agents of executions that a server coordinates, and runs
@@ -50,6 +58,7 @@ type Worker struct {
 	model  LLM
 	logger *slog.Logger
 	mcp    *tools.MCP // the MCP sessions of the agents it hosts, closed when Run returns
+	tel    *telemetry // the spans of the agents it hosts
 	self   string     // the worker's agent id: the server's replies to its queries come to its channel
 	queue  *bus.TaskQueue
 	cons   *bus.Consumer
@@ -90,7 +99,7 @@ func NewWorker(rdb redis.UniversalClient, ps PubSub, model LLM, cfg WorkerConfig
 	q := bus.NewTaskQueue(rdb, bus.QueueOptions{Stream: bus.WorkerTasksStream(cfg.Name), Lease: cfg.Lease})
 	return &Worker{
 		cfg: cfg, rdb: rdb, ps: ps, model: model, logger: cfg.Logger.With("worker", cfg.Name), mcp: newMCP(cfg.MCP, cfg.HTTP, cfg.Logger),
-		self: "worker-" + cfg.Name, queue: q, cons: q.Consumer(cfg.Name),
+		self: "worker-" + cfg.Name, tel: newTelemetry(cfg.Telemetry), queue: q, cons: q.Consumer(cfg.Name),
 		slots:  make(chan struct{}, cfg.Concurrency),
 		outbox: make(chan outgoing, 1024), stopped: make(chan struct{}),
 		hosted: map[string]*hostedExec{}, results: map[string]*bus.TaskQueue{},
@@ -369,8 +378,13 @@ func (w *Worker) hostedFor(ctx context.Context, t bus.Task, p taskPayload) (*hos
 	guard := &remoteGuard{he: he}
 	he.crew = &crew{wf: wf, graph: g, guard: guard, askTimeout: askTimeout,
 		transport: &workerTransport{ps: w.ps, execID: he.id, wfID: wf.ID},
-		mode:      func() string { return workflow.ModePubSub }, comm: he.comm, log: he.log}
+		mode:      func() string { return workflow.ModePubSub }, comm: he.comm, log: he.log, tel: w.tel,
+		// The server counts the asks of every execution it coordinates.
+		counted: func(from, _, outcome string) {
+			he.event(from, he.attemptOf(from), remoteEvent{Kind: "ask", Text: outcome})
+		}}
 	he.desk = newDesk(he.id, wf, w.ps, askTimeout, he.comm, w.logger.With("execution_id", he.id))
+	he.desk.tel = w.tel
 	maxRounds := p.MaxRounds
 	if maxRounds <= 0 {
 		maxRounds = w.cfg.MaxRounds
@@ -386,7 +400,7 @@ func (w *Worker) hostedFor(ctx context.Context, t bus.Task, p taskPayload) (*hos
 	he.newAgent = func(i int) agent {
 		return agent{node: &wf.Nodes[i], cfg: &g.AI[i], wf: wf, graph: g, model: w.model, guard: guard,
 			team: remoteTeam{he}, redact: redact, maxRounds: maxRounds, defaultToolMode: p.ToolMode,
-			http: w.cfg.HTTP, mcp: mcpLists}
+			http: w.cfg.HTTP, mcp: mcpLists, tel: w.tel}
 	}
 	w.hosted[t.ExecutionID] = he
 	return he, nil
@@ -527,7 +541,15 @@ func (w *Worker) run(ctx context.Context, t bus.Task, p taskPayload) {
 		defer cancel()
 	}
 	raise(&ha.attempt, attempt)
-	out, err := ha.agent.converse(tctx, p.Messages, llm.PurposeTask, []string{t.NodeID}, true)
+	// The node's span here is a child of the server's, whose context the
+	// task carries.
+	sctx, span := tctx, noSpan()
+	if w.tel.tracing() {
+		sctx, span = w.tel.start(w.tel.extractTrace(tctx, map[string]any{metaTraceParent: p.Trace}), "node "+t.NodeID, trace.SpanKindConsumer,
+			attribute.String("switchboard.node.id", t.NodeID), attribute.String("switchboard.worker", w.cfg.Name), attribute.Int("switchboard.attempt", attempt))
+	}
+	out, err := ha.agent.converse(sctx, p.Messages, llm.PurposeTask, []string{t.NodeID}, true)
+	endSpan(span, err)
 	if cause := context.Cause(hctx); cause != nil || he.ctx.Err() != nil {
 		w.runStopped(ctx, he, t, attempt, cmp.Or(cause, context.Cause(he.ctx)))
 		return

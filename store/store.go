@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/workflow"
@@ -79,6 +80,9 @@ type DB struct {
 	closeOnce  sync.Once
 	closeErr   error
 	leftover   error // first write error no Flush reported; set by the writer before writerDone closes
+
+	// observeWrite is called with each write batch's duration (observe.go).
+	observeWrite atomic.Pointer[func(time.Duration)]
 }
 
 // Open opens the database at path, creating it and its directory if needed
@@ -169,7 +173,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 		defer close(checkpointed)
 		checkpointer(db.cdb, want, logger)
 	}()
-	w := &writer{db: db.wdb, stmts: stmts, logger: logger, checkpoint: want}
+	w := &writer{db: db.wdb, stmts: stmts, logger: logger, checkpoint: want, observe: &db.observeWrite}
 	go func() {
 		defer close(db.writerDone)
 		db.leftover = w.run(db.queue)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/workflow"
@@ -72,6 +73,9 @@ type writer struct {
 
 	checkpoint chan<- struct{} // asks the checkpointer for a checkpoint (checkpoint.go)
 	commits    int             // since the last request
+
+	// observe is told each batch's write time; it may hold nil.
+	observe *atomic.Pointer[func(time.Duration)]
 
 	pending error // first write error since the last Flush marker
 
@@ -458,6 +462,7 @@ func (w *writer) writeUpserts() bool {
 // finish commits the open batch (or rolls it back when it failed) and
 // answers its waiters in submission order.
 func (w *writer) finish() {
+	start := time.Now()
 	w.writeUpserts()
 	w.writeChunks()
 	if w.tx != nil {
@@ -474,6 +479,9 @@ func (w *writer) finish() {
 			}
 		} else {
 			_ = w.tx.Rollback()
+		}
+		if fn := w.observe.Load(); fn != nil {
+			(*fn)(time.Since(start))
 		}
 		w.tx = nil
 		w.txStmts = [numStmts]*sql.Stmt{}

@@ -161,7 +161,7 @@ func (s *Server) executeWorkflow(c echo.Context) error {
 		return err
 	}
 	run, err := s.runner.Start(w, executor.Options{Inputs: req.Inputs, Mode: req.CommunicationMode, Placement: req.Placement, KeepRecord: !req.AsyncExecution,
-		Trigger: &workflow.Trigger{Kind: workflow.TriggerAPI}})
+		Trigger: &workflow.Trigger{Kind: workflow.TriggerAPI}, Trace: remoteParent(c.Request())})
 	if err != nil {
 		return err
 	}

@@ -82,6 +82,9 @@ type Config struct {
 	HookBurst int
 	HookWait  time.Duration
 	Schedules Schedules // told when workflows change; nil runs no schedules
+	// Metrics, when set, is served at GET /metrics, behind the token like
+	// the API; nil serves none there (main may give it a listener of its own).
+	Metrics http.Handler
 }
 
 // Server is the HTTP front of Switchboard. It is safe for concurrent use.
@@ -159,6 +162,9 @@ func (s *Server) routes() {
 	e.GET("/workflows/:id/webhook", s.getHook)
 	e.POST("/workflows/:id/webhook/rotate", s.rotateHook)
 	e.POST("/hooks/:workflow_id/:token", s.webhook)
+	if s.cfg.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(s.cfg.Metrics))
+	}
 
 	s.uiRoutes()
 }
