@@ -60,8 +60,9 @@ func TestSeries(t *testing.T) {
 	m.NodeDone("human", 2*time.Second)
 	m.ModelCall("", 3, 0, nil)
 	usd := 0.25
-	m.ModelCall("gpt-4o", 10, 5, &usd)
-	m.ModelCall("gpt-4o", 10, 5, &usd)
+	m.ModelCall("gpt-4o", 10, 0, &usd)
+	m.ModelCall("gpt-4o", 10, 0, &usd)
+	m.ModelCall("my-llama", 10, 0, nil)
 	var outages uint64 = 2
 	m.WatchBus(func() uint64 { return outages })
 	body := scrape(t, m)
@@ -80,6 +81,9 @@ func TestSeries(t *testing.T) {
 	}
 	if strings.Contains(body, `kind="completion"`) {
 		t.Error("a call with no completion tokens made a completion series")
+	}
+	if strings.Contains(body, `switchboard_model_cost_usd_total{model="my-llama"}`) {
+		t.Error("a call of a model without a price made a cost series")
 	}
 }
 
