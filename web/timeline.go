@@ -114,7 +114,7 @@ func timelineLanes(w *workflow.Workflow, log []workflow.CommEntry) []tlLane {
 	for _, m := range log {
 		add(m.From)
 		add(m.To)
-		tools = tools || m.Type == workflow.CommToolCall
+		tools = tools || m.Type == workflow.CommToolCall && !commToolCall(m)
 	}
 	if tools {
 		// Tools are no agents: one lane of their own, after the agents',
@@ -144,8 +144,13 @@ func layoutTimeline(w *workflow.Workflow, log []workflow.CommEntry, start time.T
 	}
 	t := timelineView{Lanes: lanes, Cols: min(max(len(lanes), 2), 8)}
 	t.Width = tlGutter + max(len(lanes), 2)*laneW + tlPad
+	drawn := 0
 	for i, m := range log {
-		r := tlRow{Index: i, Kind: m.Type, Y: tlHeadH + 26 + i*tlRowH, Time: offset(start, m.Time), Anchor: "middle"}
+		if commToolCall(m) {
+			continue // its ask, answer, broadcast or context arrow shows it
+		}
+		r := tlRow{Index: i, Kind: m.Type, Y: tlHeadH + 26 + drawn*tlRowH, Time: offset(start, m.Time), Anchor: "middle"}
+		drawn++
 		v := messageView(w, i, m, start)
 		r.Failed = v.Failed || v.Refused != ""
 		r.X1 = x[m.From]
@@ -221,9 +226,26 @@ func layoutTimeline(w *workflow.Workflow, log []workflow.CommEntry, start time.T
 		r.Title = fmt.Sprintf("#%d %s → %s, %s: %s", i+1, v.FromName, v.ToName, v.KindLabel, shorten(oneLine(m.Content), 120))
 		t.Rows = append(t.Rows, r)
 	}
-	t.LaneBottom = tlHeadH + 26 + max(len(log), 1)*tlRowH - tlRowH/2
+	t.LaneBottom = tlHeadH + 26 + max(drawn, 1)*tlRowH - tlRowH/2
 	t.Height = t.LaneBottom + tlPad
 	return t
+}
+
+// commToolCall reports whether m is a native tool call of one of the
+// communication functions. The timeline draws no arrow for it: the ask and
+// answer (or broadcast, or context update) it made are drawn already, and
+// an arrow to the Tools lane would say it went elsewhere. The message list
+// keeps it, as the log does.
+func commToolCall(m workflow.CommEntry) bool {
+	if m.Type != workflow.CommToolCall {
+		return false
+	}
+	switch m.Metadata["tool"] {
+	case workflow.CallAsk, workflow.CallBroadcast, workflow.CallSetContext, workflow.CallGetContext:
+		_, mcp := m.Metadata["mcp_server"]
+		return !mcp
+	}
+	return false
 }
 
 // messageView describes one communication entry for the message list.

@@ -59,3 +59,29 @@ func TestTimelineToolLane(t *testing.T) {
 		t.Errorf("the tools lane is not drawn as one, or shows its id:\n%s", html)
 	}
 }
+
+// TestTimelineCommToolCalls: a native ask_node call is drawn by its ask
+// and answer, not again as an arrow to a Tools lane (which would say it
+// went elsewhere); rows stay one under the other and keep their log index.
+func TestTimelineCommToolCalls(t *testing.T) {
+	t.Parallel()
+	w := wf([]string{"a", "b"})
+	for i := range w.Nodes {
+		w.Nodes[i].Config["can_communicate"] = true
+	}
+	t0 := time.Now()
+	log := []workflow.CommEntry{
+		{Time: t0, From: "a", To: "b", Type: workflow.CommAsk, Content: "Why?"},
+		{Time: t0, From: "b", To: "a", Type: workflow.CommResponse, Content: "Because."},
+		{Time: t0, From: "a", To: "a", Type: workflow.CommToolCall, Content: "b answered: Because.", Metadata: map[string]any{
+			"tool": workflow.CallAsk, "success": true, "arguments": map[string]any{"node_id": "b", "question": "Why?"}}},
+		{Time: t0, From: "a", To: "*", Type: workflow.CommBroadcast, Content: "done"},
+	}
+	tl := layoutTimeline(w, log, t0)
+	if len(tl.Lanes) != 2 {
+		t.Fatalf("lanes %+v: a Tools lane for a communication call", tl.Lanes)
+	}
+	if len(tl.Rows) != 3 || tl.Rows[2].Index != 3 || tl.Rows[2].Y != tl.Rows[1].Y+tlRowH {
+		t.Fatalf("rows %+v", tl.Rows)
+	}
+}

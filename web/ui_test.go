@@ -166,7 +166,7 @@ func TestUIPagesRender(t *testing.T) {
 		{"/ui/workflows/" + wid, []string{"<h1>qa</h1>", `<svg class="graph graph-cols-`, `class="node-name" x="14" y="44">Student`, `marker-end="url(#g-arrow)"`,
 			`name="input.question_topic"`, `value="photosynthesis"`, `value="pubsub"`, `id="editor"`, "&#34;nodes&#34;", "/ui/executions/" + xid}},
 		{"/ui/executions", []string{"<h1>Executions</h1>", `<option value="` + wid + `">qa</option>`, "/ui/executions/" + xid, "1 execution "}},
-		{"/ui/executions/" + xid, []string{`id="exec-status" class="pill pill-success pill-lg">success`, `<svg class="timeline tl-lanes-3"`, `class="lane lane-tools"`, `data-kind="ask"`, `data-kind="response"`,
+		{"/ui/executions/" + xid, []string{`id="exec-status" class="pill pill-success pill-lg">success`, `<svg class="timeline tl-lanes-2"`, `data-kind="ask"`, `data-kind="response"`,
 			`tl-row tl-ask`, "Can you explain photosynthesis", `class="node-card" id="node-1"`, "Tokens"}},
 		{"/ui/bus", []string{"<h1>Bus</h1>", "10.0.0.5:6379", "redis://app:xxxxx@10.0.0.5:6379/0", "agent:messages:node-x-student", `sse-connect="/ui/bus/live"`}},
 		{"/ui/settings", []string{"openai-compatible", "http://u:xxxxx@llm.local/v1", "gpt-x", "/var/lib/switchboard", "9.9.9-test"}},
