@@ -49,7 +49,7 @@ func startTracedWorker(t *testing.T, url, name string, tp trace.TracerProvider) 
 	t.Helper()
 	b := connectBus(t, url)
 	w, err := executor.NewWorker(b.Client(), b, llm.NewDemo(), executor.WorkerConfig{Name: name, Concurrency: 4, Lease: 5 * time.Second,
-		Heartbeat: 200 * time.Millisecond, Logger: testLogger(t), Telemetry: executor.Telemetry{Tracer: tp, ModelProvider: "demo"}})
+		Heartbeat: time.Second, Logger: testLogger(t), Telemetry: executor.Telemetry{Tracer: tp, ModelProvider: "demo"}})
 	if err != nil {
 		t.Fatal(err)
 	}

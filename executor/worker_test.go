@@ -50,12 +50,15 @@ func newWorkerEnv(t *testing.T, url string, model executor.LLM, lease time.Durat
 	return &workerEnv{env: e, url: url, rdb: rdb, bus: b, workers: map[string]context.CancelFunc{}}
 }
 
-// startWorker runs a worker named name until the test ends or stop.
+// startWorker runs a worker named name until the test ends or stop. Its
+// registration lives three heartbeats (3 s): with 200 ms it lapsed now and
+// then on a loaded machine, and the server placed a run in itself or took
+// a worker's tasks back while it was still running them.
 func (we *workerEnv) startWorker(t *testing.T, name string, model executor.LLM, lease time.Duration) {
 	t.Helper()
 	b := connectBus(t, we.url)
 	w, err := executor.NewWorker(b.Client(), b, model, executor.WorkerConfig{Name: name, Concurrency: 4, Lease: lease,
-		Heartbeat: 200 * time.Millisecond, HTTP: we.http, MCP: we.mcp, Logger: testLogger(t)})
+		Heartbeat: time.Second, HTTP: we.http, MCP: we.mcp, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +443,7 @@ func TestWorkerRunsEachNodeOnceWhileRunsWaitForASlot(t *testing.T) {
 	model := &countingModel{delay: 3 * lease / 2, calls: map[string]int{}, demo: llm.NewDemo()}
 	b := connectBus(t, url)
 	w, err := executor.NewWorker(b.Client(), b, model, executor.WorkerConfig{Name: "w1", Concurrency: 1, Lease: lease,
-		Heartbeat: 200 * time.Millisecond, HTTP: we.http, MCP: we.mcp, Logger: testLogger(t)})
+		Heartbeat: time.Second, HTTP: we.http, MCP: we.mcp, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
