@@ -56,7 +56,7 @@ func validateFile(args []string, stdout io.Writer) error {
 
 // runFile runs one workflow file with a throw-away database (or --data's)
 // and prints progress and the conversation as they happen.
-func runFile(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runFile(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	inputs := inputFlags{}
@@ -149,12 +149,17 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	fmt.Fprintf(stdout, "Running %q (execution %s)\n", w.Name, r.ID)
+	desk := newConsoleDesk(a.exec, r.ID, stdin, stdout)
+	defer desk.close()
 	printed := make(chan struct{})
 	go func() {
 		defer close(printed)
 		for ev := range events {
 			if ev.ExecutionID == r.ID {
 				printEvent(stdout, ev)
+				if ev.Kind == workflow.EventExecution && ev.Execution.Status == workflow.ExecWaiting {
+					desk.waiting(ev.Execution.Waiting)
+				}
 			}
 			if ev.Kind == workflow.EventExecution && ev.ExecutionID == r.ID && workflow.Terminal(ev.Execution.Status) {
 				return

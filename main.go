@@ -28,16 +28,22 @@ func main() {
 	// go-redis logs every failed dial through a process-wide logger; the bus
 	// reports Redis being down itself, once, so these lines are only noise.
 	redis.SetLogger(quietRedisLog{})
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := runWith(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "switchboard:", err)
 		os.Exit(1)
 	}
 }
 
-// run is the whole program; end-to-end tests call it with their own
-// arguments, environment and outputs. It returns when ctx is done (serve) or
-// the command has finished.
+// run is the whole program with no input; end-to-end tests call it with
+// their own arguments, environment and outputs. It returns when ctx is done
+// (serve) or the command has finished.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runWith(ctx, args, getenv, nil, stdout, stderr)
+}
+
+// runWith is run with an input, where `switchboard run` reads a person's
+// answers (a human node's question, a budget approval); nil is no input.
+func runWith(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
@@ -46,7 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "serve":
 		return serve(ctx, args, getenv, stdout, stderr)
 	case "run":
-		return runFile(ctx, args, getenv, stdout, stderr)
+		return runFile(ctx, args, getenv, stdin, stdout, stderr)
 	case "worker":
 		return worker(ctx, args, getenv, stdout, stderr)
 	case "validate":
