@@ -1,7 +1,6 @@
 package workflow
 
 import (
-	"fmt"
 	"math"
 	"strconv"
 )
@@ -89,7 +88,8 @@ func NoPrice(model string) string {
 	if model == "" {
 		return "the model server did not name the model, so it has no price"
 	}
-	return fmt.Sprintf("no price for model %q; add it with --prices", model)
+	// Once per model call when no model has a price: no fmt on that path.
+	return "no price for model " + strconv.Quote(model) + "; add it with --prices"
 }
 
 // checkBudgetUSD reports a metadata.budget_usd that is not a positive
