@@ -21,6 +21,16 @@ import (
 // its base URL. The program stops when the test ends.
 func startServer(t *testing.T, env map[string]string, args ...string) string {
 	t.Helper()
+	base, _, _ := startServerOut(t, env, nil, args...)
+	return base
+}
+
+// startServerOut runs the program like startServer and returns its base URL,
+// the first submatch of each pattern in its output (printed before the
+// "running at" line), and a function that stops the program and waits for
+// it to return, as the test's end does.
+func startServerOut(t *testing.T, env map[string]string, patterns []string, args ...string) (string, []string, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -54,39 +64,60 @@ func startServer(t *testing.T, env map[string]string, args ...string) string {
 		done <- run(ctx, all, getenv, pw, pw)
 		pw.Close()
 	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run returned %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("run returned %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("run did not return after cancel")
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("run did not return after cancel")
-		}
-	})
-	urls := make(chan string, 1)
+		})
+	}
+	t.Cleanup(stop)
+	type found struct {
+		base  string
+		extra []string
+	}
+	ready := make(chan found, 1)
 	go func() {
 		re := regexp.MustCompile(`running at (http://\S+?)/ `)
+		res := make([]*regexp.Regexp, len(patterns))
+		for i, p := range patterns {
+			res[i] = regexp.MustCompile(p)
+		}
+		extra := make([]string, len(patterns))
 		sc := bufio.NewScanner(pr)
+		sent := false
 		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
+			line := sc.Text()
+			for i, r := range res {
+				if m := r.FindStringSubmatch(line); m != nil && extra[i] == "" {
+					extra[i] = m[1]
+				}
+			}
+			if m := re.FindStringSubmatch(line); m != nil && !sent {
+				ready <- found{m[1], extra}
+				sent = true
 			}
 			logMu.Lock()
-			logs = append(logs, sc.Text())
+			logs = append(logs, line)
 			logMu.Unlock()
 		}
 	}()
 	select {
-	case u := <-urls:
-		return u
+	case f := <-ready:
+		return f.base, f.extra, stop
 	case err := <-done:
 		t.Fatalf("run ended before serving: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("server did not start")
 	}
-	return ""
+	return "", nil, stop
 }
 
 func postJSON(t *testing.T, url, body string, out any) int {

@@ -1,16 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -19,76 +14,6 @@ import (
 	"github.com/switchboard-dev/switchboard/examples"
 	"github.com/switchboard-dev/switchboard/workflow"
 )
-
-// startServerOut runs the program like startServer and returns its base URL,
-// the first submatch of each pattern in its output (printed before the
-// "running at" line), and a function that stops the program and waits for
-// it to return, as the test's end does.
-func startServerOut(t *testing.T, env map[string]string, patterns []string, args ...string) (string, []string, func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	getenv := func(k string) string {
-		if v, ok := env[k]; ok {
-			return v
-		}
-		return testEnv(k)
-	}
-	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--embedded-redis-addr", "127.0.0.1:0",
-		"--data", t.TempDir(), "--log-level", "warn"}, args...)
-	go func() {
-		done <- run(ctx, all, getenv, pw, pw)
-		pw.Close()
-	}()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("run returned %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Error("run did not return after cancel")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	type found struct {
-		base  string
-		extra []string
-	}
-	ready := make(chan found, 1)
-	go func() {
-		re := regexp.MustCompile(`running at (http://\S+?)/ `)
-		extra := make([]string, len(patterns))
-		sc := bufio.NewScanner(pr)
-		sent := false
-		for sc.Scan() {
-			line := sc.Text()
-			for i, p := range patterns {
-				if m := regexp.MustCompile(p).FindStringSubmatch(line); m != nil && extra[i] == "" {
-					extra[i] = m[1]
-				}
-			}
-			if m := re.FindStringSubmatch(line); m != nil && !sent {
-				ready <- found{m[1], extra}
-				sent = true
-			}
-		}
-	}()
-	select {
-	case f := <-ready:
-		return f.base, f.extra, stop
-	case err := <-done:
-		t.Fatalf("run ended before serving: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start")
-	}
-	return "", nil, stop
-}
 
 // scrape reads url's metrics with token ("" for none) and parses them with
 // the Prometheus text parser; it fails the test unless the status is 200.
