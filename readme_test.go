@@ -135,9 +135,12 @@ func TestReadmeShellBlocks(t *testing.T) {
 	}
 	base := startServer(t, nil)
 	var script strings.Builder
+	// No pipe into a reader that stops early (head): under pipefail the
+	// writer's SIGPIPE (exit 141) would fail the script whenever an answer
+	// outgrows the pipe, as a finished execution's event stream does.
 	script.WriteString(`set -euo pipefail
 curl() { command curl --fail-with-body --max-time 60 "$@"; }
-__field() { printf '%s' "$__out" | grep -o "\"$1\":\"[^\"]*\"" | head -n 1 | cut -d'"' -f4; }
+__field() { local m; m=$(printf '%s' "$__out" | grep -o "\"$1\":\"[^\"]*\"") || return 0; m=${m%%$'\n'*}; printf '%s' "$m" | cut -d'"' -f4; }
 __out=
 `)
 	skipped := make([]int, len(readmeSkips))
@@ -163,7 +166,7 @@ __out=
 			} else if m := regexp.MustCompile(`^(\w+)=`).FindStringSubmatch(cmd); m != nil {
 				script.WriteString(cmd + "\n")
 			} else {
-				fmt.Fprintf(&script, "__out=$(\n%s\n)\nprintf '%%s\\n' \"$__out\" | head -c 600 >&2; echo >&2\n", cmd)
+				fmt.Fprintf(&script, "__out=$(\n%s\n)\nprintf '%%s\\n' \"${__out:0:600}\" >&2\n", cmd)
 				for _, want := range c.expect {
 					fmt.Fprintf(&script, "case \"$__out\" in *%s*) ;; *) echo 'README.md:%d: the answer lacks %s' >&2; exit 1;; esac\n",
 						shQuote(want), c.line, strings.ReplaceAll(want, "'", ""))
