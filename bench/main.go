@@ -190,6 +190,8 @@ type bencher struct {
 	log    io.Writer
 	logger *slog.Logger // the engine's logger (see the package comment)
 	res    *results
+
+	workerParts []string // parts of the workers section to run; all when empty
 }
 
 func (b *bencher) progress(format string, args ...any) {
@@ -205,6 +207,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to this file")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
+	parts := fs.String("workers", "", "comma-separated parts of the workers section to run: "+strings.Join(workerParts, ",")+" (all when empty)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -220,6 +223,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("unknown section %q; sections are %s", s, strings.Join(sections, ","))
 			}
 			run = append(run, s)
+		}
+	}
+	var wparts []string
+	if *parts != "" {
+		for _, p := range strings.Split(*parts, ",") {
+			p = strings.TrimSpace(p)
+			if !slices.Contains(workerParts, p) {
+				return fmt.Errorf("unknown part %q of the workers section; parts are %s", p, strings.Join(workerParts, ","))
+			}
+			wparts = append(wparts, p)
 		}
 	}
 	sc := fullScale
@@ -238,7 +251,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	started := time.Now()
 	b := &bencher{
-		sc: sc, dir: dir, log: progress,
+		sc: sc, dir: dir, log: progress, workerParts: wparts,
 		logger: slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		res: &results{figures: map[string]float64{}, info: runInfo{
 			Quick: *quick, GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),

@@ -23,6 +23,9 @@ import (
 	"github.com/switchboard-dev/switchboard/workflow"
 )
 
+// workerParts are the parts of the workers section, in the order they run.
+var workerParts = []string{"ask", "scaling", "failover", "inflight"}
+
 // workers measures worker mode with real processes, all started by the
 // bench: a redis-server, the server binary (serve --redis-url) and worker
 // binaries (worker --redis-url). Each part starts the processes it needs and
@@ -53,6 +56,9 @@ func (b *bencher) workers(ctx context.Context) error {
 		{"ask", b.workerAsks}, {"scaling", b.workerScaling}, {"failover", b.failover}, {"inflight", b.inflight},
 	}
 	for _, part := range parts {
+		if len(b.workerParts) > 0 && !slices.Contains(b.workerParts, part.name) {
+			continue
+		}
 		t := time.Now()
 		if err := part.run(ctx, c); err != nil {
 			return fmt.Errorf("%s: %w", part.name, err)
