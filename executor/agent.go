@@ -563,7 +563,7 @@ func (x *execution) broadcast(ctx context.Context, node *workflow.Node, message 
 func (x *execution) recordBroadcast(from, message string, types []string, res broadcastResult) []string {
 	to := recipients(x.wf, x.graph, from, types)
 	x.mu.Lock()
-	x.broadcasts = append(x.broadcasts, broadcast{from: from, message: message, types: types})
+	x.broadcasts = append(x.broadcasts, broadcast{From: from, Message: message, Types: types})
 	x.mu.Unlock()
 	meta := map[string]any{"mode": res.transport, "transport": res.transport, "recipients": to}
 	if len(types) > 0 {
@@ -576,6 +576,9 @@ func (x *execution) recordBroadcast(from, message string, types []string, res br
 		meta["error"] = res.err.Error()
 	}
 	x.comm(workflow.CommEntry{From: from, To: "*", Type: workflow.CommBroadcast, Content: message, Metadata: meta})
+	if pl := x.placement; pl != nil {
+		pl.sendBroadcasts("")
+	}
 	return to
 }
 

@@ -16,11 +16,15 @@
 // keys would need an expiry matched to an execution whose end only the
 // server knows. The server already holds the execution's state and ends
 // it when the budget is spent; asking it costs one round trip on the bus
-// per ask or model call, small next to the model call itself, and an
-// execution's agents on the server (the fallback) pay nothing. Tokens are
-// the exception that needs no round trip: a worker reports each model
-// call's usage as an event, and the server adds it and ends an execution
-// over its budget, as it does when its own agent's call overruns it.
+// per ask, small next to the model call itself, and an execution's agents
+// on the server (the fallback) pay nothing. Model calls are admitted a few
+// at a time (callGrant) while the execution is far from max_llm_calls, and
+// one at a time near it or under on_budget "pause", so an answer on a
+// worker seldom waits for the server. Tokens need no round trip: a worker
+// reports each model call's usage as an event, and the server adds it and
+// ends an execution over its budget, as it does when its own agent's call
+// overruns it. System prompts need none either: a worker builds them with
+// the broadcasts the server sends it (teamprompt.go).
 //
 // Worker mode (UseWorkers on the server, Worker in a worker process)
 // places a pubsub execution's agents on worker processes: placement.go is

@@ -218,17 +218,33 @@ func (g *guard) forget(a *askedOnce, why string) {
 }
 
 func (g *guard) admitLLMCall(ctx context.Context) error {
+	_, err := g.admitLLMCalls(ctx, 1)
+	return err
+}
+
+// admitLLMCalls admits up to want model calls at once, for a worker that
+// makes them without asking for each (see callGrant), and returns how many
+// it admitted: want while the execution has plenty left, one near its
+// limit, so that calls granted and never made hardly ever lead to a
+// refusal, and one under on_budget "pause", whose every call must wait
+// at the gate while the execution is paused.
+func (g *guard) admitLLMCalls(ctx context.Context, want int) (int, error) {
 	if err := g.holdBudget(ctx); err != nil {
-		return err
+		return 0, err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.llmCalls >= g.lim.MaxLLMCalls {
-		return &workflow.Error{Code: workflow.CodeInvalid,
+	room := g.lim.MaxLLMCalls - g.llmCalls
+	if room <= 0 {
+		return 0, &workflow.Error{Code: workflow.CodeInvalid,
 			Message: fmt.Sprintf("refused: this execution has used its limit of %d model calls (metadata.max_llm_calls)", g.lim.MaxLLMCalls)}
 	}
-	g.llmCalls++
-	return nil
+	n := 1
+	if want > 1 && g.gate == nil && room >= 4*want {
+		n = want
+	}
+	g.llmCalls += n
+	return n, nil
 }
 
 func (g *guard) spend(_ context.Context, tokens int) (total int, over bool) {

@@ -741,6 +741,9 @@ func (pl *placement) releaseAgents(worker string, ids []string) {
 
 // hosted takes a worker's confirmation that it hosts its agents.
 func (pl *placement) hosted(worker string, rerr *remoteError) {
+	if rerr == nil {
+		pl.sendBroadcasts(worker)
+	}
 	pl.mu.Lock()
 	ch := pl.waiting[worker]
 	pl.mu.Unlock()
@@ -957,7 +960,13 @@ func (pl *placement) answer(ctx context.Context, m bus.Message) (string, error) 
 			pl.mu.Unlock()
 		}
 	case rpcAdmitCall:
-		if err := x.guard.admitLLMCall(ctx); err != nil {
+		var err error
+		if g, ok := x.guard.(*guard); ok {
+			out.Granted, err = g.admitLLMCalls(ctx, max(req.Want, 1))
+		} else {
+			err = x.guard.admitLLMCall(ctx)
+		}
+		if err != nil {
 			out.Refusal = workflow.ErrorMessage(err)
 		}
 	case rpcAdmitTool:
@@ -966,7 +975,7 @@ func (pl *placement) answer(ctx context.Context, m bus.Message) (string, error) 
 		}
 	case rpcGetShared:
 		out.Value, out.Found = x.getShared(req.Key)
-	case rpcSystemPrompt:
+	case rpcSystemPrompt: // workers build prompts themselves now; one of an older release asks
 		n := x.node(req.Node)
 		if n == nil || n.Type != workflow.NodeAIProcessor {
 			return "", fmt.Errorf("no ai-processor node %q", req.Node)

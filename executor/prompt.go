@@ -21,11 +21,10 @@ const (
 )
 
 // staticPrompt is the part of node's system message that is the same for
-// every call of the node in an execution: its own system_prompt and, when
-// it may communicate, the communication guide, which lists every other
-// agent. It is built once per node and execution: built again for every
-// model call, in a builder growing from nothing, it took a tenth of a Q&A
-// execution's engine time and made a fifth of the engine's garbage.
+// every call of the node in an execution (see buildStaticPrompt), built once
+// per node and execution: built again for every model call, in a builder
+// growing from nothing, it took a tenth of a Q&A execution's engine time and
+// made a fifth of the engine's garbage.
 func (x *execution) staticPrompt(node *workflow.Node) string {
 	x.promptMu.Lock()
 	defer x.promptMu.Unlock()
@@ -35,20 +34,29 @@ func (x *execution) staticPrompt(node *workflow.Node) string {
 	if x.prompts == nil {
 		x.prompts = map[string]string{}
 	}
-	cfg := x.aiOf(node)
+	p := buildStaticPrompt(x.wf, x.aiOf, node)
+	x.prompts[node.ID] = p
+	return p
+}
+
+// buildStaticPrompt builds node's own system_prompt and, when it may
+// communicate, the communication guide, which lists every other agent. aiOf
+// gives a node's config. A worker builds the same text for the agents it
+// hosts.
+func buildStaticPrompt(wf *workflow.Workflow, aiOf func(*workflow.Node) *workflow.AIConfig, node *workflow.Node) string {
+	cfg := aiOf(node)
 	if !cfg.CanCommunicate {
-		x.prompts[node.ID] = cfg.SystemPrompt
 		return cfg.SystemPrompt
 	}
 	var b strings.Builder
 	// Room for a line of ~60 bytes per other agent, so that usually the
 	// builder never grows.
-	b.Grow(len(cfg.SystemPrompt) + len(guideIntro) + len(guideAgents) + 64*len(x.wf.Nodes))
+	b.Grow(len(cfg.SystemPrompt) + len(guideIntro) + len(guideAgents) + 64*len(wf.Nodes))
 	b.WriteString(cfg.SystemPrompt)
 	b.WriteString(guideIntro)
 	first := true
-	for i := range x.wf.Nodes {
-		n := &x.wf.Nodes[i]
+	for i := range wf.Nodes {
+		n := &wf.Nodes[i]
 		if n.Type != workflow.NodeAIProcessor && n.Type != workflow.NodeHuman || n.ID == node.ID {
 			continue
 		}
@@ -56,7 +64,7 @@ func (x *execution) staticPrompt(node *workflow.Node) string {
 			b.WriteString(guideAgents)
 			first = false
 		}
-		ai := x.aiOf(n)
+		ai := aiOf(n)
 		b.WriteString("\n- ")
 		b.WriteString(n.ID)
 		b.WriteString(" (")
@@ -67,9 +75,7 @@ func (x *execution) staticPrompt(node *workflow.Node) string {
 			b.WriteString(ai.Description)
 		}
 	}
-	p := b.String()
-	x.prompts[node.ID] = p
-	return p
+	return b.String()
 }
 
 // systemPrompt builds a node's system message: its static part (see
@@ -80,13 +86,20 @@ func (x *execution) systemPrompt(node *workflow.Node) string {
 		return strings.TrimSpace(static)
 	}
 	x.mu.Lock()
+	defer x.mu.Unlock()
+	return withBroadcasts(static, node, x.broadcasts)
+}
+
+// withBroadcasts is the system message of a node that may communicate: its
+// static part and the broadcasts of bcs that reached it (those of the
+// others, to its type).
+func withBroadcasts(static string, node *workflow.Node, bcs []broadcast) string {
 	var got []string
-	for _, bc := range x.broadcasts {
-		if bc.from != node.ID && matchesType(node.Type, bc.types) {
-			got = append(got, fmt.Sprintf("- from %s: %s", bc.from, bc.message))
+	for _, bc := range bcs {
+		if bc.From != node.ID && matchesType(node.Type, bc.Types) {
+			got = append(got, fmt.Sprintf("- from %s: %s", bc.From, bc.Message))
 		}
 	}
-	x.mu.Unlock()
 	if len(got) == 0 {
 		return strings.TrimSpace(static)
 	}

@@ -127,7 +127,14 @@ type rpcRequest struct {
 	To       string `json:"to,omitempty"`
 	Question string `json:"question,omitempty"`
 	Key      string `json:"key,omitempty"`
+	Want     int    `json:"want,omitempty"` // admit_call: the calls wanted at once (see callGrant)
 }
+
+// callGrant is how many model calls a worker asks the server to admit at
+// once for the agents of an execution it hosts; it makes them without
+// asking again. While the execution is far from max_llm_calls the server
+// grants them all, and the calls count as made once granted.
+const callGrant = 8
 
 type rpcReply struct {
 	Refusal string `json:"refusal,omitempty"`
@@ -141,6 +148,9 @@ type rpcReply struct {
 	Value  any    `json:"value,omitempty"`
 	Found  bool   `json:"found,omitempty"`
 	Prompt string `json:"prompt,omitempty"`
+	// Granted is how many model calls admit_call admitted; 0 from a
+	// server that admits one at a time.
+	Granted int `json:"granted,omitempty"`
 }
 
 // rpcArgs is the key of a query's context that holds an rpcRequest.

@@ -63,9 +63,13 @@ type execution struct {
 	routes     map[string]string // node → the branch its condition took, or routeStop (branch.go)
 }
 
+// broadcast is one broadcast of an execution, kept for the system prompts
+// of the nodes it reached; the server sends the list to the workers that
+// host its agents as JSON (teamprompt.go).
 type broadcast struct {
-	from, message string
-	types         []string
+	From    string   `json:"from"`
+	Message string   `json:"message"`
+	Types   []string `json:"types,omitempty"`
 }
 
 func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, g *workflow.Graph, ctx context.Context) *execution {

@@ -99,7 +99,7 @@ func NewWorker(rdb redis.UniversalClient, ps PubSub, model LLM, cfg WorkerConfig
 	q := bus.NewTaskQueue(rdb, bus.QueueOptions{Stream: bus.WorkerTasksStream(cfg.Name), Lease: cfg.Lease})
 	return &Worker{
 		cfg: cfg, rdb: rdb, ps: ps, model: model, logger: cfg.Logger.With("worker", cfg.Name), mcp: newMCP(cfg.MCP, cfg.HTTP, cfg.Logger),
-		self: "worker-" + cfg.Name, tel: newTelemetry(cfg.Telemetry), queue: q, cons: q.Consumer(cfg.Name),
+		self: workerAgentID(cfg.Name), tel: newTelemetry(cfg.Telemetry), queue: q, cons: q.Consumer(cfg.Name),
 		slots:  make(chan struct{}, cfg.Concurrency),
 		outbox: make(chan outgoing, 1024), stopped: make(chan struct{}),
 		hosted: map[string]*hostedExec{}, results: map[string]*bus.TaskQueue{},
@@ -173,6 +173,10 @@ func (w *Worker) subscribeSelf(ctx context.Context) (bus.Subscription, error) {
 	for {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		sub, err := w.ps.Subscribe(sctx, bus.Channel(w.self), func(_ context.Context, m bus.Message) {
+			if m.Type == bus.TypeNotification && m.Question() == noteBroadcasts {
+				w.onBroadcasts(m)
+				return
+			}
 			w.logger.Warn("ignored a message on the worker's channel", "channel", bus.Channel(w.self), "id", m.ID, "type", m.Type, "from_agent", m.FromAgent)
 		})
 		cancel()
@@ -315,6 +319,14 @@ type hostedExec struct {
 	agents   map[string]*hostedAgent  // by node id
 	entries  []string                 // host task entries, acked when released
 	holds    []func()
+	// broadcasts are the execution's, as the server last sent them, and
+	// prompts the static part of each hosted node's system prompt (see
+	// teamprompt.go).
+	broadcasts []broadcast
+	prompts    map[string]string
+	// calls are the model calls the server granted ahead and the agents
+	// here have not made yet (see callGrant).
+	calls int
 }
 
 // hostedAgent is one agent hosted here, with the attempt it is hosted
@@ -923,13 +935,28 @@ func (g *remoteGuard) settle(a *askedOnce, answer, id string, ok bool) {
 	g.he.event(a.node, g.he.attemptOf(a.node), remoteEvent{Kind: "settle", Ticket: a.ticket, Text: answer, ID: id, OK: ok})
 }
 
+// admitLLMCall spends a call the server granted ahead, or asks it for
+// callGrant more (see guard.admitLLMCalls).
 func (g *remoteGuard) admitLLMCall(ctx context.Context) error {
-	r, err := g.he.call(ctx, rpcAdmitCall, rpcRequest{})
+	he := g.he
+	he.mu.Lock()
+	if he.calls > 0 {
+		he.calls--
+		he.mu.Unlock()
+		return nil
+	}
+	he.mu.Unlock()
+	r, err := he.call(ctx, rpcAdmitCall, rpcRequest{Want: callGrant})
 	switch {
 	case err != nil:
 		return &workflow.Error{Code: workflow.CodeUnavailable, Message: "the server could not admit a model call", Err: err}
 	case r.Refusal != "":
 		return &workflow.Error{Code: workflow.CodeInvalid, Message: r.Refusal}
+	}
+	if r.Granted > 1 {
+		he.mu.Lock()
+		he.calls += r.Granted - 1
+		he.mu.Unlock()
 	}
 	return nil
 }
@@ -986,17 +1013,6 @@ func (t remoteTeam) getShared(key string) (any, bool) {
 		return nil, false
 	}
 	return r.Value, r.Found
-}
-
-func (t remoteTeam) systemPrompt(node *workflow.Node) string {
-	ctx, cancel := context.WithTimeout(t.he.ctx, t.he.crew.askTimeout)
-	defer cancel()
-	r, err := t.he.call(ctx, rpcSystemPrompt, rpcRequest{Node: node.ID})
-	if err != nil {
-		t.he.w.logger.Warn("reading a system prompt failed; using the node's own", "execution_id", t.he.id, "node_id", node.ID, "err", err)
-		return t.he.graph.AI[t.he.graph.Index[node.ID]].SystemPrompt
-	}
-	return r.Prompt
 }
 
 // workerTransport carries the asks and broadcasts of agents hosted by a
