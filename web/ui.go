@@ -25,7 +25,8 @@ import (
 )
 
 // ui holds the dashboard's templates and static files, read once from
-// Config.Assets when the server is built. It is read-only afterwards and so
+// Config.Assets when the server is built. It is read-only afterwards (but
+// for each file's gzipped copy, made once under its sync.Once) and so
 // safe for concurrent use.
 type ui struct {
 	pages    map[string]*template.Template // page name → base + partials + the page
@@ -39,8 +40,29 @@ type asset struct {
 	name  string
 	ctype string
 	body  []byte
-	gz    []byte
 	hash  string // hex SHA-256 prefix; the ?v= of its URL
+	// zip is set for a file that may compress well. Its gzipped copy is
+	// made by the first request that accepts gzip, not at start:
+	// compressing every file at the best level took a third of a server's
+	// start-up, and its compressors' memory stayed with the idle process.
+	zip    bool
+	gzOnce sync.Once
+	gz     []byte // nil until made, and when the file does not compress well
+}
+
+// gzipped returns the file gzipped, or nil when that does not make it
+// smaller by a tenth. It is safe for concurrent use.
+func (a *asset) gzipped() []byte {
+	a.gzOnce.Do(func() {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		zw.Write(a.body)
+		zw.Close()
+		if buf.Len() < len(a.body)*9/10 {
+			a.gz = buf.Bytes()
+		}
+	})
+	return a.gz
 }
 
 // newUI parses the templates (templates/base.html, templates/partials/*.html
@@ -59,15 +81,7 @@ func newUI(assets fs.FS) (*ui, error) {
 		name := strings.TrimPrefix(p, "static/")
 		sum := sha256.Sum256(data)
 		a := &asset{name: name, body: data, hash: hex.EncodeToString(sum[:])[:12], ctype: contentType(name)}
-		if len(data) > 1024 && compressible(a.ctype) {
-			var buf bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-			zw.Write(data)
-			zw.Close()
-			if buf.Len() < len(data)*9/10 {
-				a.gz = buf.Bytes()
-			}
-		}
+		a.zip = len(data) > 1024 && compressible(a.ctype)
 		u.static[name] = a
 		return nil
 	})
@@ -355,16 +369,18 @@ func (s *Server) uiStatic(c echo.Context) error {
 		h.Set("Cache-Control", "no-cache")
 	}
 	h.Set("Content-Type", a.ctype)
-	if a.gz != nil {
+	if a.zip {
 		h.Add("Vary", "Accept-Encoding")
 	}
 	if match := c.Request().Header.Get("If-None-Match"); match != "" && strings.Contains(match, etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	body := a.body
-	if a.gz != nil && acceptsGzip(c.Request()) {
-		h.Set("Content-Encoding", "gzip")
-		body = a.gz
+	if a.zip && acceptsGzip(c.Request()) {
+		if gz := a.gzipped(); gz != nil {
+			h.Set("Content-Encoding", "gzip")
+			body = gz
+		}
 	}
 	if c.Request().Method == http.MethodHead {
 		h.Set("Content-Length", fmt.Sprint(len(body)))
