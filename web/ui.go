@@ -26,12 +26,44 @@ import (
 
 // ui holds the dashboard's templates and static files, read once from
 // Config.Assets when the server is built. It is read-only afterwards (but
-// for each file's gzipped copy, made once under its sync.Once) and so
-// safe for concurrent use.
+// for each page's template and each file's gzipped copy, made once under
+// their sync.Once) and so safe for concurrent use.
 type ui struct {
-	pages    map[string]*template.Template // page name → base + partials + the page
-	partials *template.Template            // base + partials, for fragments
-	static   map[string]*asset             // by path under static/
+	pages    map[string]*uiPage // by page name
+	partials *template.Template // base + partials, for fragments
+	static   map[string]*asset  // by path under static/
+}
+
+// uiPage is one dashboard page: its template is base + partials + the
+// page, made by the first request for the page. A copy of base and the
+// partials per page was most of an idle server's heap; a server whose
+// dashboard nobody opens now holds two (proto and ui.partials). Its file
+// is parsed on its own at start too, so a page that does not parse still
+// fails the start.
+type uiPage struct {
+	once   sync.Once
+	proto  *template.Template // base + partials, never executed: html/template clones only such a set
+	assets fs.FS
+	file   string
+	t      *template.Template
+	err    error
+}
+
+// template returns the page's template, made on first use. It is safe for
+// concurrent use.
+func (p *uiPage) template() (*template.Template, error) {
+	p.once.Do(func() {
+		t, err := p.proto.Clone()
+		if err == nil {
+			_, err = t.ParseFS(p.assets, p.file)
+		}
+		if err != nil {
+			p.err = fmt.Errorf("parse dashboard page %s: %w", p.file, err)
+			return
+		}
+		p.t = t
+	})
+	return p.t, p.err
 }
 
 // asset is one static file, kept in memory with its checksum and, when it
@@ -69,7 +101,7 @@ func (a *asset) gzipped() []byte {
 // and one templates/pages/NAME.html per page) and loads static/. It fails
 // when a template does not parse or a directory is missing.
 func newUI(assets fs.FS) (*ui, error) {
-	u := &ui{pages: map[string]*template.Template{}, static: map[string]*asset{}}
+	u := &ui{pages: map[string]*uiPage{}, static: map[string]*asset{}}
 	err := fs.WalkDir(assets, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -93,20 +125,18 @@ func newUI(assets fs.FS) (*ui, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse dashboard templates: %w", err)
 	}
-	u.partials = root
+	if u.partials, err = root.Clone(); err != nil {
+		return nil, fmt.Errorf("clone dashboard templates: %w", err)
+	}
 	pages, err := fs.Glob(assets, "templates/pages/*.html")
 	if err != nil || len(pages) == 0 {
 		return nil, fmt.Errorf("dashboard pages: none found in templates/pages (%v)", err)
 	}
 	for _, p := range pages {
-		t, err := root.Clone()
-		if err != nil {
-			return nil, fmt.Errorf("clone dashboard templates: %w", err)
-		}
-		if _, err := t.ParseFS(assets, p); err != nil {
+		if _, err := template.New(path.Base(p)).Funcs(u.funcs()).ParseFS(assets, p); err != nil {
 			return nil, fmt.Errorf("parse dashboard page %s: %w", p, err)
 		}
-		u.pages[strings.TrimSuffix(path.Base(p), ".html")] = t
+		u.pages[strings.TrimSuffix(path.Base(p), ".html")] = &uiPage{proto: root, assets: assets, file: p}
 	}
 	return u, nil
 }
@@ -150,9 +180,13 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 func (u *ui) render(page, name string, data any) (string, error) {
 	t := u.partials
 	if page != "" {
-		t = u.pages[page]
-		if t == nil {
+		p := u.pages[page]
+		if p == nil {
 			return "", fmt.Errorf("no dashboard page %q", page)
+		}
+		var err error
+		if t, err = p.template(); err != nil {
+			return "", err
 		}
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
