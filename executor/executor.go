@@ -344,6 +344,9 @@ func (e *Executor) Start(wf *workflow.Workflow, opts Options) (*Run, error) {
 		ex.kept.add(header)
 	}
 	r.stored = e.rec.RecordAsync(header)
+	// The goroutine reads only this of opts: capturing opts itself would
+	// move the whole Options to the heap on every start.
+	resume := opts.Resume != nil
 	go func() {
 		defer e.wg.Done()
 		defer e.forget(r)
@@ -352,7 +355,7 @@ func (e *Executor) Start(wf *workflow.Workflow, opts Options) (*Run, error) {
 		// conflict): a resume runs only once its record is stored, so that
 		// the refused one calls no model. The writer answers every record,
 		// so this wait ends without a context.
-		if opts.Resume != nil {
+		if resume {
 			if err := r.Stored(context.Background()); err != nil {
 				r.status, r.err = workflow.ExecError, err
 				e.hub.end(x.ID)

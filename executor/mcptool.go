@@ -81,6 +81,9 @@ func (l *mcpLists) firstWarning(node, entry string) bool {
 	if l.warned[key] {
 		return false
 	}
+	if l.warned == nil {
+		l.warned = map[string]bool{}
+	}
 	l.warned[key] = true
 	return true
 }
@@ -95,14 +98,22 @@ type mcpList struct {
 // env of the workflow's servers get the run's variables vars ({{name}});
 // secrets are the values masked in the execution's record.
 func newMCPLists(mgr *tools.MCP, cfg MCPConfig, wf *workflow.Workflow, vars map[string]any, secrets []string) *mcpLists {
-	l := &mcpLists{mgr: mgr, allow: cfg.AllowWorkflowCommands, servers: map[string]workflow.MCPServer{},
-		broken: map[string]error{}, lists: map[string]*mcpList{}, warned: map[string]bool{}}
+	// Its maps are made when first written: most executions reach no
+	// MCP server, and every execution has its lists.
+	l := &mcpLists{mgr: mgr, allow: cfg.AllowWorkflowCommands}
+	wfServers := wf.MCPServers()
+	if n := len(cfg.Servers) + len(wfServers); n > 0 {
+		l.servers = make(map[string]workflow.MCPServer, n)
+	}
 	for _, s := range cfg.Servers {
 		l.servers[s.Name] = s
 	}
-	for _, s := range wf.MCPServers() {
+	for _, s := range wfServers {
 		r, err := s.Rendered(vars, secrets)
 		if err != nil {
+			if l.broken == nil {
+				l.broken = map[string]error{}
+			}
 			l.broken[s.Name] = err
 		}
 		l.servers[s.Name] = r
@@ -144,6 +155,9 @@ func (l *mcpLists) list(ctx context.Context, name string) (workflow.MCPServer, [
 	e, ok := l.lists[name]
 	if !ok {
 		e = &mcpList{done: make(chan struct{})}
+		if l.lists == nil {
+			l.lists = map[string]*mcpList{}
+		}
 		l.lists[name] = e
 	}
 	l.mu.Unlock()
@@ -176,6 +190,9 @@ func (a *agent) mcpTools(ctx context.Context) []tool {
 		if s, _, ok := strings.Cut(p, "."); ok && !slices.Contains(servers, s) {
 			servers = append(servers, s)
 		}
+	}
+	if len(servers) == 0 {
+		return nil
 	}
 	var out []tool
 	seen := map[string]bool{}

@@ -44,6 +44,8 @@ type execution struct {
 	kept *keptRecord // what the run records, for Run.Record; nil unless Options.KeepRecord
 	room *waitRoom   // what it waits for: people's answers, a budget approval (waiting.go)
 
+	waits waitRoom // where room points: no allocation of its own
+
 	agents    []agent          // by node position; set for ai-processor nodes (agentOf)
 	mcp       *mcpLists        // the MCP servers its agents reach, and their tools for this execution
 	emitAgent func(agentEvent) // x.onAgentEvent, made once for every agent
@@ -61,6 +63,8 @@ type execution struct {
 	cost       workflow.Cost
 	late       map[string]bool   // nodes whose calls changed their state after they ended (noteLate)
 	routes     map[string]string // node → the branch its condition took, or routeStop (branch.go)
+
+	noPriceModel, noPriceNote string // the last workflow.NoPrice built (noPrice)
 }
 
 // broadcast is one broadcast of an execution, kept for the system prompts
@@ -94,13 +98,20 @@ func newExecution(e *Executor, wf *workflow.Workflow, rec *workflow.Execution, g
 	x.emitAgent = x.onAgentEvent
 	x.mcp = newMCPLists(e.mcp, e.cfg.MCP, wf, x.vars, wf.Secrets(rec.Inputs))
 	x.crew = &crew{wf: wf, graph: g, guard: x.guard, askTimeout: x.askTimeout, comm: x.comm, log: x.log,
-		mode: func() string { return x.rec.Mode }, tel: e.tel,
-		counted: func(_, via, outcome string) { e.tel.metrics().Ask(askTransport(via), outcome) }}
+		mode: func() string { return x.rec.Mode }, tel: e.tel}
+	if m := e.tel.metrics(); m != nil {
+		x.crew.counted = func(_, via, outcome string) { m.Ask(askTransport(via), outcome) }
+	}
 	x.agents = make([]agent, len(wf.Nodes))
+	// The states and their zero costs are made in one piece each, not
+	// one allocation per node: every execution pays for them.
+	states := make([]workflow.NodeState, len(wf.Nodes))
+	zeros := make([]float64, len(wf.Nodes))
 	for i := range wf.Nodes {
 		n := &wf.Nodes[i]
-		x.states[n.ID] = &workflow.NodeState{NodeID: n.ID, Type: n.Type, Name: n.Label(), Status: workflow.NodePending}
-		x.states[n.ID].CostUSD = new(float64) // until a model call costs something, or has no price
+		states[i] = workflow.NodeState{NodeID: n.ID, Type: n.Type, Name: n.Label(), Status: workflow.NodePending,
+			CostUSD: &zeros[i]} // until a model call costs something, or has no price
+		x.states[n.ID] = &states[i]
 		if n.Type == workflow.NodeAIProcessor || n.Type == workflow.NodeHuman {
 			x.agents[i] = x.newAgent(n)
 		}

@@ -45,9 +45,11 @@ type Reentry struct {
 type waitRoom struct {
 	x *execution
 
+	// open, freed and entered are made when first needed: most
+	// executions never wait, and every execution has a room.
 	mu      sync.Mutex
 	open    map[string]*openWait // by Wait.Key
-	freed   chan struct{}        // closed and replaced whenever a wait closes
+	freed   chan struct{}        // closed whenever a wait closes (and dropped, for the next slot to make)
 	entered chan struct{}        // closed when the execution first waits
 	// prior are the waits stored before a restart, by key, and completed
 	// the nodes that had completed then (nil unless re-entered).
@@ -68,14 +70,11 @@ type openWait struct {
 	answered bool
 }
 
-func newWaitRoom(x *execution) *waitRoom {
-	return &waitRoom{x: x, open: map[string]*openWait{}, freed: make(chan struct{}), entered: make(chan struct{})}
-}
-
 // initWaiting sets up the execution's waits, and the budget pause when its
-// workflow asks for one.
+// workflow asks for one. The room lives in the execution's own struct.
 func (x *execution) initWaiting() {
-	x.room = newWaitRoom(x)
+	x.waits.x = x
+	x.room = &x.waits
 	if g, ok := x.guard.(*guard); ok && x.wf.OnBudget() == workflow.OnBudgetPause {
 		g.gate = &budgetGate{open: x.room.openBudget, resumed: make(chan struct{})}
 		x.room.clocked = true
@@ -219,6 +218,9 @@ func (room *waitRoom) enter(o *openWait) {
 	usage := x.usage
 	x.mu.Unlock()
 	room.mu.Lock()
+	if room.open == nil {
+		room.open = map[string]*openWait{}
+	}
 	room.open[key] = o
 	list := room.listLocked()
 	x.setHeader(func(h *workflow.Execution) { h.Status, h.Waiting, h.Usage = workflow.ExecWaiting, list, usage })
@@ -237,10 +239,11 @@ func (room *waitRoom) enter(o *openWait) {
 		x.cancel(errSuspended)
 	}
 	room.mu.Lock()
+	entered := room.enteredLocked()
 	select {
-	case <-room.entered:
+	case <-entered:
 	default:
-		close(room.entered)
+		close(entered)
 	}
 	room.mu.Unlock()
 }
@@ -257,8 +260,10 @@ func (room *waitRoom) leave(o *openWait, ctx context.Context) {
 	if room.open[key] == o {
 		delete(room.open, key)
 	}
-	close(room.freed)
-	room.freed = make(chan struct{})
+	if room.freed != nil {
+		close(room.freed)
+		room.freed = nil
+	}
 	if len(room.open) == 0 && x.ctx.Err() == nil {
 		x.setHeader(func(h *workflow.Execution) { h.Status, h.Waiting = workflow.ExecRunning, nil })
 	} else if x.ctx.Err() == nil {
@@ -283,9 +288,15 @@ func (room *waitRoom) slot(ctx context.Context, o *openWait) error {
 	for {
 		room.mu.Lock()
 		if _, busy := room.open[key]; !busy {
+			if room.open == nil {
+				room.open = map[string]*openWait{}
+			}
 			room.open[key] = o
 			room.mu.Unlock()
 			return nil
+		}
+		if room.freed == nil {
+			room.freed = make(chan struct{})
 		}
 		freed := room.freed
 		room.mu.Unlock()
@@ -346,11 +357,24 @@ func (room *waitRoom) keys() []string {
 // Waiting is closed when the execution first waits for a person (status
 // waiting), so that a synchronous caller can answer with its record then
 // instead of holding the request open for as long as the person takes.
+// An execution that cannot wait (no human node, no budget pause) has a
+// nil channel, which never closes.
 func (r *Run) Waiting() <-chan struct{} {
-	if r.room == nil {
+	if r.room == nil || !r.room.clocked {
 		return nil
 	}
-	return r.room.entered
+	r.room.mu.Lock()
+	defer r.room.mu.Unlock()
+	return r.room.enteredLocked()
+}
+
+// enteredLocked returns the channel closed when the execution first
+// waits, made on first use; room.mu is held.
+func (room *waitRoom) enteredLocked() chan struct{} {
+	if room.entered == nil {
+		room.entered = make(chan struct{})
+	}
+	return room.entered
 }
 
 // room returns the waits of execution id when it runs in this process and

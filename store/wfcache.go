@@ -47,7 +47,12 @@ func (c *wfCache) put(w *workflow.Workflow, gen uint64) {
 	if len(c.m) >= maxCachedWorkflows {
 		clear(c.m)
 	}
-	c.m[w.ID] = w.Clone()
+	// The cached copy keeps its graph, which the clones handed out share:
+	// each execution of the workflow would otherwise work it out again
+	// and hold its own.
+	cw := w.Clone()
+	cw.KeepGraph()
+	c.m[w.ID] = cw
 }
 
 // drop forgets workflow id; the writer calls it after committing a change

@@ -25,12 +25,45 @@ import (
 )
 
 // ui holds the dashboard's templates and static files, read once from
-// Config.Assets when the server is built. It is read-only afterwards and so
-// safe for concurrent use.
+// Config.Assets when the server is built. It is read-only afterwards (but
+// for each page's template and each file's gzipped copy, made once under
+// their sync.Once) and so safe for concurrent use.
 type ui struct {
-	pages    map[string]*template.Template // page name → base + partials + the page
-	partials *template.Template            // base + partials, for fragments
-	static   map[string]*asset             // by path under static/
+	pages    map[string]*uiPage // by page name
+	partials *template.Template // base + partials, for fragments
+	static   map[string]*asset  // by path under static/
+}
+
+// uiPage is one dashboard page: its template is base + partials + the
+// page, made by the first request for the page. A copy of base and the
+// partials per page was most of an idle server's heap; a server whose
+// dashboard nobody opens now holds two (proto and ui.partials). Its file
+// is parsed on its own at start too, so a page that does not parse still
+// fails the start.
+type uiPage struct {
+	once   sync.Once
+	proto  *template.Template // base + partials, never executed: html/template clones only such a set
+	assets fs.FS
+	file   string
+	t      *template.Template
+	err    error
+}
+
+// template returns the page's template, made on first use. It is safe for
+// concurrent use.
+func (p *uiPage) template() (*template.Template, error) {
+	p.once.Do(func() {
+		t, err := p.proto.Clone()
+		if err == nil {
+			_, err = t.ParseFS(p.assets, p.file)
+		}
+		if err != nil {
+			p.err = fmt.Errorf("parse dashboard page %s: %w", p.file, err)
+			return
+		}
+		p.t = t
+	})
+	return p.t, p.err
 }
 
 // asset is one static file, kept in memory with its checksum and, when it
@@ -39,15 +72,36 @@ type asset struct {
 	name  string
 	ctype string
 	body  []byte
-	gz    []byte
 	hash  string // hex SHA-256 prefix; the ?v= of its URL
+	// zip is set for a file that may compress well. Its gzipped copy is
+	// made by the first request that accepts gzip, not at start:
+	// compressing every file at the best level took a third of a server's
+	// start-up, and its compressors' memory stayed with the idle process.
+	zip    bool
+	gzOnce sync.Once
+	gz     []byte // nil until made, and when the file does not compress well
+}
+
+// gzipped returns the file gzipped, or nil when that does not make it
+// smaller by a tenth. It is safe for concurrent use.
+func (a *asset) gzipped() []byte {
+	a.gzOnce.Do(func() {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		zw.Write(a.body)
+		zw.Close()
+		if buf.Len() < len(a.body)*9/10 {
+			a.gz = buf.Bytes()
+		}
+	})
+	return a.gz
 }
 
 // newUI parses the templates (templates/base.html, templates/partials/*.html
 // and one templates/pages/NAME.html per page) and loads static/. It fails
 // when a template does not parse or a directory is missing.
 func newUI(assets fs.FS) (*ui, error) {
-	u := &ui{pages: map[string]*template.Template{}, static: map[string]*asset{}}
+	u := &ui{pages: map[string]*uiPage{}, static: map[string]*asset{}}
 	err := fs.WalkDir(assets, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -59,15 +113,7 @@ func newUI(assets fs.FS) (*ui, error) {
 		name := strings.TrimPrefix(p, "static/")
 		sum := sha256.Sum256(data)
 		a := &asset{name: name, body: data, hash: hex.EncodeToString(sum[:])[:12], ctype: contentType(name)}
-		if len(data) > 1024 && compressible(a.ctype) {
-			var buf bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-			zw.Write(data)
-			zw.Close()
-			if buf.Len() < len(data)*9/10 {
-				a.gz = buf.Bytes()
-			}
-		}
+		a.zip = len(data) > 1024 && compressible(a.ctype)
 		u.static[name] = a
 		return nil
 	})
@@ -79,20 +125,18 @@ func newUI(assets fs.FS) (*ui, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse dashboard templates: %w", err)
 	}
-	u.partials = root
+	if u.partials, err = root.Clone(); err != nil {
+		return nil, fmt.Errorf("clone dashboard templates: %w", err)
+	}
 	pages, err := fs.Glob(assets, "templates/pages/*.html")
 	if err != nil || len(pages) == 0 {
 		return nil, fmt.Errorf("dashboard pages: none found in templates/pages (%v)", err)
 	}
 	for _, p := range pages {
-		t, err := root.Clone()
-		if err != nil {
-			return nil, fmt.Errorf("clone dashboard templates: %w", err)
-		}
-		if _, err := t.ParseFS(assets, p); err != nil {
+		if _, err := template.New(path.Base(p)).Funcs(u.funcs()).ParseFS(assets, p); err != nil {
 			return nil, fmt.Errorf("parse dashboard page %s: %w", p, err)
 		}
-		u.pages[strings.TrimSuffix(path.Base(p), ".html")] = t
+		u.pages[strings.TrimSuffix(path.Base(p), ".html")] = &uiPage{proto: root, assets: assets, file: p}
 	}
 	return u, nil
 }
@@ -136,9 +180,13 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 func (u *ui) render(page, name string, data any) (string, error) {
 	t := u.partials
 	if page != "" {
-		t = u.pages[page]
-		if t == nil {
+		p := u.pages[page]
+		if p == nil {
 			return "", fmt.Errorf("no dashboard page %q", page)
+		}
+		var err error
+		if t, err = p.template(); err != nil {
+			return "", err
 		}
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
@@ -355,16 +403,18 @@ func (s *Server) uiStatic(c echo.Context) error {
 		h.Set("Cache-Control", "no-cache")
 	}
 	h.Set("Content-Type", a.ctype)
-	if a.gz != nil {
+	if a.zip {
 		h.Add("Vary", "Accept-Encoding")
 	}
 	if match := c.Request().Header.Get("If-None-Match"); match != "" && strings.Contains(match, etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	body := a.body
-	if a.gz != nil && acceptsGzip(c.Request()) {
-		h.Set("Content-Encoding", "gzip")
-		body = a.gz
+	if a.zip && acceptsGzip(c.Request()) {
+		if gz := a.gzipped(); gz != nil {
+			h.Set("Content-Encoding", "gzip")
+			body = gz
+		}
 	}
 	if c.Request().Method == http.MethodHead {
 		h.Set("Content-Length", fmt.Sprint(len(body)))

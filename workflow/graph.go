@@ -72,6 +72,11 @@ func (w *Workflow) Graph() *Graph {
 	return NewGraph(w)
 }
 
+// KeepGraph builds w's graph and keeps it with w, as Parse does, so that
+// Graph and the clones of w share it instead of building one each. It
+// changes w: call it before w is shared.
+func (w *Workflow) KeepGraph() { w.graph = NewGraph(w) }
+
 func (g *Graph) builtFrom(w *Workflow) bool {
 	return g.n == len(w.Nodes) && g.m == len(w.Edges) &&
 		(g.n == 0 || g.nodes == &w.Nodes[0]) && (g.m == 0 || g.edges == &w.Edges[0])
