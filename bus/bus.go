@@ -473,9 +473,8 @@ func (b *Bus) connectionFailed(cause error) {
 // response, otherwise to every handler of its channel. Every handler but one gets a goroutine
 // of its own here; that one is returned (ok true), for the reader to run itself.
 func (b *Bus) dispatch(rm *redis.Message) (first *subscription, fm Message, ok bool) {
-	payload := []byte(rm.Payload)
 	var m Message
-	err := m.decodeWire(payload)
+	err := m.decodeWireString(rm.Payload)
 	if err == nil {
 		err = m.Validate()
 	}
@@ -526,7 +525,7 @@ func (b *Bus) dispatch(rm *redis.Message) (first *subscription, fm Message, ok b
 	for _, s := range others {
 		// Each handler gets its own maps, so one cannot race another by modifying them.
 		var mm Message
-		_ = mm.decodeWire(payload)
+		_ = mm.decodeWireString(rm.Payload)
 		go b.runHandler(s, mm)
 	}
 	return first, m, true
