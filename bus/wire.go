@@ -19,7 +19,7 @@ import (
 // Every message is encoded once by its sender, into a pooled buffer, and decoded once by each
 // receiver, on the path of every ask.
 
-// wireMessage is a Message as it goes on the wire. Content and Metadata are typed any, not
+// wireMessage is a Message as it is decoded. Content and Metadata are typed any, not
 // map[string]any, so that the library takes its fast path for them; decode checks that they
 // hold objects.
 type wireMessage struct {
@@ -33,7 +33,7 @@ type wireMessage struct {
 	RequiresResponse bool        `json:"requires_response"`
 	ReplyTo          *string     `json:"reply_to"`
 	Timestamp        string      `json:"timestamp"`
-	ExpiresAt        *string     `json:"expires_at"`
+	ExpiresAt        string      `json:"expires_at"`
 	Metadata         any         `json:"metadata"`
 }
 
@@ -294,8 +294,8 @@ func (m *Message) decodeWireWith(w *wireMessage, data []byte) error {
 		return fmt.Errorf("%w: timestamp: %w", ErrMalformed, err)
 	}
 	var expiresAt *time.Time
-	if w.ExpiresAt != nil && *w.ExpiresAt != "" {
-		t, err := parseTime(*w.ExpiresAt)
+	if w.ExpiresAt != "" {
+		t, err := parseTime(w.ExpiresAt)
 		if err != nil {
 			return fmt.Errorf("%w: expires_at: %w", ErrMalformed, err)
 		}
