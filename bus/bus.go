@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -94,7 +95,10 @@ type Bus struct {
 	outage    bool          // a failure was logged and no recovery since
 	outages   uint64        // connection losses so far (see Outages)
 
-	wg sync.WaitGroup // handler goroutines and Monitor calls
+	wg sync.WaitGroup // handler goroutines, goroutines waiting to read (see read) and Monitor calls
+
+	idleReaders chan backoff // hands the reading to a goroutine waiting for it
+	idle        atomic.Int32 // goroutines waiting on idleReaders
 }
 
 type askResult struct {
@@ -142,6 +146,7 @@ func Connect(ctx context.Context, rawURL string, logger *slog.Logger) (*Bus, err
 		waiters:    map[string]chan askResult{},
 		healthyCh:  make(chan struct{}),
 	}
+	b.idleReaders = make(chan backoff)
 	// Creating the PubSub with no channel does not dial; the reader's first probe does.
 	b.ps = client.Subscribe(bctx)
 	go b.read(backoff{})
@@ -313,15 +318,52 @@ func (b *Bus) Close() error {
 // next reader: the handler starts at once, instead of after a new goroutine is scheduled, and
 // the new reader only has to be reading by the time the next message arrives. So a handler
 // still never holds up the connection, and handlers still run concurrently.
+//
+// A goroutine whose handler returned waits, up to maxIdleReaders of them, to be the next reader
+// instead of ending: a new goroutine grows its stack (go-redis's reads and the JSON decoder go
+// deep) by copying it, a cost on every query that a waiting goroutine, whose stack has grown
+// already, does not pay. A waiting goroutine holds a count of wg, so Close waits for it.
 func (b *Bus) read(bo backoff) {
-	s, m, ok := b.readUntilHandler(&bo)
-	if !ok {
-		close(b.readerDone)
-		return
+	held := false // whether this goroutine holds a count of wg for the time it waits
+	defer func() {
+		if held {
+			b.wg.Done()
+		}
+	}()
+	for {
+		s, m, ok := b.readUntilHandler(&bo)
+		if !ok {
+			close(b.readerDone)
+			return
+		}
+		select {
+		case b.idleReaders <- bo:
+		default:
+			go b.read(bo)
+		}
+		if !held {
+			// Taken while dispatch's count for the handler is held, so never from zero.
+			b.wg.Add(1)
+			held = true
+		}
+		b.runHandler(s, m)
+		if b.idle.Add(1) > maxIdleReaders {
+			b.idle.Add(-1)
+			return
+		}
+		select {
+		case bo = <-b.idleReaders:
+			b.idle.Add(-1)
+		case <-b.ctx.Done():
+			b.idle.Add(-1)
+			return
+		}
 	}
-	go b.read(bo)
-	b.runHandler(s, m)
 }
+
+// maxIdleReaders is how many goroutines wait to be the next reader (see read); more handlers
+// than that at once are rare, and a goroutine more is only a new one.
+const maxIdleReaders = 4
 
 // readUntilHandler reads the subscriber connection until a message calls for a handler, and
 // returns that handler and message; ok is false once the Bus is closed.
@@ -473,9 +515,8 @@ func (b *Bus) connectionFailed(cause error) {
 // response, otherwise to every handler of its channel. Every handler but one gets a goroutine
 // of its own here; that one is returned (ok true), for the reader to run itself.
 func (b *Bus) dispatch(rm *redis.Message) (first *subscription, fm Message, ok bool) {
-	payload := []byte(rm.Payload)
 	var m Message
-	err := m.decodeWire(payload)
+	err := m.decodeWireString(rm.Payload)
 	if err == nil {
 		err = m.Validate()
 	}
@@ -526,7 +567,7 @@ func (b *Bus) dispatch(rm *redis.Message) (first *subscription, fm Message, ok b
 	for _, s := range others {
 		// Each handler gets its own maps, so one cannot race another by modifying them.
 		var mm Message
-		_ = mm.decodeWire(payload)
+		_ = mm.decodeWireString(rm.Payload)
 		go b.runHandler(s, mm)
 	}
 	return first, m, true

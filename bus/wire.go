@@ -19,7 +19,7 @@ import (
 // Every message is encoded once by its sender, into a pooled buffer, and decoded once by each
 // receiver, on the path of every ask.
 
-// wireMessage is a Message as it goes on the wire. Content and Metadata are typed any, not
+// wireMessage is a Message as it is decoded. Content and Metadata are typed any, not
 // map[string]any, so that the library takes its fast path for them; decode checks that they
 // hold objects.
 type wireMessage struct {
@@ -33,25 +33,27 @@ type wireMessage struct {
 	RequiresResponse bool        `json:"requires_response"`
 	ReplyTo          *string     `json:"reply_to"`
 	Timestamp        string      `json:"timestamp"`
-	ExpiresAt        *string     `json:"expires_at"`
+	ExpiresAt        string      `json:"expires_at"`
 	Metadata         any         `json:"metadata"`
 }
 
-// wireOut is wireMessage for encoding: the library formats the times straight into the output
-// (the layout is timeLayout; the times must be in UTC).
-type wireOut struct {
-	ID               string      `json:"id"`
-	Type             MessageType `json:"type"`
-	FromAgent        string      `json:"from_agent"`
-	ToAgent          string      `json:"to_agent"`
-	Subject          string      `json:"subject"`
-	Content          any         `json:"content"`
-	Priority         Priority    `json:"priority"`
-	RequiresResponse bool        `json:"requires_response"`
-	ReplyTo          *string     `json:"reply_to"`
-	Timestamp        time.Time   `json:"timestamp,format:'2006-01-02T15:04:05.000000Z07:00'"`
-	ExpiresAt        *time.Time  `json:"expires_at,format:'2006-01-02T15:04:05.000000Z07:00'"`
-	Metadata         any         `json:"metadata"`
+// wireOut is a Message as it is encoded. C and M are the types of content and metadata: any
+// (holding the maps of the Message) in general, and a struct for the content and metadata of
+// an ask (see shapes.go), which the library encodes without iterating and sorting a map. The
+// times are written already formatted (see appendTime).
+type wireOut[C, M any] struct {
+	ID               string         `json:"id"`
+	Type             MessageType    `json:"type"`
+	FromAgent        string         `json:"from_agent"`
+	ToAgent          string         `json:"to_agent"`
+	Subject          string         `json:"subject"`
+	Content          C              `json:"content"`
+	Priority         Priority       `json:"priority"`
+	RequiresResponse bool           `json:"requires_response"`
+	ReplyTo          *string        `json:"reply_to"`
+	Timestamp        jsontext.Value `json:"timestamp"`
+	ExpiresAt        jsontext.Value `json:"expires_at"`
+	Metadata         M              `json:"metadata"`
 }
 
 var (
@@ -136,10 +138,19 @@ func encodeNumber(enc *jsontext.Encoder, n stdjson.Number) error {
 	return enc.WriteValue(v)
 }
 
-// wireBuffer holds an encoded message. Buffers are kept in a pool: a message is encoded into
-// one, and its bytes are used (published, or copied out) before it goes back.
+// wireBuffer is the scratch space of one encode or decode. Buffers are kept in a pool: a
+// message is encoded into one, and its bytes are used (published, or copied out) before it
+// goes back; a payload is copied into one to be decoded. The wire structs are kept here too,
+// not on the stack: the library takes them as an any, which would allocate one per message.
 type wireBuffer struct {
 	buf bytes.Buffer
+	// times holds the two timestamps, formatted and quoted, while the message is encoded.
+	times   []byte
+	answer  wireOut[wireAnswer, wireMeta]
+	failure wireOut[wireFailure, wireMeta]
+	query   wireOut[wireQuery, wireMeta]
+	generic wireOut[any, any]
+	in      wireMessage
 }
 
 var wireBuffers = sync.Pool{New: func() any { return new(wireBuffer) }}
@@ -148,48 +159,10 @@ var wireBuffers = sync.Pool{New: func() any { return new(wireBuffer) }}
 // pin its memory.
 const maxPooledBuffer = 64 << 10
 
-// encodeWire encodes m (see [Message]) into a buffer from the pool; the caller uses its
-// bytes() and then calls release.
-func (m *Message) encodeWire() (*wireBuffer, error) {
-	w := wireOut{
-		ID:               m.ID,
-		Type:             m.Type,
-		FromAgent:        m.FromAgent,
-		ToAgent:          m.ToAgent,
-		Subject:          m.Subject,
-		Content:          m.Content,
-		Priority:         m.Priority,
-		RequiresResponse: m.RequiresResponse,
-		Timestamp:        m.Timestamp.UTC(),
-		Metadata:         m.Metadata,
-	}
-	if m.Content == nil {
-		w.Content = map[string]any{}
-	}
-	if m.Metadata == nil {
-		w.Metadata = map[string]any{}
-	}
-	if m.ReplyTo != nil && *m.ReplyTo != "" {
-		w.ReplyTo = m.ReplyTo
-	}
-	if e := m.ExpiresAt; e != nil {
-		if e.Location() != time.UTC {
-			u := e.UTC()
-			e = &u
-		}
-		w.ExpiresAt = e
-	}
-	opts := encodeOptions
-	if !plainJSON(w.Content, 0) || !plainJSON(w.Metadata, 0) {
-		opts = numberOptions
-	}
+func getWireBuffer() *wireBuffer {
 	b := wireBuffers.Get().(*wireBuffer)
 	b.buf.Reset()
-	if err := json.MarshalWrite(&b.buf, &w, opts); err != nil {
-		b.release()
-		return nil, err
-	}
-	return b, nil
+	return b
 }
 
 // bytes returns the encoded message, valid until release.
@@ -201,11 +174,111 @@ func (w *wireBuffer) release() {
 	}
 }
 
+// jsonNull is the JSON text of a null.
+var jsonNull = jsontext.Value("null")
+
+// encodeWire encodes m (see [Message]) into a buffer from the pool; the caller uses its
+// bytes() and then calls release.
+func (m *Message) encodeWire() (*wireBuffer, error) {
+	b := getWireBuffer()
+	// The times go in as JSON strings; they hold only digits and punctuation.
+	b.times = appendQuotedTime(b.times[:0], m.Timestamp)
+	h := wireHead{m: m, ts: b.times, exp: jsonNull}
+	if m.ExpiresAt != nil {
+		b.times = appendQuotedTime(b.times, *m.ExpiresAt)
+		h.ts, h.exp = b.times[:len(h.ts)], b.times[len(h.ts):]
+	}
+	var err error
+	meta, ok := metaShape(m.Metadata)
+	if !ok {
+		err = encodeGeneric(b, h)
+	} else if c, ok := answerShape(m.Content); ok {
+		err = encodeWith(b, &b.answer, h, c, meta, encodeOptions)
+	} else if c, ok := failureShape(m.Content); ok {
+		err = encodeWith(b, &b.failure, h, c, meta, encodeOptions)
+	} else if c, ok := queryShape(m.Content); ok {
+		err = encodeWith(b, &b.query, h, c, meta, encodeOptions)
+	} else {
+		err = encodeGeneric(b, h)
+	}
+	if err != nil {
+		b.release()
+		return nil, err
+	}
+	return b, nil
+}
+
+// wireHead is what encodeWith needs besides content and metadata: the message and its times
+// as JSON.
+type wireHead struct {
+	m       *Message
+	ts, exp jsontext.Value
+}
+
+// encodeGeneric encodes content and metadata as the maps they are (an empty object for nil).
+func encodeGeneric(b *wireBuffer, h wireHead) error {
+	var content, meta any = h.m.Content, h.m.Metadata
+	if h.m.Content == nil {
+		content = map[string]any{}
+	}
+	if h.m.Metadata == nil {
+		meta = map[string]any{}
+	}
+	opts := encodeOptions
+	if !plainJSON(content, 0) || !plainJSON(meta, 0) {
+		opts = numberOptions
+	}
+	return encodeWith(b, &b.generic, h, content, meta, opts)
+}
+
+// encodeWith encodes h's message, with content and meta in place of its maps, through w.
+func encodeWith[C, M any](b *wireBuffer, w *wireOut[C, M], h wireHead, content C, meta M, opts json.Options) error {
+	m := h.m
+	*w = wireOut[C, M]{
+		ID:               m.ID,
+		Type:             m.Type,
+		FromAgent:        m.FromAgent,
+		ToAgent:          m.ToAgent,
+		Subject:          m.Subject,
+		Content:          content,
+		Priority:         m.Priority,
+		RequiresResponse: m.RequiresResponse,
+		Timestamp:        h.ts,
+		ExpiresAt:        h.exp,
+		Metadata:         meta,
+	}
+	if m.ReplyTo != nil && *m.ReplyTo != "" {
+		w.ReplyTo = m.ReplyTo
+	}
+	err := json.MarshalWrite(&b.buf, w, opts)
+	// The pool must not keep the message alive.
+	*w = wireOut[C, M]{}
+	return err
+}
+
 // decodeWire decodes a wire payload into m; m is left alone on error. Errors wrap
 // [ErrMalformed].
 func (m *Message) decodeWire(data []byte) error {
-	var w wireMessage
-	if err := json.Unmarshal(data, &w, decodeOptions); err != nil {
+	b := getWireBuffer()
+	defer b.release()
+	return m.decodeWireWith(&b.in, data)
+}
+
+// decodeWireString is decodeWire for a payload as go-redis gives it; the payload is copied into
+// a pooled buffer instead of a new slice.
+func (m *Message) decodeWireString(payload string) error {
+	b := getWireBuffer()
+	defer b.release()
+	b.buf.WriteString(payload)
+	return m.decodeWireWith(&b.in, b.buf.Bytes())
+}
+
+// decodeWireWith decodes data into m through w.
+func (m *Message) decodeWireWith(w *wireMessage, data []byte) error {
+	// Unmarshal merges into a struct; and the pool must not keep the message alive.
+	*w = wireMessage{}
+	defer func() { *w = wireMessage{} }()
+	if err := json.Unmarshal(data, w, decodeOptions); err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	content, err := wireObject("content", w.Content)
@@ -221,15 +294,16 @@ func (m *Message) decodeWire(data []byte) error {
 		return fmt.Errorf("%w: timestamp: %w", ErrMalformed, err)
 	}
 	var expiresAt *time.Time
-	if w.ExpiresAt != nil && *w.ExpiresAt != "" {
-		t, err := parseTime(*w.ExpiresAt)
+	if w.ExpiresAt != "" {
+		t, err := parseTime(w.ExpiresAt)
 		if err != nil {
 			return fmt.Errorf("%w: expires_at: %w", ErrMalformed, err)
 		}
 		expiresAt = &t
 	}
-	if w.ReplyTo != nil && *w.ReplyTo == "" {
-		w.ReplyTo = nil
+	replyTo := w.ReplyTo
+	if replyTo != nil && *replyTo == "" {
+		replyTo = nil
 	}
 	*m = Message{
 		ID:               w.ID,
@@ -240,7 +314,7 @@ func (m *Message) decodeWire(data []byte) error {
 		Content:          content,
 		Priority:         w.Priority,
 		RequiresResponse: w.RequiresResponse,
-		ReplyTo:          w.ReplyTo,
+		ReplyTo:          replyTo,
 		Timestamp:        ts,
 		ExpiresAt:        expiresAt,
 		Metadata:         meta,

@@ -358,3 +358,27 @@ func FuzzWireDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestWireDecodeStartsAfresh checks that a message decodes to what its payload says alone:
+// the decoder's pooled state keeps nothing of the message decoded before it.
+func TestWireDecodeStartsAfresh(t *testing.T) {
+	t.Parallel()
+	q := bus.NewQuery("a", "b", "why?", map[string]any{"k": "v"}, bus.Meta("e", "w"), time.Minute)
+	full, err := bus.NewResponse(q, "b", "because").MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		var m bus.Message
+		if err := m.UnmarshalJSON(full); err != nil || m.ReplyToID() != q.ID {
+			t.Fatalf("decode %s: %+v, %v", full, m, err)
+		}
+		var bare bus.Message
+		if err := bare.UnmarshalJSON([]byte(`{"id":"x"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(bare, bus.Message{ID: "x"}) {
+			t.Fatalf(`decode {"id":"x"} after %s: %#v`, full, bare)
+		}
+	}
+}
