@@ -33,6 +33,7 @@ var figureNames = []string{
 	"startup_ms",
 	"list_p50_ms_100k",
 	"ask_worker_raw_redis_p50_us",
+	"ask_worker_raw_remote_redis_p50_us",
 	"ask_worker_redis_p50_us",
 	"ask_worker_redis_p99_us",
 	"worker_scaling_2",

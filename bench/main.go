@@ -51,10 +51,13 @@
 //     an agent hosted by a worker, which answers with the instant demo model;
 //     the execution's second agent, on a second worker whose demo model waits
 //     an hour, keeps the execution running, and it is cancelled at the end.
-//     ask_worker_raw_redis_* is the raw floor on the same Redis, and
-//     ask_worker_hop_* one round trip to another process: a query to the
+//     ask_worker_raw_redis_* is the raw floor on the same Redis,
+//     ask_worker_raw_remote_redis_* the same with its responder in another
+//     process (this program, run with -raw-responder), and ask_worker_hop_*
+//     one round trip to another process through the bus: a query to the
 //     server's own channel about no execution, which it answers at once with
-//     an error; the three alternate in rounds. worker_scaling_N: executions
+//     an error; the four alternate in rounds, each after the server has
+//     recorded the answers of the round before. worker_scaling_N: executions
 //     per second of a one-node pubsub workflow (a model of 200 ms,
 //     --concurrency 8 per worker) with N workers ÷ with one
 //     (worker_exec_per_s_N); enough executions posted async to keep every slot
@@ -207,12 +210,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to this file")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
+	responder := fs.String("raw-responder", "", "internal: answer the cross-process raw floor's queries on the Redis at this address until stdin closes")
 	parts := fs.String("workers", "", "comma-separated parts of the workers section to run: "+strings.Join(workerParts, ",")+" (all when empty)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *responder != "" {
+		return runRawResponder(ctx, *responder, os.Stdin, stdout)
 	}
 	run := sections
 	if *only != "" {

@@ -438,6 +438,11 @@ func (b *bencher) workerAsks(ctx context.Context, c *cluster) error {
 		return err
 	}
 	defer raw.close()
+	remote, err := newRemoteRawPair(ctx, c.rs.Addr())
+	if err != nil {
+		return err
+	}
+	defer remote.close()
 	// The server answers a query on its own channel about an execution it
 	// does not run at once, with an error: a round trip to another process
 	// through its bus and nothing else, the unit of which a worker's ask is
@@ -486,12 +491,31 @@ func (b *bencher) workerAsks(ctx context.Context, c *cluster) error {
 		}
 		return out, nil
 	}
-	var rawDs, hopDs, workerDs []time.Duration
+	// recorded waits until the server has applied the events of every
+	// answer so far: each round measures with the processes quiet, not
+	// beside the server still writing the last round's log.
+	recorded := func() error {
+		_, err := c.waitRecord(ctx, srv.base, execID, 20*time.Millisecond, 30*time.Second, func(x *workflow.Execution) bool {
+			n := 0
+			for _, e := range x.CommunicationLog {
+				if e.From == "answerer" && e.To == asker {
+					n++
+				}
+			}
+			return n == asks
+		})
+		return err
+	}
+	var rawDs, remoteDs, hopDs, workerDs []time.Duration
 	n := b.sc.workerAsksPerRound
 	for round := 0; round <= b.sc.askRounds; round++ {
 		ds, err := raw.roundTrips(ctx, n)
 		if err != nil {
 			return fmt.Errorf("raw redis-server: %w", err)
+		}
+		rds, err := remote.roundTrips(ctx, n)
+		if err != nil {
+			return fmt.Errorf("raw redis-server, responder in another process: %w", err)
 		}
 		hds, err := hop(n)
 		if err != nil {
@@ -501,8 +525,12 @@ func (b *bencher) workerAsks(ctx context.Context, c *cluster) error {
 		if err != nil {
 			return fmt.Errorf("ask %s: %w", to, err)
 		}
+		if err := recorded(); err != nil {
+			return fmt.Errorf("the communication log lacks answers to the bench: %w", err)
+		}
 		if round > 0 { // the first round warms up
 			rawDs, hopDs, workerDs = append(rawDs, ds...), append(hopDs, hds...), append(workerDs, wds...)
+			remoteDs = append(remoteDs, rds...)
 		}
 	}
 	b.res.set("ask_worker_hop_p50_us", us(percentile(hopDs, 50)))
@@ -511,18 +539,11 @@ func (b *bencher) workerAsks(ctx context.Context, c *cluster) error {
 	b.res.set("ask_worker_redis_p99_us", us(percentile(workerDs, 99)))
 	b.res.set("ask_worker_raw_redis_p50_us", us(percentile(rawDs, 50)))
 	b.res.set("ask_worker_raw_redis_p99_us", us(percentile(rawDs, 99)))
+	b.res.set("ask_worker_raw_remote_redis_p50_us", us(percentile(remoteDs, 50)))
+	b.res.set("ask_worker_raw_remote_redis_p99_us", us(percentile(remoteDs, 99)))
 
 	// Every answer reached the execution's record, as the server sees it.
-	x, err = c.waitRecord(ctx, srv.base, execID, 20*time.Millisecond, 30*time.Second, func(x *workflow.Execution) bool {
-		n := 0
-		for _, e := range x.CommunicationLog {
-			if e.From == "answerer" && e.To == asker {
-				n++
-			}
-		}
-		return n == asks
-	})
-	if err != nil {
+	if err := recorded(); err != nil {
 		return fmt.Errorf("the communication log lacks answers to the bench: %w", err)
 	}
 	return nil

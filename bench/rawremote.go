@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard-dev/switchboard/bus"
+)
+
+// The raw floor across processes: the raw pair's query and reply, with the
+// responder in another process (this program, started with
+// -raw-responder). Any ask answered by another process pays the wake-ups of
+// two processes that the in-process floor does not; this figure shows what
+// they cost on the machine, without JSON work or bus code.
+
+// rawRemoteChannels are the channels of the remote raw pair: the
+// responder's, then the asker's.
+func rawRemoteChannels() (req, rep string) {
+	return bus.Channel(bus.AgentID("rawremote", "answerer")), bus.Channel(bus.AgentID("rawremote", "asker"))
+}
+
+// runRawResponder answers every message on the remote pair's request
+// channel with a pre-encoded reply, until stdin closes (its parent is
+// gone). It prints "ready" once subscribed.
+func runRawResponder(ctx context.Context, addr string, stdin io.Reader, stdout io.Writer) error {
+	req, rep := rawRemoteChannels()
+	q := bus.NewQuery(bus.AgentID("rawremote", "asker"), bus.AgentID("rawremote", "answerer"), "Question 1: what is the next step?", nil, bus.Meta("rawremote", "wf"), 30*time.Second)
+	reply, err := bus.NewResponse(q, q.ToAgent, answerText).MarshalJSON()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		_, _ = io.Copy(io.Discard, stdin)
+		cancel()
+	}()
+	rc := redis.NewClient(&redis.Options{Addr: addr})
+	defer rc.Close()
+	ps := rc.Subscribe(ctx, req)
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		return fmt.Errorf("subscribe %s: %w", req, err)
+	}
+	fmt.Fprintln(stdout, "ready")
+	for {
+		if _, err := ps.ReceiveMessage(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if err := rc.Publish(ctx, rep, reply).Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// remoteRawPair asks the raw responder in another process.
+type remoteRawPair struct {
+	rc      *redis.Client
+	asker   *redis.PubSub
+	query   []byte
+	reqChan string
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+}
+
+func newRemoteRawPair(ctx context.Context, addr string) (*remoteRawPair, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	req, rep := rawRemoteChannels()
+	q := bus.NewQuery(bus.AgentID("rawremote", "asker"), bus.AgentID("rawremote", "answerer"), "Question 1: what is the next step?", nil, bus.Meta("rawremote", "wf"), 30*time.Second)
+	query, err := q.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "-raw-responder", addr)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the raw responder: %w", err)
+	}
+	p := &remoteRawPair{rc: redis.NewClient(&redis.Options{Addr: addr}), query: query, reqChan: req, cmd: cmd, stdin: stdin}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		p.close()
+		return nil, fmt.Errorf("the raw responder did not start: %q %v", line, err)
+	}
+	p.asker = p.rc.Subscribe(ctx, rep)
+	if _, err := p.asker.Receive(ctx); err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *remoteRawPair) roundTrips(ctx context.Context, n int) ([]time.Duration, error) {
+	out := make([]time.Duration, 0, n)
+	for range n {
+		t := time.Now()
+		if err := p.rc.Publish(ctx, p.reqChan, p.query).Err(); err != nil {
+			return nil, err
+		}
+		if _, err := p.asker.ReceiveMessage(ctx); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(t))
+	}
+	return out, nil
+}
+
+// close stops the responder (its stdin closes; killed by its pid if it
+// does not end) and the asker.
+func (p *remoteRawPair) close() {
+	_ = p.stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+	if p.asker != nil {
+		_ = p.asker.Close()
+	}
+	_ = p.rc.Close()
+}
