@@ -15,6 +15,15 @@ import (
 // named figure, each positive. It checks no figure against its target:
 // the quick counts are too small to measure anything, and benchmarks are
 // never timed assertions.
+// TestMain lets the test binary be the raw responder the workers section
+// starts in another process (see rawremote.go).
+func TestMain(m *testing.M) {
+	if exitAsRawResponder(context.Background()) {
+		return
+	}
+	os.Exit(m.Run())
+}
+
 func TestQuick(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {

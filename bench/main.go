@@ -53,7 +53,8 @@
 //     an hour, keeps the execution running, and it is cancelled at the end.
 //     ask_worker_raw_redis_* is the raw floor on the same Redis,
 //     ask_worker_raw_remote_redis_* the same with its responder in another
-//     process (this program, run with -raw-responder), and ask_worker_hop_*
+//     process (this program, run again with SWITCHBOARD_BENCH_RAW_RESPONDER
+//     set), and ask_worker_hop_*
 //     one round trip to another process through the bus: a query to the
 //     server's own channel about no execution, which it answers at once with
 //     an error; the four alternate in rounds, each after the server has
@@ -103,6 +104,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if exitAsRawResponder(ctx) {
+		return
+	}
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -210,16 +214,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to this file")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
-	responder := fs.String("raw-responder", "", "internal: answer the cross-process raw floor's queries on the Redis at this address until stdin closes")
 	parts := fs.String("workers", "", "comma-separated parts of the workers section to run: "+strings.Join(workerParts, ",")+" (all when empty)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if *responder != "" {
-		return runRawResponder(ctx, *responder, os.Stdin, stdout)
 	}
 	run := sections
 	if *only != "" {

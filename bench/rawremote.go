@@ -16,8 +16,8 @@ import (
 )
 
 // The raw floor across processes: the raw pair's query and reply, with the
-// responder in another process (this program, started with
-// -raw-responder). Any ask answered by another process pays the wake-ups of
+// responder in another process (this program, or the test binary running
+// it, started again with rawResponderEnv set). Any ask answered by another process pays the wake-ups of
 // two processes that the in-process floor does not; this figure shows what
 // they cost on the machine, without JSON work or bus code.
 
@@ -25,6 +25,24 @@ import (
 // responder's, then the asker's.
 func rawRemoteChannels() (req, rep string) {
 	return bus.Channel(bus.AgentID("rawremote", "answerer")), bus.Channel(bus.AgentID("rawremote", "asker"))
+}
+
+// rawResponderEnv, set to a Redis address, makes this program the remote
+// raw pair's responder instead of a bench run.
+const rawResponderEnv = "SWITCHBOARD_BENCH_RAW_RESPONDER"
+
+// exitAsRawResponder runs the raw responder when rawResponderEnv is set,
+// and then reports true: the process has nothing else to do.
+func exitAsRawResponder(ctx context.Context) bool {
+	addr := os.Getenv(rawResponderEnv)
+	if addr == "" {
+		return false
+	}
+	if err := runRawResponder(ctx, addr, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench raw responder:", err)
+		os.Exit(1)
+	}
+	return true
 }
 
 // runRawResponder answers every message on the remote pair's request
@@ -85,7 +103,8 @@ func newRemoteRawPair(ctx context.Context, addr string) (*remoteRawPair, error) 
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, "-raw-responder", addr)
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), rawResponderEnv+"="+addr)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
