@@ -476,9 +476,14 @@ func TestDashboardPubSubLive(t *testing.T) {
 	b.do("wide viewport", 10*time.Second, chromedp.EmulateViewport(1440, 1000))
 
 	// The executions list has it, filtered by status without a reload.
+	b.slowSettle()
 	b.do("the executions page", 20*time.Second,
 		chromedp.Click(chromedp.CSS(`nav a[href="/ui/executions"]`)),
 		chromedp.WaitVisible(chromedp.ID("f-status")),
+	)
+	// A step of its own, so that it waits for the page to settle: the
+	// filter visible but not yet processed by htmx changes nothing.
+	b.do("filter by status", 10*time.Second,
 		// Typing on a focused select picks the option, as a person would.
 		chromedp.Focus(chromedp.ID("f-status")),
 		chromedp.SendKeys(chromedp.ID("f-status"), "success"),
