@@ -240,11 +240,12 @@ func (p *chanPair) roundTrips(n int) []time.Duration {
 // to a subscriber that PUBLISHes a pre-encoded reply to the asker's channel.
 // No JSON work and no bus code.
 type rawPair struct {
-	rc                *redis.Client
-	responder, asker  *redis.PubSub
-	query             []byte
-	reqChan, repChan  string
-	responderFinished chan struct{}
+	rc               *redis.Client
+	asker            *redis.PubSub
+	query            []byte
+	reqChan, repChan string
+	// stopResponder ends the responder, in this process or another.
+	stopResponder func()
 }
 
 func newRawPair(ctx context.Context, addr string) (*rawPair, error) {
@@ -256,22 +257,26 @@ func newRawPair(ctx context.Context, addr string) (*rawPair, error) {
 		rc:      redis.NewClient(&redis.Options{Addr: addr}),
 		query:   query,
 		reqChan: bus.Channel(to), repChan: bus.Channel(from),
-		responderFinished: make(chan struct{}),
 	}
-	p.responder = p.rc.Subscribe(ctx, p.reqChan)
+	responder := p.rc.Subscribe(ctx, p.reqChan)
 	p.asker = p.rc.Subscribe(ctx, p.repChan)
-	for _, ps := range []*redis.PubSub{p.responder, p.asker} {
+	for _, ps := range []*redis.PubSub{responder, p.asker} {
 		if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
-			_ = p.responder.Close()
+			_ = responder.Close()
 			_ = p.asker.Close()
 			_ = p.rc.Close()
 			return nil, err
 		}
 	}
+	finished := make(chan struct{})
+	p.stopResponder = func() {
+		_ = responder.Close()
+		<-finished
+	}
 	go func() {
-		defer close(p.responderFinished)
+		defer close(finished)
 		for {
-			if _, err := p.responder.ReceiveMessage(context.Background()); err != nil {
+			if _, err := responder.ReceiveMessage(context.Background()); err != nil {
 				return // closed
 			}
 			if err := p.rc.Publish(context.Background(), p.repChan, reply).Err(); err != nil {
@@ -298,9 +303,10 @@ func (p *rawPair) roundTrips(ctx context.Context, n int) ([]time.Duration, error
 }
 
 func (p *rawPair) close() {
-	_ = p.responder.Close()
-	<-p.responderFinished
-	_ = p.asker.Close()
+	p.stopResponder()
+	if p.asker != nil {
+		_ = p.asker.Close()
+	}
 	_ = p.rc.Close()
 }
 

@@ -82,17 +82,9 @@ func runRawResponder(ctx context.Context, addr string, stdin io.Reader, stdout i
 	}
 }
 
-// remoteRawPair asks the raw responder in another process.
-type remoteRawPair struct {
-	rc      *redis.Client
-	asker   *redis.PubSub
-	query   []byte
-	reqChan string
-	cmd     *exec.Cmd
-	stdin   io.WriteCloser
-}
-
-func newRemoteRawPair(ctx context.Context, addr string) (*remoteRawPair, error) {
+// newRemoteRawPair starts the raw responder in another process and
+// returns the raw pair that asks it.
+func newRemoteRawPair(ctx context.Context, addr string) (*rawPair, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -117,7 +109,23 @@ func newRemoteRawPair(ctx context.Context, addr string) (*remoteRawPair, error) 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the raw responder: %w", err)
 	}
-	p := &remoteRawPair{rc: redis.NewClient(&redis.Options{Addr: addr}), query: query, reqChan: req, cmd: cmd, stdin: stdin}
+	p := &rawPair{
+		rc:    redis.NewClient(&redis.Options{Addr: addr}),
+		query: query, reqChan: req, repChan: rep,
+		// The responder ends when its stdin closes; killed by its pid if
+		// it does not.
+		stopResponder: func() {
+			_ = stdin.Close()
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		},
+	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil || strings.TrimSpace(line) != "ready" {
 		p.close()
@@ -129,37 +137,4 @@ func newRemoteRawPair(ctx context.Context, addr string) (*remoteRawPair, error) 
 		return nil, err
 	}
 	return p, nil
-}
-
-func (p *remoteRawPair) roundTrips(ctx context.Context, n int) ([]time.Duration, error) {
-	out := make([]time.Duration, 0, n)
-	for range n {
-		t := time.Now()
-		if err := p.rc.Publish(ctx, p.reqChan, p.query).Err(); err != nil {
-			return nil, err
-		}
-		if _, err := p.asker.ReceiveMessage(ctx); err != nil {
-			return nil, err
-		}
-		out = append(out, time.Since(t))
-	}
-	return out, nil
-}
-
-// close stops the responder (its stdin closes; killed by its pid if it
-// does not end) and the asker.
-func (p *remoteRawPair) close() {
-	_ = p.stdin.Close()
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
-	}
-	if p.asker != nil {
-		_ = p.asker.Close()
-	}
-	_ = p.rc.Close()
 }

@@ -51,7 +51,7 @@ func (x *execution) priceCall(node string, c *modelCall) workflow.Cost {
 	if ok {
 		cost.Known = workflow.PicoUSD(pico)
 	} else {
-		cost.Unknown = x.noPrice(model)
+		cost.Unknown = workflow.NoPrice(model)
 	}
 	x.e.tel.metrics().ModelCall(model, c.usage.PromptTokens, c.usage.CompletionTokens, cost.USD())
 	if h := x.e.cfg.OnModelCall; h != nil {
@@ -66,18 +66,6 @@ func (x *execution) priceCall(node string, c *modelCall) workflow.Cost {
 		c.overBudget = true
 	}
 	return cost
-}
-
-// noPrice returns workflow.NoPrice(model), kept for the model last asked
-// about: an execution calls one or two models, and the note would
-// otherwise be built again on every call without a price.
-func (x *execution) noPrice(model string) string {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.noPriceNote == "" || x.noPriceModel != model {
-		x.noPriceModel, x.noPriceNote = model, workflow.NoPrice(model)
-	}
-	return x.noPriceNote
 }
 
 // addCost adds a call's cost to node state s and to the execution's

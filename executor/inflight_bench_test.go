@@ -2,6 +2,7 @@ package executor_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"runtime"
 	"testing"
@@ -40,11 +41,7 @@ func BenchmarkInflightMemory(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w, err := workflow.Parse(data)
-	if err != nil {
-		b.Fatal(err)
-	}
-	w.ID = workflow.NewID()
+	w := benchParse(b, json.RawMessage(data))
 	m := &heldModel{arrived: make(chan struct{}, 1024), release: make(chan struct{})}
 	ex := executor.New(nopRecorder{}, m, nil, quietLogger(), executor.Config{})
 	defer func() {

@@ -64,7 +64,6 @@ type execution struct {
 	late       map[string]bool   // nodes whose calls changed their state after they ended (noteLate)
 	routes     map[string]string // node → the branch its condition took, or routeStop (branch.go)
 
-	noPriceModel, noPriceNote string // the last workflow.NoPrice built (noPrice)
 }
 
 // broadcast is one broadcast of an execution, kept for the system prompts
