@@ -57,10 +57,6 @@ func runRawResponder(ctx context.Context, addr string, stdin io.Reader, stdout i
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		_, _ = io.Copy(io.Discard, stdin)
-		cancel()
-	}()
 	rc := redis.NewClient(&redis.Options{Addr: addr})
 	defer rc.Close()
 	ps := rc.Subscribe(ctx, req)
@@ -68,6 +64,13 @@ func runRawResponder(ctx context.Context, addr string, stdin io.Reader, stdout i
 	if _, err := ps.Receive(ctx); err != nil {
 		return fmt.Errorf("subscribe %s: %w", req, err)
 	}
+	go func() {
+		_, _ = io.Copy(io.Discard, stdin)
+		cancel()
+		// A receive waiting on the connection does not watch ctx; closing
+		// the subscription ends it.
+		_ = ps.Close()
+	}()
 	fmt.Fprintln(stdout, "ready")
 	for {
 		if _, err := ps.ReceiveMessage(ctx); err != nil {
