@@ -247,6 +247,14 @@ func (g *guard) admitLLMCalls(ctx context.Context, want int) (int, error) {
 	return n, nil
 }
 
+// unmadeLLMCalls takes back n calls that admitLLMCalls granted a worker
+// and that it did not make.
+func (g *guard) unmadeLLMCalls(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.llmCalls = max(g.llmCalls-n, 0)
+}
+
 func (g *guard) spend(_ context.Context, tokens int) (total int, over bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

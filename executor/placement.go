@@ -861,10 +861,17 @@ func (pl *placement) current(node string, attempt int) bool {
 
 // event applies what an agent hosted by a worker did.
 func (pl *placement) event(node string, attempt int, ev remoteEvent) {
+	x := pl.x
+	if ev.Kind == "calls" {
+		// Whichever attempt held them, they are the execution's.
+		if g, ok := x.guard.(*guard); ok {
+			g.unmadeLLMCalls(ev.Count)
+		}
+		return
+	}
 	if !pl.current(node, attempt) {
 		return
 	}
-	x := pl.x
 	if ev.Kind != "comm" && x.node(node) == nil {
 		return
 	}

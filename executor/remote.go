@@ -99,7 +99,7 @@ type remoteError struct {
 
 // remoteEvent is one thing an agent hosted by a worker reports.
 type remoteEvent struct {
-	Kind string `json:"kind"` // usage, log, comm, shared, broadcast, settle, ask (Text: its outcome)
+	Kind string `json:"kind"` // usage, log, comm, shared, broadcast, settle, ask (Text: its outcome), calls
 
 	Usage    *workflow.Usage `json:"usage,omitempty"` // usage
 	Model    string          `json:"model,omitempty"`
@@ -118,6 +118,8 @@ type remoteEvent struct {
 	Ticket string `json:"ticket,omitempty"` // settle
 	ID     string `json:"id,omitempty"`
 	OK     bool   `json:"ok,omitempty"`
+
+	Count int `json:"count,omitempty"` // calls: granted model calls handed back unmade
 }
 
 // rpcRequest and rpcReply are the arguments and the result of a query to
@@ -133,7 +135,9 @@ type rpcRequest struct {
 // callGrant is how many model calls a worker asks the server to admit at
 // once for the agents of an execution it hosts; it makes them without
 // asking again. While the execution is far from max_llm_calls the server
-// grants them all, and the calls count as made once granted.
+// grants them all, and the calls count as made once granted, until the
+// worker hands back those it did not make, when it has no node run of the
+// execution under way (hostedExec.working).
 const callGrant = 8
 
 type rpcReply struct {

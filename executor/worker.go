@@ -325,8 +325,10 @@ type hostedExec struct {
 	broadcasts []broadcast
 	prompts    map[string]string
 	// calls are the model calls the server granted ahead and the agents
-	// here have not made yet (see callGrant).
+	// here have not made yet (see callGrant); busy counts the node runs
+	// of the execution under way here (working).
 	calls int
+	busy  int
 }
 
 // hostedAgent is one agent hosted here, with the attempt it is hosted
@@ -553,6 +555,7 @@ func (w *Worker) run(ctx context.Context, t bus.Task, p taskPayload) {
 		defer cancel()
 	}
 	raise(&ha.attempt, attempt)
+	done := he.working(t.NodeID)
 	// The node's span here is a child of the server's, whose context the
 	// task carries.
 	sctx, span := tctx, noSpan()
@@ -562,6 +565,7 @@ func (w *Worker) run(ctx context.Context, t bus.Task, p taskPayload) {
 	}
 	out, err := ha.agent.converse(sctx, p.Messages, llm.PurposeTask, []string{t.NodeID}, true)
 	endSpan(span, err)
+	done()
 	if cause := context.Cause(hctx); cause != nil || he.ctx.Err() != nil {
 		w.runStopped(ctx, he, t, attempt, cmp.Or(cause, context.Cause(he.ctx)))
 		return
@@ -933,6 +937,33 @@ func (g *remoteGuard) awaitRepeat(context.Context, *askedOnce) error { return ni
 
 func (g *remoteGuard) settle(a *askedOnce, answer, id string, ok bool) {
 	g.he.event(a.node, g.he.attemptOf(a.node), remoteEvent{Kind: "settle", Ticket: a.ticket, Text: answer, ID: id, OK: ok})
+}
+
+// working counts a run of node under way here; the func it returns ends
+// it. When the last one ends, the model calls granted ahead and not made
+// go back to the server: counted as made, they would bring the execution
+// to max_llm_calls early while the agents of the nodes that run next, on
+// other workers, still need calls. The run hands them back before its
+// result is sent, so the server has them before the next node starts.
+// Answers keep what is left between them: each would otherwise ask the
+// server again; calls an agent keeps after its own run, for answers
+// that never come, still count as made.
+func (he *hostedExec) working(node string) (done func()) {
+	he.mu.Lock()
+	he.busy++
+	he.mu.Unlock()
+	return func() {
+		he.mu.Lock()
+		he.busy--
+		unmade := 0
+		if he.busy == 0 {
+			unmade, he.calls = he.calls, 0
+		}
+		he.mu.Unlock()
+		if unmade > 0 {
+			he.event(node, he.attemptOf(node), remoteEvent{Kind: "calls", Count: unmade})
+		}
+	}
 }
 
 // admitLLMCall spends a call the server granted ahead, or asks it for

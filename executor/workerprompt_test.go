@@ -23,7 +23,7 @@ import (
 // questions in one reply, then the expert does its own part. maxCalls is
 // the execution's max_llm_calls.
 func broadcastTeamDoc(maxCalls int) string {
-	return fmt.Sprintf(`{"name": "team on workers", "metadata": {"communication_mode": "pubsub", "max_asks_per_pair": 20, "max_llm_calls": %d},
+	return fmt.Sprintf(`{"name": "team on workers", "metadata": {"communication_mode": "pubsub", "max_asks_per_pair": 50, "max_llm_calls": %d},
 	"nodes": [
 		{"id": "start", "type": "start"},
 		{"id": "announcer", "type": "ai-processor", "config": {"name": "Announcer", "system_prompt": "ROLE announcer", "prompt": "Announce the deadline.", "can_communicate": true}},
@@ -34,9 +34,9 @@ func broadcastTeamDoc(maxCalls int) string {
 		{"from": "asker", "to": "expert"}, {"from": "expert", "to": "end"}]}`, maxCalls)
 }
 
-// broadcastTeamModel answers teamDoc's agents and records every system prompt it
-// is sent.
-func broadcastTeamModel(t *testing.T) (executor.LLM, func() []string) {
+// broadcastTeamModel answers teamDoc's agents, the asker asking the expert
+// questions questions, and records every system prompt it is sent.
+func broadcastTeamModel(t *testing.T, questions int) (executor.LLM, func() []string) {
 	var mu sync.Mutex
 	var systems []string
 	model, _ := openAIModel(t, func(req openai.ChatCompletionRequest) llmtest.Reply {
@@ -53,7 +53,7 @@ func broadcastTeamModel(t *testing.T) (executor.LLM, func() []string) {
 			return llmtest.Reply{Content: "CALL: broadcast_message('the deadline is Friday')"}
 		case strings.HasPrefix(sys, "ROLE asker"):
 			var b strings.Builder
-			for i := range 10 {
+			for i := range questions {
 				fmt.Fprintf(&b, "CALL: ask_node('expert', 'Question %d: when is it due?')\n", i+1)
 			}
 			return llmtest.Reply{Content: b.String()}
@@ -78,8 +78,8 @@ func broadcastTeamModel(t *testing.T) (executor.LLM, func() []string) {
 func TestWorkerPromptsAndCallGrants(t *testing.T) {
 	t.Parallel()
 	bustest.ForEach(t, func(t *testing.T, url string, ctl bustest.Controller) {
-		local, localSystems := broadcastTeamModel(t)
-		remote, remoteSystems := broadcastTeamModel(t)
+		local, localSystems := broadcastTeamModel(t, 10)
+		remote, remoteSystems := broadcastTeamModel(t, 10)
 		we := newWorkerEnv(t, url, local, 5*time.Second)
 		we.startWorker(t, "w1", remote, 5*time.Second)
 		we.startWorker(t, "w2", remote, 5*time.Second)
@@ -137,44 +137,61 @@ func TestWorkerPromptsAndCallGrants(t *testing.T) {
 	})
 }
 
-// Near max_llm_calls a worker's calls are admitted one at a time, so the
-// limit refuses the same call on workers as in the server.
+// Near max_llm_calls a worker's calls are admitted one at a time, and a
+// worker hands back the calls granted ahead that a node's run did not
+// make, so the limit refuses the same calls on workers as in the server:
+// below the point where calls are granted ahead (9), and above it (33: the
+// announcer's worker is granted 8 calls and makes 2; were the other 6 kept
+// there, the asker and the expert on the other workers would be refused
+// at 27).
 func TestWorkerCallLimitIsExact(t *testing.T) {
 	t.Parallel()
-	url := bustest.Start(t, bustest.Miniredis).URL()
-	local, _ := broadcastTeamModel(t)
-	remote, _ := broadcastTeamModel(t)
-	we := newWorkerEnv(t, url, local, 5*time.Second)
-	we.startWorker(t, "w1", remote, 5*time.Second)
-	we.startWorker(t, "w2", remote, 5*time.Second)
-	we.waitWorkers(t, "w1", "w2")
-	w := parse(t, broadcastTeamDoc(9))
-	shape := func(x *workflow.Execution) (string, int) {
-		var b strings.Builder
-		total := 0
-		for _, id := range []string{"announcer", "asker", "expert"} {
-			s := x.NodeStates[id]
-			fmt.Fprintf(&b, "%s %s, %d calls; ", id, s.Status, s.Calls)
-			total += s.Calls
-		}
-		failed := 0
-		for _, c := range x.CommunicationLog {
-			if c.Type == workflow.CommResponse && c.Metadata["success"] == false {
-				failed++
+	for _, tc := range []struct{ limit, questions int }{{9, 10}, {33, 40}} {
+		t.Run(fmt.Sprint(tc.limit), func(t *testing.T) {
+			t.Parallel()
+			url := bustest.Start(t, bustest.Miniredis).URL()
+			local, _ := broadcastTeamModel(t, tc.questions)
+			remote, _ := broadcastTeamModel(t, tc.questions)
+			we := newWorkerEnv(t, url, local, 5*time.Second)
+			we.startWorker(t, "w1", remote, 5*time.Second)
+			we.startWorker(t, "w2", remote, 5*time.Second)
+			we.startWorker(t, "w3", remote, 5*time.Second)
+			we.waitWorkers(t, "w1", "w2", "w3")
+			w := parse(t, broadcastTeamDoc(tc.limit))
+			shape := func(x *workflow.Execution) (string, int) {
+				var b strings.Builder
+				total := 0
+				for _, id := range []string{"announcer", "asker", "expert"} {
+					s := x.NodeStates[id]
+					fmt.Fprintf(&b, "%s %s, %d calls; ", id, s.Status, s.Calls)
+					total += s.Calls
+				}
+				failed := 0
+				for _, c := range x.CommunicationLog {
+					if c.Type == workflow.CommResponse && c.Metadata["success"] == false {
+						failed++
+					}
+				}
+				fmt.Fprintf(&b, "%d asks without an answer", failed)
+				return b.String(), total
 			}
-		}
-		fmt.Fprintf(&b, "%d asks without an answer", failed)
-		return b.String(), total
-	}
-	on := we.run(t, w, executor.Options{})
-	in := we.run(t, w, executor.Options{Placement: workflow.PlacementLocal})
-	if on.Placement != workflow.PlacementWorkers {
-		t.Fatalf("placement %s (%s)", on.Placement, on.PlacementFallbackReason)
-	}
-	a, n := shape(on)
-	b, m := shape(in)
-	if a != b || n != 9 || m != 9 {
-		t.Fatalf("max_llm_calls 9\non workers (%d calls): %s\nin the server (%d calls): %s", n, a, m, b)
+			on := we.run(t, w, executor.Options{})
+			in := we.run(t, w, executor.Options{Placement: workflow.PlacementLocal})
+			if on.Placement != workflow.PlacementWorkers {
+				t.Fatalf("placement %s (%s)", on.Placement, on.PlacementFallbackReason)
+			}
+			for _, id := range []string{"announcer", "asker"} {
+				if on.NodeStates[id].Worker == "" {
+					t.Fatalf("node %s ran in the server", id)
+				}
+			}
+			a, n := shape(on)
+			b, m := shape(in)
+			if a != b || n != tc.limit || m != tc.limit {
+				t.Fatalf("max_llm_calls %d\non workers (%d calls): %s\nin the server (%d calls): %s", tc.limit, n, a, m, b)
+			}
+			we.quiet(t, "w1", "w2", "w3")
+		})
 	}
 }
 
