@@ -786,7 +786,7 @@ func (pl *placement) run(ctx context.Context, node string, msgs []llm.Message) (
 				s.Attempt = attempt
 			}
 		})
-		payload := taskPayload{Op: opRun, Messages: msgs, Trace: traceParent(ctx)}
+		payload := taskPayload{Op: opRun, Messages: msgs, Trace: traceParent(ctx), Broadcasts: pl.x.broadcastsSoFar()}
 		if d, ok := ctx.Deadline(); ok {
 			payload.Deadline = d
 		}

@@ -77,6 +77,8 @@ type taskPayload struct {
 	// Trace is the W3C traceparent of the node's span in the server, when
 	// it is traced: the worker's spans of the run are its children.
 	Trace string `json:"traceparent,omitempty"`
+	// Broadcasts are the execution's so far (see teamprompt.go).
+	Broadcasts []broadcast `json:"broadcasts,omitempty"`
 }
 
 // resultPayload is the body of a task_response (worker → server).

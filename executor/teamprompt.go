@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/bus"
@@ -18,8 +19,10 @@ import (
 // and sends, as a notification on the worker's channel, to every worker
 // hosting agents of the execution each time it records one, and to a worker
 // that confirms agents it was sent after the first one. A notification
-// holds the whole list, so a lost or late one is made good by the next; a
-// worker keeps the longest list it has heard. As in the server, where the
+// holds the whole list, so a lost or late one is made good by the next;
+// and since Pub/Sub may lose the last one, every node's run task (on a
+// stream, which loses nothing) carries the list too. A worker keeps the
+// longest list it has had from the execution's server. As in the server, where the
 // broadcast of an agent on a worker arrives with that agent's events, a
 // broadcast made at the moment a question is asked may or may not be in the
 // prompt of its answer.
@@ -33,13 +36,12 @@ const noteBroadcasts = "broadcasts"
 func workerAgentID(name string) string { return "worker-" + name }
 
 // sendBroadcasts sends the execution's broadcasts to the workers hosting
-// its agents (only that one, when only is not ""). Best effort: a worker
-// that misses a list gets the next.
+// its agents (only that one, when only is not ""), all at once: it runs in
+// the loop that applies every execution's results. Best effort: a worker
+// that misses a list gets the next, or the one in its next run task.
 func (pl *placement) sendBroadcasts(only string) {
 	x := pl.x
-	x.mu.Lock()
-	list := slices.Clone(x.broadcasts)
-	x.mu.Unlock()
+	list := x.broadcastsSoFar()
 	if len(list) == 0 {
 		return
 	}
@@ -61,16 +63,29 @@ func (pl *placement) sendBroadcasts(only string) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.ctx), 2*time.Second)
 	defer cancel()
+	var wg sync.WaitGroup
 	for w := range workers {
 		m := bus.NewQuery(pl.p.self, workerAgentID(w), noteBroadcasts, map[string]any{rpcArgs: string(data)}, bus.Meta(x.rec.ID, x.wf.ID), 0)
 		m.Type, m.RequiresResponse = bus.TypeNotification, false
-		if err := pl.p.ps.Publish(ctx, bus.Channel(workerAgentID(w)), m); err != nil {
-			pl.p.logger.Debug("sending the broadcasts to a worker failed", "worker", w, "execution_id", x.rec.ID, "err", err)
-		}
+		wg.Go(func() {
+			if err := pl.p.ps.Publish(ctx, bus.Channel(workerAgentID(w)), m); err != nil {
+				pl.p.logger.Debug("sending the broadcasts to a worker failed", "worker", w, "execution_id", x.rec.ID, "err", err)
+			}
+		})
 	}
+	wg.Wait()
 }
 
-// onBroadcasts takes the server's list of an execution's broadcasts.
+// broadcastsSoFar are the execution's broadcasts, in order.
+func (x *execution) broadcastsSoFar() []broadcast {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return slices.Clone(x.broadcasts)
+}
+
+// onBroadcasts takes the server's list of an execution's broadcasts, from
+// the server that placed its agents here: anyone can publish on the
+// worker's channel.
 func (w *Worker) onBroadcasts(m bus.Message) {
 	args, _ := m.QueryContext()[rpcArgs].(string)
 	var list []broadcast
@@ -84,11 +99,21 @@ func (w *Worker) onBroadcasts(m bus.Message) {
 	if he == nil {
 		return // released, or not hosted yet: the server sends them again once it is
 	}
+	if m.FromAgent != he.server {
+		w.logger.Warn("ignored broadcasts not sent by the execution's server", "execution_id", he.id, "id", m.ID, "from_agent", m.FromAgent)
+		return
+	}
+	he.takeBroadcasts(list)
+}
+
+// takeBroadcasts keeps list when it is longer than what the worker has:
+// lists come whole, and a late one may be shorter.
+func (he *hostedExec) takeBroadcasts(list []broadcast) {
 	he.mu.Lock()
+	defer he.mu.Unlock()
 	if len(list) > len(he.broadcasts) {
 		he.broadcasts = list
 	}
-	he.mu.Unlock()
 }
 
 // systemPrompt is node's system message, as the server would build it.

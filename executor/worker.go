@@ -555,6 +555,7 @@ func (w *Worker) run(ctx context.Context, t bus.Task, p taskPayload) {
 		defer cancel()
 	}
 	raise(&ha.attempt, attempt)
+	he.takeBroadcasts(p.Broadcasts)
 	done := he.working(t.NodeID)
 	// The node's span here is a child of the server's, whose context the
 	// task carries.
