@@ -44,8 +44,9 @@ func TestHandlersReuseReaders(t *testing.T) {
 			}
 			seen[recv(t, ids, "the handler's goroutine")] = true
 		}
-		// A goroutine may miss its turn while it is on the way to wait; most do not.
-		if len(seen) > asks/2 {
+		// A goroutine may miss its turn while it is on the way to wait (on a
+		// loaded machine, many may); without reuse every one is new.
+		if len(seen) == asks {
 			t.Errorf("%d asks one after another ran their handlers on %d goroutines", asks, len(seen))
 		}
 	})
