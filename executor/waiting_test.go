@@ -232,6 +232,12 @@ func untilWaitingAgain(t *testing.T, e *env, r *executor.Run) *workflow.Executio
 	t.Helper()
 	events, stop := e.exec.Subscribe(r.ID)
 	defer stop()
+	// An event is queued for the store before it is shown to subscribers:
+	// once the queue is flushed, the record holds every event this
+	// subscription missed.
+	if err := e.db.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	x, err := e.db.GetExecution(t.Context(), r.ID)
 	if err != nil {
 		t.Fatal(err)
